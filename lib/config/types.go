@@ -1,0 +1,143 @@
+// Package config holds the connection and job configuration model.
+package config
+
+import (
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+)
+
+// Job types: the five event jobs, the account-level profile import, and the
+// change detector (which has no job record of its own: it serves the enabled
+// trigger-campaign jobs).
+const (
+	TypeImportLeads       = "import-leads"
+	TypeImportProfiles    = "import-profiles"
+	TypeTriggerCampaign   = "trigger-campaign"
+	TypeSyncLeads         = "sync-leads"
+	TypeEngagementMetrics = "engagement-metrics"
+	TypeInterestMetrics   = "interest-metrics"
+)
+
+// Status categories (CERTAIN.md section 6).
+const (
+	CategoryAccepted  = "accepted"
+	CategoryPending   = "pending"
+	CategoryCancelled = "cancelled"
+	CategoryDenied    = "denied"
+)
+
+// Connection is the per-Certain-account configuration.
+type Connection struct {
+	Account        string `json:"account"` // Certain account code; the key
+	CertainBaseURL string `json:"certainBaseURL"`
+	CertainSecret  string `json:"certainSecret"` // Secrets Manager ARN or name: {"username","password"}
+	MarketoSecret  string `json:"marketoSecret"` // Secrets Manager ARN or name: {"baseURL"|"munchkinId","clientId","clientSecret"}
+	// AllowHTTP permits plain http:// Certain and Marketo URLs (simulators only).
+	AllowHTTP     bool               `json:"allowHTTP,omitempty"`
+	MarketoBudget Budget             `json:"marketoBudget"`
+	FieldMapping  []FieldMap         `json:"fieldMapping"`
+	CertainFields certain.FieldNames `json:"certainFields,omitempty"`
+	// Statuses is the registration-status vocabulary; empty means the
+	// standard list of CERTAIN.md section 6.
+	Statuses    []Status `json:"statuses,omitempty"`
+	PageSize    int      `json:"pageSize,omitempty"`    // Certain page size, default 200
+	PagingMode  string   `json:"pagingMode,omitempty"`  // offset0 (default), offset1, page1
+	MaxInFlight int      `json:"maxInFlight,omitempty"` // Certain concurrent calls, default 4
+}
+
+// Budget is the share of the Marketo instance's limits this product may use.
+type Budget struct {
+	CallsPer20s int `json:"callsPer20s"` // default 50, at most 100
+	Concurrent  int `json:"concurrent"`  // default 5, at most 10
+	Daily       int `json:"daily"`       // default 10000
+}
+
+// FieldMap maps one Certain field to one Marketo lead field (REST name).
+// Certain names address the profile ("firstName", "address.city") or, with
+// the prefix "registration.", the registration itself.
+type FieldMap struct {
+	Certain string `json:"certain"`
+	Marketo string `json:"marketo"`
+}
+
+type Status struct {
+	Name     string `json:"name"`
+	Category string `json:"category"`
+}
+
+// Job is one configured connector job.
+type Job struct {
+	ID       string   `json:"id"`
+	Account  string   `json:"account"`
+	Event    string   `json:"event"` // empty for account-level jobs (import-profiles)
+	Type     string   `json:"type"`
+	Name     string   `json:"name"`
+	Enabled  bool     `json:"enabled"`
+	Schedule Schedule `json:"schedule"`
+	Params   Params   `json:"params"`
+}
+
+// Schedule: run once (At), or recurring every Interval or by Cron, within an
+// optional Start/End window.
+type Schedule struct {
+	At       *time.Time `json:"at,omitempty"`
+	Interval Duration   `json:"interval,omitempty"`
+	Cron     string     `json:"cron,omitempty"`
+	Timezone string     `json:"timezone,omitempty"` // for Cron; default UTC
+	Start    *time.Time `json:"start,omitempty"`
+	End      *time.Time `json:"end,omitempty"`
+}
+
+// Duration is a time.Duration written as "15m" in JSON.
+type Duration time.Duration
+
+// Params is the union of the job-specific fields; validation accepts only
+// the fields of the job's type.
+type Params struct {
+	// import-leads, import-profiles
+	ListID             int    `json:"listId,omitempty"`
+	RegistrationStatus string `json:"registrationStatus,omitempty"` // import-leads only
+	AttendeeType       string `json:"attendeeType,omitempty"`       // import-leads only
+
+	// trigger-campaign
+	CampaignID   int         `json:"campaignId,omitempty"`
+	ToStatus     string      `json:"toStatus,omitempty"`
+	FromStatus   string      `json:"fromStatus,omitempty"` // optional
+	Tokens       []TokenSpec `json:"tokens,omitempty"`
+	RunSyncLeads bool        `json:"runSyncLeads,omitempty"` // "Run Create/Update Marketo Leads every time this job runs"
+	// SyncStatuses are the statuses the pre-trigger sync uses (default: ToStatus).
+	SyncStatuses []string `json:"syncStatuses,omitempty"`
+
+	// sync-leads (Statuses), engagement/interest (IncludeStatuses via categories)
+	Statuses []string `json:"statuses,omitempty"`
+
+	// engagement-metrics, interest-metrics
+	CustomObject string            `json:"customObject,omitempty"` // API name
+	Fields       map[string]string `json:"fields,omitempty"`       // logical name -> CO field API name
+	Modules      []string          `json:"modules,omitempty"`      // engagement: enabled modules; interest: "speakerSessionManagement"
+	Include      []string          `json:"include,omitempty"`      // interest: "registered", "attended"
+	TagAllowList []string          `json:"tagAllowList,omitempty"` // interest: optional
+	Categories   []string          `json:"categories,omitempty"`   // registration categories included, default accepted+pending
+
+	// all jobs that write to Marketo
+	ForceFull bool `json:"forceFull,omitempty"` // ignore delta hashes and resend everything
+}
+
+// TokenSpec is one {{my.Name}} token: a literal Value or a Certain Field of
+// the registration ("registration.x") or profile ("x").
+type TokenSpec struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+	Field string `json:"field,omitempty"`
+}
+
+// Modules named in MISSION.md section 4.
+const (
+	ModuleAgenda              = "agenda"
+	ModuleSpeakerSession      = "speakerSessionManagement"
+	ModuleEventViews          = "eventViews"
+	ModuleMobile              = "mobile"
+	ModuleSSA                 = "ssa"
+	ModuleAppointmentMatching = "appointmentMatching"
+)
