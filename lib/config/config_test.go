@@ -1,0 +1,220 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConn() Connection {
+	return Connection{Account: "ACME", CertainBaseURL: "https://certain.example.com", CertainSecret: "certain-marketo/dev/certain", MarketoSecret: "certain-marketo/dev/marketo"}
+}
+
+func validJob() Job {
+	return Job{ID: "summit-sync", Account: "ACME", Event: "HS26", Type: TypeSyncLeads, Enabled: true,
+		Schedule: Schedule{Interval: Duration(15 * time.Minute)}, Params: Params{Statuses: []string{"Attended"}}}
+}
+
+func TestJobValidateMessages(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Job)
+		want   string
+	}{
+		{"no statuses", func(j *Job) { j.Params.Statuses = nil }, `job "summit-sync": params.statuses: at least one status required`},
+		{"foreign param", func(j *Job) { j.Params.CampaignID = 5 }, `job "summit-sync": params.campaignId: not used by job type "sync-leads"`},
+		{"unknown type", func(j *Job) { j.Type = "nope" }, `job "summit-sync": type: must be one of`},
+		{"no schedule", func(j *Job) { j.Schedule = Schedule{} }, `job "summit-sync": schedule: exactly one of at, interval or cron required`},
+		{"bad cron", func(j *Job) { j.Schedule = Schedule{Cron: "61 * * * *"} }, `schedule.cron: cron "61 * * * *": minute: value 61 out of range 0-59`},
+		{"bad tz", func(j *Job) { j.Schedule = Schedule{Cron: "0 * * * *", Timezone: "Mars/Base"} }, `schedule.timezone: unknown time zone "Mars/Base"`},
+		{"short interval", func(j *Job) { j.Schedule.Interval = Duration(time.Second) }, `schedule.interval: must be at least 1m, got 1s`},
+		{"profiles with event", func(j *Job) { j.Type = TypeImportProfiles; j.Params = Params{ListID: 3} }, `event: must be empty`},
+		{"token shape", func(j *Job) {
+			j.Type = TypeTriggerCampaign
+			j.Params = Params{CampaignID: 1, ToStatus: "Attended", Tokens: []TokenSpec{{Name: "my.X", Value: "v"}}}
+		}, `params.tokens[0].name: must look like {{my.Name}}`},
+		{"interest include", func(j *Job) {
+			j.Type = TypeInterestMetrics
+			j.Params = Params{CustomObject: "co", Fields: map[string]string{"a": "b"}}
+		}, `params.include: at least one of registered, attended required`},
+		{"bad id", func(j *Job) { j.ID = "a#b" }, `id: must be`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j := validJob()
+			tc.mutate(&j)
+			err := j.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+	if err := validJob().Validate(); err != nil {
+		t.Fatalf("valid job: %v", err)
+	}
+}
+
+func TestValidateForUnknownStatus(t *testing.T) {
+	j := validJob()
+	j.Params.Statuses = []string{" attended ", "Gone"}
+	err := j.ValidateFor(validConn())
+	if err == nil || !strings.Contains(err.Error(), `params.statuses[1]: unknown registration status "Gone"`) || strings.Contains(err.Error(), "statuses[0]") {
+		t.Fatalf("ValidateFor = %v", err)
+	}
+}
+
+func TestConnectionValidate(t *testing.T) {
+	c := validConn()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.MarketoBudget = Budget{CallsPer20s: 101, Concurrent: 11}
+	c.CertainBaseURL = "http://x"
+	c.Statuses = []Status{{"A", "accepted"}, {" a ", "weird"}}
+	err := c.Validate()
+	for _, want := range []string{
+		`connection "ACME": marketoBudget.callsPer20s: must be between 1 and 100`,
+		`marketoBudget.concurrent: must be between 1 and 10`,
+		`certainBaseURL: scheme must be https`,
+		`statuses[1].name: status " a " repeats statuses[0]`,
+		`statuses[1].category: must be one of`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+	d := validConn().WithDefaults()
+	if d.MarketoBudget != (Budget{50, 5, 10000}) || len(d.Statuses) != 11 || d.PageSize != 200 || d.CertainFields.ExternalID != "externalKey" {
+		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+func TestStatusCategory(t *testing.T) {
+	c := validConn()
+	for name, want := range map[string]string{"  no-SHOW ": CategoryAccepted, "Waitlist Hold": CategoryPending, "request denied": CategoryDenied, "Cancelled": CategoryCancelled} {
+		if got, ok := c.StatusCategory(name); !ok || got != want {
+			t.Errorf("StatusCategory(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	if _, ok := c.StatusCategory("VIP"); ok {
+		t.Error("VIP is not a default status")
+	}
+	c.Statuses = []Status{{"VIP", CategoryAccepted}}
+	if got, ok := c.StatusCategory("vip"); !ok || got != CategoryAccepted {
+		t.Errorf("custom vocabulary: %q %v", got, ok)
+	}
+	if _, ok := c.StatusCategory("Attended"); ok {
+		t.Error("a custom vocabulary replaces the defaults")
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	_, err := ParseJob([]byte(`{"id":"x","account":"A","event":"E","type":"sync-leads","schedule":{"interval":"15m"},"params":{"statuses":["New"],"statusez":1}}`))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "statusez"`) {
+		t.Fatalf("unknown field: %v", err)
+	}
+	j, err := ParseJob([]byte(`{"id":"x","account":"A","event":"E","type":"sync-leads","schedule":{"interval":"1h30m"},"params":{"statuses":["New"]}}`))
+	if err != nil || time.Duration(j.Schedule.Interval) != 90*time.Minute {
+		t.Fatalf("ParseJob = %+v, %v", j, err)
+	}
+	b, _ := json.Marshal(Schedule{Interval: Duration(15 * time.Minute)})
+	if string(b) != `{"interval":"15m"}` {
+		t.Fatalf("marshal = %s", b)
+	}
+	if _, err := ParseJob([]byte(`{"id":"x","schedule":{"interval":900}}`)); err == nil || !strings.Contains(err.Error(), `"15m"`) {
+		t.Fatalf("numeric duration: %v", err)
+	}
+}
+
+func TestLoadFileYAMLAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	y := `connections:
+  - account: ACME
+    certainBaseURL: https://certain.example.com
+    certainSecret: c
+    marketoSecret: m
+    marketoBudget: {callsPer20s: 40, concurrent: 4, daily: 5000}
+    certainFields: {externalIdField: extId}
+jobs:
+  - id: summit-sync
+    account: ACME
+    event: HS26
+    type: sync-leads
+    enabled: true
+    schedule: {cron: "*/10 8-18 * * MON-FRI", timezone: America/Chicago, start: 2026-01-01T00:00:00Z}
+    params: {statuses: [Attended]}
+`
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte(y), 0o600)
+	f, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Connections[0].MarketoBudget.CallsPer20s != 40 || f.Connections[0].CertainFields.ExternalID != "extId" || f.Jobs[0].Schedule.Start == nil || !f.Jobs[0].Schedule.Start.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("loaded %+v", f)
+	}
+	os.WriteFile(p, []byte(strings.Replace(y, "enabled: true", "enabled: true\n    enabeld: true", 1)), 0o600)
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), `unknown field "enabeld"`) {
+		t.Fatalf("unknown yaml field: %v", err)
+	}
+	os.WriteFile(p, []byte(strings.Replace(y, "params: {statuses: [Attended]}", "params: {statuses: [Nope]}", 1)), 0o600)
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), `job "summit-sync": params.statuses[0]: unknown registration status "Nope"`) {
+		t.Fatalf("status check on load: %v", err)
+	}
+	pj := filepath.Join(dir, "c.json")
+	os.WriteFile(pj, []byte(`{"connections":[],"jobs":[],"extra":1}`), 0o600)
+	if _, err := LoadFile(pj); err == nil || !strings.Contains(err.Error(), `unknown field "extra"`) {
+		t.Fatalf("json: %v", err)
+	}
+}
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func ptr(t time.Time) *time.Time { return &t }
+
+func TestScheduleNext(t *testing.T) {
+	tests := []struct {
+		name  string
+		s     Schedule
+		after string
+		want  string // "" = no next run
+	}{
+		{"once future", Schedule{At: ptr(mustTime("2026-03-01T10:00:00Z"))}, "2026-02-01T00:00:00Z", "2026-03-01T10:00:00Z"},
+		{"once past", Schedule{At: ptr(mustTime("2026-03-01T10:00:00Z"))}, "2026-03-01T10:00:00Z", ""},
+		{"interval no start", Schedule{Interval: Duration(15 * time.Minute)}, "2026-03-01T10:07:00Z", "2026-03-01T10:22:00Z"},
+		{"interval anchored", Schedule{Interval: Duration(15 * time.Minute), Start: ptr(mustTime("2026-03-01T10:00:00Z"))}, "2026-03-01T10:07:00Z", "2026-03-01T10:15:00Z"},
+		{"interval before start", Schedule{Interval: Duration(time.Hour), Start: ptr(mustTime("2026-03-01T10:00:00Z"))}, "2026-02-01T00:00:00Z", "2026-03-01T10:00:00Z"},
+		{"interval past end", Schedule{Interval: Duration(time.Hour), End: ptr(mustTime("2026-03-01T10:30:00Z"))}, "2026-03-01T10:00:00Z", ""},
+		{"cron utc", Schedule{Cron: "30 2 * * *"}, "2026-03-01T02:30:00Z", "2026-03-02T02:30:00Z"},
+		{"cron tz", Schedule{Cron: "0 9 * * MON-FRI", Timezone: "America/Chicago"}, "2026-03-06T16:00:00Z", "2026-03-09T14:00:00Z"}, // Fri after 9 CST -> Mon 9 CDT
+		{"cron dst gap skipped", Schedule{Cron: "30 2 * * *", Timezone: "America/Chicago"}, "2026-03-08T07:00:00Z", "2026-03-09T07:30:00Z"},
+		{"cron step and list", Schedule{Cron: "*/20 1,3 * * *"}, "2026-03-01T01:40:00Z", "2026-03-01T03:00:00Z"},
+		{"cron dom or dow", Schedule{Cron: "0 0 13 * FRI"}, "2026-03-01T00:00:00Z", "2026-03-06T00:00:00Z"},
+		{"cron start window", Schedule{Cron: "0 * * * *", Start: ptr(mustTime("2026-05-01T00:00:00Z"))}, "2026-03-01T00:00:00Z", "2026-05-01T00:00:00Z"},
+		{"cron end window", Schedule{Cron: "0 0 1 * *", End: ptr(mustTime("2026-03-15T00:00:00Z"))}, "2026-03-01T00:00:00Z", ""},
+		{"cron never", Schedule{Cron: "0 0 30 2 *"}, "2026-03-01T00:00:00Z", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.s.Next(mustTime(tc.after))
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("Next = %v, want none", got)
+				}
+				return
+			}
+			if !ok || !got.Equal(mustTime(tc.want)) {
+				t.Fatalf("Next = %v %v, want %s", got.UTC(), ok, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,427 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Budget defaults and ceilings (MARKETO.md section 2: advised share of one
+// integration, and the instance-wide limits).
+const (
+	DefaultCallsPer20s = 50
+	DefaultConcurrent  = 5
+	DefaultDaily       = 10000
+	MaxCallsPer20s     = 100
+	MaxConcurrent      = 10
+
+	DefaultPageSize    = 200
+	DefaultPagingMode  = "offset0"
+	DefaultMaxInFlight = 4
+	// MinInterval is the shortest recurring interval; schedule ticks come
+	// every few minutes, so a shorter one would only mislead.
+	MinInterval = time.Minute
+	// MaxTokens is Marketo's cap on tokens per Request Campaign call.
+	MaxTokens = 100
+)
+
+// ValidationError names the object and the field that is wrong:
+// job "summit-sync": params.statuses: at least one status required.
+type ValidationError struct {
+	Object string // "job" or "connection"
+	ID     string // job id or account code
+	Field  string // JSON path of the field
+	Msg    string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s %q: %s", e.Object, e.ID, e.Msg)
+	}
+	return fmt.Sprintf("%s %q: %s: %s", e.Object, e.ID, e.Field, e.Msg)
+}
+
+type errList struct {
+	object, id string
+	errs       []error
+}
+
+func (l *errList) add(field, format string, args ...any) {
+	l.errs = append(l.errs, &ValidationError{Object: l.object, ID: l.id, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *errList) err() error { return errors.Join(l.errs...) }
+
+// DefaultStatuses is the standard Certain status list with its default
+// categories (CERTAIN.md section 6). It returns a fresh slice.
+func DefaultStatuses() []Status {
+	return []Status{
+		{"New", CategoryPending},
+		{"Requested Invitation", CategoryPending},
+		{"Waitlist Hold", CategoryPending},
+		{"Invited", CategoryPending},
+		{"Invitation Sent", CategoryPending},
+		{"Request Denied", CategoryDenied},
+		{"Pre-Registered", CategoryAccepted},
+		{"Declined Invitation", CategoryCancelled},
+		{"Cancelled", CategoryCancelled},
+		{"No-show", CategoryAccepted},
+		{"Attended", CategoryAccepted},
+	}
+}
+
+var categories = []string{CategoryAccepted, CategoryPending, CategoryCancelled, CategoryDenied}
+
+func normStatus(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// StatusCategory returns the category of a registration status, comparing
+// names case-insensitively after trimming; false when the status is not in
+// the connection's vocabulary (the default list when none is configured).
+func (c Connection) StatusCategory(name string) (string, bool) {
+	list := c.Statuses
+	if len(list) == 0 {
+		list = DefaultStatuses()
+	}
+	n := normStatus(name)
+	if n == "" {
+		return "", false
+	}
+	for _, s := range list {
+		if normStatus(s.Name) == n {
+			return s.Category, true
+		}
+	}
+	return "", false
+}
+
+// WithDefaults returns c with every unset setting filled with its default.
+func (c Connection) WithDefaults() Connection {
+	if c.MarketoBudget.CallsPer20s == 0 {
+		c.MarketoBudget.CallsPer20s = DefaultCallsPer20s
+	}
+	if c.MarketoBudget.Concurrent == 0 {
+		c.MarketoBudget.Concurrent = DefaultConcurrent
+	}
+	if c.MarketoBudget.Daily == 0 {
+		c.MarketoBudget.Daily = DefaultDaily
+	}
+	if len(c.Statuses) == 0 {
+		c.Statuses = DefaultStatuses()
+	}
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.PagingMode == "" {
+		c.PagingMode = DefaultPagingMode
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	c.CertainFields = c.CertainFields.WithDefaults()
+	return c
+}
+
+var keyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// Validate checks a connection. Zero budget values mean the defaults.
+func (c Connection) Validate() error {
+	l := &errList{object: "connection", id: c.Account}
+	if c.Account == "" {
+		l.add("account", "required")
+	} else if !keyRE.MatchString(c.Account) {
+		l.add("account", "must be 1-128 letters, digits, '.', '_' or '-'")
+	}
+	checkURL(l, "certainBaseURL", c.CertainBaseURL, c.AllowHTTP)
+	if strings.TrimSpace(c.CertainSecret) == "" {
+		l.add("certainSecret", "required (Secrets Manager ARN or name)")
+	}
+	if strings.TrimSpace(c.MarketoSecret) == "" {
+		l.add("marketoSecret", "required (Secrets Manager ARN or name)")
+	}
+	b := c.MarketoBudget
+	if b.CallsPer20s < 0 || b.CallsPer20s > MaxCallsPer20s {
+		l.add("marketoBudget.callsPer20s", "must be between 1 and %d (0 = default %d), got %d", MaxCallsPer20s, DefaultCallsPer20s, b.CallsPer20s)
+	}
+	if b.Concurrent < 0 || b.Concurrent > MaxConcurrent {
+		l.add("marketoBudget.concurrent", "must be between 1 and %d (0 = default %d), got %d", MaxConcurrent, DefaultConcurrent, b.Concurrent)
+	}
+	if b.Daily < 0 {
+		l.add("marketoBudget.daily", "must not be negative, got %d", b.Daily)
+	}
+	targets := map[string]int{}
+	for i, m := range c.FieldMapping {
+		f := fmt.Sprintf("fieldMapping[%d]", i)
+		if strings.TrimSpace(m.Certain) == "" {
+			l.add(f+".certain", "required")
+		}
+		if strings.TrimSpace(m.Marketo) == "" {
+			l.add(f+".marketo", "required")
+		} else if j, dup := targets[strings.ToLower(m.Marketo)]; dup {
+			l.add(f+".marketo", "Marketo field %q is already mapped by fieldMapping[%d]", m.Marketo, j)
+		} else {
+			targets[strings.ToLower(m.Marketo)] = i
+		}
+	}
+	seen := map[string]int{}
+	for i, s := range c.Statuses {
+		f := fmt.Sprintf("statuses[%d]", i)
+		n := normStatus(s.Name)
+		if n == "" {
+			l.add(f+".name", "required")
+		} else if j, dup := seen[n]; dup {
+			l.add(f+".name", "status %q repeats statuses[%d]", s.Name, j)
+		} else {
+			seen[n] = i
+		}
+		if !slices.Contains(categories, s.Category) {
+			l.add(f+".category", "must be one of %s, got %q", strings.Join(categories, ", "), s.Category)
+		}
+	}
+	if c.PageSize < 0 || c.PageSize > 1000 {
+		l.add("pageSize", "must be between 1 and 1000 (0 = default %d), got %d", DefaultPageSize, c.PageSize)
+	}
+	switch c.PagingMode {
+	case "", "offset0", "offset1", "page1":
+	default:
+		l.add("pagingMode", "must be offset0, offset1 or page1, got %q", c.PagingMode)
+	}
+	if c.MaxInFlight < 0 || c.MaxInFlight > 32 {
+		l.add("maxInFlight", "must be between 1 and 32 (0 = default %d), got %d", DefaultMaxInFlight, c.MaxInFlight)
+	}
+	return l.err()
+}
+
+func checkURL(l *errList, field, raw string, allowHTTP bool) {
+	if raw == "" {
+		l.add(field, "required")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		l.add(field, "not an absolute URL: %q", raw)
+		return
+	}
+	if u.User != nil {
+		l.add(field, "must not contain credentials")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	default:
+		l.add(field, "scheme must be https (http only with allowHTTP), got %q", u.Scheme)
+	}
+}
+
+// paramFields lists, per job type, the params fields (JSON names) the type
+// accepts; any other non-zero field is an error.
+var paramFields = map[string][]string{
+	TypeImportLeads:       {"listId", "registrationStatus", "attendeeType"},
+	TypeImportProfiles:    {"listId"},
+	TypeTriggerCampaign:   {"campaignId", "toStatus", "fromStatus", "tokens", "runSyncLeads", "syncStatuses", "forceFull"},
+	TypeSyncLeads:         {"statuses", "forceFull"},
+	TypeEngagementMetrics: {"customObject", "fields", "modules", "categories", "forceFull"},
+	TypeInterestMetrics:   {"customObject", "fields", "modules", "include", "tagAllowList", "categories", "forceFull"},
+}
+
+// JobTypes lists the configurable job types.
+func JobTypes() []string {
+	return []string{TypeImportLeads, TypeImportProfiles, TypeTriggerCampaign, TypeSyncLeads, TypeEngagementMetrics, TypeInterestMetrics}
+}
+
+var tokenRE = regexp.MustCompile(`^\{\{my\.[^{}]+\}\}$`)
+
+// Validate checks a job on its own (status names are checked against a
+// connection's vocabulary by ValidateFor).
+func (j Job) Validate() error {
+	l := &errList{object: "job", id: j.ID}
+	j.validate(l)
+	return l.err()
+}
+
+// ValidateFor checks the job and that every status it names exists in the
+// connection's vocabulary and that the connection is the job's account.
+func (j Job) ValidateFor(c Connection) error {
+	l := &errList{object: "job", id: j.ID}
+	j.validate(l)
+	if c.Account != j.Account {
+		l.add("account", "connection is for account %q", c.Account)
+	}
+	check := func(field, name string) {
+		if name == "" {
+			return
+		}
+		if _, ok := c.StatusCategory(name); !ok {
+			l.add(field, "unknown registration status %q for account %q", name, c.Account)
+		}
+	}
+	p := j.Params
+	check("params.registrationStatus", p.RegistrationStatus)
+	check("params.toStatus", p.ToStatus)
+	check("params.fromStatus", p.FromStatus)
+	for i, s := range p.Statuses {
+		check(fmt.Sprintf("params.statuses[%d]", i), s)
+	}
+	for i, s := range p.SyncStatuses {
+		check(fmt.Sprintf("params.syncStatuses[%d]", i), s)
+	}
+	return l.err()
+}
+
+func (j Job) validate(l *errList) {
+	if j.ID == "" {
+		l.add("id", "required")
+	} else if !keyRE.MatchString(j.ID) {
+		l.add("id", "must be 1-128 letters, digits, '.', '_' or '-'")
+	}
+	if j.Account == "" {
+		l.add("account", "required")
+	}
+	allowed, known := paramFields[j.Type]
+	if !known {
+		l.add("type", "must be one of %s, got %q", strings.Join(JobTypes(), ", "), j.Type)
+	}
+	if j.Type == TypeImportProfiles {
+		if j.Event != "" {
+			l.add("event", "must be empty for the account-level job type %q", j.Type)
+		}
+	} else if j.Event == "" {
+		l.add("event", "required")
+	}
+	validateSchedule(l, j.Schedule)
+	if !known {
+		return
+	}
+	// Reject fields of other job types.
+	pv := reflect.ValueOf(j.Params)
+	pt := pv.Type()
+	for i := range pt.NumField() {
+		name, _, _ := strings.Cut(pt.Field(i).Tag.Get("json"), ",")
+		if !pv.Field(i).IsZero() && !slices.Contains(allowed, name) {
+			l.add("params."+name, "not used by job type %q", j.Type)
+		}
+	}
+	p := j.Params
+	switch j.Type {
+	case TypeImportLeads, TypeImportProfiles:
+		if p.ListID <= 0 {
+			l.add("params.listId", "required (a Marketo static list id)")
+		}
+		if j.Type == TypeImportLeads && strings.TrimSpace(p.RegistrationStatus) == "" {
+			l.add("params.registrationStatus", "required")
+		}
+	case TypeTriggerCampaign:
+		if p.CampaignID <= 0 {
+			l.add("params.campaignId", "required (a Marketo trigger campaign id)")
+		}
+		if strings.TrimSpace(p.ToStatus) == "" {
+			l.add("params.toStatus", "required")
+		}
+		if p.FromStatus != "" && normStatus(p.FromStatus) == normStatus(p.ToStatus) {
+			l.add("params.fromStatus", "must differ from toStatus")
+		}
+		if len(p.Tokens) > MaxTokens {
+			l.add("params.tokens", "at most %d tokens, got %d", MaxTokens, len(p.Tokens))
+		}
+		names := map[string]bool{}
+		for i, t := range p.Tokens {
+			f := fmt.Sprintf("params.tokens[%d]", i)
+			if !tokenRE.MatchString(t.Name) {
+				l.add(f+".name", "must look like {{my.Name}}, got %q", t.Name)
+			} else if names[strings.ToLower(t.Name)] {
+				l.add(f+".name", "token %q repeats", t.Name)
+			}
+			names[strings.ToLower(t.Name)] = true
+			if (t.Value == "") == (t.Field == "") {
+				l.add(f, "exactly one of value or field required")
+			}
+		}
+		if len(p.SyncStatuses) > 0 && !p.RunSyncLeads {
+			l.add("params.syncStatuses", "only used with runSyncLeads")
+		}
+	case TypeSyncLeads:
+		if len(p.Statuses) == 0 {
+			l.add("params.statuses", "at least one status required")
+		}
+		for i, s := range p.Statuses {
+			if strings.TrimSpace(s) == "" {
+				l.add(fmt.Sprintf("params.statuses[%d]", i), "empty status")
+			}
+		}
+	case TypeEngagementMetrics, TypeInterestMetrics:
+		if strings.TrimSpace(p.CustomObject) == "" {
+			l.add("params.customObject", "required (custom object API name)")
+		}
+		if len(p.Fields) == 0 {
+			l.add("params.fields", "at least one field mapping required")
+		}
+		for k, v := range p.Fields {
+			if strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+				l.add("params.fields", "empty name in %q: %q", k, v)
+			}
+		}
+		for i, c := range p.Categories {
+			if !slices.Contains(categories, c) {
+				l.add(fmt.Sprintf("params.categories[%d]", i), "must be one of %s, got %q", strings.Join(categories, ", "), c)
+			}
+		}
+		mods := []string{ModuleAgenda, ModuleSpeakerSession, ModuleEventViews, ModuleMobile, ModuleSSA, ModuleAppointmentMatching}
+		if j.Type == TypeInterestMetrics {
+			mods = []string{ModuleSpeakerSession}
+			if len(p.Include) == 0 {
+				l.add("params.include", "at least one of registered, attended required")
+			}
+			for i, in := range p.Include {
+				if in != "registered" && in != "attended" {
+					l.add(fmt.Sprintf("params.include[%d]", i), "must be registered or attended, got %q", in)
+				}
+			}
+		}
+		for i, m := range p.Modules {
+			if !slices.Contains(mods, m) {
+				l.add(fmt.Sprintf("params.modules[%d]", i), "must be one of %s, got %q", strings.Join(mods, ", "), m)
+			}
+		}
+	}
+}
+
+func validateSchedule(l *errList, s Schedule) {
+	kinds := 0
+	if s.At != nil {
+		kinds++
+	}
+	if s.Interval != 0 {
+		kinds++
+	}
+	if s.Cron != "" {
+		kinds++
+	}
+	if kinds != 1 {
+		l.add("schedule", "exactly one of at, interval or cron required")
+	}
+	if s.Interval != 0 && time.Duration(s.Interval) < MinInterval {
+		l.add("schedule.interval", "must be at least %s, got %s", Duration(MinInterval), s.Interval)
+	}
+	if s.Cron != "" {
+		if _, err := parseCron(s.Cron); err != nil {
+			l.add("schedule.cron", "%v", err)
+		}
+	}
+	if s.Timezone != "" {
+		if s.Cron == "" {
+			l.add("schedule.timezone", "only used with cron")
+		} else if _, err := time.LoadLocation(s.Timezone); err != nil {
+			l.add("schedule.timezone", "unknown time zone %q", s.Timezone)
+		}
+	}
+	if s.Start != nil && s.End != nil && !s.End.After(*s.Start) {
+		l.add("schedule.end", "must be after start")
+	}
+	if s.At != nil && ((s.Start != nil && s.At.Before(*s.Start)) || (s.End != nil && s.At.After(*s.End))) {
+		l.add("schedule.at", "outside the start/end window")
+	}
+}
