@@ -1,0 +1,74 @@
+// Package app wires the Lambda functions: settings from the environment
+// (read by main and passed in), AWS clients, the store, secrets, the shared
+// Marketo budget and the per-account API clients. Handlers stay thin: they
+// decode their trigger and call lib/jobs.
+package app
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Settings are the function's environment, as template.yaml declares it.
+type Settings struct {
+	Stage          string        // STAGE
+	ConfigTable    string        // CONFIG_TABLE
+	StateTable     string        // STATE_TABLE
+	ChangeQueueURL string        // CHANGE_QUEUE_URL (registration-changes only)
+	DeadlineMargin time.Duration // DEADLINE_MARGIN, default 30s
+	BudgetMode     string        // MARKETO_BUDGET_MODE: "shared" (default) or "local"
+	LogFormat      string        // AWS_LAMBDA_LOG_FORMAT: "JSON" or "Text" (set by Lambda)
+	LogLevel       string        // AWS_LAMBDA_LOG_LEVEL (set by Lambda)
+}
+
+// EnvNames lists every environment variable the functions read; the
+// template test checks that template.yaml declares each of them (the
+// AWS_LAMBDA_* ones are set by Lambda itself).
+func EnvNames() []string {
+	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE"}
+}
+
+// SettingsFromEnv reads the settings through lookup (os.LookupEnv in main).
+// needQueue says whether CHANGE_QUEUE_URL is required.
+func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settings, error) {
+	get := func(k string) string {
+		v, _ := lookup(k)
+		return strings.TrimSpace(v)
+	}
+	s := Settings{
+		Stage: get("STAGE"), ConfigTable: get("CONFIG_TABLE"), StateTable: get("STATE_TABLE"),
+		ChangeQueueURL: get("CHANGE_QUEUE_URL"), BudgetMode: get("MARKETO_BUDGET_MODE"),
+		LogFormat: get("AWS_LAMBDA_LOG_FORMAT"), LogLevel: get("AWS_LAMBDA_LOG_LEVEL"),
+		DeadlineMargin: 30 * time.Second,
+	}
+	var missing []string
+	for k, v := range map[string]string{"CONFIG_TABLE": s.ConfigTable, "STATE_TABLE": s.StateTable} {
+		if v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if needQueue && s.ChangeQueueURL == "" {
+		missing = append(missing, "CHANGE_QUEUE_URL")
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return s, fmt.Errorf("environment: %s not set (template.yaml declares them)", strings.Join(missing, ", "))
+	}
+	if m := get("DEADLINE_MARGIN"); m != "" {
+		d, err := time.ParseDuration(m)
+		if err != nil || d < 0 {
+			return s, fmt.Errorf("environment: DEADLINE_MARGIN %q is not a non-negative Go duration such as 30s", m)
+		}
+		s.DeadlineMargin = d
+	}
+	switch s.BudgetMode {
+	case "":
+		s.BudgetMode = "shared"
+	case "shared", "local":
+	default:
+		return s, fmt.Errorf("environment: MARKETO_BUDGET_MODE %q: want shared or local", s.BudgetMode)
+	}
+	return s, nil
+}
