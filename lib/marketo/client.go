@@ -1,0 +1,515 @@
+package marketo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Client. BaseURL, ClientID and ClientSecret are required.
+type Config struct {
+	// BaseURL is https://{munchkin}.mktorest.com. The Admin "Endpoint" form
+	// ending in /rest is accepted and normalised.
+	BaseURL string
+	// IdentityURL defaults to BaseURL + "/identity".
+	IdentityURL  string
+	ClientID     string
+	ClientSecret string
+	// AllowHTTP permits plain http:// URLs (simulator, tests).
+	AllowHTTP  bool
+	HTTPClient *http.Client
+	// Budget is taken before every REST call; nil means a LocalBudget with
+	// the defaults (50 calls / 20 s, 5 concurrent) on the same clock.
+	Budget Budget
+	Logger *slog.Logger
+	Now    func() time.Time
+	Sleep  func(ctx context.Context, d time.Duration) error
+	// MaxAttempts bounds the tries of one call for wait-class answers
+	// (default 8). Re-authentication and the 414 switch do not use it up.
+	MaxAttempts int
+	// BackoffBase is the first backoff step (default 1 s); it doubles per try
+	// up to BackoffMax (default 30 s), with jitter (uniform in the upper half of the step).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// MaxURLBytes is where a GET becomes POST ?_method=GET (default 7,900).
+	MaxURLBytes int
+}
+
+// Client is a Marketo REST client, safe for concurrent use.
+type Client struct {
+	base, identity string
+	cfg            Config
+	hc             *http.Client
+	log            *slog.Logger
+	budget         Budget
+	loc            *time.Location
+
+	tokMu     sync.Mutex
+	token     string
+	expiresAt time.Time
+
+	statMu sync.Mutex
+	stats  Stats
+}
+
+// New validates cfg and returns a client. It does not call Marketo.
+func New(cfg Config) (*Client, error) {
+	base, err := normaliseBase(cfg.BaseURL, cfg.AllowHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("marketo config: BaseURL: %w", err)
+	}
+	ident := base + "/identity"
+	if cfg.IdentityURL != "" {
+		if ident, err = normaliseURL(cfg.IdentityURL, cfg.AllowHTTP); err != nil {
+			return nil, fmt.Errorf("marketo config: IdentityURL: %w", err)
+		}
+	}
+	if strings.TrimSpace(cfg.ClientID) == "" {
+		return nil, errors.New("marketo config: ClientID is empty")
+	}
+	if cfg.ClientSecret == "" {
+		return nil, fmt.Errorf("marketo config: ClientSecret is empty for client id %q", cfg.ClientID)
+	}
+	if cfg.MaxAttempts < 0 {
+		return nil, fmt.Errorf("marketo config: negative MaxAttempts %d", cfg.MaxAttempts)
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 30 * time.Second
+	}
+	if cfg.MaxURLBytes <= 0 {
+		cfg.MaxURLBytes = 7900
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = SleepContext
+	}
+	c := &Client{base: base, identity: ident, cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger, budget: cfg.Budget, loc: ChicagoLocation()}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: 150 * time.Second}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.budget == nil {
+		b, err := NewLocalBudget(LocalBudgetConfig{Now: cfg.Now, Sleep: cfg.Sleep})
+		if err != nil {
+			return nil, err
+		}
+		c.budget = b
+	}
+	c.stats.ByCode = map[string]int{}
+	c.stats.ByPath = map[string]int{}
+	return c, nil
+}
+
+func normaliseURL(raw string, allowHTTP bool) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("empty URL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse %q: %w", raw, err)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	case u.Scheme == "http":
+		return "", fmt.Errorf("%q uses plain http; set AllowHTTP only for simulators and tests", raw)
+	default:
+		return "", fmt.Errorf("%q: scheme must be https", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q has no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q must not carry a query, fragment or user info", raw)
+	}
+	p := strings.TrimRight(u.Path, "/")
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	return u.Scheme + "://" + u.Host + p, nil
+}
+
+func normaliseBase(raw string, allowHTTP bool) (string, error) {
+	s, err := normaliseURL(raw, allowHTTP)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(s, "/rest"), nil
+}
+
+// Stats returns a copy of the cumulative counters.
+func (c *Client) Stats() Stats {
+	c.statMu.Lock()
+	defer c.statMu.Unlock()
+	s := c.stats
+	s.ByCode = make(map[string]int, len(c.stats.ByCode))
+	for k, v := range c.stats.ByCode {
+		s.ByCode[k] = v
+	}
+	s.ByPath = make(map[string]int, len(c.stats.ByPath))
+	for k, v := range c.stats.ByPath {
+		s.ByPath[k] = v
+	}
+	return s
+}
+
+func (c *Client) count(f func(*Stats)) {
+	c.statMu.Lock()
+	f(&c.stats)
+	c.statMu.Unlock()
+}
+
+// ---- authentication ----
+
+const refreshMargin = 30 * time.Second
+
+// accessToken returns a token valid for a while yet. Refreshes are serialised
+// so parallel calls share one identity round trip.
+func (c *Client) accessToken(ctx context.Context) (string, error) {
+	c.tokMu.Lock()
+	defer c.tokMu.Unlock()
+	if c.token != "" && c.expiresAt.Sub(c.cfg.Now()) > refreshMargin {
+		return c.token, nil
+	}
+	for try := 0; ; try++ {
+		tok, expiresIn, err := c.fetchToken(ctx)
+		if err != nil {
+			return "", err
+		}
+		now := c.cfg.Now()
+		// Identity hands back the current token with its remaining life; a
+		// nearly dead token (or expires_in 0) means: wait for expiry, ask again.
+		if expiresIn <= 5*time.Second && try < 3 {
+			if err := c.cfg.Sleep(ctx, expiresIn+time.Second); err != nil {
+				return "", fmt.Errorf("marketo auth: waiting for token expiry: %w", err)
+			}
+			continue
+		}
+		c.token, c.expiresAt = tok, now.Add(expiresIn)
+		return tok, nil
+	}
+}
+
+// dropToken forgets used if it is still the cached token, so that of many
+// goroutines answered 601/602 only the first causes a refresh.
+func (c *Client) dropToken(used string) {
+	c.tokMu.Lock()
+	if c.token == used {
+		c.token = ""
+	}
+	c.tokMu.Unlock()
+}
+
+type identityAnswer struct {
+	AccessToken      string `json:"access_token"`
+	ExpiresIn        *int   `json:"expires_in"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.cfg.ClientID}, "client_secret": {c.cfg.ClientSecret}}
+	var lastErr error
+	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
+		if attempt > 1 {
+			if err := c.backoff(ctx, attempt-1); err != nil {
+				return "", 0, fmt.Errorf("marketo auth: %w (after %w)", err, lastErr)
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.identity+"/oauth/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			return "", 0, fmt.Errorf("marketo auth: build request: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		c.count(func(s *Stats) { s.Auths++ })
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", 0, fmt.Errorf("marketo auth: %w", ctx.Err())
+			}
+			lastErr = fmt.Errorf("identity request: %w", redactURLError(err))
+			continue
+		}
+		body, err := readBody(resp)
+		if err != nil {
+			lastErr = fmt.Errorf("identity answer: %w", err)
+			continue
+		}
+		var a identityAnswer
+		jerr := json.Unmarshal(body, &a)
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
+			a.Error == "invalid_client" || a.Error == "unauthorized":
+			return "", 0, &AuthError{ClientID: c.cfg.ClientID, HTTPStatus: resp.StatusCode, Reason: a.Error, Description: a.ErrorDescription}
+		case resp.StatusCode >= 500:
+			lastErr = fmt.Errorf("identity answered HTTP %d", resp.StatusCode)
+			continue
+		case resp.StatusCode != http.StatusOK:
+			return "", 0, fmt.Errorf("marketo auth: identity answered HTTP %d for client id %q", resp.StatusCode, c.cfg.ClientID)
+		case jerr != nil:
+			return "", 0, fmt.Errorf("marketo auth: identity answer is not JSON: %w", jerr)
+		case a.AccessToken == "" || a.ExpiresIn == nil:
+			return "", 0, fmt.Errorf("marketo auth: identity answer for client id %q lacks access_token or expires_in (error %q)", c.cfg.ClientID, a.Error)
+		}
+		return a.AccessToken, time.Duration(*a.ExpiresIn) * time.Second, nil
+	}
+	return "", 0, fmt.Errorf("marketo auth: gave up after %d attempts: %w", c.cfg.MaxAttempts, lastErr)
+}
+
+// redactURLError drops the URL from a *url.Error so nothing from a request
+// line reaches logs; the identity call carries its secret in the body anyway.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// ---- the call loop ----
+
+// call describes one logical REST call.
+type call struct {
+	method string     // GET or POST
+	path   string     // e.g. /rest/v1/leads.json (already escaped)
+	tmpl   string     // path template for stats, e.g. /rest/v1/lead/{id}.json
+	query  url.Values // GET parameters, or the _method=GET form
+	body   any        // JSON body for POST
+	// formGET sends GET parameters as POST ?_method=GET form from the start.
+	formGET bool
+}
+
+type envelope struct {
+	RequestID     string          `json:"requestId"`
+	Success       bool            `json:"success"`
+	Result        json.RawMessage `json:"result"`
+	Errors        []Reason        `json:"errors"`
+	Warnings      []Reason        `json:"warnings"`
+	NextPageToken string          `json:"nextPageToken"`
+	MoreResult    bool            `json:"moreResult"`
+}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var r io.Reader = resp.Body
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		gz, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		defer gz.Close()
+		r = gz
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return b, nil
+}
+
+func (c *Client) newRequest(ctx context.Context, k *call, body []byte, token string) (*http.Request, error) {
+	var req *http.Request
+	var err error
+	getURL := c.base + k.path
+	if len(k.query) > 0 {
+		getURL += "?" + k.query.Encode()
+	}
+	switch {
+	case k.method == http.MethodGet && !k.formGET && len(getURL) <= c.cfg.MaxURLBytes:
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, getURL, nil)
+	case k.method == http.MethodGet:
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, c.base+k.path+"?_method=GET", strings.NewReader(k.query.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	default:
+		u := c.base + k.path
+		if len(k.query) > 0 {
+			u += "?" + k.query.Encode()
+		}
+		req, err = http.NewRequestWithContext(ctx, k.method, u, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("marketo %s: build request: %w", k.tmpl, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "gzip")
+	return req, nil
+}
+
+// do runs one logical call with budget, auth, retries and classification and
+// returns the successful envelope. A 702 comes back as an empty success.
+func (c *Client) do(ctx context.Context, k *call) (*envelope, error) {
+	var body []byte
+	if k.body != nil {
+		b, err := json.Marshal(k.body)
+		if err != nil {
+			return nil, fmt.Errorf("marketo %s: encode body: %w", k.tmpl, err)
+		}
+		body = b
+	}
+	reauthed := false
+	tries611 := 0
+	triesUnknown := 0
+	var lastErr error
+	for attempt := 1; ; {
+		if attempt > c.cfg.MaxAttempts {
+			return nil, fmt.Errorf("marketo %s: gave up after %d attempts: %w", k.tmpl, c.cfg.MaxAttempts, lastErr)
+		}
+		token, err := c.accessToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req, err := c.newRequest(ctx, k, body, token)
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		release, err := c.budget.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("marketo %s: budget: %w", k.tmpl, err)
+		}
+		c.count(func(s *Stats) { s.Waited += time.Since(t0); s.Calls++; s.ByPath[k.tmpl]++ })
+		start := time.Now()
+		resp, err := c.hc.Do(req)
+		var raw []byte
+		if err == nil {
+			raw, err = readBody(resp)
+		}
+		release()
+		dur := time.Since(start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("marketo %s: %w", k.tmpl, ctx.Err())
+			}
+			c.count(func(s *Stats) { s.ByCode["network"]++ })
+			c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "err", redactURLError(err).Error(), "duration", dur)
+			lastErr = fmt.Errorf("marketo %s: %w", k.tmpl, redactURLError(err))
+			if err := c.retryWait(ctx, k, attempt); err != nil {
+				return nil, err
+			}
+			attempt++
+			continue
+		}
+		status := resp.StatusCode
+		if status != http.StatusOK {
+			c.count(func(s *Stats) { s.ByCode[fmt.Sprintf("http-%d", status)]++ })
+			c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "duration", dur)
+			herr := &Error{Path: k.tmpl, HTTPStatus: status, Message: http.StatusText(status)}
+			switch {
+			case status == http.StatusRequestURITooLong && k.method == http.MethodGet && !k.formGET:
+				k.formGET = true // resend as POST ?_method=GET; not a wasted attempt
+				continue
+			case status >= 500:
+				lastErr = herr
+				if err := c.retryWait(ctx, k, attempt); err != nil {
+					return nil, err
+				}
+				attempt++
+				continue
+			default: // 413 is split by the batching caller
+				return nil, herr
+			}
+		}
+		var env envelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return nil, fmt.Errorf("marketo %s: answer is not a JSON envelope: %w", k.tmpl, err)
+		}
+		code := ""
+		if !env.Success {
+			code = "unknown"
+			msg := "success:false without errors"
+			if len(env.Errors) > 0 {
+				code, msg = env.Errors[0].Code, env.Errors[0].Message
+			}
+			c.count(func(s *Stats) { s.ByCode[code]++ })
+			c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "code", code, "requestId", env.RequestID, "duration", dur)
+			merr := &Error{Code: code, Message: msg, RequestID: env.RequestID, Path: k.tmpl, HTTPStatus: status}
+			switch classify(code) {
+			case classAuth:
+				c.dropToken(token)
+				if reauthed {
+					return nil, fmt.Errorf("marketo %s: still rejected after re-authentication: %w", k.tmpl, merr)
+				}
+				reauthed = true
+				continue
+			case classStop:
+				return nil, &QuotaError{ResetAt: NextDailyReset(c.cfg.Now(), c.loc), RequestID: env.RequestID}
+			case classEmpty:
+				env.Success, env.Result = true, nil
+				return &env, nil
+			case classLimited:
+				tries611++
+				if tries611 >= 3 {
+					return nil, merr
+				}
+			case classUnknown:
+				triesUnknown++
+				if triesUnknown >= 3 {
+					return nil, merr
+				}
+			case classFatal:
+				return nil, merr
+			}
+			lastErr = merr
+			if err := c.retryWait(ctx, k, attempt); err != nil {
+				return nil, err
+			}
+			attempt++
+			continue
+		}
+		c.count(func(s *Stats) { s.ByCode["success"]++ })
+		c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "requestId", env.RequestID, "duration", dur)
+		return &env, nil
+	}
+}
+
+func (c *Client) retryWait(ctx context.Context, k *call, attempt int) error {
+	if attempt >= c.cfg.MaxAttempts {
+		return nil // the loop reports the give-up with the last error
+	}
+	c.count(func(s *Stats) { s.Retries++ })
+	if err := c.backoff(ctx, attempt); err != nil {
+		return fmt.Errorf("marketo %s: waiting to retry: %w", k.tmpl, err)
+	}
+	return nil
+}
+
+// backoff sleeps an exponential step with jitter: uniform in [d/2, d] where d
+// doubles from BackoffBase per attempt up to BackoffMax.
+func (c *Client) backoff(ctx context.Context, attempt int) error {
+	d := c.cfg.BackoffBase
+	for i := 1; i < attempt && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.BackoffMax)
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return c.cfg.Sleep(ctx, d)
+}

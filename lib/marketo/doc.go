@@ -1,0 +1,15 @@
+// Package marketo is the one Marketo REST client every certain-marketo job
+// uses.
+//
+// Marketo's public clients mostly fail in the transport layer: 606/615 arrive
+// as HTTP 200 and slip past status-based retries, 601/602 re-authentication
+// resends the stale token, retries reuse consumed bodies, and long lookups hit
+// the 8 KB URI limit. This package centralises those rules (MARKETO.md §4, §7)
+// so that the jobs only see typed operations with the batching they need,
+// per-record outcomes, and three kinds of errors: *Error (a response-level
+// failure that retrying will not fix), *QuotaError (607: stop cleanly and
+// resume after 00:00 America/Chicago) and *AuthError (bad credentials).
+//
+// Every REST call first takes from a Budget, so the in-process LocalBudget and
+// the DynamoDB-backed budget shared by all Lambdas plug in unchanged.
+package marketo

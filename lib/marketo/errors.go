@@ -1,0 +1,110 @@
+package marketo
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error is a response-level Marketo failure (success:false, or an HTTP status
+// the client does not recover from). Code is the Marketo code as a string
+// ("1013"), or "" when only HTTPStatus is meaningful.
+type Error struct {
+	Code       string
+	Message    string
+	RequestID  string
+	Path       string
+	HTTPStatus int
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Code != "" && e.RequestID != "":
+		return fmt.Sprintf("marketo %s: code %s: %s (requestId %s)", e.Path, e.Code, e.Message, e.RequestID)
+	case e.Code != "":
+		return fmt.Sprintf("marketo %s: code %s: %s", e.Path, e.Code, e.Message)
+	default:
+		return fmt.Sprintf("marketo %s: HTTP %d: %s", e.Path, e.HTTPStatus, e.Message)
+	}
+}
+
+// ErrDailyQuota is matched (errors.Is) by every *QuotaError.
+var ErrDailyQuota = errors.New("marketo daily API quota reached")
+
+// ErrBadCredentials is matched (errors.Is) by every *AuthError.
+var ErrBadCredentials = errors.New("marketo rejected the client credentials")
+
+// QuotaError reports Marketo's 607 (or an exhausted local daily budget).
+// ResetAt is the next 00:00 America/Chicago, when calls may resume.
+type QuotaError struct {
+	ResetAt   time.Time
+	RequestID string
+	Local     bool // true when the local budget refused before calling Marketo
+}
+
+func (e *QuotaError) Error() string {
+	src := "Marketo answered 607"
+	if e.Local {
+		src = "local daily budget exhausted"
+	}
+	return fmt.Sprintf("%s: %s; resets at %s", ErrDailyQuota, src, e.ResetAt.Format(time.RFC3339))
+}
+
+func (e *QuotaError) Is(target error) bool { return target == ErrDailyQuota }
+
+// AuthError reports that identity refused the client id/secret. It names the
+// client id and never carries the secret.
+type AuthError struct {
+	ClientID    string
+	HTTPStatus  int
+	Reason      string // identity's "error" value, e.g. "unauthorized"
+	Description string
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("%s: client id %q: HTTP %d %s %s", ErrBadCredentials, e.ClientID, e.HTTPStatus, e.Reason, e.Description)
+}
+
+func (e *AuthError) Is(target error) bool { return target == ErrBadCredentials }
+
+// IsNotFound reports whether err is Marketo's 1013 "Object not found" (an
+// unknown list, campaign or custom object type).
+func IsNotFound(err error) bool { return HasCode(err, "1013") }
+
+// HasCode reports whether err wraps a *Error with the given Marketo code.
+func HasCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// class is the retry class of a response (MARKETO.md §7).
+type class int
+
+const (
+	classFatal   class = iota
+	classWait          // back off and retry
+	classAuth          // drop token, re-authenticate, resend once
+	classStop          // daily quota
+	classLimited       // 611: retry a few times only
+	classEmpty         // 702: no data, treat as an empty result
+	classUnknown       // unknown code: wait a bounded number of tries, then fatal
+)
+
+func classify(code string) class {
+	switch code {
+	case "601", "602":
+		return classAuth
+	case "604", "606", "608", "614", "615", "713", "719":
+		return classWait
+	case "607":
+		return classStop
+	case "611":
+		return classLimited
+	case "702":
+		return classEmpty
+	case "603", "605", "609", "610", "612", "613", "616", "701", "704", "709",
+		"1001", "1002", "1003", "1004", "1005", "1006", "1007", "1011", "1013", "1036":
+		return classFatal
+	}
+	return classUnknown
+}
