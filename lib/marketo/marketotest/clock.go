@@ -1,0 +1,99 @@
+package marketotest
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Clock is the simulator's time source. Pass the same Clock's Now and Sleep to
+// the client (Config.Now/Config.Sleep) so that both sides agree on windows.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d of clock time or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+	// Advance moves the clock forward by d.
+	Advance(d time.Duration)
+}
+
+// FastClock runs speed times faster than wall time: a 20 s window passes in
+// 20/speed seconds of real time.
+type FastClock struct {
+	speed     float64
+	realStart time.Time
+	simStart  time.Time
+
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// NewFastClock returns a clock starting at the current wall time and running
+// speed (> 0) times faster. A non-positive speed is treated as 1.
+func NewFastClock(speed float64) *FastClock {
+	if speed <= 0 {
+		speed = 1
+	}
+	now := time.Now()
+	return &FastClock{speed: speed, realStart: now, simStart: now}
+}
+
+func (c *FastClock) Now() time.Time {
+	c.mu.Lock()
+	off := c.offset
+	c.mu.Unlock()
+	el := time.Since(c.realStart)
+	return c.simStart.Add(time.Duration(float64(el)*c.speed) + off)
+}
+
+func (c *FastClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(time.Duration(float64(d) / c.speed))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *FastClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// ManualClock only moves when told to. Sleep does not block: it advances the
+// clock by d and returns, so a single-goroutine test runs through backoffs and
+// rate windows instantly. Concurrent sleepers each advance the clock.
+type ManualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewManualClock returns a manual clock set to start.
+func NewManualClock(start time.Time) *ManualClock { return &ManualClock{now: start} }
+
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *ManualClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.Advance(d)
+	}
+	return nil
+}
+
+func (c *ManualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
