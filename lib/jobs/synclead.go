@@ -1,0 +1,226 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+)
+
+// syncBatch is how many registrations go to Marketo per Sync Leads call:
+// Marketo's maximum, so a 10,000-registration event takes 34 calls.
+const syncBatch = 300
+
+// syncCheckpoint is the sync-leads checkpoint: the Certain offset of the
+// first registration not yet handled. Everything before it was sent (and
+// its hash stored) or needed nothing; registrations after it that were sent
+// before the stop have their hash stored, so a resumed run finds them
+// unchanged and does not send them again.
+type syncCheckpoint struct {
+	V          int `json:"v"`
+	StartIndex int `json:"startIndex"`
+}
+
+// SyncLeads is the "Create or Update Leads in Marketo" job: the event's
+// active registrations whose status is one of the job's statuses are read
+// page by page, mapped through the connection's field mapping, and sent to
+// Marketo by rules A and B, 300 per call; rule C writes the Marketo id back
+// to Certain. A registration whose mapped payload (and rule inputs) is
+// unchanged since its last successful send is not sent again unless the job
+// forces a full resend.
+//
+// The field mapping is checked against Marketo's lead describe once per
+// run, before the first write; a run with nothing to send makes no Marketo
+// call at all.
+func SyncLeads(ctx context.Context, rc *RunContext) error {
+	j := rc.Job
+	if j.Event == "" {
+		return Configf("job %q: sync-leads needs an event", j.ID)
+	}
+	want := map[string]bool{}
+	for _, s := range j.Params.Statuses {
+		if n := normStatus(s); n != "" {
+			want[n] = true
+		}
+	}
+	if len(want) == 0 {
+		return Configf("job %q: params.statuses: at least one registration status required", j.ID)
+	}
+	var cp syncCheckpoint
+	if len(rc.Checkpoint) > 0 {
+		if err := json.Unmarshal(rc.Checkpoint, &cp); err != nil || cp.V != 1 || cp.StartIndex < 0 {
+			// Starting over is safe: the delta hashes keep sent records from
+			// being sent again.
+			rc.Logger.WarnContext(ctx, "unreadable sync-leads checkpoint; starting from the first registration", "error", err)
+			cp = syncCheckpoint{}
+		}
+	}
+	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, firstPending: -1}
+	resume := cp.StartIndex
+	saveAt := func(at int, cause error) error {
+		data, _ := json.Marshal(syncCheckpoint{V: 1, StartIndex: at}) // two ints: cannot fail
+		if err := rc.SaveCheckpoint(ctx, data); err != nil {
+			return errors.Join(cause, err)
+		}
+		return cause
+	}
+	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: cp.StartIndex}
+	for page, err := range rc.Clients.Certain.RegistrationPages(ctx, j.Account, j.Event, q) {
+		if err != nil {
+			return saveAt(s.resumeAt(resume), fmt.Errorf("read registrations of %s/%s from offset %d: %w", j.Account, j.Event, resume, err))
+		}
+		if rc.ShouldStop(ctx) {
+			return saveAt(s.resumeAt(page.StartIndex), ErrCheckpointed)
+		}
+		rc.Run.Add("registrationsRead", len(page.Items))
+		var cand []int
+		var codes []string
+		for i, r := range page.Items {
+			if want[normStatus(r.Status)] {
+				cand = append(cand, i)
+				codes = append(codes, r.Code)
+			}
+		}
+		var stored map[string]string
+		if !s.force && len(codes) > 0 {
+			if stored, err = rc.Store.GetHashes(ctx, s.scope, codes); err != nil {
+				return saveAt(s.resumeAt(page.StartIndex), fmt.Errorf("read delta hashes: %w", err))
+			}
+		}
+		for _, i := range cand {
+			r := page.Items[i]
+			if h, ok := stored[r.Code]; ok && h == s.ops.leadHash(r) {
+				rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
+				continue
+			}
+			s.add(&r, page.StartIndex+i)
+			if len(s.buf) >= syncBatch {
+				if err := s.flush(ctx); err != nil {
+					return saveAt(s.resumeAt(page.StartIndex+i+1), err)
+				}
+			}
+		}
+		resume = page.NextIndex
+	}
+	if err := s.flush(ctx); err != nil {
+		return saveAt(s.resumeAt(resume), err)
+	}
+	return nil
+}
+
+// leadSyncRun buffers registrations to send and tracks the resume offset.
+type leadSyncRun struct {
+	rc           *RunContext
+	ops          *leadOps
+	scope        string
+	force        bool
+	checked      bool
+	buf          []*certain.Registration
+	firstPending int // Certain offset of buf[0], -1 when buf is empty
+}
+
+func (s *leadSyncRun) add(r *certain.Registration, offset int) {
+	if len(s.buf) == 0 {
+		s.firstPending = offset
+	}
+	s.buf = append(s.buf, r)
+}
+
+// resumeAt is where a continuation starts: the first buffered registration
+// when some are waiting, else next.
+func (s *leadSyncRun) resumeAt(next int) int {
+	if len(s.buf) > 0 {
+		return s.firstPending
+	}
+	return next
+}
+
+// flush sends the buffer. Whatever Marketo accepted is recorded and hashed
+// even when a later call of the same flush fails, so a retry skips it.
+func (s *leadSyncRun) flush(ctx context.Context) error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	if !s.checked {
+		if err := s.ops.checkMapping(ctx); err != nil {
+			return err
+		}
+		s.checked = true
+	}
+	res, err := s.ops.syncLeads(ctx, s.buf)
+	hashes := map[string]string{}
+	for i, r := range res {
+		if r.Outcome.Outcome == "" {
+			continue // not reached: the call that would have sent it failed
+		}
+		s.rc.Run.Record(r.Outcome)
+		if r.Synced {
+			hashes[s.buf[i].Code] = s.ops.leadHash(*s.buf[i])
+		}
+	}
+	if len(hashes) > 0 {
+		if herr := s.rc.Store.PutHashes(context.WithoutCancel(ctx), s.scope, hashes); herr != nil {
+			err = errors.Join(err, fmt.Errorf("store delta hashes: %w", herr))
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.buf, s.firstPending = s.buf[:0], -1
+	return nil
+}
+
+// leadHash fingerprints what a send depends on: the rule inputs (External
+// Profile ID, Source of Profile), the email and the mapped payload. It is
+// taken after rule C's write-back, so the next run, which reads the written
+// values, finds it unchanged.
+func (o *leadOps) leadHash(r certain.Registration) string {
+	rule, _ := classifyLead(o.fields, r.Profile)
+	p := BuildLeadPayload(o.mapping, r)
+	return PayloadHash(struct {
+		V       int
+		Rule    string
+		Email   string
+		Ext     string
+		Source  string
+		Payload map[string]any
+	}{1, rule.String(), emailKey(leadEmail(p, r)), strings.TrimSpace(r.Profile.ExternalID), strings.ToLower(strings.TrimSpace(r.Profile.Source)), p})
+}
+
+// checkMapping checks every mapped Marketo field against the lead describe:
+// an unknown or read-only field is a configuration error.
+func (o *leadOps) checkMapping(ctx context.Context) error {
+	fields, err := o.mk.DescribeLeads(ctx)
+	if err != nil {
+		return fmt.Errorf("describe Marketo lead fields: %w", err)
+	}
+	byName := map[string]bool{}
+	ro := map[string]bool{}
+	lower := map[string]string{}
+	for _, f := range fields {
+		byName[f.Name] = true
+		ro[f.Name] = f.ReadOnly
+		lower[strings.ToLower(f.Name)] = f.Name
+	}
+	var bad []string
+	for _, m := range o.mapping {
+		switch {
+		case !byName[m.Marketo] && lower[strings.ToLower(m.Marketo)] != "":
+			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) does not exist; did you mean %q?", m.Marketo, m.Certain, lower[strings.ToLower(m.Marketo)]))
+		case !byName[m.Marketo]:
+			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) is not a lead field", m.Marketo, m.Certain))
+		case ro[m.Marketo]:
+			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) is read-only", m.Marketo, m.Certain))
+		}
+	}
+	if len(bad) > 0 {
+		return Configf("account %s field mapping: %s", o.acct, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+var _ JobFunc = SyncLeads
