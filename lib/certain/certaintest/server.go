@@ -412,6 +412,14 @@ func (s *Server) nextCode(prefix string) string {
 	return fmt.Sprintf("%s-%06d", prefix, s.seq)
 }
 
+// AddAccount makes an account exist (seeding anything into it does too);
+// requests for an unknown account get 404.
+func (s *Server) AddAccount(acct string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acct(acct)
+}
+
 // AddEvent adds or replaces an event. fields must carry eventCode; eventName,
 // startDate, endDate, isActive are the fields the jobs read.
 func (s *Server) AddEvent(acct string, fields map[string]any) {
