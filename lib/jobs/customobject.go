@@ -1,0 +1,285 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+)
+
+// Logical field names shared by both custom objects (keys of Params.Fields
+// besides the metric names).
+const (
+	FieldLead        = "lead"        // the link to the lead; default: the object's Lead link field
+	FieldKey         = "key"         // a one-field dedupe key built from event, lead (and tag)
+	FieldEvent       = "event"       // the Certain event code
+	FieldProgramName = "programName" // the Certain event name
+	FieldInterest    = "interest"    // interest: the tag name
+	FieldPoints      = "points"      // interest: the summed points
+)
+
+// FieldDisabled as a Params.Fields value stops a logical field being sent.
+const FieldDisabled = "-"
+
+// Default custom objects (MISSION.md sections 4 and 5).
+const (
+	DefaultEngagementObject = "CertainEngagementMetrics"
+	DefaultInterestObject   = "CertainInterestPoints"
+)
+
+// coSpec describes what a job writes to its custom object before Describe
+// has been consulted.
+type coSpec struct {
+	Defaults map[string]string // logical -> default field API name (FieldLead absent: the link field)
+	Required []string          // logical names that must be written
+	Optional []string          // written when the object has the field (always when configured)
+	Ignored  []string          // accepted in Params.Fields but not written this run (metrics of disabled modules)
+}
+
+// coPlan is a validated mapping of logical names to custom object fields.
+type coPlan struct {
+	APIName string
+	Fields  map[string]string // logical -> field API name, only the fields written
+	Dedupe  []string          // the object's dedupe fields, all of them among Fields' values
+}
+
+func coNotFound(err error) bool {
+	var me *marketo.Error
+	return errors.As(err, &me) && me.Code == "1013"
+}
+
+// planCustomObject describes the custom object and checks the job's field
+// mapping against it. Every problem is a configuration error naming the
+// object and the field; nothing has been written when it fails.
+func planCustomObject(ctx context.Context, m Marketo, apiName string, configured map[string]string, spec coSpec) (coPlan, error) {
+	known := slices.Concat(spec.Required, spec.Optional, spec.Ignored)
+	for k := range configured {
+		if !slices.Contains(known, k) {
+			ks := slices.Clone(known)
+			sort.Strings(ks)
+			return coPlan{}, Configf("params.fields: unknown logical field %q for custom object %q (known: %s)", k, apiName, strings.Join(ks, ", "))
+		}
+	}
+	t, err := m.DescribeCustomObject(ctx, apiName)
+	if coNotFound(err) {
+		return coPlan{}, Configf("custom object %q does not exist in Marketo (describe answered 1013); create and approve it or fix params.customObject", apiName)
+	}
+	if err != nil {
+		return coPlan{}, fmt.Errorf("describe custom object %q: %w", apiName, err)
+	}
+	has := map[string]bool{}
+	for _, f := range t.Fields {
+		has[f.Name] = true
+	}
+	plan := coPlan{APIName: apiName, Fields: map[string]string{}, Dedupe: t.DedupeFields}
+	usedBy := map[string]string{}
+	add := func(logical string, required bool) error {
+		name, explicit := configured[logical]
+		name = strings.TrimSpace(name)
+		if !explicit {
+			name = spec.Defaults[logical]
+			if logical == FieldLead && name == "" {
+				name = t.LinkField
+			}
+		}
+		if name == FieldDisabled {
+			if logical == FieldLead {
+				return Configf("params.fields[%q]: the lead link cannot be disabled", logical)
+			}
+			return nil
+		}
+		if name == "" {
+			if logical == FieldLead {
+				return Configf("custom object %q has no link field to Lead; set params.fields[%q] or link the object to Lead", apiName, FieldLead)
+			}
+			return Configf("params.fields[%q]: no custom object field given", logical)
+		}
+		if !has[name] {
+			if !required && !explicit {
+				return nil // an optional default the object does not have
+			}
+			src := "default"
+			if explicit {
+				src = "params.fields"
+			}
+			return Configf("custom object %q has no field %q (%s for %q); fields are: %s", apiName, name, src, logical, strings.Join(slices.Sorted(maps.Keys(has)), ", "))
+		}
+		if other, dup := usedBy[name]; dup {
+			return Configf("params.fields: %q and %q both map to custom object field %q", other, logical, name)
+		}
+		usedBy[name] = logical
+		plan.Fields[logical] = name
+		return nil
+	}
+	for _, l := range spec.Required {
+		if err := add(l, true); err != nil {
+			return coPlan{}, err
+		}
+	}
+	for _, l := range spec.Optional {
+		if err := add(l, false); err != nil {
+			return coPlan{}, err
+		}
+	}
+	if lf := plan.Fields[FieldLead]; t.LinkField != "" && lf != t.LinkField {
+		return coPlan{}, Configf("params.fields[%q] = %q, but custom object %q links to Lead through %q", FieldLead, lf, apiName, t.LinkField)
+	}
+	if t.LinkTo != "" && t.LinkTo != "id" {
+		return coPlan{}, Configf("custom object %q links to the lead field %q; only links to the lead id are supported", apiName, t.LinkTo)
+	}
+	if len(t.DedupeFields) == 0 {
+		return coPlan{}, Configf("custom object %q has no dedupe fields", apiName)
+	}
+	for _, d := range t.DedupeFields {
+		if _, ok := usedBy[d]; !ok {
+			return coPlan{}, Configf("custom object %q dedupes by %q, which no mapped field fills (map one of %s to it)", apiName, d, strings.Join(known, ", "))
+		}
+	}
+	return plan, nil
+}
+
+// record builds a custom object record from logical values; values of
+// logical fields the plan does not write are dropped.
+func (p coPlan) record(values map[string]any) marketo.Record {
+	r := marketo.Record{}
+	for l, name := range p.Fields {
+		if v, ok := values[l]; ok {
+			r[name] = v
+		}
+	}
+	return r
+}
+
+// key is the record's dedupe key: the dedupe field values joined by "|".
+func (p coPlan) key(r marketo.Record) string {
+	parts := make([]string, len(p.Dedupe))
+	for i, d := range p.Dedupe {
+		parts[i] = fmt.Sprint(r[d])
+	}
+	return strings.Join(parts, "|")
+}
+
+// recordHash is a stable digest of a record (encoding/json sorts map keys).
+func recordHash(r marketo.Record) string {
+	b, _ := json.Marshal(r) // a map of strings, numbers and nil always marshals
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:16])
+}
+
+// coRecord is one record to upload with what the run record says about it.
+type coRecord struct {
+	OutKey string // per-record outcome key: registration code (engagement) or "regCode/tag" (interest)
+	Email  string
+	Rec    marketo.Record
+}
+
+// coUploader sends custom object records with delta detection.
+type coUploader struct {
+	rc    *RunContext
+	plan  coPlan
+	scope string // store.Hashes scope: "job:<id>"
+	force bool
+}
+
+const recordHashPrefix = "r:"
+
+// upload sends the records that changed since the last successful upload
+// and records one outcome per record. ok[i] is true when record i is now in
+// Marketo with these values (sent or unchanged). An error (store failure,
+// Marketo quota...) means no outcome was recorded for the records not sent.
+func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, err error) {
+	ok = make([]bool, len(recs))
+	if len(recs) == 0 {
+		return ok, nil
+	}
+	keys := make([]string, len(recs))
+	hashes := make([]string, len(recs))
+	seen := map[string]int{}
+	var lookup []string
+	for i, r := range recs {
+		keys[i] = recordHashPrefix + u.plan.key(r.Rec)
+		hashes[i] = recordHash(r.Rec)
+		if _, dup := seen[keys[i]]; !dup {
+			seen[keys[i]] = i
+			lookup = append(lookup, keys[i])
+		}
+	}
+	prev := map[string]string{}
+	if !u.force {
+		if prev, err = u.rc.Store.GetHashes(ctx, u.scope, lookup); err != nil {
+			return ok, fmt.Errorf("read delta hashes: %w", err)
+		}
+	}
+	var send []marketo.Record
+	var sendIdx []int
+	for i, r := range recs {
+		if first := seen[keys[i]]; first != i {
+			// Marketo refuses one dedupe key twice in a batch (1036): two
+			// registrations of one lead in one event. The first one wins.
+			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
+				Reason: fmt.Sprintf("same custom object key %q as %s in this batch (one lead registered twice?)", u.plan.key(r.Rec), recs[first].OutKey)})
+			continue
+		}
+		if prev[keys[i]] == hashes[i] {
+			ok[i] = true
+			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeUnchanged})
+			continue
+		}
+		send = append(send, r.Rec)
+		sendIdx = append(sendIdx, i)
+	}
+	if len(send) == 0 {
+		return ok, nil
+	}
+	res, err := u.rc.Clients.Marketo.SyncCustomObjects(ctx, u.plan.APIName, marketo.SyncCustomObjectsRequest{
+		Action: marketo.ActionCreateOrUpdate, DedupeBy: "dedupeFields", Input: send})
+	if err != nil {
+		return ok, fmt.Errorf("sync %d records to custom object %q: %w", len(send), u.plan.APIName, err)
+	}
+	if len(res) != len(send) {
+		return ok, fmt.Errorf("sync custom object %q: %d results for %d records", u.plan.APIName, len(res), len(send))
+	}
+	done := map[string]string{}
+	for j, x := range res {
+		i := sendIdx[j]
+		r := recs[i]
+		switch x.Status {
+		case marketo.StatusCreated, marketo.StatusUpdated:
+			ok[i] = true
+			done[keys[i]] = hashes[i]
+			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: x.Status})
+		default:
+			code, reason := reasonOf(x.Reasons)
+			if reason == "" {
+				reason = "custom object record " + x.Status
+			}
+			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeFailed, Code: code, Reason: reason})
+		}
+	}
+	if len(done) > 0 {
+		if err := u.rc.Store.PutHashes(ctx, u.scope, done); err != nil {
+			// The records are in Marketo; the next run resends them, which
+			// is harmless (createOrUpdate by dedupe key).
+			u.rc.Logger.WarnContext(ctx, "cannot store delta hashes; the next run resends these records", "records", len(done), "error", err)
+		}
+	}
+	return ok, nil
+}
+
+func reasonOf(rs []marketo.Reason) (code, msg string) {
+	var codes, msgs []string
+	for _, r := range rs {
+		codes = append(codes, r.Code)
+		msgs = append(msgs, r.Message)
+	}
+	return strings.Join(codes, ","), strings.Join(msgs, "; ")
+}
