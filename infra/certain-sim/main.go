@@ -1,0 +1,69 @@
+// Command certain-sim serves the Certain simulator (lib/certain/certaintest)
+// on a loopback port, seeded with the deterministic demo data set, so that
+// the jobs, curl or a local Lambda can be pointed at a Certain that behaves
+// like the default contract of docs/CERTAIN.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
+	"github.com/certain-marketo/certain-marketo/lib/demodata"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "certain-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	port := flag.Int("port", 8081, "loopback port to listen on")
+	account := flag.String("account", "ACME", "account code")
+	user := flag.String("user", certaintest.DefaultUsername, "Basic-auth user")
+	paging := flag.String("paging", "offset0", "start_index mode: offset0, offset1, page1")
+	seed := flag.Int64("seed", 2026, "demo data seed")
+	size := flag.Int("registrations", 300, "registrations to generate (0 = empty account)")
+	flag.Parse()
+	pass := os.Getenv("CERTAIN_SIM_PASSWORD") // kept out of argv and logs
+	if pass == "" {
+		pass = certaintest.DefaultPassword
+	}
+	if *port < 1 || *port > 65535 {
+		return fmt.Errorf("-port %d is out of range", *port)
+	}
+	srv := certaintest.New(certaintest.WithCredentials(*user, pass), certaintest.WithPagingMode(*paging))
+	srv.AddAccount(*account)
+	if *size > 0 {
+		d := demodata.Generate(demodata.Options{Seed: *seed, Registrations: *size, Account: *account})
+		if err := d.SeedCertain(srv); err != nil {
+			return err
+		}
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, os.Interrupt)
+		<-stop
+		_ = hs.Close()
+	}()
+	slog.Info("certain simulator listening", "url", "http://"+l.Addr().String(), "account", *account, "user", *user, "registrations", *size)
+	if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
