@@ -1,0 +1,537 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+)
+
+// ErrChangeInProgress reports that another delivery of the same change holds
+// its in-progress lock; the message is retried after its visibility timeout.
+var ErrChangeInProgress = errors.New("another delivery of this change is being processed")
+
+// Trigger is the "Trigger Marketo Campaign" job: it turns registration-change
+// messages into Marketo Request Campaign calls. It is safe for concurrent use
+// (several SQS batches in one warm Lambda, or several Lambdas).
+//
+// Every (job, change) pair is claimed with an idempotency record whose key is
+// the business key chg#<jobId>#<registrationCode>#<toStatus>#<changedAt>
+// (AWS.md section 11): a redelivered or duplicated message, or the same
+// change sent by two producers, triggers the campaign once; a concurrent
+// delivery finds the in-progress lock and is retried later. The record is
+// completed only after Marketo accepted the request, and deleted when the
+// work failed, so a retry can run it.
+type Trigger struct {
+	Store     store.Store
+	Connector Connector
+	Now       func() time.Time
+	Logger    *slog.Logger
+	NewID     func() string
+	// Lock is how long an in-progress claim blocks other deliveries when ctx
+	// has no deadline (default 5 minutes; with a deadline: deadline + 1 min).
+	Lock time.Duration
+	// Retention is how long a completed change is remembered (default 15
+	// days: longer than SQS's 14-day maximum retention, so a redrive from
+	// the DLQ is still deduplicated).
+	Retention time.Duration
+	// Margin: no new account/event group starts when less than this is left
+	// before ctx's deadline; its messages are reported failed (default 10 s).
+	Margin time.Duration
+	// MappingTTL is how long a checked field mapping is trusted (default 15 min).
+	MappingTTL time.Duration
+
+	mu      sync.Mutex
+	checked map[string]time.Time // account -> when its mapping passed the describe check
+}
+
+func (t *Trigger) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+func (t *Trigger) logger() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.Default()
+}
+
+// ChangeKey is the idempotency key of one change for one job.
+func ChangeKey(jobID string, c ChangeMessage) string {
+	return "chg#" + jobID + "#" + c.RegistrationCode + "#" + normStatus(c.NewStatus) + "#" + c.ChangedAt.UTC().Format(time.RFC3339Nano)
+}
+
+// Matches reports whether a trigger-campaign job fires for a change.
+func Matches(j config.Job, c ChangeMessage) bool {
+	p := j.Params
+	return j.Enabled && j.Type == config.TypeTriggerCampaign && j.Account == c.Account && j.Event == c.Event &&
+		normStatus(p.ToStatus) == normStatus(c.NewStatus) &&
+		(strings.TrimSpace(p.FromStatus) == "" || normStatus(p.FromStatus) == normStatus(c.PreviousStatus))
+}
+
+// Handle processes a batch of validated change messages and returns one
+// error per message: nil when the message is done (triggered, duplicate,
+// matched no job, or failed permanently with an outcome on the run record),
+// non-nil when it must be delivered again.
+func (t *Trigger) Handle(ctx context.Context, msgs []ChangeMessage) []error {
+	errs := make([]error, len(msgs))
+	if len(msgs) == 0 {
+		return errs
+	}
+	all, err := t.Store.ListJobs(ctx, config.TypeTriggerCampaign)
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("list trigger-campaign jobs: %w", err)
+		}
+		return errs
+	}
+	var order []string
+	groups := map[string][]int{}
+	for i, m := range msgs {
+		k := m.Account + "/" + m.Event
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	for _, k := range order {
+		idx := groups[k]
+		if t.pastSoftDeadline(ctx) {
+			for _, i := range idx {
+				errs[i] = errors.New("invocation deadline near: not started, will be redelivered")
+			}
+			continue
+		}
+		t.handleGroup(ctx, msgs, idx, all, errs)
+	}
+	return errs
+}
+
+func (t *Trigger) pastSoftDeadline(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return false
+	}
+	m := t.Margin
+	if m <= 0 {
+		m = 10 * time.Second
+	}
+	return !t.now().Before(dl.Add(-m))
+}
+
+// pair is one job firing for one message.
+type pair struct {
+	msg int
+	job config.Job
+	key string
+}
+
+// triggerGroup is the work of one account/event inside a batch.
+type triggerGroup struct {
+	t       *Trigger
+	msgs    []ChangeMessage
+	errs    []error
+	log     *slog.Logger
+	account string
+	event   string
+	recs    map[string]*Recorder // by job id
+	done    map[string]bool      // pair key -> settled (completed or aborted)
+}
+
+func (t *Trigger) handleGroup(ctx context.Context, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
+	first := msgs[idx[0]]
+	g := &triggerGroup{t: t, msgs: msgs, errs: errs, account: first.Account, event: first.Event,
+		log: t.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
+		recs: map[string]*Recorder{}, done: map[string]bool{}}
+	var pairs []pair
+	for _, i := range idx {
+		n := 0
+		for _, j := range all {
+			if Matches(j, msgs[i]) {
+				pairs = append(pairs, pair{msg: i, job: j, key: ChangeKey(j.ID, msgs[i])})
+				n++
+			}
+		}
+		if n == 0 {
+			g.log.InfoContext(ctx, "no enabled trigger-campaign job matches this change", "changeId", msgs[i].ChangeID,
+				"registration", msgs[i].RegistrationCode, "previousStatus", msgs[i].PreviousStatus, "newStatus", msgs[i].NewStatus)
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	// Claim each pair.
+	lockUntil := t.now().Add(t.lockFor())
+	if dl, ok := ctx.Deadline(); ok {
+		lockUntil = dl.Add(time.Minute)
+	}
+	var active []pair
+	for _, p := range pairs {
+		r, err := t.Store.BeginIdem(ctx, p.key, lockUntil, t.retention(), t.now())
+		switch {
+		case err != nil:
+			g.fail(p, fmt.Errorf("claim change %s: %w", p.key, err))
+		case r.Status == store.IdemDuplicate:
+			g.log.InfoContext(ctx, "change already triggered; duplicate delivery ignored", "jobId", p.job.ID, "changeId", msgs[p.msg].ChangeID, "key", p.key)
+		case r.Status == store.IdemInProgress:
+			g.fail(p, ErrChangeInProgress)
+		default:
+			active = append(active, p)
+		}
+	}
+	if len(active) == 0 {
+		return
+	}
+	conn, err := t.Store.GetConnection(ctx, g.account)
+	if err == nil {
+		conn = conn.WithDefaults()
+	}
+	var cl Clients
+	if err == nil {
+		cl, err = t.Connector.Connect(ctx, conn)
+	}
+	if err != nil {
+		g.abortAll(ctx, active, fmt.Errorf("connect account %q: %w", g.account, err))
+		return
+	}
+	mBefore, cBefore := cl.Marketo.Stats().Calls, cl.Certain.Stats().Calls
+	g.run(ctx, conn, cl, active)
+	g.finish(ctx, cl.Marketo.Stats().Calls-mBefore, cl.Certain.Stats().Calls-cBefore)
+}
+
+func (t *Trigger) lockFor() time.Duration {
+	if t.Lock > 0 {
+		return t.Lock
+	}
+	return 5 * time.Minute
+}
+
+func (t *Trigger) retention() time.Duration {
+	if t.Retention > 0 {
+		return t.Retention
+	}
+	return 15 * 24 * time.Hour
+}
+
+func (t *Trigger) newID() string {
+	if t.NewID != nil {
+		return t.NewID()
+	}
+	return NewRunID(t.now())
+}
+
+func (g *triggerGroup) rec(j config.Job) *Recorder {
+	r, ok := g.recs[j.ID]
+	if !ok {
+		r = NewRecorder(g.t.Store, store.Run{ID: g.t.newID(), JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
+			Trigger: "sqs", Started: g.t.now(), Outcome: store.RunRunning})
+		g.recs[j.ID] = r
+	}
+	return r
+}
+
+// fail marks the pair's message for redelivery.
+func (g *triggerGroup) fail(p pair, err error) {
+	g.errs[p.msg] = errors.Join(g.errs[p.msg], fmt.Errorf("job %s: %w", p.job.ID, err))
+}
+
+// abort releases a pair's claim so a redelivery can run it, and fails its message.
+func (g *triggerGroup) abort(ctx context.Context, p pair, cause error) {
+	if g.done[p.key] {
+		return
+	}
+	g.done[p.key] = true
+	g.fail(p, cause)
+	if err := g.t.Store.AbortIdem(context.WithoutCancel(ctx), p.key); err != nil {
+		g.log.ErrorContext(ctx, "cannot release the claim on a change; it is retried when the lock expires", "key", p.key, "error", err)
+	}
+	c := g.msgs[p.msg]
+	g.rec(p.job).Record(store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Code: errCode(cause),
+		Reason: fmt.Sprintf("change %s not triggered, will be retried: %v", c.ChangeID, cause)})
+}
+
+func (g *triggerGroup) abortAll(ctx context.Context, ps []pair, cause error) {
+	g.log.ErrorContext(ctx, "changes not triggered; reported for redelivery", "changes", len(ps), "error", cause)
+	for _, p := range ps {
+		g.abort(ctx, p, cause)
+	}
+}
+
+// complete settles a pair for good and records its outcome.
+func (g *triggerGroup) complete(ctx context.Context, p pair, out store.RecordOutcome) {
+	if g.done[p.key] {
+		return
+	}
+	g.done[p.key] = true
+	g.rec(p.job).Record(out)
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = g.t.Store.CompleteIdem(context.WithoutCancel(ctx), p.key, []byte(out.Outcome), g.t.retention(), g.t.now()); err == nil {
+			return
+		}
+	}
+	// The message still counts as done: failing it would trigger the campaign
+	// again once the lock expires.
+	g.log.ErrorContext(ctx, "cannot mark a change as done; a redelivery after the lock expires could trigger it again", "key", p.key, "error", err)
+}
+
+func errCode(err error) string {
+	var me *marketo.Error
+	if errors.As(err, &me) && me.Code != "" {
+		return me.Code
+	}
+	if errors.Is(err, marketo.ErrDailyQuota) {
+		return "607"
+	}
+	return ""
+}
+
+func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clients, active []pair) {
+	// 1. Current registrations.
+	regs := map[string]*certain.Registration{}
+	readFailed := map[string]bool{}
+	var live []pair
+	for _, p := range active {
+		code := g.msgs[p.msg].RegistrationCode
+		if _, ok := regs[code]; !ok && !readFailed[code] {
+			r, err := cl.Certain.GetRegistration(ctx, g.account, g.event, code)
+			switch {
+			case certain.IsNotFound(err):
+				regs[code] = nil
+			case err != nil:
+				readFailed[code] = true
+				for _, q := range active {
+					if g.msgs[q.msg].RegistrationCode == code {
+						g.abort(ctx, q, fmt.Errorf("read registration %s: %w", code, err))
+					}
+				}
+				continue
+			default:
+				regs[code] = &r
+			}
+		}
+		if g.done[p.key] {
+			continue
+		}
+		if regs[code] == nil {
+			g.complete(ctx, p, store.RecordOutcome{Key: code, Outcome: store.OutcomeSkipped, Reason: "registration no longer exists in Certain"})
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ops := &leadOps{mk: cl.Marketo, ct: cl.Certain, acct: g.account, fields: cl.Certain.Fields().WithDefaults(),
+		mapping: conn.FieldMapping, inFlight: conn.MaxInFlight, log: g.log}
+	// 2. "Run Create/Update Marketo Leads every time this job runs".
+	if err := g.preSync(ctx, ops, conn, live, regs); err != nil {
+		g.abortAll(ctx, live, err)
+		return
+	}
+	// 3. Lead ids.
+	var codes []string
+	var list []*certain.Registration
+	for _, p := range live {
+		if g.done[p.key] {
+			continue
+		}
+		c := g.msgs[p.msg].RegistrationCode
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+			list = append(list, regs[c])
+		}
+	}
+	ids, outs, err := ops.resolve(ctx, list)
+	if err != nil {
+		g.abortAll(ctx, live, fmt.Errorf("find Marketo leads: %w", err))
+		return
+	}
+	noLead := map[string]store.RecordOutcome{}
+	for _, o := range outs {
+		noLead[o.Key] = o
+	}
+	// 4. Group by campaign and identical token values.
+	type request struct {
+		campaign int
+		tokens   []marketo.Token
+		leads    []int
+		pairs    []pair
+	}
+	var reqs []*request
+	byKey := map[string]*request{}
+	for _, p := range live {
+		if g.done[p.key] {
+			continue
+		}
+		c := g.msgs[p.msg]
+		id, ok := ids[c.RegistrationCode]
+		if !ok {
+			o := noLead[c.RegistrationCode]
+			if o.Outcome == "" {
+				o = store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Reason: "no Marketo lead id found"}
+			}
+			o.Reason = "campaign not requested: " + o.Reason
+			g.complete(ctx, p, o)
+			continue
+		}
+		tokens := tokenValues(p.job.Params.Tokens, *regs[c.RegistrationCode])
+		k := strconv.Itoa(p.job.Params.CampaignID) + "\x00" + PayloadHash(tokens)
+		r := byKey[k]
+		if r == nil {
+			r = &request{campaign: p.job.Params.CampaignID, tokens: tokens}
+			byKey[k] = r
+			reqs = append(reqs, r)
+		}
+		if !slices.Contains(r.leads, id) {
+			r.leads = append(r.leads, id)
+		}
+		r.pairs = append(r.pairs, p)
+	}
+	// 5. Request Campaign, up to 100 leads per call (the client chunks).
+	for _, r := range reqs {
+		if g.t.pastSoftDeadline(ctx) {
+			g.abortAll(ctx, r.pairs, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
+			continue
+		}
+		slices.Sort(r.leads)
+		if _, err := cl.Marketo.RequestCampaign(ctx, r.campaign, r.leads, r.tokens); err != nil {
+			// Chunks already accepted may be requested again on retry;
+			// Marketo's qualification rules ("each person once" by default)
+			// absorb that, and a lost trigger would be worse.
+			g.abortAll(ctx, r.pairs, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(r.leads), err))
+			continue
+		}
+		for _, p := range r.pairs {
+			c := g.msgs[p.msg]
+			g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
+				Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
+		}
+	}
+}
+
+// preSync runs rules A/B/C for the registrations of pairs whose job has
+// RunSyncLeads and whose current status is one of its sync statuses.
+func (g *triggerGroup) preSync(ctx context.Context, ops *leadOps, conn config.Connection, live []pair, regs map[string]*certain.Registration) error {
+	var list []*certain.Registration
+	jobsOf := map[string][]config.Job{}
+	for _, p := range live {
+		if !p.job.Params.RunSyncLeads {
+			continue
+		}
+		statuses := p.job.Params.SyncStatuses
+		if len(statuses) == 0 {
+			statuses = []string{p.job.Params.ToStatus}
+		}
+		r := regs[g.msgs[p.msg].RegistrationCode]
+		if !slices.ContainsFunc(statuses, func(s string) bool { return normStatus(s) == normStatus(r.Status) }) {
+			continue
+		}
+		if _, ok := jobsOf[r.Code]; !ok {
+			list = append(list, r)
+		}
+		jobsOf[r.Code] = append(jobsOf[r.Code], p.job)
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	if err := g.t.checkMapping(ctx, ops); err != nil {
+		return err
+	}
+	res, err := ops.syncLeads(ctx, list)
+	for i, r := range res {
+		if r.Outcome.Outcome == "" {
+			continue
+		}
+		for _, j := range jobsOf[list[i].Code] {
+			o := r.Outcome
+			o.Reason = strings.TrimSpace("lead sync before trigger: " + o.Outcome + " " + o.Reason)
+			if o.Outcome == store.OutcomeCreated || o.Outcome == store.OutcomeUpdated {
+				g.rec(j).Add("leads"+strings.ToUpper(o.Outcome[:1])+o.Outcome[1:], 1)
+				continue
+			}
+			g.rec(j).Add("leadSyncProblems", 1)
+			g.log.WarnContext(ctx, "lead sync before trigger did not create or update the lead", "jobId", j.ID, "registration", o.Key, "outcome", o.Outcome, "reason", o.Reason, "code", o.Code)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("lead sync before trigger: %w", err)
+	}
+	return nil
+}
+
+// checkMapping checks the account's field mapping against the lead describe
+// at most once per MappingTTL per warm Lambda.
+func (t *Trigger) checkMapping(ctx context.Context, ops *leadOps) error {
+	ttl := t.MappingTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Minute
+	}
+	t.mu.Lock()
+	at, ok := t.checked[ops.acct]
+	t.mu.Unlock()
+	if ok && t.now().Sub(at) < ttl {
+		return nil
+	}
+	if err := ops.checkMapping(ctx); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.checked == nil {
+		t.checked = map[string]time.Time{}
+	}
+	t.checked[ops.acct] = t.now()
+	t.mu.Unlock()
+	return nil
+}
+
+// tokenValues resolves a job's tokens for one registration: literals as
+// given, Certain fields read from the registration ("registration.x") or its
+// profile ("x"). A blank field leaves its token out, so the program's own
+// My Token value applies rather than an empty one.
+func tokenValues(specs []config.TokenSpec, reg certain.Registration) []marketo.Token {
+	var out []marketo.Token
+	for _, s := range specs {
+		v := s.Value
+		if s.Field != "" {
+			v = certainValue(reg, s.Field)
+		}
+		if v != "" {
+			out = append(out, marketo.Token{Name: s.Name, Value: v})
+		}
+	}
+	return out
+}
+
+func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	for id, r := range g.recs {
+		r.mu.Lock()
+		r.run.MarketoCalls, r.run.CertainCalls = mCalls, cCalls
+		r.mu.Unlock()
+		run, err := r.Finish(fctx, nil, g.t.now())
+		if err != nil {
+			g.log.ErrorContext(ctx, "cannot record the trigger run", "jobId", id, "error", err)
+			continue
+		}
+		g.log.InfoContext(ctx, "trigger run recorded", "jobId", id, "runId", run.ID, "outcome", run.Outcome, "counts", run.Counts,
+			"marketoCalls", mCalls, "certainCalls", cCalls)
+	}
+}
