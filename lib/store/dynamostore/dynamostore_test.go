@@ -3,10 +3,13 @@ package dynamostore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -31,5 +34,34 @@ func TestConformanceOnMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
+	})
+
+	t.Run("StoredConfigValidatedOnRead", func(t *testing.T) {
+		ctx := context.Background()
+		names := dynamostore.TableNames{Config: "config-raw", State: "state-raw"}
+		if err := awstest.CreateTables(ctx, cfg, names); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := dynamostore.New(db, names.Config, names.State)
+		put := func(sk, doc string) {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(names.Config), Item: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: "jobs"}, "sk": &types.AttributeValueMemberS{Value: sk},
+				"jobType": &types.AttributeValueMemberS{Value: "sync-leads"}, "doc": &types.AttributeValueMemberS{Value: doc}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A hand-edited item: valid JSON, invalid job.
+		put("job#summit-sync", `{"id":"summit-sync","account":"ACME","event":"HS26","type":"sync-leads","schedule":{"interval":"15m"},"params":{}}`)
+		if _, err := s.GetJob(ctx, "summit-sync"); err == nil || !strings.Contains(err.Error(), `job "summit-sync": params.statuses: at least one status required`) {
+			t.Fatalf("GetJob(invalid stored job) = %v", err)
+		}
+		if _, err := s.ListJobs(ctx, "sync-leads"); err == nil || !strings.Contains(err.Error(), `job "summit-sync"`) {
+			t.Fatalf("ListJobs with an invalid stored job = %v", err)
+		}
+		put("job#summit-sync", `{"id":"summit-sync","typo":1}`)
+		if _, err := s.GetJob(ctx, "summit-sync"); err == nil || !strings.Contains(err.Error(), `unknown field "typo"`) {
+			t.Fatalf("GetJob(unknown field) = %v", err)
+		}
 	})
 }

@@ -804,4 +804,3 @@ func (s *Store) batchWrite(ctx context.Context, writes []types.WriteRequest) err
 func backoff(attempt int) time.Duration {
 	return time.Duration(min(1<<attempt, 64)) * 25 * time.Millisecond
 }
-
