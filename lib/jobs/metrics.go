@@ -16,13 +16,13 @@ import (
 // EngagementMetrics is the JobFunc of engagement-metrics (MISSION.md
 // section 4): one custom object record per included registration.
 func EngagementMetrics(ctx context.Context, rc *RunContext) error {
-	return newMetricsRun(rc, externalIDOnly).engagement(ctx)
+	return newMetricsRun(rc, ResolveLeadIDs).engagement(ctx)
 }
 
 // InterestMetrics is the JobFunc of interest-metrics (MISSION.md section 5):
 // one custom object record per included registration and tag.
 func InterestMetrics(ctx context.Context, rc *RunContext) error {
-	return newMetricsRun(rc, externalIDOnly).interest(ctx)
+	return newMetricsRun(rc, ResolveLeadIDs).interest(ctx)
 }
 
 // metricsBatch is how many registrations (and, for interest, at most how
