@@ -1,0 +1,16 @@
+// Command engagement-metrics is the Lambda of Upload Engagement Metrics
+// (engagement-metrics): per attendee, the nine metrics of MISSION.md section 4
+// written to a Marketo custom object. It stays thin: lib/app decodes the
+// schedule tick or direct run and builds the clients and store once per
+// container; the rules live in lib/jobs.
+package main
+
+import (
+	"github.com/certain-marketo/certain-marketo/lib/app"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+)
+
+func main() {
+	app.MainScheduled(map[string]jobs.JobFunc{config.TypeEngagementMetrics: jobs.EngagementMetrics})
+}
