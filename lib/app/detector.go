@@ -1,0 +1,46 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+)
+
+// DetectorInvocation is the registration-changes payload: the schedule's
+// Input ({"scheduledTime":"<aws.scheduler.scheduled-time>"}), or {} when
+// invoked by hand.
+type DetectorInvocation struct {
+	ScheduledTime string `json:"scheduledTime,omitempty"`
+}
+
+// Ticker is what the detector handler needs of *jobs.Detector.
+type Ticker interface {
+	Tick(ctx context.Context) (jobs.DetectorResult, error)
+}
+
+// DetectorHandler returns the registration-changes Lambda handler. A
+// failing account/event is reported as the invocation's error (after the
+// others were polled), so the failure shows in the function's metrics; the
+// next tick retries it from its stored watermark.
+func DetectorHandler(d Ticker) func(ctx context.Context, raw json.RawMessage) (jobs.DetectorResult, error) {
+	return func(ctx context.Context, raw json.RawMessage) (jobs.DetectorResult, error) {
+		if len(bytes.TrimSpace(raw)) > 0 && string(bytes.TrimSpace(raw)) != "null" {
+			var inv DetectorInvocation
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&inv); err != nil {
+				return jobs.DetectorResult{}, fmt.Errorf("invalid registration-changes payload: %w (want {\"scheduledTime\":…} or {})", err)
+			}
+			if inv.ScheduledTime != "" {
+				if _, err := time.Parse(time.RFC3339, inv.ScheduledTime); err != nil {
+					return jobs.DetectorResult{}, fmt.Errorf("invalid registration-changes payload: scheduledTime %q is not RFC 3339", inv.ScheduledTime)
+				}
+			}
+		}
+		return d.Tick(ctx)
+	}
+}
