@@ -56,6 +56,10 @@ type Executor struct {
 	Margin time.Duration
 	// NewID returns a new run id; default: time-based with a random suffix.
 	NewID func() string
+	// Interrupt, when set, reports an external request to stop at the next
+	// safe point, as if the soft deadline had passed (an operator's stop, or
+	// a test cutting a run at an exact place).
+	Interrupt func(jobID string) bool
 }
 
 // TickResult says what one schedule tick did.
@@ -107,7 +111,7 @@ func (e *Executor) Tick(ctx context.Context, jobType string) (TickResult, error)
 			res.Skipped[j.ID] = "disabled"
 			continue
 		}
-		if !soft.IsZero() && !e.now().Before(soft) {
+		if !soft.IsZero() && !time.Now().Before(soft) {
 			res.Skipped[j.ID] = "tick deadline reached; next tick"
 			continue
 		}
@@ -197,7 +201,8 @@ func (e *Executor) softDeadline(ctx context.Context) time.Time {
 	if margin <= 0 {
 		margin = 30 * time.Second
 	}
-	if left := dl.Sub(e.now()); margin > left/6 {
+	// Deadlines are wall-clock time whatever clock the executor records with.
+	if left := time.Until(dl); margin > left/6 {
 		margin = left / 6
 	}
 	return dl.Add(-margin)
@@ -257,7 +262,7 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	if err := e.Store.PutRun(ctx, rec.run); err != nil {
 		log.ErrorContext(ctx, "cannot record run start", "error", err)
 	}
-	rc := &RunContext{Job: j, Store: e.Store, Run: rec, Logger: log, now: e.now, soft: e.softDeadline(ctx)}
+	rc := &RunContext{Job: j, Store: e.Store, Run: rec, Logger: log, now: e.now, soft: e.softDeadline(ctx), interrupt: e.Interrupt}
 	err := e.prepare(ctx, rc)
 	var mBefore, cBefore int
 	if err == nil {
@@ -331,7 +336,8 @@ type RunContext struct {
 
 	cpVersion int64
 	now       func() time.Time
-	soft      time.Time
+	soft      time.Time // wall clock
+	interrupt func(jobID string) bool
 }
 
 // Now is the executor's clock.
@@ -343,7 +349,10 @@ func (rc *RunContext) ShouldStop(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return true
 	}
-	return !rc.soft.IsZero() && !rc.now().Before(rc.soft)
+	if rc.interrupt != nil && rc.interrupt(rc.Job.ID) {
+		return true
+	}
+	return !rc.soft.IsZero() && !time.Now().Before(rc.soft)
 }
 
 // SaveCheckpoint stores the job's progress. It survives the cancellation of
