@@ -10,7 +10,7 @@
 //	Marketo: {"munchkinId": "123-ABC-456", "clientId": "...", "clientSecret": "..."}
 //	     or: {"baseURL": "https://123-ABC-456.mktorest.com", "identityURL": "...", "clientId": "...", "clientSecret": "..."}
 //	         exactly one of baseURL / munchkinId; identityURL is optional
-//	         (default: the REST host).
+//	         (default, applied by lib/marketo: baseURL + "/identity").
 //	Certain: {"username": "...", "password": "..."}
 //
 // For local runs, Static serves the same JSON from memory; LoadFile reads
@@ -189,7 +189,7 @@ func (m *Manager) Certain(ctx context.Context, id string) (CertainCredentials, e
 type MarketoCredentials struct {
 	BaseURL      string // REST host, e.g. https://123-ABC-456.mktorest.com (no /rest)
 	MunchkinID   string
-	IdentityURL  string // identity host; defaults to BaseURL
+	IdentityURL  string // identity endpoint as given; "" = the client's default (BaseURL + "/identity")
 	ClientID     string
 	ClientSecret string
 }
@@ -228,23 +228,25 @@ func (c *MarketoCredentials) normalise() error {
 		return err
 	}
 	c.BaseURL = base
-	if c.IdentityURL == "" {
-		c.IdentityURL = c.BaseURL
-	} else if c.IdentityURL, err = hostURL("identityURL", c.IdentityURL); err != nil {
-		return err
+	if c.IdentityURL != "" {
+		u, err := url.Parse(strings.TrimSpace(c.IdentityURL))
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.RawQuery != "" {
+			return errors.New("identityURL must be an http(s) URL without credentials or query")
+		}
+		c.IdentityURL = strings.TrimRight(u.String(), "/")
 	}
 	return nil
 }
 
 // hostURL checks an http(s) URL and strips a trailing "/", "/rest" or
-// "/identity" (Admin > Web Services shows the endpoint with /rest).
+// (Admin > Web Services shows the endpoint with /rest).
 func hostURL(field, raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.RawQuery != "" {
 		return "", fmt.Errorf("%s must be an http(s) URL of the host without credentials or query", field)
 	}
 	p := strings.TrimRight(u.Path, "/")
-	p = strings.TrimSuffix(strings.TrimSuffix(p, "/rest"), "/identity")
+	p = strings.TrimSuffix(p, "/rest")
 	u.Path = p
 	return strings.TrimRight(u.String(), "/"), nil
 }

@@ -45,11 +45,11 @@ func TestMarketoShapesAndCache(t *testing.T) {
 	m := secrets.New(api, time.Minute, func() time.Time { return now })
 	ctx := context.Background()
 	c, err := m.Marketo(ctx, "m1")
-	if err != nil || c.BaseURL != "https://123-abc-456.mktorest.com" || c.IdentityURL != c.BaseURL || c.ClientSecret != secret || c.InstanceKey() != "123-ABC-456" {
+	if err != nil || c.BaseURL != "https://123-abc-456.mktorest.com" || c.IdentityURL != "" || c.ClientSecret != secret || c.InstanceKey() != "123-ABC-456" {
 		t.Fatalf("Marketo(m1) = %+v (%s), %v", c, c.InstanceKey(), err)
 	}
 	c2, err := m.Marketo(ctx, "m2")
-	if err != nil || c2.BaseURL != "https://123-abc-456.mktorest.com" || c2.IdentityURL != "https://123-abc-456.mktorest.com" || c2.InstanceKey() != "123-abc-456.mktorest.com" {
+	if err != nil || c2.BaseURL != "https://123-abc-456.mktorest.com" || c2.IdentityURL != "https://123-abc-456.mktorest.com/identity" || c2.InstanceKey() != "123-abc-456.mktorest.com" {
 		t.Fatalf("Marketo(m2) = %+v, %v", c2, err)
 	}
 	for range 5 {
