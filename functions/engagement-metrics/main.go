@@ -6,11 +6,17 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 )
 
 func main() {
-	app.MainScheduled(map[string]jobs.JobFunc{config.TypeEngagementMetrics: jobs.EngagementMetrics})
+	if err := app.MainScheduled(os.LookupEnv, map[string]jobs.JobFunc{config.TypeEngagementMetrics: jobs.EngagementMetrics}); err != nil {
+		fmt.Fprintln(os.Stderr, "engagement-metrics:", err)
+		os.Exit(1)
+	}
 }

@@ -6,14 +6,20 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 )
 
 func main() {
-	app.MainScheduled(map[string]jobs.JobFunc{
+	if err := app.MainScheduled(os.LookupEnv, map[string]jobs.JobFunc{
 		config.TypeImportLeads:    jobs.ImportLeads,
 		config.TypeImportProfiles: jobs.ImportProfiles,
-	})
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "import-leads:", err)
+		os.Exit(1)
+	}
 }

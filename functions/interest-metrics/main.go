@@ -7,11 +7,17 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 )
 
 func main() {
-	app.MainScheduled(map[string]jobs.JobFunc{config.TypeInterestMetrics: jobs.InterestMetrics})
+	if err := app.MainScheduled(os.LookupEnv, map[string]jobs.JobFunc{config.TypeInterestMetrics: jobs.InterestMetrics}); err != nil {
+		fmt.Fprintln(os.Stderr, "interest-metrics:", err)
+		os.Exit(1)
+	}
 }

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/secrets"
+	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+)
+
+// SecretsTTL is how long a credential is cached in a warm Lambda.
+const SecretsTTL = 5 * time.Minute
+
+// Deps are the dependencies every function builds once at init and reuses
+// across invocations.
+type Deps struct {
+	Settings  Settings
+	AWS       aws.Config
+	Store     *dynamostore.Store
+	Secrets   *secrets.Manager
+	Connector *Connector
+	Logger    *slog.Logger
+}
+
+// NewDeps builds the AWS clients, the DynamoDB store, the secrets cache and
+// the connector. The AWS SDK finds its own credentials and endpoints
+// (AWS_ENDPOINT_URL_* points it at moto_server in local runs).
+func NewDeps(ctx context.Context, s Settings, log *slog.Logger) (*Deps, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	ddb := dynamodb.NewFromConfig(cfg)
+	st, err := dynamostore.New(ddb, s.ConfigTable, s.StateTable)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	sec := secrets.New(secretsmanager.NewFromConfig(cfg), SecretsTTL, time.Now)
+	budgets := func(_ string, b config.Budget) (marketo.Budget, error) { return LocalBudgets(b) }
+	if s.BudgetMode == "shared" {
+		budgets = sharedBudgets(ddb, s.StateTable)
+	}
+	return &Deps{
+		Settings: s, AWS: cfg, Store: st, Secrets: sec, Logger: log,
+		Connector: &Connector{Secrets: sec, Budgets: budgets, Logger: log},
+	}, nil
+}
+
+// Executor returns the executor of a scheduled function.
+func (d *Deps) Executor(funcs map[string]jobs.JobFunc) *jobs.Executor {
+	return &jobs.Executor{Store: d.Store, Connector: d.Connector, Funcs: funcs, Logger: d.Logger, Margin: d.Settings.DeadlineMargin}
+}
+
+// Trigger returns trigger-campaign's change handler.
+func (d *Deps) Trigger() *jobs.Trigger {
+	return &jobs.Trigger{Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin}
+}
+
+// Detector returns registration-changes' detector, sending to the queue.
+func (d *Deps) Detector() *jobs.Detector {
+	return &jobs.Detector{
+		Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin,
+		Sender: &SQSSender{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL},
+	}
+}

@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/secrets"
+)
+
+// SecretSource yields credentials by Secrets Manager id (*secrets.Manager).
+type SecretSource interface {
+	Marketo(ctx context.Context, id string) (secrets.MarketoCredentials, error)
+	Certain(ctx context.Context, id string) (secrets.CertainCredentials, error)
+}
+
+// BudgetFactory returns the Marketo budget of one instance (keyed by munchkin
+// id or REST host) sized by a connection's configured share.
+type BudgetFactory func(instanceKey string, b config.Budget) (marketo.Budget, error)
+
+// LocalBudgets is a BudgetFactory of in-process budgets (one per instance
+// and process): for make demo and MARKETO_BUDGET_MODE=local.
+func LocalBudgets(b config.Budget) (marketo.Budget, error) {
+	return marketo.NewLocalBudget(marketo.LocalBudgetConfig{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
+}
+
+// Connector builds the API clients of a connection and keeps them for the
+// life of the process (a warm Lambda reuses them, tokens included). A
+// changed connection or rotated credential builds new clients.
+type Connector struct {
+	Secrets    SecretSource
+	Budgets    BudgetFactory
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+
+	mu      sync.Mutex
+	clients map[string]cached         // by account
+	budgets map[string]marketo.Budget // by Marketo instance
+}
+
+type cached struct {
+	fingerprint [32]byte
+	clients     jobs.Clients
+}
+
+var _ jobs.Connector = (*Connector)(nil)
+
+// Connect implements jobs.Connector.
+func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.Clients, error) {
+	mcred, err := c.Secrets.Marketo(ctx, conn.MarketoSecret)
+	if err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: marketo credentials: %w", conn.Account, err)
+	}
+	ccred, err := c.Secrets.Certain(ctx, conn.CertainSecret)
+	if err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: certain credentials: %w", conn.Account, err)
+	}
+	fp := fingerprint(conn, mcred, ccred)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if got, ok := c.clients[conn.Account]; ok && got.fingerprint == fp {
+		return got.clients, nil
+	}
+	budget, err := c.budget(mcred.InstanceKey(), conn.MarketoBudget)
+	if err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: marketo budget: %w", conn.Account, err)
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	mc, err := marketo.New(marketo.Config{
+		BaseURL: mcred.BaseURL, IdentityURL: mcred.IdentityURL + "/identity",
+		ClientID: mcred.ClientID, ClientSecret: mcred.ClientSecret,
+		AllowHTTP: conn.AllowHTTP, HTTPClient: c.HTTPClient, Budget: budget,
+		Logger: log.With("api", "marketo", "account", conn.Account),
+	})
+	if err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: marketo client: %w", conn.Account, err)
+	}
+	cc, err := certain.New(certain.Config{
+		BaseURL: conn.CertainBaseURL, Username: ccred.Username, Password: ccred.Password,
+		AllowHTTP: conn.AllowHTTP, HTTPClient: c.HTTPClient, Fields: conn.CertainFields,
+		PagingMode: conn.PagingMode, PageSize: conn.PageSize, MaxInFlight: conn.MaxInFlight,
+		Logger: log.With("api", "certain", "account", conn.Account),
+	})
+	if err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: certain client: %w", conn.Account, err)
+	}
+	if c.clients == nil {
+		c.clients = map[string]cached{}
+	}
+	cl := jobs.Clients{Marketo: mc, Certain: cc}
+	c.clients[conn.Account] = cached{fingerprint: fp, clients: cl}
+	return cl, nil
+}
+
+// budget returns the one budget of a Marketo instance in this process, so
+// two accounts syncing to one instance share it.
+func (c *Connector) budget(key string, b config.Budget) (marketo.Budget, error) {
+	if got, ok := c.budgets[key]; ok {
+		return got, nil
+	}
+	f := c.Budgets
+	if f == nil {
+		f = func(_ string, b config.Budget) (marketo.Budget, error) { return LocalBudgets(b) }
+	}
+	bud, err := f(key, b)
+	if err != nil {
+		return nil, err
+	}
+	if c.budgets == nil {
+		c.budgets = map[string]marketo.Budget{}
+	}
+	c.budgets[key] = bud
+	return bud, nil
+}
+
+// fingerprint identifies what the clients were built from; it is kept in
+// memory only and never logged.
+func fingerprint(conn config.Connection, m secrets.MarketoCredentials, c secrets.CertainCredentials) [32]byte {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(conn)
+	for _, s := range []string{m.BaseURL, m.IdentityURL, m.ClientID, m.ClientSecret, c.Username, c.Password} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
