@@ -6,19 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
-	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 )
 
 // The import tests drive the real executor, the real Marketo and Certain
@@ -30,110 +27,36 @@ const (
 	listID = 2044
 )
 
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// deadlineCertain asks the executor to stop (as at the soft deadline) once
-// a given number of registrations were created: a deadline that falls in
-// the middle of a page.
-type deadlineCertain struct {
-	jobs.Certain
-	stop  *atomic.Bool
-	after int64
-	n     atomic.Int64
-}
-
-func (d *deadlineCertain) CreateRegistration(ctx context.Context, a, e string, r certain.NewRegistration) (certain.Registration, error) {
-	reg, err := d.Certain.CreateRegistration(ctx, a, e, r)
-	if d.n.Add(1) == d.after {
-		d.stop.Store(true)
-	}
-	return reg, err
-}
-
 type importEnv struct {
-	mk    *marketotest.Server
-	ce    *certaintest.Server
-	st    *memstore.Store
-	clock *manualClock
-	ex    *jobs.Executor
-	conn  config.Connection
-	// stopAfter, when > 0, makes the next run stop as at its soft deadline
-	// after that many registrations.
-	stopAfter int64
-	stop      atomic.Bool
+	*jobstest.Env
+	mk *marketotest.Server
+	ce *certaintest.Server
+	st store.Store
 }
 
-func (e *importEnv) Connect(_ context.Context, _ config.Connection) (jobs.Clients, error) {
-	mc, err := e.mk.NewClient()
-	if err != nil {
-		return jobs.Clients{}, err
-	}
-	cc, err := certain.New(e.ce.Config())
-	if err != nil {
-		return jobs.Clients{}, err
-	}
-	var c jobs.Certain = cc
-	e.stop.Store(false)
-	if e.stopAfter > 0 {
-		c = &deadlineCertain{Certain: cc, stop: &e.stop, after: e.stopAfter}
-	}
-	return jobs.Clients{Marketo: mc, Certain: c}, nil
-}
-
-func defaultMapping() []config.FieldMap {
-	return []config.FieldMap{
-		{Certain: "firstName", Marketo: "firstName"},
-		{Certain: "lastName", Marketo: "lastName"},
-		{Certain: "organization", Marketo: "company"},
-		{Certain: "address.city", Marketo: "city"},
-		{Certain: "registration.attendeeTypeCode", Marketo: "certainAttendeeType"},
-	}
-}
-
-func newImportEnv(t testing.TB) *importEnv {
+func newImportEnv(t testing.TB, opts ...jobstest.Option) *importEnv {
 	t.Helper()
-	e := &importEnv{
-		mk:    marketotest.NewServer(t),
-		ce:    certaintest.NewServer(t),
-		clock: &manualClock{t: time.Now()},
-	}
-	e.st = memstore.New(memstore.WithClock(e.clock.Now))
-	e.ce.AddEvent(acct, map[string]any{"eventCode": event, "eventName": "Summit 26"})
-	e.conn = config.Connection{
-		Account: acct, CertainBaseURL: e.ce.URL, CertainSecret: "certain-secret", MarketoSecret: "marketo-secret",
-		AllowHTTP: true, FieldMapping: defaultMapping(),
-	}
-	if err := e.st.PutConnection(context.Background(), e.conn); err != nil {
-		t.Fatal(err)
-	}
-	e.ex = &jobs.Executor{
-		Store: e.st, Connector: e, Now: e.clock.Now,
-		Funcs:     map[string]jobs.JobFunc{config.TypeImportLeads: jobs.ImportLeads, config.TypeImportProfiles: jobs.ImportProfiles},
-		Interrupt: func(string) bool { return e.stop.Load() },
-	}
-	return e
+	env := jobstest.New(t, append([]jobstest.Option{
+		jobstest.WithFunc(config.TypeImportLeads, jobs.ImportLeads),
+		jobstest.WithFunc(config.TypeImportProfiles, jobs.ImportProfiles),
+		jobstest.WithConnection(func(c *config.Connection) {
+			// A registration mapping must not leak into profiles.
+			c.FieldMapping = append(c.FieldMapping, config.FieldMap{Certain: "registration.attendeeTypeCode", Marketo: "certainAttendeeType"})
+		}),
+	}, opts...)...)
+	env.Certain.AddEvent(acct, map[string]any{"eventCode": event, "eventName": "Summit 26"})
+	return &importEnv{Env: env, mk: env.Marketo, ce: env.Certain, st: env.Store}
 }
 
-func (e *importEnv) putJob(t testing.TB, j config.Job) {
-	t.Helper()
-	if err := e.st.PutJob(context.Background(), j); err != nil {
-		t.Fatal(err)
+// stopAfterRegistrations makes the next runs stop, as at their soft
+// deadline, once the event has n registrations: a deadline that falls in
+// the middle of a page. n <= 0 removes it.
+func (e *importEnv) stopAfterRegistrations(n int) {
+	if n <= 0 {
+		e.InterruptWhen(nil)
+		return
 	}
+	e.InterruptWhen(func(string) bool { return e.ce.CountCalls("POST", "Registration/"+acct+"/"+event) >= n })
 }
 
 func leadsJob(list int) config.Job {
@@ -147,15 +70,8 @@ func (e *importEnv) run(t testing.TB, jobID string) store.Run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	sum, err := e.ex.RunNow(ctx, jobID, false)
-	if err != nil {
-		t.Fatalf("run %s: %v", jobID, err)
-	}
-	r, err := e.st.GetRun(context.Background(), sum.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(time.Second) // next run starts after this one
+	r := e.RunJob(t, ctx, jobID)
+	e.Clock.Advance(time.Second) // the next run starts after this one
 	return r
 }
 
@@ -246,7 +162,7 @@ func TestImportLeadsMatchesByIDAndEmailAndCreatesMappedProfile(t *testing.T) {
 	// A profile with the same id but another source is not a Marketo match.
 	e.ce.AddProfile(acct, map[string]any{"email": "someone@example.com", "externalKey": fmt.Sprint(byEmail), "sourceOfProfile": "Import"})
 	pinEmail := e.ce.AddProfile(acct, map[string]any{"email": "lena.ortiz@example.net", "firstName": "Lena"})
-	e.putJob(t, leadsJob(listID))
+	e.PutJob(t, leadsJob(listID))
 
 	r := e.run(t, "import-hs26")
 	if r.Outcome != store.RunSucceeded {
@@ -308,7 +224,7 @@ func TestImportLeadsRerunCreatesNothing(t *testing.T) {
 	// One lead is already registered before the first run.
 	pin := e.ce.AddProfile(acct, map[string]any{"email": "LEAD00003@example.com"})
 	e.ce.AddRegistration(acct, event, pin, map[string]any{"registrationStatusLabel": "Pre-Registered"})
-	e.putJob(t, leadsJob(listID))
+	e.PutJob(t, leadsJob(listID))
 
 	first := e.run(t, "import-hs26")
 	if first.Outcome != store.RunSucceeded || first.Counts[jobs.CountRegistrationsCreated] != 39 || first.Counts[jobs.CountAlreadyRegistered] != 1 {
@@ -341,7 +257,7 @@ func TestImportLeadsSharedEmailAndLeadsWithoutEmail(t *testing.T) {
 	bad := e.mk.AddLead(marketo.Lead{"email": "not an email", "firstName": "Bad"})
 	ok := e.mk.AddLead(marketo.Lead{"email": "ok@example.com"})
 	e.mk.AddList(listID, "invitees", []int{a, b, none, bad, ok})
-	e.putJob(t, leadsJob(listID))
+	e.PutJob(t, leadsJob(listID))
 
 	r := e.run(t, "import-hs26")
 	if r.Outcome != store.RunSucceeded {
@@ -372,7 +288,7 @@ func TestImportLeadsSharedEmailAndLeadsWithoutEmail(t *testing.T) {
 func TestImportLeadsUnknownListIsConfigError(t *testing.T) {
 	e := newImportEnv(t)
 	e.addLeads(3)
-	e.putJob(t, leadsJob(9999))
+	e.PutJob(t, leadsJob(9999))
 	r := e.run(t, "import-hs26")
 	if r.Outcome != store.RunFailed || !strings.Contains(r.Error, "static list 9999 does not exist") {
 		t.Fatalf("outcome %s, error %q", r.Outcome, r.Error)
@@ -390,7 +306,7 @@ func TestImportLeadsUnknownEventIsConfigError(t *testing.T) {
 	e.addLeads(3)
 	j := leadsJob(listID)
 	j.Event = "NOPE"
-	e.putJob(t, j)
+	e.PutJob(t, j)
 	r := e.run(t, j.ID)
 	if r.Outcome != store.RunFailed || !strings.Contains(r.Error, `event "NOPE" not found`) {
 		t.Fatalf("outcome %s, error %q", r.Outcome, r.Error)
@@ -417,11 +333,15 @@ func checkpointOf(t *testing.T, s store.Store, jobID string) (store.Checkpoint, 
 // second page checkpoints the page token and position; the next run ends
 // with every lead registered exactly once.
 func TestImportLeadsDeadlineMidPageResumes(t *testing.T) {
-	e := newImportEnv(t)
-	ids := e.addLeads(700) // pages of 300, 300, 100
-	e.putJob(t, leadsJob(listID))
+	t.Run("memstore", func(t *testing.T) { testDeadlineMidPage(t, newImportEnv(t)) })
+	t.Run("dynamodb", func(t *testing.T) { testDeadlineMidPage(t, newImportEnv(t, jobstest.WithDynamo())) })
+}
 
-	e.stopAfter = 450
+func testDeadlineMidPage(t *testing.T, e *importEnv) {
+	ids := e.addLeads(700) // pages of 300, 300, 100
+	e.PutJob(t, leadsJob(listID))
+
+	e.stopAfterRegistrations(450)
 	r1 := e.run(t, "import-hs26")
 	if r1.Outcome != store.RunCheckpointed {
 		t.Fatalf("first run: %s %s", r1.Outcome, r1.Error)
@@ -435,7 +355,7 @@ func TestImportLeadsDeadlineMidPageResumes(t *testing.T) {
 		t.Errorf("first run registered %d, checkpoint says %d done", got, 300+int(pos))
 	}
 
-	e.stopAfter = 0
+	e.stopAfterRegistrations(0)
 	r2 := e.run(t, "import-hs26")
 	if r2.Outcome != store.RunSucceeded || r2.Trigger != "continuation" {
 		t.Fatalf("second run: %s (%s) %s", r2.Outcome, r2.Trigger, r2.Error)
@@ -458,8 +378,8 @@ func TestImportLeadsDeadlineMidPageResumes(t *testing.T) {
 func TestImportLeadsCrashAfterWritesBeforeCheckpoint(t *testing.T) {
 	e := newImportEnv(t)
 	ids := e.addLeads(650)
-	e.putJob(t, leadsJob(listID))
-	e.stopAfter = 420
+	e.PutJob(t, leadsJob(listID))
+	e.stopAfterRegistrations(420)
 	r1 := e.run(t, "import-hs26")
 	if r1.Outcome != store.RunCheckpointed {
 		t.Fatalf("first run: %s %s", r1.Outcome, r1.Error)
@@ -469,7 +389,7 @@ func TestImportLeadsCrashAfterWritesBeforeCheckpoint(t *testing.T) {
 	if err := e.st.DeleteCheckpoint(context.Background(), "import-hs26", cp.Version); err != nil {
 		t.Fatal(err)
 	}
-	e.stopAfter = 0
+	e.stopAfterRegistrations(0)
 	r2 := e.run(t, "import-hs26")
 	if r2.Outcome != store.RunSucceeded {
 		t.Fatalf("second run: %s %s", r2.Outcome, r2.Error)
@@ -496,7 +416,7 @@ func TestImportProfilesCreatesNoRegistrations(t *testing.T) {
 	j := config.Job{ID: "acme-profiles", Account: acct, Type: config.TypeImportProfiles, Name: "Profiles", Enabled: true,
 		Schedule: config.Schedule{Interval: config.Duration(time.Hour)},
 		Params:   config.Params{ListID: listID}}
-	e.putJob(t, j)
+	e.PutJob(t, j)
 
 	r := e.run(t, j.ID)
 	if r.Outcome != store.RunSucceeded {
