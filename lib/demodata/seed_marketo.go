@@ -1,9 +1,3 @@
-//go:build marketoseed
-
-// This file is built only with -tags marketoseed until lib/marketo/marketotest
-// exposes its seeding API (AddLead, AddList, AddCampaign,
-// AddCustomObjectType). Drop the build constraint once it compiles.
-
 package demodata
 
 import (
