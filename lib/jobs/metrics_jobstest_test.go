@@ -20,7 +20,7 @@ var measure10k = flag.Bool("metrics10k", false, "run the 10,000-registration cal
 func engagementJob(id string, modules ...string) config.Job {
 	return config.Job{ID: id, Account: jobstest.Account, Event: "HS26", Type: config.TypeEngagementMetrics, Name: id, Enabled: true,
 		Schedule: config.Schedule{Interval: config.Duration(time.Hour)},
-		Params: config.Params{CustomObject: jobs.DefaultEngagementObject, Fields: map[string]string{"key": "metricKey"}, Modules: modules}}
+		Params:   config.Params{CustomObject: jobs.DefaultEngagementObject, Fields: map[string]string{"key": "metricKey"}, Modules: modules}}
 }
 
 // seedLinked seeds n registrations whose profiles carry their lead id, each
