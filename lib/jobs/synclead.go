@@ -97,6 +97,10 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 				rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
 				continue
 			}
+			if out, skip := s.ops.precheck(r); skip {
+				rc.Run.Record(out) // no Marketo call needed to know
+				continue
+			}
 			s.add(&r, page.StartIndex+i)
 			if len(s.buf) >= syncBatch {
 				if err := s.flush(ctx); err != nil {
@@ -172,6 +176,21 @@ func (s *leadSyncRun) flush(ctx context.Context) error {
 	}
 	s.buf, s.firstPending = s.buf[:0], -1
 	return nil
+}
+
+// precheck returns the outcome of a registration the rules skip without
+// asking Marketo (another source's External Profile ID, no email).
+func (o *leadOps) precheck(r certain.Registration) (store.RecordOutcome, bool) {
+	out := store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeSkipped}
+	if rule, why := classifyLead(o.fields, r.Profile); rule == ruleSkip {
+		out.Reason = why
+		return out, true
+	}
+	if leadEmail(BuildLeadPayload(o.mapping, r), r) == "" {
+		out.Reason = "profile has no email address"
+		return out, true
+	}
+	return out, false
 }
 
 // leadHash fingerprints what a send depends on: the rule inputs (External
