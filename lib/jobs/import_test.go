@@ -338,17 +338,17 @@ func TestImportLeadsDeadlineMidPageResumes(t *testing.T) {
 }
 
 func testDeadlineMidPage(t *testing.T, e *importEnv) {
-	ids := e.addLeads(700) // pages of 300, 300, 100
+	ids := e.addLeads(400) // pages of 300 and 100
 	e.PutJob(t, leadsJob(listID))
 
-	e.stopAfterRegistrations(450)
+	e.stopAfterRegistrations(340)
 	r1 := e.run(t, "import-hs26")
 	if r1.Outcome != store.RunCheckpointed {
 		t.Fatalf("first run: %s %s", r1.Outcome, r1.Error)
 	}
 	_, cp := checkpointOf(t, e.st, "import-hs26")
 	pos, _ := cp["pos"].(float64)
-	if tok, _ := cp["pageToken"].(string); tok == "" || pos <= 0 || pos >= 300 || cp["pages"] != 1.0 {
+	if tok, _ := cp["pageToken"].(string); tok == "" || pos <= 0 || pos >= 100 || cp["pages"] != 1.0 {
 		t.Fatalf("checkpoint %v: want page 2 with a token and a position inside it", cp)
 	}
 	if got := r1.Counts[jobs.CountRegistrationsCreated]; got != 300+int(pos) {
@@ -360,8 +360,8 @@ func testDeadlineMidPage(t *testing.T, e *importEnv) {
 	if r2.Outcome != store.RunSucceeded || r2.Trigger != "continuation" {
 		t.Fatalf("second run: %s (%s) %s", r2.Outcome, r2.Trigger, r2.Error)
 	}
-	if got := r1.Counts[jobs.CountRegistrationsCreated] + r2.Counts[jobs.CountRegistrationsCreated]; got != 700 {
-		t.Errorf("registrations created over both runs = %d, want 700", got)
+	if got := r1.Counts[jobs.CountRegistrationsCreated] + r2.Counts[jobs.CountRegistrationsCreated]; got != 400 {
+		t.Errorf("registrations created over both runs = %d, want 400", got)
 	}
 	if r2.Counts[jobs.CountAlreadyRegistered] != 0 {
 		t.Errorf("resume re-handled %d done leads", r2.Counts[jobs.CountAlreadyRegistered])
@@ -377,9 +377,9 @@ func testDeadlineMidPage(t *testing.T, e *importEnv) {
 // repeats those leads and must neither register nor create anything twice.
 func TestImportLeadsCrashAfterWritesBeforeCheckpoint(t *testing.T) {
 	e := newImportEnv(t)
-	ids := e.addLeads(650)
+	ids := e.addLeads(400)
 	e.PutJob(t, leadsJob(listID))
-	e.stopAfterRegistrations(420)
+	e.stopAfterRegistrations(330)
 	r1 := e.run(t, "import-hs26")
 	if r1.Outcome != store.RunCheckpointed {
 		t.Fatalf("first run: %s %s", r1.Outcome, r1.Error)
@@ -395,13 +395,13 @@ func TestImportLeadsCrashAfterWritesBeforeCheckpoint(t *testing.T) {
 		t.Fatalf("second run: %s %s", r2.Outcome, r2.Error)
 	}
 	done := r1.Counts[jobs.CountRegistrationsCreated]
-	if r2.Counts[jobs.CountAlreadyRegistered] != done || r2.Counts[jobs.CountRegistrationsCreated] != 650-done ||
-		r2.Counts[jobs.CountProfilesCreated] != 650-done || r2.Counts["failed"] != 0 {
+	if r2.Counts[jobs.CountAlreadyRegistered] != done || r2.Counts[jobs.CountRegistrationsCreated] != 400-done ||
+		r2.Counts[jobs.CountProfilesCreated] != 400-done || r2.Counts["failed"] != 0 {
 		t.Errorf("second run counts %v after %d registered by the first", r2.Counts, done)
 	}
 	e.assertEachLeadOnce(t, ids)
-	if n := len(e.ce.Profiles(acct)); n != 650 {
-		t.Errorf("%d profiles for 650 leads", n)
+	if n := len(e.ce.Profiles(acct)); n != 400 {
+		t.Errorf("%d profiles for 400 leads", n)
 	}
 }
 
