@@ -74,9 +74,16 @@ func ChangeKey(jobID string, c ChangeMessage) string {
 	return "chg#" + jobID + "#" + c.RegistrationCode + "#" + normStatus(c.NewStatus) + "#" + c.ChangedAt.UTC().Format(time.RFC3339Nano)
 }
 
-// Matches reports whether a trigger-campaign job fires for a change.
+// Matches reports whether a trigger-campaign job fires for a change: it is
+// enabled, for the change's account and event, its to-status (and optional
+// from-status) match, and the change happened inside the job's schedule
+// window (Start/End) when one is set. The interval or cron of a
+// trigger-campaign job is not used: changes drive it.
 func Matches(j config.Job, c ChangeMessage) bool {
 	p := j.Params
+	if s := j.Schedule; (s.Start != nil && c.ChangedAt.Before(*s.Start)) || (s.End != nil && !c.ChangedAt.Before(*s.End)) {
+		return false
+	}
 	return j.Enabled && j.Type == config.TypeTriggerCampaign && j.Account == c.Account && j.Event == c.Event &&
 		normStatus(p.ToStatus) == normStatus(c.NewStatus) &&
 		(strings.TrimSpace(p.FromStatus) == "" || normStatus(p.FromStatus) == normStatus(c.PreviousStatus))
