@@ -333,7 +333,7 @@ func (im *importer) handle(ctx context.Context, lead marketo.Lead) error {
 	email := strings.TrimSpace(lead.Email())
 	switch {
 	case id <= 0:
-		im.record(store.RecordOutcome{Key: fmt.Sprint(lead["id"]), Email: email, Outcome: store.OutcomeSkipped, Reason: "lead has no Marketo id"})
+		im.record(store.RecordOutcome{Key: "(no id)", Email: email, Outcome: store.OutcomeSkipped, Reason: fmt.Sprintf("lead has no Marketo id (id field %v)", lead["id"])})
 		return nil
 	case email == "":
 		im.record(store.RecordOutcome{Key: key, Outcome: store.OutcomeSkipped, Reason: "lead has no email address"})
