@@ -10,10 +10,14 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 )
 
+// DetectorJobType is the jobType a registration-changes schedule tick names.
+const DetectorJobType = "registration-changes"
+
 // DetectorInvocation is the registration-changes payload: the schedule's
-// Input ({"scheduledTime":"<aws.scheduler.scheduled-time>"}), or {} when
-// invoked by hand.
+// Input ({"jobType":"registration-changes","scheduledTime":"<aws.scheduler.scheduled-time>"}),
+// or {} when invoked by hand.
 type DetectorInvocation struct {
+	JobType       string `json:"jobType,omitempty"`
 	ScheduledTime string `json:"scheduledTime,omitempty"`
 }
 
@@ -33,7 +37,10 @@ func DetectorHandler(d Ticker) func(ctx context.Context, raw json.RawMessage) (j
 			dec := json.NewDecoder(bytes.NewReader(raw))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&inv); err != nil {
-				return jobs.DetectorResult{}, fmt.Errorf("invalid registration-changes payload: %w (want {\"scheduledTime\":…} or {})", err)
+				return jobs.DetectorResult{}, fmt.Errorf("invalid registration-changes payload: %w (want {\"jobType\":\"registration-changes\",\"scheduledTime\":…} or {})", err)
+			}
+			if inv.JobType != "" && inv.JobType != DetectorJobType {
+				return jobs.DetectorResult{}, fmt.Errorf("invalid registration-changes payload: jobType %q (this function serves %q)", inv.JobType, DetectorJobType)
 			}
 			if inv.ScheduledTime != "" {
 				if _, err := time.Parse(time.RFC3339, inv.ScheduledTime); err != nil {
