@@ -69,6 +69,7 @@ func reportProblems(e Env, c common, set ConfigSet) error {
 	if len(set.Problems) == 0 {
 		return nil
 	}
+	set.SortProblems()
 	if c.json {
 		if err := writeJSON(e.Stdout, validateJSON{Objects: objectsJSON(set.Objects), Problems: set.Problems}); err != nil {
 			return err

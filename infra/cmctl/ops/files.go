@@ -83,6 +83,23 @@ func (p Problem) String() string {
 type ConfigSet struct {
 	Objects  []Object
 	Problems []Problem
+	files    []string // in the order given, for sorting problems
+}
+
+// SortProblems orders the problems by file (as given), then item.
+func (s *ConfigSet) SortProblems() {
+	rank := func(f string) int {
+		if i := slices.Index(s.files, f); i >= 0 {
+			return i
+		}
+		return len(s.files)
+	}
+	slices.SortStableFunc(s.Problems, func(a, b Problem) int {
+		if d := rank(a.File) - rank(b.File); d != 0 {
+			return d
+		}
+		return a.Item - b.Item
+	})
 }
 
 // LoadFiles reads, decodes and validates every file, then checks the
@@ -90,7 +107,7 @@ type ConfigSet struct {
 // connection when it is among the files, field mappings merged into the
 // connection they replace.
 func LoadFiles(paths []string) ConfigSet {
-	var set ConfigSet
+	set := ConfigSet{files: paths}
 	for _, p := range paths {
 		objs, probs := loadFile(p)
 		set.Objects = append(set.Objects, objs...)
