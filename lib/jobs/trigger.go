@@ -411,27 +411,37 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		}
 		r.pairs = append(r.pairs, p)
 	}
-	// 5. Request Campaign, up to 100 leads per call (the client chunks).
+	// 5. Request Campaign, 100 leads per call. Each call's changes are
+	// settled on their own, so a failing call never makes a retry request
+	// the leads of an earlier call again.
 	for _, r := range reqs {
-		if g.t.pastSoftDeadline(ctx) {
-			g.abortAll(ctx, r.pairs, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
-			continue
-		}
 		slices.Sort(r.leads)
-		if _, err := cl.Marketo.RequestCampaign(ctx, r.campaign, r.leads, r.tokens); err != nil {
-			// Chunks already accepted may be requested again on retry;
-			// Marketo's qualification rules ("each person once" by default)
-			// absorb that, and a lost trigger would be worse.
-			g.abortAll(ctx, r.pairs, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(r.leads), err))
-			continue
-		}
-		for _, p := range r.pairs {
-			c := g.msgs[p.msg]
-			g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
-				Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
+		for chunk := range slices.Chunk(r.leads, maxCampaignLeads) {
+			var ps []pair
+			for _, p := range r.pairs {
+				if slices.Contains(chunk, ids[g.msgs[p.msg].RegistrationCode]) {
+					ps = append(ps, p)
+				}
+			}
+			if g.t.pastSoftDeadline(ctx) {
+				g.abortAll(ctx, ps, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
+				continue
+			}
+			if _, err := cl.Marketo.RequestCampaign(ctx, r.campaign, chunk, r.tokens); err != nil {
+				g.abortAll(ctx, ps, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(chunk), err))
+				continue
+			}
+			for _, p := range ps {
+				c := g.msgs[p.msg]
+				g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
+					Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
+			}
 		}
 	}
 }
+
+// maxCampaignLeads is Marketo's cap on leads per Request Campaign call.
+const maxCampaignLeads = 100
 
 // preSync runs rules A/B/C for the registrations of pairs whose job has
 // RunSyncLeads and whose current status is one of its sync statuses.

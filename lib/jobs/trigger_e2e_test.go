@@ -196,3 +196,45 @@ func TestTriggerRunsSyncLeadsFirst(t *testing.T) {
 		t.Fatalf("%d calls to leads.json, want 1 (the sync)", n)
 	}
 }
+
+// TestTriggerFailedCallRetriesOnlyItsLeads: when one Request Campaign call
+// of a batch fails, only its changes are redelivered, and every lead is
+// requested exactly once in the end.
+func TestTriggerFailedCallRetriesOnlyItsLeads(t *testing.T) {
+	env := newTriggerEnv(t, false)
+	ctx := context.Background()
+	env.PutJob(t, triggerJob("trig-part", func(p *config.Params) { p.Tokens = nil }))
+	var msgs []jobs.ChangeMessage
+	for i := range 250 {
+		id := env.Marketo.AddLead(marketo.Lead{"email": fmt.Sprintf("f%03d@example.org", i)})
+		_, code := seedReg(env.Env, map[string]any{"email": fmt.Sprintf("f%03d@example.org", i), "externalKey": fmt.Sprint(id), "sourceOfProfile": "Marketo"}, "Pre-Registered")
+		msgs = append(msgs, change(env.Env, code, "Invited", "Pre-Registered"))
+	}
+	env.Marketo.FailNext(fmt.Sprintf("/rest/v1/campaigns/%d/trigger.json", campaignID), 1, "611")
+	env.Marketo.FailNext(fmt.Sprintf("/rest/v1/campaigns/%d/trigger.json", campaignID), 3, "611") // the client retries 611 a few times
+	errs := env.trigger.Handle(ctx, msgs)
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 100 {
+		t.Fatalf("%d messages failed, want the 100 of the failed call", failed)
+	}
+	noErrors(t, env.trigger.Handle(ctx, msgs)) // SQS redelivers (here: everything)
+	count := map[int]int{}
+	for _, r := range env.Marketo.CampaignRequests() {
+		for _, id := range r.LeadIDs {
+			count[id]++
+		}
+	}
+	if len(count) != 250 {
+		t.Fatalf("%d leads requested, want 250", len(count))
+	}
+	for id, n := range count {
+		if n != 1 {
+			t.Fatalf("lead %d requested %d times", id, n)
+		}
+	}
+}
