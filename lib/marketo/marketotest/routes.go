@@ -299,6 +299,9 @@ func (s *Server) unknownLeadField(in marketo.Lead) string {
 
 func (s *Server) updateLead(id int, in marketo.Lead) {
 	l := s.st.leads[id]
+	if e, has := in["email"]; has {
+		s.index(id, l["email"], e)
+	}
 	for k, v := range in {
 		if k != "id" && k != "createdAt" {
 			l[k] = v
@@ -314,6 +317,7 @@ func (s *Server) createLead(in marketo.Lead) int {
 	ts := s.opts.clock.Now().UTC().Format(time.RFC3339)
 	l["id"], l["createdAt"], l["updatedAt"] = id, ts, ts
 	s.st.leads[id] = l
+	s.index(id, nil, l["email"])
 	return id
 }
 

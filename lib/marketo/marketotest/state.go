@@ -59,6 +59,7 @@ type coType struct {
 
 type state struct {
 	leads        map[int]marketo.Lead
+	byEmail      map[string][]int // emailKey -> lead ids
 	nextID       int
 	fields       []marketo.LeadField
 	searchable   map[string]bool
@@ -70,7 +71,7 @@ type state struct {
 
 func newState() *state {
 	st := &state{
-		leads: map[int]marketo.Lead{}, nextID: 1000,
+		leads: map[int]marketo.Lead{}, nextID: 1000, byEmail: map[string][]int{},
 		searchable: map[string]bool{"id": true, "email": true},
 		lists:      map[int]*simList{}, campaigns: map[int]Campaign{}, coTypes: map[string]*coType{},
 	}
@@ -124,7 +125,28 @@ func (s *Server) AddLead(fields marketo.Lead) int {
 	}
 	l["updatedAt"] = ts
 	s.st.leads[id] = l
+	s.index(id, nil, l["email"])
 	return id
+}
+
+func (s *Server) emailKey(v any) string {
+	k := scalar(v)
+	if !s.opts.caseSensitiveEmail {
+		k = strings.ToLower(k)
+	}
+	return k
+}
+
+// index moves lead id from the old e-mail's bucket to the new one's. Caller holds s.mu.
+func (s *Server) index(id int, old, cur any) {
+	if old != nil {
+		k := s.emailKey(old)
+		s.st.byEmail[k] = slices.DeleteFunc(s.st.byEmail[k], func(x int) bool { return x == id })
+	}
+	if cur != nil && scalar(cur) != "" {
+		k := s.emailKey(cur)
+		s.st.byEmail[k] = append(s.st.byEmail[k], id)
+	}
 }
 
 // AddList creates or replaces a static list.
@@ -293,6 +315,17 @@ func (s *Server) sameValue(field string, stored any, want string) bool {
 
 // leadsByKey returns ids (sorted) of leads whose field matches value. Caller holds s.mu.
 func (s *Server) leadsByKey(field, value string) []int {
+	switch field {
+	case "email":
+		ids := slices.Clone(s.st.byEmail[s.emailKey(value)])
+		slices.Sort(ids)
+		return ids
+	case "id":
+		if n, err := strconv.Atoi(value); err == nil && s.st.leads[n] != nil {
+			return []int{n}
+		}
+		return nil
+	}
 	var ids []int
 	for id, l := range s.st.leads {
 		if s.sameValue(field, l[field], value) {

@@ -1,0 +1,184 @@
+package marketo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
+)
+
+func TestLocalBudgetWindow(t *testing.T) {
+	clk := marketotest.NewManualClock(epoch)
+	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{Now: clk.Now, Sleep: clk.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 50 {
+		rel, err := b.Acquire(ctx)
+		if err != nil {
+			t.Fatal(i, err)
+		}
+		rel()
+	}
+	if !clk.Now().Equal(epoch) {
+		t.Fatalf("first 50 calls waited: clock at %s", clk.Now())
+	}
+	rel, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if w := clk.Now().Sub(epoch); w < 20*time.Second {
+		t.Errorf("51st call waited only %s", w)
+	}
+}
+
+func TestLocalBudgetConcurrency(t *testing.T) {
+	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{Concurrent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r1, _ := b.Acquire(ctx)
+	r2, _ := b.Acquire(ctx)
+	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	if _, err := b.Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third concurrent acquire: %v, want to block", err)
+	}
+	r1()
+	r1() // release is idempotent
+	r3, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2()
+	r3()
+}
+
+func TestLocalBudgetDaily(t *testing.T) {
+	chi, _ := time.LoadLocation("America/Chicago")
+	start := time.Date(2026, 3, 2, 23, 0, 0, 0, chi)
+	clk := marketotest.NewManualClock(start)
+	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{Daily: 3, Now: clk.Now, Sleep: clk.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		rel, err := b.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel()
+	}
+	_, err = b.Acquire(ctx)
+	var qe *marketo.QuotaError
+	if !errors.As(err, &qe) || !errors.Is(err, marketo.ErrDailyQuota) {
+		t.Fatalf("4th call: %v, want QuotaError", err)
+	}
+	if want := time.Date(2026, 3, 3, 0, 0, 0, 0, chi); !qe.ResetAt.Equal(want) {
+		t.Errorf("ResetAt %s, want %s", qe.ResetAt, want)
+	}
+	clk.Advance(61 * time.Minute)
+	if _, err := b.Acquire(ctx); err != nil {
+		t.Errorf("after midnight: %v", err)
+	}
+}
+
+func TestLocalBudgetRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []marketo.LocalBudgetConfig{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Window: -time.Second}} {
+		if _, err := marketo.NewLocalBudget(cfg); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+}
+
+// upsert runs the note's scenario: writers goroutines each upsert perWriter
+// new leads through one client at the default budget, against a simulator
+// with Marketo's real limits on a fast clock.
+func upsert(tb testing.TB, writers, perWriter int) (sim *marketotest.Server, c *marketo.Client, simElapsed time.Duration) {
+	tb.Helper()
+	clk := marketotest.NewFastClock(200)
+	sim = marketotest.NewServer(tb, marketotest.WithClock(clk), marketotest.WithRateLimit(100, 20*time.Second),
+		marketotest.WithConcurrencyLimit(10), marketotest.WithLatency(2*time.Second))
+	c, err := sim.NewClient()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := clk.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			in := make([]marketo.Lead, perWriter)
+			for i := range in {
+				in[i] = marketo.Lead{"email": fmt.Sprintf("w%d-lead%d@example.org", w, i), "firstName": "Lead", "lastName": fmt.Sprint(i), "company": "Contoso"}
+			}
+			res, err := c.SyncLeads(context.Background(), marketo.SyncLeadsRequest{Input: in})
+			if err == nil && len(res) != perWriter {
+				err = fmt.Errorf("writer %d: %d results", w, len(res))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+	return sim, c, clk.Now().Sub(start)
+}
+
+// TestUpsert10000Leads reproduces the note's figures: 10,000 leads take the
+// optimum 34 Sync Leads calls and the client receives no 606/615.
+func TestUpsert10000Leads(t *testing.T) {
+	sim, c, el := upsert(t, 1, 10000)
+	s := c.Stats()
+	if s.Calls != 34 || sim.CountPath("/rest/v1/leads.json") != 34 {
+		t.Errorf("calls = %d (server %d), want 34", s.Calls, sim.CountPath("/rest/v1/leads.json"))
+	}
+	if n := sim.CountCode("606") + sim.CountCode("615"); n != 0 || s.ByCode["606"]+s.ByCode["615"] != 0 {
+		t.Errorf("606/615 answers = %d", n)
+	}
+	if len(sim.Leads()) != 10000 {
+		t.Errorf("leads stored = %d", len(sim.Leads()))
+	}
+	t.Logf("10,000 leads: %d calls, %d retries, 606=%d 615=%d, %s simulated (includes CPU time x clock speed)", s.Calls, s.Retries, s.ByCode["606"], s.ByCode["615"], el.Round(time.Second))
+}
+
+// TestUpsertSaturatesBudget drives 8 writers (120 calls, far above 50 per
+// 20 s) and checks that the budget, not Marketo's 606/615, paces them.
+func TestUpsertSaturatesBudget(t *testing.T) {
+	sim, c, el := upsert(t, 8, 4500)
+	s := c.Stats()
+	// Token expiry (601/602) may add free re-sends when the simulated run
+	// outlasts the token; every other call is one of the 120 batches.
+	if n := s.Calls - s.ByCode["601"] - s.ByCode["602"]; n != 120 {
+		t.Errorf("calls = %d (%v), want 120 batches", s.Calls, s.ByCode)
+	}
+	if n := sim.CountCode("606") + sim.CountCode("615"); n != 0 {
+		t.Errorf("606/615 answers = %d, want 0", n)
+	}
+	// 120 calls at 50 per 20 s need at least 2 full windows (40 s).
+	if el < 40*time.Second {
+		t.Errorf("finished in %s of simulated time: the budget did not pace", el)
+	}
+	t.Logf("36,000 leads by 8 writers: %d calls, codes %v, server 606=%d 615=%d, %s simulated", s.Calls, s.ByCode, sim.CountCode("606"), sim.CountCode("615"), el.Round(time.Second))
+}
+
+func BenchmarkUpsert10000Leads(b *testing.B) {
+	for b.Loop() {
+		sim, c, _ := upsert(b, 1, 10000)
+		b.ReportMetric(float64(c.Stats().Calls), "calls/op")
+		b.ReportMetric(float64(sim.CountCode("606")+sim.CountCode("615")), "606+615/op")
+	}
+}
