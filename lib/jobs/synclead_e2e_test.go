@@ -212,4 +212,3 @@ func TestSyncLeadsFigures(t *testing.T) {
 		t.Fatalf("Certain calls %d then %d", first.CertainCalls, second.CertainCalls)
 	}
 }
-

@@ -164,7 +164,7 @@ type triggerGroup struct {
 func (t *Trigger) handleGroup(ctx context.Context, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
 	first := msgs[idx[0]]
 	g := &triggerGroup{t: t, msgs: msgs, errs: errs, account: first.Account, event: first.Event,
-		log: t.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
+		log:  t.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
 		recs: map[string]*Recorder{}, done: map[string]bool{}}
 	var pairs []pair
 	for _, i := range idx {
