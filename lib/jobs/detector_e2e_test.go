@@ -158,3 +158,28 @@ func TestDetectorEmptyEventBaseline(t *testing.T) {
 		t.Fatalf("changes %+v", got)
 	}
 }
+
+// TestDetectorEmitBaseline: with EmitBaseline the first run reports every
+// registration as a change from "".
+func TestDetectorEmitBaseline(t *testing.T) {
+	env := newTriggerEnv(t, false)
+	q := &queue{failAfter: -1}
+	d := &jobs.Detector{Store: env.Store, Sender: q, Now: env.Clock.Now, EmitBaseline: true,
+		Connector: jobstest.StaticConnector{Clients: env.Clients, Account: jobstest.Account}}
+	env.PutJob(t, triggerJob("trig-b", nil))
+	for i := range 3 {
+		seedReg(env.Env, map[string]any{"email": fmt.Sprintf("b%d@example.org", i)}, "Attended")
+	}
+	if _, err := d.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := q.take()
+	if len(got) != 3 {
+		t.Fatalf("%d changes, want 3", len(got))
+	}
+	for _, m := range got {
+		if m.PreviousStatus != "" || m.NewStatus != "Attended" {
+			t.Fatalf("change %+v", m)
+		}
+	}
+}

@@ -238,3 +238,28 @@ func TestTriggerFailedCallRetriesOnlyItsLeads(t *testing.T) {
 		}
 	}
 }
+
+// TestTriggerUnknownRegistrationAndNoJob: a change for a registration that
+// no longer exists is settled as skipped (not retried forever), and a change
+// no job matches is done without any Marketo call.
+func TestTriggerUnknownRegistrationAndNoJob(t *testing.T) {
+	env := newTriggerEnv(t, false)
+	ctx := context.Background()
+	env.PutJob(t, triggerJob("trig-u", nil))
+	gone := change(env.Env, "R-999999", "Invited", "Pre-Registered")
+	other := change(env.Env, "R-999998", "Invited", "Cancelled")
+	noErrors(t, env.trigger.Handle(ctx, []jobs.ChangeMessage{gone, other}))
+	if n := len(env.Marketo.Calls()); n != 0 {
+		t.Fatalf("%d Marketo calls", n)
+	}
+	runs, err := env.Store.ListRuns(ctx, "trig-u", 1)
+	if err != nil || len(runs) != 1 || runs[0].Counts[store.OutcomeSkipped] != 1 {
+		t.Fatalf("runs %+v, %v", runs, err)
+	}
+	// Settled: a redelivery does not read Certain again.
+	before := env.Certain.CountCalls("GET", "Registration")
+	noErrors(t, env.trigger.Handle(ctx, []jobs.ChangeMessage{gone}))
+	if env.Certain.CountCalls("GET", "Registration") != before {
+		t.Fatal("settled change processed again")
+	}
+}
