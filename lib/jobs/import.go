@@ -169,6 +169,11 @@ func runImport(ctx context.Context, rc *RunContext, withReg bool) error {
 					return errors.Join(perr, serr)
 				}
 			}
+			if ctx.Err() != nil {
+				// The invocation ended under us (hard deadline): the calls
+				// it cut are redone from the checkpoint at the next tick.
+				return fmt.Errorf("%w (the invocation ended: %v)", ErrCheckpointed, ctx.Err())
+			}
 			return perr
 		}
 		if cp.Pos < len(leads) {
