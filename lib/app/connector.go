@@ -78,8 +78,12 @@ func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.C
 	if log == nil {
 		log = slog.Default()
 	}
+	identity := "" // the client's default: BaseURL + "/identity"
+	if mcred.IdentityURL != "" {
+		identity = mcred.IdentityURL + "/identity"
+	}
 	mc, err := marketo.New(marketo.Config{
-		BaseURL: mcred.BaseURL, IdentityURL: mcred.IdentityURL + "/identity",
+		BaseURL: mcred.BaseURL, IdentityURL: identity,
 		ClientID: mcred.ClientID, ClientSecret: mcred.ClientSecret,
 		AllowHTTP: conn.AllowHTTP, HTTPClient: c.HTTPClient, Budget: budget,
 		Logger: log.With("api", "marketo", "account", conn.Account),
