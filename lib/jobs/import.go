@@ -129,6 +129,7 @@ func runImport(ctx context.Context, rc *RunContext, withReg bool) error {
 		}
 	}
 	saved := resumed // the stored checkpoint is cp
+	restarted := false
 	for {
 		if rc.ShouldStop(ctx) {
 			if saved {
@@ -144,6 +145,15 @@ func runImport(ctx context.Context, rc *RunContext, withReg bool) error {
 				return errors.Join(err, serr)
 			}
 			return fmt.Errorf("import: list %d page %d: %w", im.listID, cp.Pages+1, err)
+		case cp.PageToken != "" && marketo.HasCode(err, "1003") && !restarted:
+			// Marketo no longer accepts the checkpointed page token (it
+			// expired while the job waited). Starting the list over is safe:
+			// done leads are found registered and cost no Certain write.
+			rc.Logger.Warn("Marketo refused the checkpointed page token; reading the list from the start", "error", err)
+			restarted = true
+			cp = importCheckpoint{V: 1, ListID: im.listID, Event: im.event}
+			saved = false
+			continue
 		case marketo.IsNotFound(err):
 			return Configf("job %q: Marketo static list %d does not exist (code 1013)", rc.Job.ID, im.listID)
 		case marketo.HasCode(err, "1006"):

@@ -184,3 +184,21 @@ func waitQuiet(t *testing.T, e *importEnv) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestImportLeadsExpiredPageTokenStartsOver: a checkpointed token Marketo
+// no longer accepts (1003) makes the run read the list from the start
+// rather than fail forever.
+func TestImportLeadsExpiredPageTokenStartsOver(t *testing.T) {
+	e := newImportEnv(t)
+	ids := e.addLeads(20)
+	e.PutJob(t, leadsJob(listID))
+	data := fmt.Sprintf(`{"v":1,"listId":%d,"event":%q,"pageToken":"expired-token","pos":0,"pages":3}`, listID, event)
+	if _, err := e.st.PutCheckpoint(context.Background(), "import-hs26", store.Checkpoint{Data: []byte(data)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, "import-hs26")
+	if r.Outcome != store.RunSucceeded || r.Counts[jobs.CountRegistrationsCreated] != 20 || r.MarketoCalls != 2 {
+		t.Fatalf("run: %s %v marketo=%d %s", r.Outcome, r.Counts, r.MarketoCalls, r.Error)
+	}
+	e.assertEachLeadOnce(t, ids)
+}
