@@ -212,3 +212,32 @@ func TestSyncLeadsFigures(t *testing.T) {
 		t.Fatalf("Certain calls %d then %d", first.CertainCalls, second.CertainCalls)
 	}
 }
+
+// TestSyncLeadsSharedEmail: two Certain profiles with one email (different
+// case) in the same batch make one lead, without a 1036, and both profiles
+// get its id; a Marketo email held by two leads is a 1007 failure.
+func TestSyncLeadsSharedEmail(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads))
+	ctx := context.Background()
+	pinA, _ := seedReg(env, map[string]any{"email": "pat@example.org", "firstName": "Pat"}, "Attended")
+	pinB, _ := seedReg(env, map[string]any{"email": "PAT@example.org", "organization": "Fabrikam"}, "Attended")
+	env.Marketo.AddLead(marketo.Lead{"email": "twin@example.org"})
+	env.Marketo.AddLead(marketo.Lead{"email": "twin@example.org"})
+	_, codeTwin := seedReg(env, map[string]any{"email": "twin@example.org"}, "Attended")
+	env.PutJob(t, syncJob("sync-shared", "Attended"))
+	run := env.RunJob(t, ctx, "sync-shared")
+	leads := env.Marketo.LeadsByEmail("pat@example.org")
+	if len(leads) != 1 || leads[0]["firstName"] != "Pat" || leads[0]["company"] != "Fabrikam" {
+		t.Fatalf("leads %v", leads)
+	}
+	id := fmt.Sprint(leads[0].ID())
+	if profileByPIN(t, env, pinA)["externalKey"] != id || profileByPIN(t, env, pinB)["externalKey"] != id {
+		t.Fatal("both profiles must carry the one lead's id")
+	}
+	if o := outcomesByKey(t, env, run.ID)[codeTwin]; o.Outcome != store.OutcomeFailed || o.Code != "1007" || !strings.Contains(o.Reason, "share this email") {
+		t.Fatalf("duplicate Marketo email outcome %+v", o)
+	}
+	if run.Outcome != store.RunPartial {
+		t.Fatalf("run outcome %s, want partial (a failure the operator must see)", run.Outcome)
+	}
+}
