@@ -3,10 +3,6 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,24 +13,6 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
-
-// sampleEvent reads a sample invocation from events/ (the files sam local
-// invoke uses) or, while events/ lacks it, from the function's testdata/.
-func sampleEvent(t *testing.T, name string) []byte {
-	t.Helper()
-	for _, dir := range []string{"../../events", "../../functions/import-leads/testdata"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err == nil {
-			t.Logf("sample event %s/%s", dir, name)
-			return b
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
-	t.Fatalf("sample event %s not found in events/ or functions/import-leads/testdata/", name)
-	return nil
-}
 
 // TestImportLeadsHandlerWithSampleEvents drives the function's handler the
 // way the Lambda runtime does: the sample JSON through lambda.NewHandler.

@@ -3,9 +3,6 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -16,19 +13,6 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
-
-// tickPayload reads the sample event of events/ when it exists, else the
-// same shape inline (the samples are written elsewhere).
-func tickPayload(t *testing.T, jobType string) []byte {
-	b, err := os.ReadFile("../../events/schedule-tick-" + jobType + ".json")
-	if errors.Is(err, fs.ErrNotExist) {
-		return []byte(`{"jobType":"` + jobType + `","scheduledTime":"2026-04-01T14:00:00Z"}`)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestMetricsHandlersRunScheduleTicks(t *testing.T) {
 	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics),
@@ -45,7 +29,7 @@ func TestMetricsHandlersRunScheduleTicks(t *testing.T) {
 		created        int
 	}{{config.TypeEngagementMetrics, "eng", 3}, {config.TypeInterestMetrics, "int", 6}} {
 		h := lambda.NewHandler(app.ScheduledHandler(env.Executor, tc.jobType))
-		out, err := h.Invoke(context.Background(), tickPayload(t, tc.jobType))
+		out, err := h.Invoke(context.Background(), sampleEvent(t, "schedule-tick-"+tc.jobType+".json"))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.jobType, err)
 		}
