@@ -139,8 +139,9 @@ local-up: ## start moto_server and the Marketo/Certain simulators on 127.0.0.1, 
 	  echo "moto_server on $(LOCAL_AWS_ENDPOINT) (log $(RUN_DIR)/moto.log)"; fi
 	$(GO) build -o $(RUN_DIR)/marketo-sim ./infra/marketo-sim
 	$(GO) build -o $(RUN_DIR)/certain-sim ./infra/certain-sim
-	MARKETO_SIM_CLIENT_SECRET=$(MARKETO_SIM_CLIENT_SECRET) $(RUN_DIR)/marketo-sim -addr 127.0.0.1:$(MARKETO_SIM_PORT) >$(RUN_DIR)/marketo-sim.log 2>&1 & echo $$! >$(RUN_DIR)/marketo-sim.pid
-	CERTAIN_SIM_PASSWORD=$(CERTAIN_SIM_PASSWORD) $(RUN_DIR)/certain-sim -port $(CERTAIN_SIM_PORT) >$(RUN_DIR)/certain-sim.log 2>&1 & echo $$! >$(RUN_DIR)/certain-sim.pid
+	@echo "start marketo-sim on 127.0.0.1:$(MARKETO_SIM_PORT) and certain-sim on 127.0.0.1:$(CERTAIN_SIM_PORT) (logs in $(RUN_DIR))"
+	@MARKETO_SIM_CLIENT_SECRET=$(MARKETO_SIM_CLIENT_SECRET) $(RUN_DIR)/marketo-sim -addr 127.0.0.1:$(MARKETO_SIM_PORT) >$(RUN_DIR)/marketo-sim.log 2>&1 & echo $$! >$(RUN_DIR)/marketo-sim.pid
+	@CERTAIN_SIM_PASSWORD=$(CERTAIN_SIM_PASSWORD) $(RUN_DIR)/certain-sim -port $(CERTAIN_SIM_PORT) >$(RUN_DIR)/certain-sim.log 2>&1 & echo $$! >$(RUN_DIR)/certain-sim.pid
 	@for t in $(LOCAL_CONFIG_TABLE) $(LOCAL_STATE_TABLE); do \
 	  $(call moto_json,dynamodb,application/x-amz-json-1.0,DynamoDB_20120810.CreateTable,{"TableName":"'$$t'"$(COMMA)"BillingMode":"PAY_PER_REQUEST"$(COMMA)"AttributeDefinitions":[{"AttributeName":"pk"$(COMMA)"AttributeType":"S"}$(COMMA){"AttributeName":"sk"$(COMMA)"AttributeType":"S"}]$(COMMA)"KeySchema":[{"AttributeName":"pk"$(COMMA)"KeyType":"HASH"}$(COMMA){"AttributeName":"sk"$(COMMA)"KeyType":"RANGE"}]}); \
 	done
@@ -173,8 +174,9 @@ local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-
 	  $(RIE) --runtime-interface-emulator-address 127.0.0.1:$(RIE_PORT) --runtime-api-address 127.0.0.1:$(RIE_API_PORT) \
 	  bin/local/$(FN)/bootstrap & rie=$$!; trap 'kill $$rie 2>/dev/null || true' EXIT; \
 	for i in $$(seq 50); do curl -s -o /dev/null http://127.0.0.1:$(RIE_PORT)/ && break; sleep 0.1; done; \
-	echo "--- response of $(FN) to $(EVENT):"; \
-	curl -sS -X POST --data-binary @$(EVENT) http://127.0.0.1:$(RIE_PORT)/2015-03-31/functions/function/invocations; echo
+	resp="$$(curl -sS -X POST --data-binary @$(EVENT) http://127.0.0.1:$(RIE_PORT)/2015-03-31/functions/function/invocations)"; \
+	echo "--- response of $(FN) to $(EVENT):"; echo "$$resp"; \
+	case "$$resp" in *'"errorType"'*) echo "make: $(FN) returned an error" >&2; exit 1;; esac
 
 # ---------------------------------------------------------------- performance
 bench: $(BENCHSTAT_STAMP) ## Marketo budget and throughput benchmarks (infra/bench)
