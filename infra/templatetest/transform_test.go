@@ -1,0 +1,83 @@
+package templatetest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// samTransform is run by the Python that has aws-sam-translator (installed with cfn-lint).
+// CodeUri is swapped for an S3 URI because the translator, unlike sam build, wants one; the
+// managed-policy loader returns fixed ARNs so no AWS call is made.
+const samTransform = `
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+class Loader:
+    def load(self):
+        return {n: "arn:aws:iam::aws:policy/" + n for n in ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaSQSQueueExecutionRole"]}
+src = open(sys.argv[1]).read().replace("CodeUri: .", "CodeUri: s3://bucket/key.zip")
+print(json.dumps(transform(yaml_parse(src), {"Stage": "dev"}, Loader())))
+`
+
+// The SAM transform generates roles (the functions', the schedules', the destinations'),
+// so the grants it writes are checked too, not only the ones written in template.yaml.
+func TestTransformedRolesHaveNoWildcards(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is not installed; cfn-lint needs it (pip install cfn-lint==1.51.0)")
+	}
+	cmd := exec.Command(py, "-c", samTransform, "template.yaml")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(cmd.Environ(), "AWS_DEFAULT_REGION=us-east-1")
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("SAM transform with %s failed (aws-sam-translator comes with cfn-lint 1.51.0): %v\n%s", py, err, stderr)
+	}
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("transform output: %v", err)
+	}
+	roles := 0
+	var schedules []string
+	for id, r := range doc.Resources {
+		switch r.Type {
+		case "AWS::IAM::Role":
+			roles++
+			for _, p := range asSlice(r.Properties["Policies"]) {
+				for _, problem := range statementProblems(asMap(asMap(p)["PolicyDocument"])) {
+					t.Errorf("generated role %s policy %v: %s", id, asMap(p)["PolicyName"], problem)
+				}
+			}
+			for _, arn := range asSlice(r.Properties["ManagedPolicyArns"]) {
+				s, _ := arn.(string)
+				name := s[strings.LastIndex(s, "/")+1:]
+				switch name {
+				case "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaSQSQueueExecutionRole":
+				default:
+					t.Errorf("generated role %s attaches managed policy %v", id, arn)
+				}
+			}
+		case "AWS::Scheduler::Schedule":
+			schedules = append(schedules, id)
+			if r.Properties["Name"] != nil {
+				t.Errorf("schedule %s has a fixed Name %v; two stacks would collide", id, r.Properties["Name"])
+			}
+		}
+	}
+	sort.Strings(schedules)
+	if roles < len(wantFunctions) || len(schedules) != 6 {
+		t.Errorf("transform produced %d roles and schedules %v; want >= %d roles and 6 schedules", roles, schedules, len(wantFunctions))
+	}
+}
