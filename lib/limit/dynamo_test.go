@@ -1,0 +1,207 @@
+package limit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/certain-marketo/certain-marketo/lib/awstest"
+	"github.com/certain-marketo/certain-marketo/lib/limit"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+)
+
+// TestDynamoBudget runs every budget test against one moto_server; each
+// subtest gets its own table.
+func TestDynamoBudget(t *testing.T) {
+	moto := awstest.StartMoto(t)
+	cfg := moto.Config(t)
+	db := dynamodb.NewFromConfig(cfg)
+	var seq atomic.Int64
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, *dynamodb.Client, string)
+	}{
+		{"WindowSharedBetweenLambdas", testWindowShared},
+		{"LeasesExpireWhenAHolderDies", testLeasesExpire},
+		{"ConcurrencyCapHeldAcrossLambdas", testConcurrencyCap},
+		{"DailyBudgetResetsAtChicagoMidnight", testDaily},
+		{"FourWorkersOnTheSimulator", testFourWorkers},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := seq.Add(1)
+			names := dynamostore.TableNames{Config: fmt.Sprintf("config-%d", n), State: fmt.Sprintf("state-%d", n)}
+			if err := awstest.CreateTables(context.Background(), cfg, names); err != nil {
+				t.Fatal(err)
+			}
+			tc.fn(t, db, names.State)
+		})
+	}
+}
+
+// fakeClock: Sleep advances the clock instead of waiting.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func newBudget(t *testing.T, db *dynamodb.Client, table string, clk *fakeClock, cfg limit.Config) *limit.Dynamo {
+	t.Helper()
+	cfg.Now, cfg.Sleep = clk.Now, clk.Sleep
+	b, err := limit.NewDynamo(db, table, "123-ABC-456", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testWindowShared(t *testing.T, db *dynamodb.Client, table string) {
+	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	clk := &fakeClock{now: t0}
+	cfg := limit.Config{CallsPer20s: 6, Concurrent: 10, Margin: time.Second}
+	a, b := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
+	ctx := context.Background()
+	for i := range 6 {
+		rel, err := []*limit.Dynamo{a, b}[i%2].Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel()
+	}
+	if !clk.Now().Equal(t0) {
+		t.Fatalf("waited %s within the budget", clk.Now().Sub(t0))
+	}
+	// The 7th call, from either Lambda, waits until the first grant leaves
+	// the window (20 s + 1 s margin).
+	rel, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if w := clk.Now().Sub(t0); w < 21*time.Second || w > 24*time.Second {
+		t.Fatalf("7th call waited %s, want about 21 s", w)
+	}
+}
+
+func testLeasesExpire(t *testing.T, db *dynamodb.Client, table string) {
+	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	clk := &fakeClock{now: t0}
+	cfg := limit.Config{CallsPer20s: 100, Concurrent: 2, LeaseTTL: 30 * time.Second}
+	dead, alive := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
+	ctx := context.Background()
+	for range 2 {
+		if _, err := dead.Acquire(ctx); err != nil { // never released: the Lambda died
+			t.Fatal(err)
+		}
+	}
+	rel, err := alive.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := clk.Now().Sub(t0); w < 30*time.Second || w > 32*time.Second {
+		t.Fatalf("waited %s for the dead holder's leases, want about 30 s (LeaseTTL)", w)
+	}
+	// A released lease is free at once.
+	rel()
+	before := clk.Now()
+	rel2, err := alive.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (dead's own process would still hold its local slots; a new Lambda does not.)
+	rel3, err := newBudget(t, db, table, clk, cfg).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := clk.Now().Sub(before); w > time.Second {
+		t.Fatalf("waited %s although slots were free", w)
+	}
+	rel2()
+	rel3()
+}
+
+func testConcurrencyCap(t *testing.T, db *dynamodb.Client, table string) {
+	clk := &fakeClock{now: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
+	cfg := limit.Config{CallsPer20s: 100, Concurrent: 3, LeaseTTL: time.Hour}
+	a, b := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
+	ctx := context.Background()
+	ra, _ := a.Acquire(ctx)
+	rb, _ := b.Acquire(ctx)
+	rc, _ := b.Acquire(ctx)
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := a.Acquire(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("4th call with 3 in flight = %v, want it to wait until the deadline", err)
+	}
+	rb()
+	rel, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	rel()
+	ra()
+	rc()
+}
+
+func testDaily(t *testing.T, db *dynamodb.Client, table string) {
+	chicago := marketo.ChicagoLocation()
+	clk := &fakeClock{now: time.Date(2026, 3, 2, 23, 50, 0, 0, chicago)}
+	b := newBudget(t, db, table, clk, limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 3})
+	ctx := context.Background()
+	for range 3 {
+		rel, err := b.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel()
+	}
+	_, err := b.Acquire(ctx)
+	var qe *marketo.QuotaError
+	if !errors.As(err, &qe) || !errors.Is(err, marketo.ErrDailyQuota) || !qe.Local {
+		t.Fatalf("4th call = %v, want a local *marketo.QuotaError", err)
+	}
+	if want := time.Date(2026, 3, 3, 0, 0, 0, 0, chicago); !qe.ResetAt.Equal(want) {
+		t.Fatalf("ResetAt = %v, want %v", qe.ResetAt, want)
+	}
+	// Another Lambda sees the same count.
+	other := newBudget(t, db, table, clk, limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 3})
+	if _, err := other.Acquire(ctx); !errors.Is(err, marketo.ErrDailyQuota) {
+		t.Fatalf("other Lambda = %v, want the quota error", err)
+	}
+	clk.Sleep(ctx, 10*time.Minute+time.Second)
+	rel, err := other.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("after midnight Chicago: %v", err)
+	}
+	rel()
+}
+
+func TestNewDynamoRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Margin: -time.Second}} {
+		if _, err := limit.NewDynamo(&dynamodb.Client{}, "t", "i", cfg); err == nil {
+			t.Errorf("NewDynamo(%+v) accepted", cfg)
+		}
+	}
+	if _, err := limit.NewDynamo(nil, "t", "i", limit.Config{}); err == nil {
+		t.Error("nil client accepted")
+	}
+}
