@@ -46,6 +46,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 )
@@ -152,19 +154,31 @@ type rec struct {
 	f        map[string]any
 	created  time.Time
 	modified time.Time
+	ord      int // position in its collection's insertion order (profiles, registrations)
 }
 
+// recSet is an index bucket. Order is not kept: a look-up sorts its (few)
+// hits by ord to get insertion order back.
+type recSet map[*rec]struct{}
+
+// account holds the profiles in insertion order (profiles[pin] is
+// profileList[ord]) and indexes them by the searchable fields, so a profile
+// search is a map look-up, not a scan: byField[field][foldKey(value)].
 type account struct {
-	profiles   map[string]*rec
-	profileIDs []string
-	events     map[string]*eventData
-	eventIDs   []string
+	profiles    map[string]*rec
+	profileList []*rec
+	byField     map[string]map[string]recSet
+	events      map[string]*eventData
+	eventIDs    []string
 }
 
+// eventData keeps registrations in insertion order (regs[code] is
+// regList[ord]) and indexed by profile pin for the duplicate check.
 type eventData struct {
 	ev           *rec
 	regs         map[string]*rec
-	regIDs       []string
+	regList      []*rec
+	byPin        map[string]recSet
 	agendaItems  []*rec
 	agendaLines  []*rec
 	sessions     []*rec
@@ -325,7 +339,7 @@ func matches(pattern, p string) bool {
 func (s *Server) acct(code string) *account {
 	a := s.accounts[code]
 	if a == nil {
-		a = &account{profiles: map[string]*rec{}, events: map[string]*eventData{}}
+		a = &account{profiles: map[string]*rec{}, byField: map[string]map[string]recSet{}, events: map[string]*eventData{}}
 		s.accounts[code] = a
 	}
 	return a
@@ -336,7 +350,7 @@ func (s *Server) event(acct, code string) *eventData {
 	e := a.events[code]
 	if e == nil {
 		t := s.stamp()
-		e = &eventData{ev: &rec{f: map[string]any{"eventCode": code, "accountCode": acct, "isActive": true}, created: t, modified: t}, regs: map[string]*rec{}}
+		e = &eventData{ev: &rec{f: map[string]any{"eventCode": code, "accountCode": acct, "isActive": true}, created: t, modified: t}, regs: map[string]*rec{}, byPin: map[string]recSet{}}
 		a.events[code] = e
 		a.eventIDs = append(a.eventIDs, code)
 	}
@@ -458,11 +472,112 @@ func (s *Server) addProfile(acct string, r *rec) string {
 		pin = s.nextCode("P")
 		r.f["pin"] = pin
 	}
-	if _, dup := a.profiles[pin]; !dup {
-		a.profileIDs = append(a.profileIDs, pin)
+	if old, dup := a.profiles[pin]; dup {
+		s.unindexProfile(a, old)
+		r.ord = old.ord
+		a.profileList[r.ord] = r
+	} else {
+		r.ord = len(a.profileList)
+		a.profileList = append(a.profileList, r)
 	}
 	a.profiles[pin] = r
+	s.indexProfile(a, r)
 	return pin
+}
+
+// indexedFields are the profile fields a search finds through byField: the
+// ones the jobs search by (CERTAIN.md section 7). The timestamps are read
+// from the record, not its fields, so they are never indexed.
+func (s *Server) indexedFields() []string {
+	if x := s.fields.ExternalID; x != "email" && x != "dateModified" && x != "dateCreated" && x != "" {
+		return []string{"email", x}
+	}
+	return []string{"email"}
+}
+
+// indexProfile files r under each indexed field it has. The key folds case
+// for every field: a bucket is a superset of the exact matches, and
+// collection re-checks each hit with the same rule a scan applies.
+func (s *Server) indexProfile(a *account, r *rec) {
+	for _, field := range s.indexedFields() {
+		v, ok := lookup(r.f, field)
+		if !ok {
+			continue
+		}
+		idx := a.byField[field]
+		if idx == nil {
+			idx = map[string]recSet{}
+			a.byField[field] = idx
+		}
+		k := foldKey(v)
+		if idx[k] == nil {
+			idx[k] = recSet{}
+		}
+		idx[k][r] = struct{}{}
+	}
+}
+
+// unindexProfile removes r from the indexes; call it before r's fields
+// change and indexProfile after.
+func (s *Server) unindexProfile(a *account, r *rec) {
+	for _, field := range s.indexedFields() {
+		v, ok := lookup(r.f, field)
+		if !ok {
+			continue
+		}
+		k := foldKey(v)
+		if set := a.byField[field][k]; set != nil {
+			delete(set, r)
+			if len(set) == 0 {
+				delete(a.byField[field], k)
+			}
+		}
+	}
+}
+
+// findProfiles returns the profiles filed under field and value's fold key,
+// in insertion order; ok is false when field is not indexed.
+func (a *account) findProfiles(field, value string) (hits []*rec, ok bool) {
+	idx, ok := a.byField[field]
+	if !ok {
+		return nil, false
+	}
+	return sortedByOrd(idx[foldKey(value)]), true
+}
+
+func sortedByOrd(set recSet) []*rec {
+	out := make([]*rec, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(x, y *rec) int { return cmp.Compare(x.ord, y.ord) })
+	return out
+}
+
+// foldKey maps s to a key shared by every string strings.EqualFold accepts
+// as equal to it: each rune becomes the smallest rune of its case-folding
+// orbit (ASCII letters their upper case).
+func foldKey(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		lo := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			lo = min(lo, f)
+		}
+		b.WriteRune(lo)
+	}
+	return b.String()
 }
 
 // AddRegistration registers profile pin for an event and returns the
@@ -495,10 +610,41 @@ func (s *Server) addRegistration(acct, event, pin string, r *rec) string {
 	if _, ok := r.f["isActive"]; !ok {
 		r.f["isActive"] = true
 	}
-	if _, dup := e.regs[code]; !dup {
-		e.regIDs = append(e.regIDs, code)
+	if old, dup := e.regs[code]; dup {
+		oldPin, _ := old.f["profile"].(string)
+		if set := e.byPin[oldPin]; set != nil {
+			delete(set, old)
+			if len(set) == 0 {
+				delete(e.byPin, oldPin)
+			}
+		}
+		r.ord = old.ord
+		e.regList[r.ord] = r
+	} else {
+		r.ord = len(e.regList)
+		e.regList = append(e.regList, r)
 	}
 	e.regs[code] = r
+	if e.byPin[pin] == nil {
+		e.byPin[pin] = recSet{}
+	}
+	e.byPin[pin][r] = struct{}{}
+	return code
+}
+
+// registeredAs returns the code of pin's first registration for the event
+// (in insertion order), or "".
+func (e *eventData) registeredAs(pin string) string {
+	var first *rec
+	for r := range e.byPin[pin] {
+		if first == nil || r.ord < first.ord {
+			first = r
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	code, _ := first.f["registrationCode"].(string)
 	return code
 }
 
@@ -633,9 +779,9 @@ func (s *Server) Profiles(acct string) []map[string]any {
 	if a == nil {
 		return nil
 	}
-	out := make([]map[string]any, 0, len(a.profileIDs))
-	for _, pin := range a.profileIDs {
-		out = append(out, render(a.profiles[pin]))
+	out := make([]map[string]any, 0, len(a.profileList))
+	for _, r := range a.profileList {
+		out = append(out, render(r))
 	}
 	return out
 }
@@ -650,9 +796,9 @@ func (s *Server) Registrations(acct, event string) []map[string]any {
 		return nil
 	}
 	e := a.events[event]
-	out := make([]map[string]any, 0, len(e.regIDs))
-	for _, c := range e.regIDs {
-		out = append(out, s.renderReg(a, e.regs[c]))
+	out := make([]map[string]any, 0, len(e.regList))
+	for _, r := range e.regList {
+		out = append(out, s.renderReg(a, r))
 	}
 	return out
 }
@@ -925,11 +1071,7 @@ func filter(recs []*rec, field, value string) []*rec {
 func (s *Server) profileRoute(a *account, acct string, rest []string, method string, q map[string][]string, body map[string]any) (any, *httpErr) {
 	switch {
 	case method == http.MethodGet && len(rest) == 0:
-		recs := make([]*rec, 0, len(a.profileIDs))
-		for _, pin := range a.profileIDs {
-			recs = append(recs, a.profiles[pin])
-		}
-		return s.collection(q, view{key: "profiles", cacheKey: "P\x00" + acct, recs: recs})
+		return s.collection(q, view{key: "profiles", cacheKey: "P\x00" + acct, recs: a.profileList, index: a.findProfiles})
 	case method == http.MethodGet && len(rest) == 1:
 		p := a.profiles[rest[0]]
 		if p == nil {
@@ -949,7 +1091,9 @@ func (s *Server) profileRoute(a *account, acct string, rest []string, method str
 			return nil, notFound("profile %s not found", rest[0])
 		}
 		s.gen++
+		s.unindexProfile(a, p)
 		merge(p, body, s.stamp(), "pin")
+		s.indexProfile(a, p)
 		return render(p), nil
 	}
 	return nil, notFound("no such Profile resource")
@@ -982,10 +1126,6 @@ func merge(r *rec, body map[string]any, now time.Time, protected ...string) {
 func (s *Server) registrationRoute(a *account, acct, event string, e *eventData, rest []string, method string, q map[string][]string, body map[string]any) (any, *httpErr) {
 	switch {
 	case method == http.MethodGet && len(rest) == 0:
-		recs := make([]*rec, 0, len(e.regIDs))
-		for _, c := range e.regIDs {
-			recs = append(recs, e.regs[c])
-		}
 		get := func(r *rec, name string) (string, bool) {
 			if rest, ok := strings.CutPrefix(name, "profile."); ok {
 				pin, _ := r.f["profile"].(string)
@@ -999,7 +1139,7 @@ func (s *Server) registrationRoute(a *account, acct, event string, e *eventData,
 			}
 			return recGet(r, name)
 		}
-		return s.collection(q, view{key: "registrations", cacheKey: "R\x00" + acct + "\x00" + event, recs: recs, get: get,
+		return s.collection(q, view{key: "registrations", cacheKey: "R\x00" + acct + "\x00" + event, recs: e.regList, get: get,
 			render: func(r *rec) map[string]any { return s.renderReg(a, r) }})
 	case method == http.MethodGet && len(rest) == 1:
 		r := e.regs[rest[0]]
@@ -1019,10 +1159,8 @@ func (s *Server) registrationRoute(a *account, acct, event string, e *eventData,
 		} else if a.profiles[pin] == nil {
 			return nil, badRequest("profile %s not found", pin)
 		}
-		for _, c := range e.regIDs {
-			if e.regs[c].f["profile"] == pin {
-				return nil, badRequest("profile %s is already registered for event %s (%s)", pin, event, c)
-			}
+		if c := e.registeredAs(pin); c != "" {
+			return nil, badRequest("profile %s is already registered for event %s (%s)", pin, event, c)
 		}
 		if code, _ := body["registrationCode"].(string); code != "" {
 			return nil, badRequest("registrationCode is assigned by Certain")
@@ -1111,9 +1249,13 @@ var reserved = map[string]bool{
 type view struct {
 	key      string
 	cacheKey string // non-empty: sorted orders are cached until the next write
-	recs     []*rec
-	get      func(*rec, string) (string, bool) // nil: recGet
-	render   func(*rec) map[string]any         // nil: render
+	recs     []*rec // read only; collection never writes to it
+	// index, when set, returns the records a scalar filter field=value can
+	// match, in insertion order (a superset of the matches; ok false: field
+	// not indexed).
+	index  func(field, value string) (hits []*rec, ok bool)
+	get    func(*rec, string) (string, bool) // nil: recGet
+	render func(*rec) map[string]any         // nil: render
 }
 
 func recGet(r *rec, name string) (string, bool) {
@@ -1143,7 +1285,29 @@ func (s *Server) collection(q map[string][]string, v view) (map[string]any, *htt
 	if rend == nil {
 		rend = render
 	}
+	type scalar struct{ k, want string }
+	var scalars []scalar
+	for k, vs := range q {
+		if !reserved[k] && len(vs) > 0 {
+			scalars = append(scalars, scalar{k, vs[0]})
+		}
+	}
 	recs := v.recs
+	if v.index != nil {
+		// Narrow to the smallest index bucket. Its hits keep insertion
+		// order, so the stable sort below orders them exactly as it would
+		// have ordered them within the whole collection, and the filter
+		// loop still checks every scalar on them.
+		narrowed := false
+		for _, sc := range scalars {
+			if hits, ok := v.index(sc.k, sc.want); ok && (!narrowed || len(hits) < len(recs)) {
+				recs, narrowed = hits, true
+			}
+		}
+		if narrowed {
+			v.cacheKey = "" // the cache holds whole collections only
+		}
+	}
 	if ob := first(q["orderBy"]); ob != "" {
 		i := strings.LastIndexByte(ob, '_')
 		if i <= 0 || (ob[i+1:] != "asc" && ob[i+1:] != "desc") {
@@ -1171,13 +1335,6 @@ func (s *Server) collection(q map[string][]string, v view) (map[string]any, *htt
 			if v.cacheKey != "" {
 				s.sorted[ck] = sortEntry{gen: s.gen, recs: recs}
 			}
-		}
-	}
-	type scalar struct{ k, want string }
-	var scalars []scalar
-	for k, vs := range q {
-		if !reserved[k] && len(vs) > 0 {
-			scalars = append(scalars, scalar{k, vs[0]})
 		}
 	}
 	type bound struct {
@@ -1275,7 +1432,9 @@ func first(v []string) string {
 // lookup reads a (dotted) field as a string, the way a query compares it.
 func lookup(m map[string]any, name string) (string, bool) {
 	var cur any = m
-	for _, part := range strings.Split(name, ".") {
+	for rest, more := name, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ".")
 		obj, ok := cur.(map[string]any)
 		if !ok {
 			return "", false
