@@ -1,0 +1,249 @@
+// Package local runs the whole product in one process, on the two simulators
+// and the embedded store, through the same handler code the Lambdas use.
+//
+// It exists so that `make demo`, benchmarks and end-to-end tests exercise the
+// real wiring (app.ScheduledHandler, app.DetectorHandler,
+// app.SQSChangeHandler, the secrets manager and app.Connector) rather than a
+// test shortcut: only the AWS services are replaced, by the embedded store, a
+// static secret source and an in-memory change queue. Everything runs on the
+// wall clock, as a deployed function does.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/certain-marketo/certain-marketo/lib/app"
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
+	"github.com/certain-marketo/certain-marketo/lib/secrets"
+	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+)
+
+// Function names, as the directories under functions/ name them.
+const (
+	FnImportLeads         = "import-leads"
+	FnTriggerCampaign     = "trigger-campaign"
+	FnSyncLeads           = "sync-leads"
+	FnEngagementMetrics   = "engagement-metrics"
+	FnInterestMetrics     = "interest-metrics"
+	FnRegistrationChanges = "registration-changes"
+)
+
+// Secret ids of the connection (served by the static secret source).
+const (
+	MarketoSecretID = "certain-marketo/local/marketo"
+	CertainSecretID = "certain-marketo/local/certain"
+)
+
+// Options configures Start.
+type Options struct {
+	// Data is seeded into both simulators; nil means demodata.Demo().
+	Data *demodata.Dataset
+	// Logger receives the functions' logs; nil discards them.
+	Logger *slog.Logger
+	// Jobs are stored with the connection; nil means DemoJobs(Data).
+	Jobs []config.Job
+}
+
+// Env is a running product: simulators, store, connector, queue and one
+// Lambda handler per function.
+type Env struct {
+	Data    *demodata.Dataset
+	Marketo *marketotest.Server
+	Certain *certaintest.Server
+	Store   *memstore.Store
+	Conn    config.Connection
+	Jobs    []config.Job
+	// Queue is the registration-change queue between the detector and
+	// trigger-campaign.
+	Queue  *Queue
+	Logger *slog.Logger
+
+	handlers map[string]lambda.Handler
+}
+
+// Start seeds the simulators with the data set, stores the connection and
+// the jobs, and builds each function's handler. Call Close when done.
+func Start(ctx context.Context, o Options) (env *Env, err error) {
+	d := o.Data
+	if d == nil {
+		d = demodata.Demo()
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	// Fresh credentials per run: they reach the clients only through the
+	// secret source, as in a deployment.
+	mSecret, err := randomSecret()
+	if err != nil {
+		return nil, err
+	}
+	cPass, err := randomSecret()
+	if err != nil {
+		return nil, err
+	}
+	env = &Env{Data: d, Logger: log, Queue: &Queue{}}
+	env.Marketo = marketotest.NewServer(nil, marketotest.WithCredentials("local-client", mSecret))
+	env.Certain = certaintest.NewServer(nil, certaintest.WithCredentials("local-user", cPass), certaintest.WithFieldNames(d.Options.Fields))
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+	env.Certain.AddAccount(d.Account)
+	if err := d.SeedCertain(env.Certain); err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	if err := d.SeedMarketo(env.Marketo); err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	env.Marketo.AddList(ProfilesListID, ProfilesListName, ProfilesListLeads(d))
+
+	sec := secrets.Static{}
+	if sec[MarketoSecretID], err = jsonString(map[string]string{"baseURL": env.Marketo.URL, "clientId": "local-client", "clientSecret": mSecret}); err != nil {
+		return nil, err
+	}
+	if sec[CertainSecretID], err = jsonString(map[string]string{"username": "local-user", "password": cPass}); err != nil {
+		return nil, err
+	}
+
+	env.Store = memstore.New()
+	env.Conn = DemoConnection(d, env.Certain.URL, env.Certain.Fields())
+	if err := env.Store.PutConnection(ctx, env.Conn); err != nil {
+		return nil, fmt.Errorf("local: store connection: %w", err)
+	}
+	env.Jobs = o.Jobs
+	if env.Jobs == nil {
+		env.Jobs = DemoJobs(d)
+	}
+	for _, j := range env.Jobs {
+		if err := env.Store.PutJob(ctx, j); err != nil {
+			return nil, fmt.Errorf("local: store job %q: %w", j.ID, err)
+		}
+	}
+
+	// One connector for the process, as one warm Lambda keeps one: the
+	// Marketo budget of the instance is shared by every function here.
+	conn := &app.Connector{Secrets: secrets.New(sec, app.SecretsTTL, nil), Budgets: func(_ string, b config.Budget) (marketo.Budget, error) {
+		return app.LocalBudgets(b)
+	}, Logger: log}
+	exec := func(funcs map[string]jobs.JobFunc) *jobs.Executor {
+		return &jobs.Executor{Store: env.Store, Connector: conn, Funcs: funcs, Logger: log}
+	}
+	env.handlers = map[string]lambda.Handler{
+		FnImportLeads: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
+			config.TypeImportLeads: jobs.ImportLeads, config.TypeImportProfiles: jobs.ImportProfiles,
+		}), config.TypeImportLeads, config.TypeImportProfiles)),
+		FnSyncLeads: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
+			config.TypeSyncLeads: jobs.SyncLeads}), config.TypeSyncLeads)),
+		FnEngagementMetrics: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
+			config.TypeEngagementMetrics: jobs.EngagementMetrics}), config.TypeEngagementMetrics)),
+		FnInterestMetrics: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
+			config.TypeInterestMetrics: jobs.InterestMetrics}), config.TypeInterestMetrics)),
+		FnRegistrationChanges: lambda.NewHandler(app.DetectorHandler(&jobs.Detector{
+			Store: env.Store, Connector: conn, Sender: env.Queue, Logger: log})),
+		FnTriggerCampaign: lambda.NewHandler(app.SQSChangeHandler(&jobs.Trigger{
+			Store: env.Store, Connector: conn, Logger: log}, log)),
+	}
+	return env, nil
+}
+
+// Functions lists the function names Invoke accepts.
+func Functions() []string {
+	return []string{FnImportLeads, FnTriggerCampaign, FnSyncLeads, FnEngagementMetrics, FnInterestMetrics, FnRegistrationChanges}
+}
+
+// Invoke runs one function with a JSON payload, as the Lambda runtime
+// would: the payload is decoded by the function's handler and the response
+// comes back encoded.
+func (e *Env) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	h, ok := e.handlers[function]
+	if !ok {
+		return nil, fmt.Errorf("local: no function %q (have %v)", function, Functions())
+	}
+	out, err := h.Invoke(ctx, payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", function, err)
+	}
+	return out, nil
+}
+
+// Delivery says what DeliverChanges did.
+type Delivery struct {
+	Messages int // messages handed to trigger-campaign
+	Batches  int // trigger-campaign invocations
+	Deleted  int // messages done (triggered, duplicate or matching no job)
+	Failed   int // messages reported as batch item failures (back on the queue)
+}
+
+// DeliverChanges hands every message waiting on the queue to
+// trigger-campaign, in SQS batches of up to batchSize (<= 0 means 10), once
+// each; failed messages stay queued for a later call.
+func (e *Env) DeliverChanges(ctx context.Context, batchSize int) (Delivery, error) {
+	var d Delivery
+	if batchSize <= 0 {
+		batchSize = 10
+	}
+	for left := e.Queue.Len(); left > 0; {
+		ev := e.Queue.Receive(min(batchSize, left))
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return d, fmt.Errorf("local: encode SQS event: %w", err)
+		}
+		out, err := e.Invoke(ctx, FnTriggerCampaign, payload)
+		if err != nil {
+			return d, err
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return d, fmt.Errorf("local: decode trigger-campaign response: %w", err)
+		}
+		del, kept := e.Queue.Settle(ev, resp)
+		d.Messages += len(ev.Records)
+		d.Batches++
+		d.Deleted += del
+		d.Failed += kept
+		left -= len(ev.Records)
+	}
+	return d, nil
+}
+
+// Close stops both simulators.
+func (e *Env) Close() {
+	if e.Marketo != nil {
+		e.Marketo.Close()
+	}
+	if e.Certain != nil {
+		e.Certain.Close()
+	}
+}
+
+func randomSecret() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("local: random credential: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("local: encode secret: %w", err)
+	}
+	return string(b), nil
+}
