@@ -72,10 +72,18 @@ func invokeUnderRIE(t *testing.T, rie, bootstrap string, env []string, event []b
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start aws-lambda-rie: %v", err)
 	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
+	// stop ends the emulator and waits for its output to be copied; only then is out safe
+	// to read.
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return out.String()
+	}
+	defer stop()
 	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
 	client := &http.Client{Timeout: 60 * time.Second}
 	deadline := time.Now().Add(10 * time.Second)
@@ -88,10 +96,10 @@ func invokeUnderRIE(t *testing.T, rie, bootstrap string, env []string, event []b
 				t.Fatalf("read response: %v", rerr)
 			}
 			time.Sleep(50 * time.Millisecond) // let the emulator flush the function's last log lines
-			return body, out.String()
+			return body, stop()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not answer at %s: %v\n%s", addr, err, out.String())
+			t.Fatalf("aws-lambda-rie did not answer at %s: %v\n%s", addr, err, stop())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
