@@ -96,7 +96,7 @@ build-local: ## host-architecture bootstraps into bin/local/<fn>/bootstrap (for 
 	done
 
 # ---------------------------------------------------------------- tools
-tools: $(RIE_STAMP) ## install the pinned Go tools into .tools/bin
+tools: $(RIE_STAMP) $(BENCHSTAT_STAMP) ## install the pinned Go tools (aws-lambda-rie, benchstat) into .tools/bin
 
 $(RIE_STAMP):
 	@echo "install aws-lambda-rie@$(RIE_VERSION) into $(TOOLS_BIN)"
@@ -179,12 +179,14 @@ local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-
 	case "$$resp" in *'"errorType"'*) echo "make: $(FN) returned an error" >&2; exit 1;; esac
 
 # ---------------------------------------------------------------- performance
-bench: $(BENCHSTAT_STAMP) ## Marketo budget and throughput benchmarks (infra/bench)
-	PATH="$(TOOLS_BIN):$$PATH" $(GO) run ./infra/bench
+BENCH_ARGS ?=
+bench: $(BENCHSTAT_STAMP) ## Marketo budget and throughput benchmarks (infra/bench; BENCH_ARGS=...)
+	PATH="$(TOOLS_BIN):$$PATH" $(GO) run ./infra/bench $(BENCH_ARGS)
 
 SOAK_DURATION ?= 10m
-soak: ## long run of infra/bench against the simulators (SOAK_DURATION, default 10m)
-	$(GO) run ./infra/bench -soak -duration $(SOAK_DURATION)
+SOAK_ARGS ?= -soak -duration $(SOAK_DURATION)
+soak: ## long run of infra/bench against the simulators (SOAK_ARGS, default -soak -duration 10m)
+	$(GO) run ./infra/bench $(SOAK_ARGS)
 
 # ---------------------------------------------------------------- deploy
 deploy: ## sam build && sam deploy (CONFIG_ENV=prod for production)
