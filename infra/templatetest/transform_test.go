@@ -2,6 +2,7 @@ package templatetest
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -22,13 +23,35 @@ src = open(sys.argv[1]).read().replace("CodeUri: .", "CodeUri: s3://bucket/key.z
 print(json.dumps(transform(yaml_parse(src), {"Stage": "dev"}, Loader())))
 `
 
+// samPython finds a Python that can import samtranslator: python3 on PATH, or the
+// interpreter of the cfn-lint script (cfn-lint installs aws-sam-translator beside itself).
+func samPython(t *testing.T) string {
+	t.Helper()
+	var candidates []string
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	if p, err := exec.LookPath("cfn-lint"); err == nil {
+		if b, err := os.ReadFile(p); err == nil && strings.HasPrefix(string(b), "#!") {
+			line, _, _ := strings.Cut(string(b[2:]), "\n")
+			if f := strings.Fields(line); len(f) > 0 && !strings.HasSuffix(f[0], "/env") && !strings.HasSuffix(f[0], "sh") {
+				candidates = append(candidates, f[0])
+			}
+		}
+	}
+	for _, py := range candidates {
+		if exec.Command(py, "-c", "import samtranslator").Run() == nil {
+			return py
+		}
+	}
+	t.Fatalf("no Python with aws-sam-translator found (tried %v); it comes with cfn-lint: pip install cfn-lint==1.51.0", candidates)
+	return ""
+}
+
 // The SAM transform generates roles (the functions', the schedules', the destinations'),
 // so the grants it writes are checked too, not only the ones written in template.yaml.
 func TestTransformedRolesHaveNoWildcards(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is not installed; cfn-lint needs it (pip install cfn-lint==1.51.0)")
-	}
+	py := samPython(t)
 	cmd := exec.Command(py, "-c", samTransform, "template.yaml")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(cmd.Environ(), "AWS_DEFAULT_REGION=us-east-1")
