@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type Step struct {
 	Name         string // what the step is
 	Function     string // the Lambda that ran it ("" for the Certain UI)
 	JobID        string
+	RunID        string
 	Outcome      string
 	Counts       map[string]int
 	Detail       string // extra words after the counts
@@ -149,6 +151,7 @@ func (d *demo) scheduled(ctx context.Context, name, fn, jobType string) error {
 	took := time.Since(start)
 	for _, sum := range resp.Tick.Ran {
 		s := fromRun(name, fn, sum, took/time.Duration(len(resp.Tick.Ran)))
+		s.Detail = d.failures(ctx, sum.RunID)
 		d.add(s)
 		if err := healthy(s, sum.Error); err != nil {
 			return err
@@ -161,7 +164,7 @@ func (d *demo) scheduled(ctx context.Context, name, fn, jobType string) error {
 }
 
 func fromRun(name, fn string, sum jobs.RunSummary, took time.Duration) Step {
-	return Step{Name: name, Function: fn, JobID: sum.JobID, Outcome: sum.Outcome, Counts: sum.Counts,
+	return Step{Name: name, Function: fn, JobID: sum.JobID, RunID: sum.RunID, Outcome: sum.Outcome, Counts: sum.Counts,
 		MarketoCalls: sum.MarketoCalls, CertainCalls: sum.CertainCalls, Took: took}
 }
 
@@ -293,6 +296,27 @@ func (d *demo) trigger(ctx context.Context) error {
 	return nil
 }
 
+// failures summarises a run's failed records by code: "failed: 1007 x8".
+func (d *demo) failures(ctx context.Context, runID string) string {
+	outs, err := d.env.Store.ListOutcomes(ctx, runID, store.OutcomeFailed)
+	if err != nil || len(outs) == 0 {
+		return ""
+	}
+	by := map[string]int{}
+	for _, o := range outs {
+		c := o.Code
+		if c == "" {
+			c = "other"
+		}
+		by[c]++
+	}
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(by)) {
+		parts = append(parts, fmt.Sprintf("%s x%d", c, by[c]))
+	}
+	return "failed: " + strings.Join(parts, ", ")
+}
+
 // leadsOf returns the sorted Marketo lead ids held by the registrations'
 // profiles (External Profile ID).
 func (d *demo) leadsOf(codes []string) ([]int, error) {
@@ -329,7 +353,10 @@ func (d *demo) resync(ctx context.Context) error {
 		return errors.New("sync-leads: direct run returned no run summary")
 	}
 	s := fromRun(name, local.FnSyncLeads, *resp.Run, time.Since(start))
-	s.Detail = "delta: only changed leads are sent"
+	s.Detail = "nothing changed, nothing re-sent"
+	if f := d.failures(ctx, s.RunID); f != "" {
+		s.Detail += "; " + f + " (failed leads are retried)"
+	}
 	d.add(s)
 	d.res.Resync = s
 	if err := healthy(s, resp.Run.Error); err != nil {
