@@ -39,6 +39,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -141,7 +142,8 @@ type Server struct {
 	faults   []*fault
 	seq      int
 	seedErrs []error
-	gen      int // bumped on every write; invalidates sortCache
+	gen      int // bumped on every write; invalidates sorted
+	sortGen  int // the gen sorted was filled at
 	sorted   map[string]sortEntry
 }
 
@@ -1276,14 +1278,92 @@ func recTime(r *rec, field string) time.Time {
 }
 
 // collection filters, sorts and pages records into the envelope. Only the
-// returned page is rendered, so paging a large event stays cheap.
+// returned page is rendered, and a cacheable view keeps its filtered, sorted
+// rows until the next write, so reading a large event page by page costs
+// one filter and sort, not one per page.
 func (s *Server) collection(q map[string][]string, v view) (map[string]any, *httpErr) {
-	get, rend := v.get, v.render
-	if get == nil {
-		get = recGet
-	}
+	rend := v.render
 	if rend == nil {
 		rend = render
+	}
+	if s.sortGen != s.gen {
+		clear(s.sorted)
+		s.sortGen = s.gen
+	}
+	var recs []*rec
+	var key string
+	if v.cacheKey != "" {
+		key = v.cacheKey + "\x01" + selectionKey(q)
+	}
+	if e, ok := s.sorted[key]; ok && key != "" {
+		recs = e.recs
+	} else {
+		var herr *httpErr
+		if recs, herr = s.selectRecs(q, v); herr != nil {
+			return nil, herr
+		}
+		if key != "" {
+			s.sorted[key] = sortEntry{gen: s.gen, recs: recs}
+		}
+	}
+	size := 200
+	if val := first(q["max_results"]); val != "" {
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 {
+			return nil, badRequest("max_results=%q must be a positive integer", val)
+		}
+		size = n
+	}
+	if s.pageCap > 0 && size > s.pageCap {
+		size = s.pageCap
+	}
+	offset := 0
+	if val := first(q["start_index"]); val != "" {
+		n, err := strconv.Atoi(val)
+		if err != nil {
+			return nil, badRequest("start_index=%q must be an integer", val)
+		}
+		switch s.paging {
+		case certain.PagingOffset1:
+			offset = n - 1
+		case certain.PagingPage1:
+			offset = (n - 1) * size
+		default:
+			offset = n
+		}
+		if offset < 0 {
+			return nil, badRequest("start_index=%q is out of range for paging mode %s", val, s.paging)
+		}
+	}
+	if offset >= len(recs) {
+		return nil, notFound("no %s found", v.key)
+	}
+	end := min(offset+size, len(recs))
+	page := make([]map[string]any, 0, end-offset)
+	for _, r := range recs[offset:end] {
+		page = append(page, rend(r))
+	}
+	return map[string]any{"size": len(page), "completeCollectionSize": len(recs), "maxResults": size, v.key: page}, nil
+}
+
+// selectionKey is the query without its paging parameters: the same key
+// selects the same rows until the next write.
+func selectionKey(q map[string][]string) string {
+	sel := make(url.Values, len(q))
+	for k, vs := range q {
+		if k != "start_index" && k != "max_results" {
+			sel[k] = vs
+		}
+	}
+	return sel.Encode()
+}
+
+// selectRecs returns the view's records that pass the query's filters, in
+// the query's order. The result may alias the sort cache: callers only read it.
+func (s *Server) selectRecs(q map[string][]string, v view) ([]*rec, *httpErr) {
+	get := v.get
+	if get == nil {
+		get = recGet
 	}
 	type scalar struct{ k, want string }
 	var scalars []scalar
@@ -1382,44 +1462,7 @@ func (s *Server) collection(q map[string][]string, v view) (map[string]any, *htt
 		}
 		recs = kept
 	}
-	size := 200
-	if val := first(q["max_results"]); val != "" {
-		n, err := strconv.Atoi(val)
-		if err != nil || n < 1 {
-			return nil, badRequest("max_results=%q must be a positive integer", val)
-		}
-		size = n
-	}
-	if s.pageCap > 0 && size > s.pageCap {
-		size = s.pageCap
-	}
-	offset := 0
-	if val := first(q["start_index"]); val != "" {
-		n, err := strconv.Atoi(val)
-		if err != nil {
-			return nil, badRequest("start_index=%q must be an integer", val)
-		}
-		switch s.paging {
-		case certain.PagingOffset1:
-			offset = n - 1
-		case certain.PagingPage1:
-			offset = (n - 1) * size
-		default:
-			offset = n
-		}
-		if offset < 0 {
-			return nil, badRequest("start_index=%q is out of range for paging mode %s", val, s.paging)
-		}
-	}
-	if offset >= len(recs) {
-		return nil, notFound("no %s found", v.key)
-	}
-	end := min(offset+size, len(recs))
-	page := make([]map[string]any, 0, end-offset)
-	for _, r := range recs[offset:end] {
-		page = append(page, rend(r))
-	}
-	return map[string]any{"size": len(page), "completeCollectionSize": len(recs), "maxResults": size, v.key: page}, nil
+	return recs, nil
 }
 
 func first(v []string) string {
