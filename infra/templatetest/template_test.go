@@ -331,3 +331,12 @@ func TestCfnLintClean(t *testing.T) {
 		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
 	}
 }
+
+// One change detector at a time: overlapping ticks would race on the
+// watermark and the last-seen statuses.
+func TestDetectorRunsOneAtATime(t *testing.T) {
+	tp := loadTemplate(t)
+	if n, ok := number(tp.fnProp("RegistrationChangesFunction", "ReservedConcurrentExecutions")); !ok || n != 1 {
+		t.Fatalf("RegistrationChangesFunction ReservedConcurrentExecutions = %v, want 1", tp.fnProp("RegistrationChangesFunction", "ReservedConcurrentExecutions"))
+	}
+}

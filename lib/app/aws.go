@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,12 +60,12 @@ func NewDeps(ctx context.Context, s Settings, log *slog.Logger) (*Deps, error) {
 
 // Executor returns the executor of a scheduled function.
 func (d *Deps) Executor(funcs map[string]jobs.JobFunc) *jobs.Executor {
-	return &jobs.Executor{Store: d.Store, Connector: d.Connector, Funcs: funcs, Logger: d.Logger, Margin: d.Settings.DeadlineMargin}
+	return &jobs.Executor{Store: d.Store, Connector: d.Connector, Funcs: funcs, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Metrics: os.Stdout}
 }
 
 // Trigger returns trigger-campaign's change handler.
 func (d *Deps) Trigger() *jobs.Trigger {
-	return &jobs.Trigger{Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin}
+	return &jobs.Trigger{Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Metrics: os.Stdout}
 }
 
 // Detector returns registration-changes' detector, sending to the queue.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -60,6 +61,9 @@ type Executor struct {
 	// safe point, as if the soft deadline had passed (an operator's stop, or
 	// a test cutting a run at an exact place).
 	Interrupt func(jobID string) bool
+	// Metrics, when set, receives one CloudWatch EMF line per finished run
+	// (os.Stdout in Lambda).
+	Metrics io.Writer
 }
 
 // TickResult says what one schedule tick did.
@@ -285,6 +289,9 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	}
 	if perr := e.Store.PutRun(fctx, run); perr != nil {
 		log.ErrorContext(fctx, "cannot record run end", "error", perr)
+	}
+	if merr := EmitRunMetrics(e.Metrics, run); merr != nil {
+		log.ErrorContext(fctx, "cannot emit run metrics", "error", merr)
 	}
 	lvl := slog.LevelInfo
 	if run.Outcome == store.RunFailed {

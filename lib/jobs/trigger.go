@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -50,6 +51,8 @@ type Trigger struct {
 	Margin time.Duration
 	// MappingTTL is how long a checked field mapping is trusted (default 15 min).
 	MappingTTL time.Duration
+	// Metrics, when set, receives one CloudWatch EMF line per job run.
+	Metrics io.Writer
 
 	mu      sync.Mutex
 	checked map[string]time.Time // account -> when its mapping passed the describe check
@@ -547,6 +550,9 @@ func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
 		if err != nil {
 			g.log.ErrorContext(ctx, "cannot record the trigger run", "jobId", id, "error", err)
 			continue
+		}
+		if merr := EmitRunMetrics(g.t.Metrics, run); merr != nil {
+			g.log.ErrorContext(ctx, "cannot emit run metrics", "jobId", id, "error", merr)
 		}
 		g.log.InfoContext(ctx, "trigger run recorded", "jobId", id, "runId", run.ID, "outcome", run.Outcome, "counts", run.Counts,
 			"marketoCalls", mCalls, "certainCalls", cCalls)
