@@ -69,13 +69,14 @@ type FaultNet struct {
 	hooks       []func(CallInfo)
 	seq         map[API]int
 	unreached   map[API]int
+	ambiguous   map[API]int
 	injected    map[string]int
 }
 
 // NewFaultNet returns a network without faults over base.
 func NewFaultNet(seed uint64, base http.RoundTripper) *FaultNet {
 	return &FaultNet{base: base, rng: rand.New(rand.NewPCG(seed, 0xfa017)), rate: map[API]float64{}, kinds: map[API][]string{},
-		delay: map[API]time.Duration{}, seq: map[API]int{}, unreached: map[API]int{}, injected: map[string]int{}}
+		delay: map[API]time.Duration{}, seq: map[API]int{}, unreached: map[API]int{}, ambiguous: map[API]int{}, injected: map[string]int{}}
 }
 
 // SetRandom makes rate (0..1) of api's calls fail with one of kinds.
@@ -156,6 +157,14 @@ func (n *FaultNet) Unreached(api API) int {
 	return n.unreached[api]
 }
 
+// Ambiguous is the number of records in api's writes whose answer the
+// network lost after the server did the work: the client cannot know.
+func (n *FaultNet) Ambiguous(api API) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ambiguous[api]
+}
+
 // Rand returns a value in [0,1) from the network's seeded source.
 func (n *FaultNet) Rand() float64 {
 	n.mu.Lock()
@@ -190,6 +199,9 @@ func (n *FaultNet) roundTrip(api API, r *http.Request) (*http.Response, error) {
 	}
 	if kind == Fault5xx || kind == FaultTimeout || kind == FaultDrop {
 		n.unreached[api]++
+	}
+	if kind == FaultDropAfter && r.Method == http.MethodPost {
+		n.ambiguous[api] += writeRecords(r)
 	}
 	n.mu.Unlock()
 	if delay > 0 {
@@ -297,6 +309,7 @@ func (n *FaultNet) sendWithRecordFaults(r *http.Request, drop []int, codes []str
 		r2 := r.Clone(r.Context())
 		r2.Body, r2.ContentLength = io.NopCloser(bytes.NewReader(nb)), int64(len(nb))
 		r2.Header.Del("Content-Length")
+		r2.Header.Del("Accept-Encoding") // a plain answer, to splice into
 		if resp, err = n.base.RoundTrip(r2); err != nil {
 			return nil, err
 		}
@@ -345,4 +358,24 @@ func recordMessage(code string) string {
 		return "Multiple lead match lookup criteria"
 	}
 	return "Record refused"
+}
+
+// writeRecords is how many records a write carries: the length of its
+// "input" array (Marketo batches), else one.
+func writeRecords(r *http.Request) int {
+	if r.Body == nil || r.GetBody == nil {
+		return 1
+	}
+	b, err := r.GetBody()
+	if err != nil {
+		return 1
+	}
+	defer b.Close()
+	var in struct {
+		Input []json.RawMessage `json:"input"`
+	}
+	if raw, err := io.ReadAll(b); err != nil || json.Unmarshal(raw, &in) != nil || len(in.Input) == 0 {
+		return 1
+	}
+	return len(in.Input)
 }

@@ -1,7 +1,11 @@
 package reliability
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func requireHeld(t *testing.T, r Result) {
@@ -15,4 +19,117 @@ func requireHeld(t *testing.T, r Result) {
 func TestNoFaults(t *testing.T) {
 	r := RunScenario(t, Scenario{Name: "no faults"})
 	requireHeld(t, r)
+}
+
+func TestMarketoTokenExpiryMidRun(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "token expiry", Faults: []Fault{TokenExpiry()}})
+	requireHeld(t, r)
+	if r.Codes["602"] == 0 || r.Codes["601"]+r.Codes["602"] < 2 {
+		t.Errorf("Marketo answered 602 %d times and 601 %d times; the scenario must produce both", r.Codes["602"], r.Codes["601"])
+	}
+}
+
+func TestMarketo606Bursts(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "606 bursts", Faults: []Fault{Bursts606()}})
+	requireHeld(t, r)
+	if r.Codes["606"] == 0 {
+		t.Error("no 606 was answered")
+	}
+}
+
+func TestMarketo615UnderConcurrency(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "615 concurrency", Faults: []Fault{Concurrency615()}, World: ConcurrencyWorld})
+	requireHeld(t, r)
+	if r.Codes["615"] == 0 {
+		t.Error("no 615 was answered: the calls did not overlap")
+	}
+}
+
+func TestMarketo607ResumesAfterReset(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "607 mid-job", Faults: []Fault{Quota607()}})
+	requireHeld(t, r)
+	if !strings.Contains(r.Outcome(), "quota→") {
+		t.Errorf("no step stopped on the quota and resumed: %s", r.Outcome())
+	}
+}
+
+func TestMarketoRandomNetworkFaults(t *testing.T) {
+	total := 0
+	for seed := uint64(10); seed < 13; seed++ {
+		r := RunScenario(t, Scenario{Name: fmt.Sprint("10% network, seed ", seed), Faults: []Fault{RandomNetwork()}, Seed: seed})
+		requireHeld(t, r)
+		total += r.Injected
+	}
+	if total < 6 {
+		t.Errorf("only %d faults injected over three seeds", total)
+	}
+}
+
+func TestMarketoRecordLevelFailures(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "record failures", Faults: []Fault{RecordFailures()}, Seed: 4})
+	requireHeld(t, r)
+	if r.Injected == 0 {
+		t.Error("no record refused")
+	}
+}
+
+func TestCertainThrottlingAndOutages(t *testing.T) {
+	var waits []time.Duration
+	r := RunScenario(t, Scenario{Name: "certain faults", Faults: []Fault{CertainFaults(), {Name: "spy",
+		Before: func(w *World, _ string, _ int) { waits = w.CertainWaits() }}}, Seed: 7})
+	requireHeld(t, r)
+	if !slices.Contains(waits, 7*time.Second) {
+		t.Errorf("Retry-After: 7 was not honoured; waits %v", waits)
+	}
+}
+
+func TestLambdaDeadlineMidPage(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "deadline", Faults: []Fault{Deadline()}})
+	requireHeld(t, r)
+	for _, o := range r.Outcomes {
+		if !strings.HasPrefix(o, StepTrigger) && !strings.Contains(o, "checkpointed") {
+			t.Errorf("step did not stop at the deadline and continue: %s", o)
+		}
+	}
+}
+
+// TestCrashBetweenWriteAndCheckpoint kills the process right after Marketo
+// or Certain accepted a write, before the store recorded it, in every step.
+//
+// Known product bug (reported): trigger-campaign marks a change done
+// (CompleteIdem) only after Request Campaign returned; a process dying in
+// between leaves the key INPROGRESS, the redelivered message takes it once
+// the lock expires and requests the campaign a second time. The test
+// expects exactly that duplicate, and fails on any other violation, or if
+// the duplicate disappears (then make the test strict).
+func TestCrashBetweenWriteAndCheckpoint(t *testing.T) {
+	for _, nth := range []int{1, 2} {
+		t.Run(fmt.Sprint("write", nth), func(t *testing.T) {
+			r := RunScenario(t, Scenario{Name: fmt.Sprint("crash after write ", nth), Faults: []Fault{CrashAfterWrite(nth)}})
+			t.Logf("%s | %s | %s", r.Scenario, r.Faults, r.Outcome())
+			known := 0
+			for _, v := range r.Violations {
+				if v.Invariant == InvNothingDuplicated && strings.Contains(v.Detail, "campaign requests") {
+					known++
+					t.Logf("KNOWN PRODUCT BUG: %s", v)
+					continue
+				}
+				t.Errorf("%s", v)
+			}
+			if known == 0 {
+				t.Error("the duplicate campaign request after a crash in trigger-campaign no longer happens: make this test strict")
+			}
+			if strings.Count(r.Outcome(), "crashed") < 4 {
+				t.Errorf("every step must have crashed once: %s", r.Outcome())
+			}
+		})
+	}
+}
+
+func TestSQSDuplicateAndOutOfOrder(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "sqs duplicates", Faults: []Fault{SQSDuplicates(3)}, Steps: []string{JobSync, StepTrigger}})
+	requireHeld(t, r)
+	if r.Injected == 0 {
+		t.Error("nothing duplicated")
+	}
 }

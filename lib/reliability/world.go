@@ -41,8 +41,8 @@ const (
 const StepTrigger = "trigger-campaign"
 
 // Start is the world clock's start: a weekday afternoon in Chicago, far
-// from the daily quota reset.
-func Start() time.Time { return time.Date(2026, 4, 1, 15, 0, 0, 0, time.UTC) }
+// from the daily quota reset, after every change in the demo data set.
+func Start() time.Time { return time.Date(2026, 6, 3, 15, 0, 0, 0, time.UTC) }
 
 // Config configures NewWorld. Zero values take the defaults.
 type Config struct {
@@ -58,6 +58,10 @@ type Config struct {
 	// Log receives every log line of the product at debug level; nil
 	// discards them.
 	Log *bytes.Buffer
+	// HoldMarketo, when set, makes the Marketo simulator hold every call
+	// that long in wall time (and a second on the world clock), so that
+	// concurrent calls really overlap on its concurrency limit.
+	HoldMarketo time.Duration
 	// Changes is how many Invited registrations of the main event move to
 	// Pre-Registered between the detector's baseline and its next tick.
 	Changes int
@@ -92,13 +96,15 @@ type World struct {
 	// SQS is trigger-campaign's Lambda handler (the real app.SQSChangeHandler).
 	SQS func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
-	mu          sync.Mutex
-	interrupt   func(jobID string) bool
-	cancelRun   context.CancelFunc
-	budget      marketo.Budget
-	certainWait []time.Duration
-	violations  []Violation
-	runs        []store.Run
+	mu        sync.Mutex
+	interrupt func(jobID string) bool
+	cancelRun context.CancelFunc
+	// beforeDeliver runs between the detector's tick and the delivery.
+	beforeDeliver func()
+	budget        marketo.Budget
+	certainWait   []time.Duration
+	violations    []Violation
+	runs          []store.Run
 	// Changed are the registration codes whose status the world changed.
 	Changed []string
 }
@@ -119,7 +125,14 @@ func NewWorld(t testing.TB, cfg Config) *World {
 	}
 	w.Logger = slog.New(slog.NewJSONHandler(&lockedWriter{b: out}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	w.Marketo = marketotest.NewServer(t, append([]marketotest.Option{marketotest.WithClock(clk)}, cfg.MarketoOptions...)...)
+	var simClock marketotest.Clock = clk
+	if cfg.HoldMarketo > 0 {
+		simClock = holdClock{ManualClock: clk, hold: cfg.HoldMarketo}
+	}
+	w.Marketo = marketotest.NewServer(t, append([]marketotest.Option{marketotest.WithClock(simClock)}, cfg.MarketoOptions...)...)
+	if cfg.HoldMarketo > 0 {
+		w.Marketo.SetLatency(time.Second)
+	}
 	w.Certain = certaintest.NewServer(t, append([]certaintest.Option{certaintest.WithClock(clk.Now), certaintest.WithFieldNames(d.Options.Fields)}, cfg.CertainOptions...)...)
 	w.Certain.AddAccount(d.Account)
 	if err := d.SeedCertain(w.Certain); err != nil {
@@ -360,6 +373,9 @@ func (w *World) runTrigger(ctx context.Context) (string, error) {
 	if w.Store.Crashed() {
 		return "crashed", nil
 	}
+	if w.beforeDeliver != nil {
+		w.beforeDeliver()
+	}
 	before := w.observe()
 	outcome := store.RunSucceeded
 	for range 10 {
@@ -420,4 +436,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// holdClock is the world clock whose Sleep also waits a little wall time.
+type holdClock struct {
+	*marketotest.ManualClock
+	hold time.Duration
+}
+
+func (h holdClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d > 0 {
+		time.Sleep(min(d, h.hold))
+	}
+	return h.ManualClock.Sleep(ctx, d)
 }
