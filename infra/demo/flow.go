@@ -314,7 +314,19 @@ func (d *demo) failures(ctx context.Context, runID string) string {
 	for _, c := range slices.Sorted(maps.Keys(by)) {
 		parts = append(parts, fmt.Sprintf("%s x%d", c, by[c]))
 	}
+	if n := len(outs); n < failedCount(d.env, runID) {
+		parts = append(parts, fmt.Sprintf("%d more not kept", failedCount(d.env, runID)-n))
+	}
 	return "failed: " + strings.Join(parts, ", ")
+}
+
+// failedCount is the run's failed count (its kept outcomes are bounded).
+func failedCount(env *local.Env, runID string) int {
+	r, err := env.Store.GetRun(context.Background(), runID)
+	if err != nil {
+		return 0
+	}
+	return r.Counts[store.OutcomeFailed]
 }
 
 // leadsOf returns the sorted Marketo lead ids held by the registrations'

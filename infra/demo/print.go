@@ -171,7 +171,7 @@ func (p *printer) outro(env *local.Env, res Result, took time.Duration, logPath 
 	fmt.Fprintf(p.out, "                                 them on purpose; 'cmctl failures <job>' lists such records of a deployed run)\n")
 	fmt.Fprintf(p.out, "  README.md                      configuration reference, deploying with SAM, operating it, Marketo limits\n")
 	fmt.Fprintf(p.out, "  lib/local/config.go            the connection and the six job configurations this demo used\n")
-	fmt.Fprintf(p.out, "  go run ./infra/demo -v -registrations 5000   a bigger data set, with the functions' logs\n")
+	fmt.Fprintf(p.out, "  go run ./infra/demo -v -registrations 2000   a bigger data set (paced by the Marketo budget), with logs\n")
 	if logPath != "" {
 		fmt.Fprintf(p.out, "  %s   this run's logs\n", logPath)
 	}
