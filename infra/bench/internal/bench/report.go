@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Setup records how the figures were produced.
+type Setup struct {
+	Speed        float64    `json:"clockSpeed"`
+	LatencyMin   string     `json:"latencyMin"`
+	LatencyMax   string     `json:"latencyMax"`
+	CallsPer20s  int        `json:"callsPer20s"`
+	Concurrent   int        `json:"concurrent"`
+	Seed         int64      `json:"seed"`
+	TriggerBatch int        `json:"triggerBatch"`
+	Scenarios    []Scenario `json:"scenarios"`
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Generated        string      `json:"generated"`
+	Seconds          float64     `json:"seconds"`
+	Setup            Setup       `json:"setup"`
+	SharedBudgetNote string      `json:"sharedBudgetNote"`
+	Steps            []Step      `json:"steps"`
+	Memory           *Memory     `json:"memory,omitempty"`
+	ColdStart        []ColdStart `json:"coldStart,omitempty"`
+	ColdStartNote    string      `json:"coldStartNote,omitempty"`
+}
+
+// Sections are the Markdown headings every report has.
+var Sections = []string{
+	"## Marketo calls per job against the optimum",
+	"## Throughput against the budget",
+	"## Second run with nothing changed",
+	"## Certain calls",
+	"## Memory",
+	"## Lambda cold start",
+}
+
+// Write writes report.md, report.json and throughput.png into dir.
+func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := writeJSON(filepath.Join(dir, "report.json"), r); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("write report.md: %w", err)
+	}
+	return writeChart(filepath.Join(dir, "throughput.png"), r.Steps)
+}
+
+func (r *Report) firsts(workers int) []Step {
+	var out []Step
+	for _, s := range r.Steps {
+		if s.Run == "first" && (workers == 0 || s.Workers == workers) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	s := r.Setup
+	p("# certain-marketo benchmark\n\n")
+	p("Generated %s in %.0f s. Simulators with Marketo's real limits (%d calls / 20 s, %d in flight), latency %s–%s per call, on a clock running %.0fx wall time; budget = the full limits. Seed %d. Trigger messages arrive in batches of %d (SQS BatchSize).\n\n",
+		r.Generated, r.Seconds, s.CallsPer20s, s.Concurrent, s.LatencyMin, s.LatencyMax, s.Speed, s.Seed, s.TriggerBatch)
+	p("Budget sharing: %s.\n\n", r.SharedBudgetNote)
+
+	p("%s\n\n", Sections[0])
+	p("First runs, 1 worker. Ratio = calls / optimum (1.00 is the best possible).\n\n")
+	p("| job | size | records | Marketo calls | optimum | ratio | optimum used |\n|---|---:|---:|---:|---:|---:|---|\n")
+	for _, st := range r.firsts(1) {
+		p("| %s | %d | %d | %d | %d | %.2f | %s |\n", st.Job, st.Size, st.Records, st.MarketoCalls, st.Optimum, st.Ratio, st.OptimumRule)
+	}
+	p("\n%s\n\n", Sections[1])
+	p("Records/s on the simulated clock over what the budget allows (%d calls / 20 s × records per call). Short runs can exceed 100%%: the window lets the first %d calls go at once.\n\n", s.CallsPer20s, s.CallsPer20s)
+	p("| job | size | records | workers | budget | sim s | records/s | budget records/s | fraction | 606 | 615 | errors |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, st := range r.firsts(0) {
+		p("| %s | %d | %d | %d | %s | %.1f | %.1f | %.0f | %.0f%% | %d | %d | %d |\n", st.Job, st.Size, st.Records, st.Workers, shortBudget(st.Budget),
+			st.SimSeconds, st.RecordsPerSec, st.BudgetRecPerS, 100*st.BudgetFraction, st.Answers606, st.Answers615, len(st.Errors))
+	}
+	p("\n![throughput](throughput.png)\n")
+	p("\n%s\n\n", Sections[2])
+	p("Goal: 0 Marketo writes.\n\n| job | size | workers | Marketo calls | Marketo writes | Certain calls |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, st := range r.Steps {
+		if st.Run == "second" {
+			p("| %s | %d | %d | %d | %d | %d |\n", st.Job, st.Size, st.Workers, st.MarketoCalls, st.MarketoWrites, st.CertainCalls)
+		}
+	}
+	p("\n%s\n\n", Sections[3])
+	p("| job | size | records | Certain calls | per record |\n|---|---:|---:|---:|---:|\n")
+	for _, st := range r.firsts(1) {
+		if st.Job == "import-leads" || st.Job == "sync-leads" {
+			p("| %s | %d | %d | %d | %.2f |\n", st.Job, st.Size, st.Records, st.CertainCalls, st.CertainPerRec)
+		}
+	}
+	p("\n%s\n\n", Sections[4])
+	if m := r.Memory; m != nil {
+		p("sync-leads, first run over %d registrations, 1 worker.\n\n", m.Registrations)
+		p("| baseline heap | peak heap | peak above baseline | retained after run | transient (job working set) | alloc bytes/record | alloc objects/record |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| %.1f MB | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %.0f | %.0f |\n\n", m.BaselineHeapMB, m.PeakHeapMB, m.PeakAboveBaseMB, m.RetainedAfterMB, m.TransientPeakMB, m.AllocBytesPerRec, m.AllocObjectsPerRec)
+		p("%s.\n", m.Note)
+	} else {
+		p("not measured in this run\n")
+	}
+	p("\n%s\n\n", Sections[5])
+	if len(r.ColdStart) > 0 {
+		p("| function | host bootstrap | arm64 bootstrap | Init Duration (RIE, host) |\n|---|---:|---:|---:|\n")
+		for _, c := range r.ColdStart {
+			init := "n/a"
+			if c.InitMs > 0 {
+				init = fmt.Sprintf("%.1f ms", c.InitMs)
+			}
+			if c.Error != "" {
+				init += " (" + c.Error + ")"
+			}
+			p("| %s | %.2f MB | %.2f MB | %s |\n", c.Function, float64(c.HostBytes)/mb, float64(c.Arm64Bytes)/mb, init)
+		}
+	}
+	if r.ColdStartNote != "" {
+		p("\n%s\n", r.ColdStartNote)
+	}
+	var errs []string
+	for _, st := range r.Steps {
+		for _, e := range st.Errors {
+			errs = append(errs, fmt.Sprintf("%s %s (%d×%d): %s", st.Job, st.Run, st.Size, st.Workers, e))
+		}
+	}
+	if len(errs) > 0 {
+		p("\n## Errors seen\n\n")
+		for _, e := range errs {
+			p("- %s\n", e)
+		}
+	}
+	return b.String()
+}
+
+func shortBudget(s string) string {
+	if strings.HasPrefix(s, "lib/limit") {
+		return "DynamoDB (moto)"
+	}
+	return "LocalBudget"
+}

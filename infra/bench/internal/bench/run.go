@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/certain-marketo/certain-marketo/lib/limit"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+)
+
+// Options configure Run.
+type Options struct {
+	// Scenarios to run; nil: every job at 10,000 registrations with 1 and
+	// 4 workers, and the jobs that fit the 10-minute run at 100,000.
+	Scenarios  []Scenario
+	Speed      float64       // simulated seconds per wall second (default 20)
+	LatencyMin time.Duration // simulated Marketo latency, uniform in [min, max]
+	LatencyMax time.Duration
+	Seed       int64
+	// TriggerBatch is how many change messages reach the trigger function
+	// per invocation (template.yaml's SQS BatchSize: 10).
+	TriggerBatch int
+	Out          string // output directory
+	RepoRoot     string // where functions/ lives; "" skips the cold-start section
+	ColdStart    bool
+	MotoServer   string // moto_server executable; "" = not installed
+	Logf         func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = DefaultScenarios(false)
+	}
+	if o.Speed <= 0 {
+		o.Speed = 20
+	}
+	if o.LatencyMin == 0 && o.LatencyMax == 0 {
+		o.LatencyMin, o.LatencyMax = 300*time.Millisecond, 800*time.Millisecond
+	}
+	if o.TriggerBatch <= 0 {
+		o.TriggerBatch = 10
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+type budgetFactory = func(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error)
+
+// DefaultScenarios is the full run (or, quick, 10,000 registrations only).
+// The metrics jobs spend about 5-13 ms of this machine's CPU per record in
+// the in-process simulators, so at 100,000 they alone would outlast the
+// 10-minute run: they, import-leads and 4-worker trigger are measured at
+// 10,000 only.
+func DefaultScenarios(quick bool) []Scenario {
+	s := []Scenario{{Size: 10_000, Workers: 1, Memory: quick}, {Size: 10_000, Workers: 4}}
+	if quick {
+		return s
+	}
+	return append(s, Scenario{Size: 100_000, Workers: 1, Memory: true, Jobs: []string{"sync", "trigger"}},
+		Scenario{Size: 100_000, Workers: 4, Jobs: []string{"sync"}})
+}
+
+// localShared: one LocalBudget for every worker of the world.
+func localShared(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error) {
+	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{CallsPer20s: CallsPer20s, Concurrent: Concurrent, Now: now, Sleep: sleep})
+	if err != nil {
+		return nil, "", err
+	}
+	return func() (marketo.Budget, error) { return b, nil }, "shared LocalBudget (in process)", nil
+}
+
+// dynamoShared: a lib/limit.Dynamo per worker, all on one item in moto.
+func dynamoShared(db *dynamodb.Client, table string) budgetFactory {
+	return func(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error) {
+		instance := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+		return func() (marketo.Budget, error) {
+			b, err := limit.NewDynamo(db, table, instance, limit.Config{CallsPer20s: CallsPer20s, Concurrent: Concurrent, Now: now, Sleep: sleep})
+			if err != nil {
+				return nil, fmt.Errorf("dynamo budget: %w", err)
+			}
+			return b, nil
+		}, "lib/limit DynamoDB budget (moto_server), one per worker", nil
+	}
+}
+
+// Moto is a moto_server this command started.
+type Moto struct {
+	cmd      *exec.Cmd
+	Endpoint string
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartMoto starts moto_server on a free loopback port and waits for it.
+func StartMoto(ctx context.Context, exe string) (*Moto, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", exe, err)
+	}
+	m := &Moto{cmd: cmd, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(m.Endpoint + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return m, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.Stop()
+	return nil, fmt.Errorf("moto_server did not answer on %s within 30 s", m.Endpoint)
+}
+
+// Stop ends the moto_server this command started (by its process).
+func (m *Moto) Stop() {
+	if m != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+		_ = m.cmd.Wait()
+	}
+}
+
+func motoTable(ctx context.Context, endpoint string) (*dynamodb.Client, string, error) {
+	db := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "bench", SecretAccessKey: "bench", Source: "bench dummy"}, nil
+		}),
+	})
+	table := "bench-state"
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(table), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange}},
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return nil, "", fmt.Errorf("create table in moto: %w", err)
+	}
+	return db, table, nil
+}
+
+// Run measures everything and writes the report files into o.Out.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.defaults()
+	start := time.Now()
+	rep := &Report{
+		Generated: start.UTC().Format(time.RFC3339),
+		Setup: Setup{Speed: o.Speed, LatencyMin: o.LatencyMin.String(), LatencyMax: o.LatencyMax.String(),
+			CallsPer20s: CallsPer20s, Concurrent: Concurrent, Seed: o.Seed, TriggerBatch: o.TriggerBatch, Scenarios: o.Scenarios},
+	}
+	var dyn budgetFactory
+	if o.MotoServer == "" {
+		rep.SharedBudgetNote = "not measured: moto_server not installed; the 4-worker rows share one in-process LocalBudget"
+	} else {
+		m, err := StartMoto(ctx, o.MotoServer)
+		if err != nil {
+			rep.SharedBudgetNote = "not measured: " + err.Error() + "; the 4-worker rows share one in-process LocalBudget"
+		} else {
+			defer m.Stop()
+			db, table, err := motoTable(ctx, m.Endpoint)
+			if err != nil {
+				rep.SharedBudgetNote = "not measured: " + err.Error()
+			} else {
+				dyn = dynamoShared(db, table)
+				rep.SharedBudgetNote = "4-worker rows: each worker has its own lib/limit.Dynamo budget on one DynamoDB item in moto_server " + m.Endpoint
+			}
+		}
+	}
+	for _, sc := range o.Scenarios {
+		b := budgetFactory(localShared)
+		if sc.Workers > 1 && dyn != nil {
+			b = dyn
+		}
+		res, err := runScenario(ctx, o, sc, b)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %d registrations x %d workers: %w", sc.Size, sc.Workers, err)
+		}
+		rep.Steps = append(rep.Steps, res.steps...)
+		if res.memory != nil {
+			rep.Memory = res.memory
+		}
+	}
+	if o.ColdStart && o.RepoRoot != "" {
+		o.Logf("cold start: building bootstraps")
+		cs, note := ColdStarts(ctx, o.RepoRoot, filepath.Join(o.Out, "bin"), o.Logf)
+		rep.ColdStart, rep.ColdStartNote = cs, note
+	} else {
+		rep.ColdStartNote = "not measured in this run"
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if err := rep.Write(o.Out); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
