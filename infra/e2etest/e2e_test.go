@@ -54,7 +54,7 @@ type world struct {
 
 // requireMoto fails (never skips) when moto_server is missing, saying how
 // to get it; awstest.StartMoto then starts it.
-func requireMoto(t *testing.T) {
+func requireMoto(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("moto_server"); err != nil {
 		t.Fatal("moto_server is not installed: make test requires it (`make tools` installs only the Go tools " +
@@ -258,6 +258,17 @@ func (w *world) directRun(fn, typ string) store.Run {
 		w.t.Errorf("%s: stored run %s %v, the function reported %s %v", j.ID, r.Outcome, r.Counts, resp.Run.Outcome, resp.Run.Counts)
 	}
 	w.timings[len(w.timings)-1] += fmt.Sprintf("  %s %v, %d Marketo / %d Certain calls", r.Outcome, r.Counts, r.MarketoCalls, r.CertainCalls)
+	if r.Counts[store.OutcomeFailed] > 0 {
+		failed, err := w.store.ListOutcomes(ctx, r.ID, store.OutcomeFailed)
+		if err != nil {
+			w.t.Fatalf("%s: list failures: %v", j.ID, err)
+		}
+		by := map[string]int{}
+		for _, o := range failed {
+			by[o.Code+" "+o.Reason]++
+		}
+		w.timings[len(w.timings)-1] += fmt.Sprintf("; failures %v", by)
+	}
 	return r
 }
 
