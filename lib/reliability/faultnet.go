@@ -71,12 +71,13 @@ type FaultNet struct {
 	unreached   map[API]int
 	ambiguous   map[API]int
 	injected    map[string]int
+	bearer      map[string]bool
 }
 
 // NewFaultNet returns a network without faults over base.
 func NewFaultNet(seed uint64, base http.RoundTripper) *FaultNet {
 	return &FaultNet{base: base, rng: rand.New(rand.NewPCG(seed, 0xfa017)), rate: map[API]float64{}, kinds: map[API][]string{},
-		delay: map[API]time.Duration{}, seq: map[API]int{}, unreached: map[API]int{}, ambiguous: map[API]int{}, injected: map[string]int{}}
+		delay: map[API]time.Duration{}, seq: map[API]int{}, unreached: map[API]int{}, ambiguous: map[API]int{}, bearer: map[string]bool{}, injected: map[string]int{}}
 }
 
 // SetRandom makes rate (0..1) of api's calls fail with one of kinds.
@@ -165,6 +166,13 @@ func (n *FaultNet) Ambiguous(api API) int {
 	return n.ambiguous[api]
 }
 
+// Tokens returns every bearer token the clients sent.
+func (n *FaultNet) Tokens() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return sortedKeys(n.bearer)
+}
+
 // Rand returns a value in [0,1) from the network's seeded source.
 func (n *FaultNet) Rand() float64 {
 	n.mu.Lock()
@@ -184,6 +192,9 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 func (n *FaultNet) roundTrip(api API, r *http.Request) (*http.Response, error) {
 	identity := strings.HasPrefix(r.URL.Path, "/identity/")
 	n.mu.Lock()
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		n.bearer[tok] = true
+	}
 	n.seq[api]++
 	info := CallInfo{API: api, Seq: n.seq[api], Method: r.Method, Path: r.URL.Path}
 	kind := ""
