@@ -20,13 +20,17 @@
 //     the count restarts at 00:00 there, when Marketo's quota resets.
 //   - ver: optimistic version; every write is conditional on it.
 //
-// Round trips: an uncontended Acquire is one conditional PutItem built
-// from the last state seen (a lost race returns the current item with the
-// failure, ALL_OLD, so no extra read); Release is one UpdateItem. Inside a
-// process, acquires are serialised so at most one request per process races
-// for the item. Calls are not leased in blocks: each grant must carry its own
-// concurrency lease anyway, and at Marketo's 5 calls/s the per-call cost
-// (about 2 DynamoDB writes) is small.
+// Every change (grant or release) is a write conditional on ver, so no
+// writer can overwrite another's change.
+//
+// Round trips: an uncontended Acquire is one conditional write built from
+// the last state seen (a lost race costs one consistent read); Release is
+// one conditional UpdateItem. Inside a process, acquires are serialised so
+// at most one request per process races for the item, and the writer takes
+// grants for the goroutines queued behind it in the same write (a block of
+// calls): the extra grants are handed out locally and must be used within
+// Margin/2, or their lease is given back and their window slot stays spent,
+// so the limits hold for every call.
 package limit
 
 import (
@@ -85,10 +89,12 @@ type Dynamo struct {
 	seq   atomic.Int64
 	slots chan struct{} // local cap: never more in flight than the budget
 
-	acquireMu sync.Mutex // one racer per process
+	acquireMu sync.Mutex   // one racer per process
+	waiting   atomic.Int64 // goroutines queued for acquireMu
 	mu        sync.Mutex
-	cur       budgetItem // last state seen
-	fresh     bool       // cur was read (or written) since the last sleep
+	cur       budgetItem   // last state seen
+	fresh     bool         // cur was read (or written) since the last sleep
+	spare     []spareGrant // grants won in a block write, not yet handed out
 }
 
 var _ marketo.Budget = (*Dynamo)(nil)
@@ -172,10 +178,19 @@ func (d *Dynamo) Acquire(ctx context.Context) (func(), error) {
 	return func() { once.Do(func() { d.release(leaseID); <-d.slots }) }, nil
 }
 
+// take returns a lease id for one call. A goroutine first looks for a
+// spare grant won by a neighbour's write; otherwise it writes grants for
+// itself and for the goroutines of this process queued behind it (a block),
+// so one round trip serves several calls while the window and concurrency
+// limits still hold for every one of them.
 func (d *Dynamo) take(ctx context.Context) (string, error) {
+	d.waiting.Add(1)
 	d.acquireMu.Lock()
+	d.waiting.Add(-1)
 	defer d.acquireMu.Unlock()
-	leaseID := d.owner + "-" + strconv.FormatInt(d.seq.Add(1), 10)
+	if id, ok := d.takeSpare(); ok {
+		return id, nil
+	}
 	poll := 25 * time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
@@ -219,7 +234,7 @@ func (d *Dynamo) take(ctx context.Context) (string, error) {
 				}
 				continue
 			}
-			wait += time.Duration(rand.Int64N(int64(wait/10) + int64(time.Millisecond))) // spread the racers
+			wait += time.Duration(rand.Int64N(int64(min(wait/10, 20*time.Millisecond)) + 1)) // spread the racers
 			if err := d.cfg.Sleep(ctx, wait); err != nil {
 				return "", fmt.Errorf("marketo budget: %w", err)
 			}
@@ -228,23 +243,66 @@ func (d *Dynamo) take(ctx context.Context) (string, error) {
 			d.mu.Unlock()
 			continue
 		}
-		next.Stamps = append(next.Stamps, nowMS)
-		if next.Leases == nil {
-			next.Leases = map[string]int64{}
+		k := 1 + int(d.waiting.Load())
+		k = min(k, d.cfg.CallsPer20s-len(next.Stamps), d.cfg.Concurrent-len(next.Leases))
+		if d.cfg.Daily > 0 {
+			k = min(k, d.cfg.Daily-next.DayCount)
 		}
-		next.Leases[leaseID] = now.Add(d.cfg.LeaseTTL).UnixMilli()
-		next.DayCount++
+		ids := make([]string, k)
+		exp := now.Add(d.cfg.LeaseTTL).UnixMilli()
+		for i := range ids {
+			ids[i] = d.owner + "-" + strconv.FormatInt(d.seq.Add(1), 10)
+			next.Stamps = append(next.Stamps, nowMS)
+			next.Leases[ids[i]] = exp
+		}
+		next.DayCount += k
 		next.Ver = st.Ver + 1
 		next.PK, next.SK = d.pk, "budget"
 		next.ExpiresAt = now.Add(48 * time.Hour).Unix()
-		ok, err := d.put(ctx, next, st.Ver)
+		ok, err := d.write(ctx, st, next, ids)
 		if err != nil {
 			return "", err
 		}
 		if ok {
-			return leaseID, nil
+			d.mu.Lock()
+			useBy := now.Add(d.cfg.Margin / 2)
+			for _, id := range ids[1:] {
+				d.spare = append(d.spare, spareGrant{id: id, useBy: useBy})
+			}
+			d.mu.Unlock()
+			return ids[0], nil
 		}
 	}
+}
+
+type spareGrant struct {
+	id    string
+	useBy time.Time
+}
+
+// takeSpare hands out a grant won by a neighbour's block write. A spare not
+// used within Margin/2 of its grant is given back: its window stamp stays
+// (it may not be used late, or Marketo could count it after the stamp left
+// the window), its lease is released.
+func (d *Dynamo) takeSpare() (string, bool) {
+	now := d.cfg.Now()
+	d.mu.Lock()
+	var stale []string
+	id, ok := "", false
+	for len(d.spare) > 0 {
+		g := d.spare[0]
+		d.spare = d.spare[1:]
+		if g.useBy.After(now) {
+			id, ok = g.id, true
+			break
+		}
+		stale = append(stale, g.id)
+	}
+	d.mu.Unlock()
+	for _, s := range stale {
+		d.release(s)
+	}
+	return id, ok
 }
 
 // prune drops stamps that left the window and expired leases.
@@ -274,42 +332,58 @@ func mapValues(m map[string]int64) []int64 {
 	return out
 }
 
-// put writes next if the stored version is still prevVer. On a lost race
-// the current item comes back with the failure and becomes the new state.
-func (d *Dynamo) put(ctx context.Context, next budgetItem, prevVer int64) (bool, error) {
-	av, err := attributevalue.MarshalMap(next)
-	if err != nil {
-		return false, fmt.Errorf("marketo budget: encode: %w", err)
+// write stores next if the stored version is still prev's. The first write
+// creates the item; later ones are an UpdateItem that touches only the
+// window, the counters, the new leases and the expired ones, so releases
+// (which remove one lease and leave the version alone) never conflict with
+// it. On a lost race the current item comes back with the failure
+// and becomes the new state.
+func (d *Dynamo) write(ctx context.Context, prev, next budgetItem, newIDs []string) (bool, error) {
+	var err error
+	if prev.Ver == 0 {
+		var av map[string]types.AttributeValue
+		if av, err = attributevalue.MarshalMap(next); err != nil {
+			return false, fmt.Errorf("marketo budget: encode: %w", err)
+		}
+		e, berr := expression.NewBuilder().WithCondition(expression.Name("pk").AttributeNotExists()).Build()
+		if berr != nil {
+			return false, fmt.Errorf("marketo budget: %w", berr)
+		}
+		_, err = d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: av,
+			ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
+		})
+	} else {
+		upd := expression.Set(expression.Name("stamps"), expression.Value(next.Stamps)).
+			Set(expression.Name("ver"), expression.Value(next.Ver)).
+			Set(expression.Name("day"), expression.Value(next.Day)).
+			Set(expression.Name("dayCount"), expression.Value(next.DayCount)).
+			Set(expression.Name("expiresAt"), expression.Value(next.ExpiresAt))
+		for _, id := range newIDs {
+			upd = upd.Set(expression.Name("leases."+id), expression.Value(next.Leases[id]))
+		}
+		for id := range prev.Leases {
+			if _, kept := next.Leases[id]; !kept {
+				upd = upd.Remove(expression.Name("leases." + id))
+			}
+		}
+		e, berr := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.Name("ver").Equal(expression.Value(prev.Ver))).Build()
+		if berr != nil {
+			return false, fmt.Errorf("marketo budget: %w", berr)
+		}
+		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: d.key(),
+			UpdateExpression: e.Update(), ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values()})
 	}
-	cond := expression.Name("ver").Equal(expression.Value(prevVer))
-	if prevVer == 0 {
-		cond = expression.Name("pk").AttributeNotExists().Or(cond)
-	}
-	e, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		return false, fmt.Errorf("marketo budget: %w", err)
-	}
-	_, err = d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: av,
-		ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
 		d.setState(next)
 		return true, nil
 	case errors.As(err, &ccf):
-		var cur budgetItem
-		if len(ccf.Item) > 0 {
-			if err := attributevalue.UnmarshalMap(ccf.Item, &cur); err != nil {
-				return false, fmt.Errorf("marketo budget: decode: %w", err)
-			}
-		} else if err := d.refresh(ctx); err != nil {
-			return false, err
-		} else {
-			return false, nil
-		}
-		d.setState(cur)
-		return false, nil
+		// Lost the race: read the current item. (The ALL_OLD item returned
+		// with the failure would save this read, but under concurrent
+		// writes moto 5.2.1 returned items that let the next write exceed
+		// the concurrency cap, so the budget does not rely on it.)
+		return false, d.refresh(ctx)
 	default:
 		return false, fmt.Errorf("marketo budget: write %s: %w", d.pk, err)
 	}
@@ -336,21 +410,63 @@ func (d *Dynamo) refresh(ctx context.Context) error {
 	return nil
 }
 
-// release removes the lease and bumps the version, so racers holding an
-// older view retry with the freed slot. It runs even when the call's
-// context is cancelled; if it fails, the lease expires by itself.
+// release removes the lease with a write conditional on the version, like
+// every other change to the item, so no two writers can overwrite each
+// other's changes (a read-modify-write server such as moto, or a future
+// change to this code, could otherwise lose one). It runs even when the
+// call's context is cancelled; if it fails, the lease expires by itself.
 func (d *Dynamo) release(leaseID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	upd := expression.Remove(expression.Name("leases."+leaseID)).
-		Set(expression.Name("ver"), expression.Name("ver").Plus(expression.Value(1)))
-	e, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.Name("pk").AttributeExists()).Build()
-	if err != nil {
-		return
+	for range 20 {
+		d.mu.Lock()
+		st := d.cur
+		d.mu.Unlock()
+		if st.Ver == 0 {
+			if d.refresh(ctx) != nil {
+				return
+			}
+			continue
+		}
+		if _, held := st.Leases[leaseID]; !held {
+			// Our view may be stale; confirm before giving up.
+			if err := d.refresh(ctx); err != nil {
+				return
+			}
+			d.mu.Lock()
+			_, held = d.cur.Leases[leaseID]
+			d.mu.Unlock()
+			if !held {
+				return
+			}
+			continue
+		}
+		upd := expression.Remove(expression.Name("leases."+leaseID)).Set(expression.Name("ver"), expression.Value(st.Ver+1))
+		e, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.Name("ver").Equal(expression.Value(st.Ver))).Build()
+		if err != nil {
+			return
+		}
+		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: d.key(),
+			UpdateExpression: e.Update(), ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values()})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			next := st
+			next.Ver++
+			next.Leases = make(map[string]int64, len(st.Leases))
+			for k, v := range st.Leases {
+				if k != leaseID {
+					next.Leases[k] = v
+				}
+			}
+			d.setState(next)
+			return
+		case errors.As(err, &ccf):
+			if d.refresh(ctx) != nil {
+				return
+			}
+		default:
+			return
+		}
 	}
-	_, _ = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: d.key(),
-		UpdateExpression: e.Update(), ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values()})
-	d.mu.Lock()
-	d.fresh = false
-	d.mu.Unlock()
 }

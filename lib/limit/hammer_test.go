@@ -1,0 +1,139 @@
+package limit_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/certain-marketo/certain-marketo/lib/limit"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
+)
+
+// testFourWorkers: four workers (each its own Marketo client and its own
+// budget object, as four Lambdas would have) share one DynamoDB budget set
+// to Marketo's real limits and hammer the simulator, which enforces the same
+// limits. Time runs 10x faster on a clock shared by the simulator, the
+// clients and the budgets, so 60 s of Marketo time take 6 s; calls answered
+// after the first (full) window are measured: no 606, no 615, and
+// throughput at least 85 % of the budget. The spy also checks, on the
+// budget's side, the calls in flight and the grants per 20 s.
+func testFourWorkers(t *testing.T, db *dynamodb.Client, table string) {
+	const (
+		workers    = 4
+		perWorker  = 6 // goroutines per worker
+		callsPer20 = 100
+		window     = 20 * time.Second
+		run        = 60 * time.Second // of simulator time
+		warmup     = 20 * time.Second // the first window starts full; measure after it
+	)
+	clk := marketotest.NewFastClock(10)
+	srv := marketotest.NewServer(t, marketotest.WithRateLimit(callsPer20, window), marketotest.WithConcurrencyLimit(10),
+		marketotest.WithLatency(300*time.Millisecond), marketotest.WithClock(clk))
+	start := clk.Now()
+	end := start.Add(run)
+	var measured, total atomic.Int64
+	var inflight, maxIn atomic.Int64
+	var grants []time.Time
+	var grantsMu sync.Mutex
+	defer func() {
+		maxW := 0
+		for i := range grants {
+			n := 0
+			for j := i; j < len(grants) && grants[j].Sub(grants[i]) < 20*time.Second; j++ {
+				n++
+			}
+			maxW = max(maxW, n)
+		}
+		t.Logf("spy: max in flight %d, max grants in 20 s %d", maxIn.Load(), maxW)
+	}()
+	var histMu sync.Mutex
+	hist := map[int]int{}
+	defer func() { t.Logf("completions per 2 s: %v", hist) }()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*perWorker)
+	for range workers {
+		budget, err := limit.NewDynamo(db, table, "123-ABC-456", limit.Config{CallsPer20s: callsPer20, Concurrent: 10, Now: clk.Now, Sleep: clk.Sleep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := srv.NewClient(func(c *marketo.Config) {
+			c.Budget = &spy{b: budget, clk: clk, inflight: &inflight, maxIn: &maxIn, grants: &grants, mu: &grantsMu}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range perWorker {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(float64(run)/10)+5*time.Second)
+				defer cancel()
+				for clk.Now().Before(end) {
+					if _, err := client.DescribeLeads(ctx); err != nil {
+						if !errors.Is(err, context.DeadlineExceeded) {
+							errs <- err
+						}
+						return
+					}
+					done := clk.Now()
+					total.Add(1)
+					histMu.Lock()
+					hist[int(done.Sub(start)/(2*time.Second))]++
+					histMu.Unlock()
+					if !done.Before(start.Add(warmup)) && done.Before(end) {
+						measured.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("worker call failed: %v", err)
+	}
+	c606, c615 := srv.CountCode("606"), srv.CountCode("615")
+	budget := float64(callsPer20) * float64(run-warmup) / float64(window)
+	ratio := float64(measured.Load()) / budget
+	t.Logf("4 workers x %d goroutines, %s of simulator time: %d calls answered (%d in the measured %s, budget %.0f => %.1f%%), 606=%d 615=%d, simulator counted %d",
+		perWorker, run, total.Load(), measured.Load(), run-warmup, budget, 100*ratio, c606, c615, srv.CountedCalls())
+	if c606 != 0 || c615 != 0 {
+		t.Errorf("got %d 606 and %d 615 answers, want none", c606, c615)
+	}
+	if ratio < 0.85 {
+		t.Errorf("throughput %.1f%% of the budget, want at least 85%%", 100*ratio)
+	}
+}
+
+type spy struct {
+	b        marketo.Budget
+	clk      *marketotest.FastClock
+	inflight *atomic.Int64
+	maxIn    *atomic.Int64
+	grants   *[]time.Time
+	mu       *sync.Mutex
+}
+
+func (s *spy) Acquire(ctx context.Context) (func(), error) {
+	rel, err := s.b.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := s.inflight.Add(1)
+	for {
+		m := s.maxIn.Load()
+		if n <= m || s.maxIn.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	s.mu.Lock()
+	*s.grants = append(*s.grants, s.clk.Now())
+	s.mu.Unlock()
+	return func() { s.inflight.Add(-1); rel() }, nil
+}
