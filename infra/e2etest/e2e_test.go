@@ -163,11 +163,11 @@ func setup(t *testing.T) *world {
 		}
 	}
 
-	// The environment each function gets. lib/app's shared budget is still
-	// the in-process one (budget_shared.go), so "local" says what runs.
+	// The environment each function gets, with the Marketo budget shared
+	// through the state table as deployed.
 	refs := map[string]string{
 		"Stage": stage, "ConfigTable": names.Config, "StateTable": names.State,
-		"RegistrationChangeQueue": w.queue, "MarketoBudgetMode": "local",
+		"RegistrationChangeQueue": w.queue, "MarketoBudgetMode": "shared",
 	}
 	w.envs = map[string][]string{}
 	for dir, f := range readTemplate(t) {

@@ -356,9 +356,8 @@ func (j Job) validate(l *errList) {
 		if strings.TrimSpace(p.CustomObject) == "" {
 			l.add("params.customObject", "required (custom object API name)")
 		}
-		if len(p.Fields) == 0 {
-			l.add("params.fields", "at least one field mapping required")
-		}
+		// params.fields is optional: every logical field has a documented
+		// default field name (lib/jobs metrics documentation).
 		for k, v := range p.Fields {
 			if strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
 				l.add("params.fields", "empty name in %q: %q", k, v)
