@@ -213,6 +213,9 @@ func (n *FaultNet) roundTrip(api API, r *http.Request) (*http.Response, error) {
 	}
 	if kind == FaultDropAfter && r.Method == http.MethodPost {
 		n.ambiguous[api] += writeRecords(r)
+		if strings.HasPrefix(r.URL.Path, "/rest/v1/campaigns/") {
+			n.injected["ambiguous campaign request"]++
+		}
 	}
 	n.mu.Unlock()
 	if delay > 0 {

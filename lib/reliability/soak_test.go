@@ -46,7 +46,7 @@ func TestSoak(t *testing.T) {
 		r := RunScenario(t, sc)
 		rows = append(rows, r)
 		for _, v := range r.Violations {
-			if isKnownCrashDuplicate(sc, v) {
+			if KnownProductBug(r, v) {
 				t.Logf("%s: KNOWN PRODUCT BUG: %s", sc.Name, v)
 				continue
 			}
@@ -54,20 +54,6 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	t.Log("\n" + Table(rows))
-}
-
-// isKnownCrashDuplicate is the trigger-campaign duplicate after a crash
-// between Request Campaign and CompleteIdem (see TestCrashBetweenWriteAndCheckpoint).
-func isKnownCrashDuplicate(sc Scenario, v Violation) bool {
-	if v.Invariant != InvNothingDuplicated || !strings.Contains(v.Detail, "campaign requests") {
-		return false
-	}
-	for _, f := range sc.Faults {
-		if f.Name == "crash between write and checkpoint" {
-			return true
-		}
-	}
-	return false
 }
 
 // Table renders results as the figures table.
