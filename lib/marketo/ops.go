@@ -113,7 +113,7 @@ func (c *Client) GetLeadsByFilter(ctx context.Context, filterType string, values
 		if len(fields) > 0 {
 			q.Set("fields", strings.Join(fields, ","))
 		}
-		for {
+		for page := 1; ; page++ {
 			k := &call{method: http.MethodGet, path: "/rest/v1/leads.json", tmpl: "/rest/v1/leads.json#get", query: q, formGET: true}
 			env, err := c.do(ctx, k)
 			if err != nil {
@@ -124,10 +124,13 @@ func (c *Client) GetLeadsByFilter(ctx context.Context, filterType string, values
 				return nil, err
 			}
 			out = append(out, leads...)
-			if env.NextPageToken == "" || len(leads) == 0 {
+			more, err := nextPage(k.tmpl, q, env.NextPageToken, len(leads), page)
+			if err != nil {
+				return nil, err
+			}
+			if !more {
 				break
 			}
-			q.Set("nextPageToken", env.NextPageToken)
 		}
 	}
 	return out, nil
@@ -477,7 +480,7 @@ func (c *Client) QueryCustomObjects(ctx context.Context, apiName, filterType str
 		if len(fields) > 0 {
 			q.Set("fields", strings.Join(fields, ","))
 		}
-		for {
+		for page := 1; ; page++ {
 			k := &call{method: http.MethodGet, path: "/rest/v1/customobjects/" + apiName + ".json", tmpl: "/rest/v1/customobjects/{name}.json#get", query: q, formGET: true}
 			env, err := c.do(ctx, k)
 			if err != nil {
@@ -488,11 +491,36 @@ func (c *Client) QueryCustomObjects(ctx context.Context, apiName, filterType str
 				return nil, err
 			}
 			out = append(out, recs...)
-			if env.NextPageToken == "" || len(recs) == 0 {
+			more, err := nextPage(k.tmpl, q, env.NextPageToken, len(recs), page)
+			if err != nil {
+				return nil, err
+			}
+			if !more {
 				break
 			}
-			q.Set("nextPageToken", env.NextPageToken)
 		}
 	}
 	return out, nil
+}
+
+// maxFilterPages bounds the pages of one filter query: Marketo refuses more
+// than 1,000 matches (1003), which is 4 pages of 300, so more than this is a
+// server that keeps answering with a token.
+const maxFilterPages = 20
+
+// nextPage moves q to the next page of a filter query and says whether there
+// is one. A token that repeats, or more pages than a filter can have, is an
+// error rather than a loop that only the deadline would end.
+func nextPage(tmpl string, q url.Values, token string, rows, pages int) (bool, error) {
+	if token == "" || rows == 0 {
+		return false, nil
+	}
+	if token == q.Get("nextPageToken") {
+		return false, fmt.Errorf("marketo: %s: the answer repeated the nextPageToken it was sent; paging stopped", tmpl)
+	}
+	if pages >= maxFilterPages {
+		return false, fmt.Errorf("marketo: %s: more than %d pages for one filter query; paging stopped", tmpl, maxFilterPages)
+	}
+	q.Set("nextPageToken", token)
+	return true, nil
 }
