@@ -192,6 +192,11 @@ func runImport(ctx context.Context, rc *RunContext, withReg bool) error {
 		if page.NextPageToken == "" {
 			return nil
 		}
+		if page.NextPageToken == cp.PageToken {
+			// A server answering with the token it was sent would loop the
+			// job over one page until its deadline, every run.
+			return fmt.Errorf("import: list %d page %d: Marketo answered with the page token it was sent; stopped", im.listID, cp.Pages+1)
+		}
 		cp = importCheckpoint{V: 1, ListID: cp.ListID, Event: cp.Event, PageToken: page.NextPageToken, Pages: cp.Pages + 1}
 		if err := im.save(ctx, cp); err != nil {
 			return err
