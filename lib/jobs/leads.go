@@ -188,6 +188,11 @@ func (o *leadOps) syncLeads(ctx context.Context, regs []*certain.Registration) (
 		if len(out) != len(gs) {
 			return res, fmt.Errorf("sync %d leads (%s): Marketo returned %d results", len(gs), rule, len(out))
 		}
+		// Outcomes are per registration; these count Marketo leads, so the
+		// run record also says what Marketo did when registrations share an
+		// email (one lead, several registrations).
+		o.count("leadsCreated", countStatus(out, marketo.StatusCreated))
+		o.count("leadsUpdated", countStatus(out, marketo.StatusUpdated))
 		var wb []int
 		for gi, g := range gs {
 			r := out[gi]
@@ -480,7 +485,7 @@ func (o *leadOps) create(ctx context.Context, regs []*certain.Registration) ([]l
 		}
 		o.applySyncResult(&res[i], ruleUpsert, r)
 	}
-	o.count("leadsCreated", countCreated(out))
+	o.count("leadsCreated", countStatus(out, marketo.StatusCreated))
 	if len(again) > 0 {
 		found, err := o.lookup(ctx, again)
 		if err != nil {
@@ -502,10 +507,10 @@ func (o *leadOps) create(ctx context.Context, regs []*certain.Registration) ([]l
 	return res, nil
 }
 
-func countCreated(out []marketo.SyncResult) int {
+func countStatus(out []marketo.SyncResult, status string) int {
 	n := 0
 	for _, r := range out {
-		if r.Status == marketo.StatusCreated {
+		if r.Status == status {
 			n++
 		}
 	}

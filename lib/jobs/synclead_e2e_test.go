@@ -240,4 +240,9 @@ func TestSyncLeadsSharedEmail(t *testing.T) {
 	if run.Outcome != store.RunPartial {
 		t.Fatalf("run outcome %s, want partial (a failure the operator must see)", run.Outcome)
 	}
+	// Two registrations are "created", and the run record also says Marketo
+	// made one lead for them.
+	if run.Counts[store.OutcomeCreated] != 2 || run.Counts["leadsCreated"] != 1 {
+		t.Fatalf("counts %v: want 2 registrations created and leadsCreated 1", run.Counts)
+	}
 }
