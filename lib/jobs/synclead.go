@@ -59,7 +59,7 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 			cp = syncCheckpoint{}
 		}
 	}
-	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, firstPending: -1}
+	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull}
 	resume := cp.StartIndex
 	saveAt := func(at int, cause error) error {
 		data, _ := json.Marshal(syncCheckpoint{V: 1, StartIndex: at}) // two ints: cannot fail
@@ -101,17 +101,19 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 				rc.Run.Record(out) // no Marketo call needed to know
 				continue
 			}
-			s.add(&r, page.StartIndex+i)
-			if len(s.buf) >= syncBatch {
-				if err := s.flush(ctx); err != nil {
+			b := s.add(&r, page.StartIndex+i)
+			if len(b.regs) >= syncBatch {
+				if err := s.flush(ctx, b); err != nil {
 					return saveAt(s.resumeAt(page.StartIndex+i+1), err)
 				}
 			}
 		}
 		resume = page.NextIndex
 	}
-	if err := s.flush(ctx); err != nil {
-		return saveAt(s.resumeAt(resume), err)
+	for _, b := range s.bufs {
+		if err := s.flush(ctx, b); err != nil {
+			return saveAt(s.resumeAt(resume), err)
+		}
 	}
 	return nil
 }
@@ -123,30 +125,51 @@ type leadSyncRun struct {
 	scope        string
 	force        bool
 	checked      bool
-	buf          []*certain.Registration
-	firstPending int // Certain offset of buf[0], -1 when buf is empty
+	// bufs hold the registrations waiting for Marketo, one buffer per
+	// Sync Leads action (createOrUpdate for rule A, updateOnly for rule B),
+	// so that each call carries up to 300 records of one action instead of
+	// every flush splitting into two part-filled calls.
+	bufs [2]*syncBuf
 }
 
-func (s *leadSyncRun) add(r *certain.Registration, offset int) {
-	if len(s.buf) == 0 {
-		s.firstPending = offset
+type syncBuf struct {
+	regs         []*certain.Registration
+	firstPending int // Certain offset of regs[0]
+}
+
+func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {
+	i := 0
+	if rule, _ := classifyLead(s.ops.fields, r.Profile); rule == ruleUpdateOnly {
+		i = 1
 	}
-	s.buf = append(s.buf, r)
+	if s.bufs[i] == nil {
+		s.bufs[i] = &syncBuf{}
+	}
+	b := s.bufs[i]
+	if len(b.regs) == 0 {
+		b.firstPending = offset
+	}
+	b.regs = append(b.regs, r)
+	return b
 }
 
-// resumeAt is where a continuation starts: the first buffered registration
-// when some are waiting, else next.
+// resumeAt is where a continuation starts: the first registration still
+// waiting in a buffer, else next. Registrations after it that were already
+// sent are found unchanged by their delta hash, so nothing is sent twice.
 func (s *leadSyncRun) resumeAt(next int) int {
-	if len(s.buf) > 0 {
-		return s.firstPending
+	at := next
+	for _, b := range s.bufs {
+		if b != nil && len(b.regs) > 0 && b.firstPending < at {
+			at = b.firstPending
+		}
 	}
-	return next
+	return at
 }
 
 // flush sends the buffer. Whatever Marketo accepted is recorded and hashed
 // even when a later call of the same flush fails, so a retry skips it.
-func (s *leadSyncRun) flush(ctx context.Context) error {
-	if len(s.buf) == 0 {
+func (s *leadSyncRun) flush(ctx context.Context, b *syncBuf) error {
+	if b == nil || len(b.regs) == 0 {
 		return nil
 	}
 	if !s.checked {
@@ -155,7 +178,7 @@ func (s *leadSyncRun) flush(ctx context.Context) error {
 		}
 		s.checked = true
 	}
-	res, err := s.ops.syncLeads(ctx, s.buf)
+	res, err := s.ops.syncLeads(ctx, b.regs)
 	hashes := map[string]string{}
 	for i, r := range res {
 		if r.Outcome.Outcome == "" {
@@ -163,7 +186,7 @@ func (s *leadSyncRun) flush(ctx context.Context) error {
 		}
 		s.rc.Run.Record(r.Outcome)
 		if r.Synced {
-			hashes[s.buf[i].Code] = s.ops.leadHash(*s.buf[i])
+			hashes[b.regs[i].Code] = s.ops.leadHash(*b.regs[i])
 		}
 	}
 	if len(hashes) > 0 {
@@ -174,7 +197,7 @@ func (s *leadSyncRun) flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.buf, s.firstPending = s.buf[:0], -1
+	b.regs = b.regs[:0]
 	return nil
 }
 

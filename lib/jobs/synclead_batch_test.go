@@ -1,0 +1,35 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+)
+
+// Registrations of rule A (createOrUpdate) and rule B (updateOnly) arrive
+// interleaved; each Sync Leads call still carries 300 records of one action,
+// so 300 of each cost two calls, not four part-filled ones.
+func TestSyncLeadsFillsEachCallPerAction(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads))
+	for i := range 300 {
+		seedReg(env, map[string]any{"email": fmt.Sprintf("new%03d@example.org", i), "firstName": "New"}, "Attended")
+		email := fmt.Sprintf("known%03d@example.org", i)
+		id := env.Marketo.AddLead(marketo.Lead{"email": email})
+		seedReg(env, map[string]any{"email": email, "firstName": "Known", "externalKey": fmt.Sprint(id), "sourceOfProfile": "Marketo"}, "Attended")
+	}
+	env.PutJob(t, syncJob("sync-mixed", "Attended"))
+	run := env.RunJob(t, context.Background(), "sync-mixed")
+	if run.Counts[store.OutcomeCreated] != 300 || run.Counts[store.OutcomeUpdated] != 300 {
+		t.Fatalf("counts %v, want 300 created and 300 updated", run.Counts)
+	}
+	syncs := env.Marketo.CountPath("/rest/v1/leads.json")
+	if syncs != 2 || run.MarketoCalls != 3 {
+		t.Fatalf("%d Sync Leads calls and %d Marketo calls in all; want 2 (one full call per action) and 3 (with the describe)", syncs, run.MarketoCalls)
+	}
+}
