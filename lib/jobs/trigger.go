@@ -313,27 +313,29 @@ func errCode(err error) string {
 }
 
 func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clients, active []pair) {
-	// 1. Current registrations.
+	// 1. Current registrations, read concurrently (bounded like every
+	// Certain call of the connection): a batch may carry 100 changes.
+	fetched := g.readRegistrations(ctx, cl.Certain, conn.MaxInFlight, active)
 	regs := map[string]*certain.Registration{}
 	readFailed := map[string]bool{}
 	var live []pair
 	for _, p := range active {
 		code := g.msgs[p.msg].RegistrationCode
 		if _, ok := regs[code]; !ok && !readFailed[code] {
-			r, err := cl.Certain.GetRegistration(ctx, g.account, g.event, code)
+			f := fetched[code]
 			switch {
-			case certain.IsNotFound(err):
+			case certain.IsNotFound(f.err):
 				regs[code] = nil
-			case err != nil:
+			case f.err != nil:
 				readFailed[code] = true
 				for _, q := range active {
 					if g.msgs[q.msg].RegistrationCode == code {
-						g.abort(ctx, q, fmt.Errorf("read registration %s: %w", code, err))
+						g.abort(ctx, q, fmt.Errorf("read registration %s: %w", code, f.err))
 					}
 				}
 				continue
 			default:
-				regs[code] = &r
+				regs[code] = f.reg
 			}
 		}
 		if g.done[p.key] {
@@ -557,4 +559,48 @@ func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
 		g.log.InfoContext(ctx, "trigger run recorded", "jobId", id, "runId", run.ID, "outcome", run.Outcome, "counts", run.Counts,
 			"marketoCalls", mCalls, "certainCalls", cCalls)
 	}
+}
+
+type fetchedReg struct {
+	reg *certain.Registration
+	err error
+}
+
+// readRegistrations reads each distinct registration of the pairs once, at
+// most inFlight at a time (default 4).
+func (g *triggerGroup) readRegistrations(ctx context.Context, ct Certain, inFlight int, ps []pair) map[string]fetchedReg {
+	if inFlight <= 0 {
+		inFlight = 4
+	}
+	var codes []string
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if c := g.msgs[p.msg].RegistrationCode; !seen[c] {
+			seen[c] = true
+			codes = append(codes, c)
+		}
+	}
+	out := make([]fetchedReg, len(codes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, inFlight)
+	for i, code := range codes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := ct.GetRegistration(ctx, g.account, g.event, code)
+			if err != nil {
+				out[i] = fetchedReg{err: err}
+				return
+			}
+			out[i] = fetchedReg{reg: &r}
+		}()
+	}
+	wg.Wait()
+	m := make(map[string]fetchedReg, len(codes))
+	for i, c := range codes {
+		m[c] = out[i]
+	}
+	return m
 }
