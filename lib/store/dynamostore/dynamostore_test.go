@@ -17,10 +17,18 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store/storetest"
 )
 
+// TestConformanceOnMoto runs the conformance suite over moto_server. The
+// store reaches moto through serialDynamo (see serial_test.go): moto does
+// not apply concurrent conditional writes to one item atomically, which
+// DynamoDB does, and the suite's races (ClaimRace, IdempotencyRace,
+// CheckpointRace) test the store's conditions, not moto's locking. The
+// racing goroutines still run the store's code concurrently. The memstore
+// run of the same suite keeps true concurrency end to end.
 func TestConformanceOnMoto(t *testing.T) {
 	moto := awstest.StartMoto(t)
 	cfg := moto.Config(t)
-	db := dynamodb.NewFromConfig(cfg)
+	raw := dynamodb.NewFromConfig(cfg)
+	db := &serialDynamo{db: raw}
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) store.Store {
 		// Fresh tables per subtest isolate them without a server reset.
