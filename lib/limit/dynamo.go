@@ -2,35 +2,74 @@
 // Marketo instance. Marketo enforces 100 calls per sliding 20 s, 10 calls
 // in flight and a daily quota per instance, for all integrations together;
 // Lambdas scale out, so an in-process limiter cannot keep them under it.
-// Dynamo keeps the budget in one DynamoDB item per instance and every call
-// takes from it with a conditional write.
 //
-// The item (state table, pk "budget#<instance>", sk "budget") holds:
+// # Why leases of blocks and slots
 //
-//   - stamps: the grant time (ms) of every call still inside the window.
-//     A call leaves the window Window+Margin after its grant. Marketo counts
-//     a call when it arrives, a little after the grant; Margin covers that
-//     delay, so no 20 s window at Marketo can hold more than CallsPer20s
-//     calls. This is an exact sliding window, like Marketo's, not a fixed
-//     bucket (two fixed buckets can double the rate across their border).
-//   - leases: one entry per call in flight, leaseId -> expiry (ms). Release
-//     removes it; a Lambda that dies holding one loses it at expiry
-//     (LeaseTTL, longer than Marketo's longest server timeout).
-//   - day / dayCount: calls granted on the current America/Chicago day;
-//     the count restarts at 00:00 there, when Marketo's quota resets.
-//   - ver: optimistic version; every write is conditional on it.
+// A write to DynamoDB per Marketo call (or three: grant, lease, release)
+// makes every process fight over one item, and the round trips cost more
+// than the calls they guard. Dynamo instead leases capacity to a process in
+// bulk and hands it to the process's goroutines locally:
 //
-// Every change (grant or release) is a write conditional on ver, so no
-// writer can overwrite another's change.
+//   - Calls: one conditional write takes a block of k calls from the window
+//     (k up to Config.Block, default CallsPer20s/10). The process hands them
+//     out locally. A block counts in full, from its grant, until its holder
+//     closes it; closing replaces it by one stamp per call actually made,
+//     answer time + Window + Margin, and gives the unused calls back. Calls
+//     not started within UseBy of the grant are not handed out any more.
+//   - Concurrency: a process holds s of the instance's Concurrent slots
+//     under a lease (its owner entry). It asks for as many as it has
+//     goroutines wanting them, keeps them while busy, renews the lease when
+//     a call starts with less than MaxCall of it left, and gives back
+//     slots it has not needed for IdleGrace (or all of them on Close). A
+//     process that gets fewer slots than it wants records its want; the
+//     holders then trim themselves to a fair share (Concurrent divided by
+//     the processes holding or wanting) at their next write.
+//   - Daily: dayCount counts calls granted on the current America/Chicago
+//     day (unused calls are refunded on close); it restarts at 00:00 there,
+//     when Marketo's quota resets. Acquire returns *marketo.QuotaError when
+//     it is used up.
 //
-// Round trips: an uncontended Acquire is one conditional write built from
-// the last state seen (a lost race costs one consistent read); Release is
-// one conditional UpdateItem. Inside a process, acquires are serialised so
-// at most one request per process races for the item, and the writer takes
-// grants for the goroutines queued behind it in the same write (a block of
-// calls): the extra grants are handed out locally and must be used within
-// Margin/2, or their lease is given back and their window slot stays spent,
-// so the limits hold for every call.
+// # Why the limits hold
+//
+// The item (state table, pk "budget#<instance>", sk "budget") holds the
+// open blocks, the stamps of closed calls, the owner entries and the day
+// count. Marketo counts a call when it arrives, at some moment between our
+// grant and the answer, and the call stays in Marketo's window for Window
+// after that. An open block covers [grant, grant+UseBy+MaxCall+Window+
+// Margin); a stamp covers a call until its answer+Window+Margin (Margin
+// absorbs clock skew). A grant is written only if the calls counted now
+// (open blocks plus live stamps) plus k fit in CallsPer20s. At any moment
+// T, every call Marketo may count for T belongs to a block granted at or
+// before T that still counts at T; the last of them was checked against all
+// the others, so no sliding window at Marketo sees more than CallsPer20s.
+// Slots: the sum of live leases never exceeds Concurrent, a process never
+// has more calls in flight than it holds slots, and a lease always outlives
+// the calls started under it by MaxCall, so a call in flight at Marketo
+// always sits under a live lease, even if its Lambda died.
+//
+// A sum over a list cannot be a DynamoDB condition, so grants, closes and
+// slot changes are a read-modify-write of the item, conditional on its
+// version (ver), with the current item returned on a lost race (ALL_OLD),
+// so a lost race costs no extra read. Lease renewal, the frequent write
+// of a busy process, is an atomic UpdateItem (SET u, ADD ver) that needs no
+// read. A process writes about once per block, so four busy processes
+// rarely collide.
+//
+// # Worst case when a Lambda dies
+//
+// Its open blocks keep counting until they expire: at most Block calls per
+// block (the process holds one or two) are counted but never used, for
+// UseBy+MaxCall+Window+Margin (about 148 s by default), which lowers
+// everyone's rate by that much for that long. Its slots stay held until its
+// lease expires: at most LeaseTTL (150 s), since a lease renewed when a call
+// starts reaches at most LeaseTTL ahead. Nothing above the limits is ever
+// granted; only capacity is lost for a while.
+//
+// Assumptions: the clocks of all Lambdas agree within Margin; a Marketo call
+// is over at Marketo within MaxCall of its start (Marketo's longest server
+// timeout is 120 s; the client's HTTP timeout must not be longer); the
+// DynamoDB table applies a conditional write to one item atomically (moto
+// does not under concurrent requests; see the tests).
 package limit
 
 import (
@@ -43,7 +82,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -68,14 +106,37 @@ type Config struct {
 	Window      time.Duration // default 20 s
 	Concurrent  int           // calls in flight; default 5, at most 10
 	Daily       int           // calls per Chicago day; 0 = no local daily limit
-	// Margin is how long after Window a call still counts, covering the
-	// delay between the grant and Marketo receiving the call (default 1 s).
+	// Margin is added to every call's time in the window, for clock skew
+	// between Lambdas and Marketo (default 1 s).
 	Margin time.Duration
-	// LeaseTTL is how long an unreleased concurrency lease lives (default
-	// 150 s: Marketo's longest server timeout is 120 s).
+	// MaxCall is the longest a call may stay in flight at Marketo (default
+	// 125 s: Marketo's longest server timeout is 120 s).
+	MaxCall time.Duration
+	// LeaseTTL is how long a slot lease lives without renewal; a dead
+	// Lambda's slots come back after it (default MaxCall+25 s; more than
+	// MaxCall).
 	LeaseTTL time.Duration
-	Now      func() time.Time
-	Sleep    func(ctx context.Context, d time.Duration) error
+	// Block is the most calls taken from the window in one write (default
+	// CallsPer20s/10, at least 1).
+	Block int
+	// UseBy: calls of a block not started within UseBy of its grant are
+	// given back (default 2 s).
+	UseBy time.Duration
+	// IdleGrace: slots and unused calls a process has not needed for this
+	// long are given back (default 1 s; negative: only on Close or expiry).
+	IdleGrace time.Duration
+	Now       func() time.Time
+	Sleep     func(ctx context.Context, d time.Duration) error
+}
+
+// Stats counts a budget's DynamoDB requests, for tests and reports.
+type Stats struct {
+	Grants     int // Marketo calls handed out
+	Writes     int // conditional writes sent (PutItem and UpdateItem)
+	Conflicts  int // writes that lost a race (ConditionalCheckFailed)
+	Reads      int // GetItem requests
+	Renewals   int // atomic lease renewals
+	BlocksTook int // blocks granted
 }
 
 // Dynamo is the shared budget; it implements marketo.Budget.
@@ -86,28 +147,60 @@ type Dynamo struct {
 	cfg   Config
 	loc   *time.Location
 	owner string
-	seq   atomic.Int64
-	slots chan struct{} // local cap: never more in flight than the budget
+	seq   int64 // block ids; under mu
 
-	acquireMu sync.Mutex   // one racer per process
-	waiting   atomic.Int64 // goroutines queued for acquireMu
-	mu        sync.Mutex
-	cur       budgetItem   // last state seen
-	fresh     bool         // cur was read (or written) since the last sleep
-	spare     []spareGrant // grants won in a block write, not yet handed out
+	mu       sync.Mutex
+	wake     chan struct{} // closed and replaced whenever local state changes
+	syncing  bool          // one goroutine talks to DynamoDB at a time
+	slots    int           // slots held
+	until    int64         // slot lease expiry (ms)
+	inflight int
+	waiting  int
+	gen      int // counts changes to the local state
+	blocks   []*localBlock
+	cur      budgetItem // last item seen
+	haveCur  bool
+	fresh    bool // cur was read or written since the last sleep
+	idleOn   bool // an idle give-back goroutine is running
+	stats    Stats
 }
 
 var _ marketo.Budget = (*Dynamo)(nil)
+
+type localBlock struct {
+	id       string
+	granted  time.Time
+	day      string
+	n        int     // calls granted
+	started  int     // calls handed out
+	answered int     // calls released
+	ends     []int64 // answer + Window + Margin of each released call (ms)
+}
 
 type budgetItem struct {
 	PK        string           `dynamodbav:"pk"`
 	SK        string           `dynamodbav:"sk"`
 	Ver       int64            `dynamodbav:"ver"`
-	Stamps    []int64          `dynamodbav:"stamps"`
-	Leases    map[string]int64 `dynamodbav:"leases"`
 	Day       string           `dynamodbav:"day"`
 	DayCount  int              `dynamodbav:"dayCount"`
+	Stamps    []int64          `dynamodbav:"stamps"`
+	Blocks    map[string]block `dynamodbav:"blocks"`
+	Owners    map[string]owner `dynamodbav:"owners"`
 	ExpiresAt int64            `dynamodbav:"expiresAt"`
+}
+
+type block struct {
+	Owner string `dynamodbav:"o"`
+	N     int    `dynamodbav:"n"`
+	End   int64  `dynamodbav:"e"` // ms; counts until then unless closed
+	Day   string `dynamodbav:"d"`
+}
+
+type owner struct {
+	Slots     int   `dynamodbav:"s"`
+	Until     int64 `dynamodbav:"u"`  // slot lease (ms)
+	Want      int   `dynamodbav:"w"`  // slots wanted but not granted
+	WantUntil int64 `dynamodbav:"wu"` // the want counts until then (ms)
 }
 
 // NewDynamo returns the budget of the Marketo instance instanceKey (munchkin
@@ -116,21 +209,32 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 	if api == nil || table == "" || instanceKey == "" {
 		return nil, errors.New("limit: DynamoDB client, table and instance key are required")
 	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
+	if cfg.CallsPer20s == 0 {
+		cfg.CallsPer20s = 50
 	}
-	def(&cfg.CallsPer20s, 50)
-	def(&cfg.Concurrent, 5)
+	if cfg.Concurrent == 0 {
+		cfg.Concurrent = 5
+	}
 	if cfg.Window == 0 {
 		cfg.Window = 20 * time.Second
 	}
 	if cfg.Margin == 0 {
 		cfg.Margin = time.Second
 	}
+	if cfg.MaxCall == 0 {
+		cfg.MaxCall = 125 * time.Second
+	}
 	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = 150 * time.Second
+		cfg.LeaseTTL = cfg.MaxCall + 25*time.Second
+	}
+	if cfg.Block == 0 {
+		cfg.Block = max(1, cfg.CallsPer20s/10)
+	}
+	if cfg.UseBy == 0 {
+		cfg.UseBy = 2 * time.Second
+	}
+	if cfg.IdleGrace == 0 {
+		cfg.IdleGrace = time.Second
 	}
 	switch {
 	case cfg.CallsPer20s < 0 || cfg.CallsPer20s > 100:
@@ -139,8 +243,12 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 		return nil, fmt.Errorf("limit: Concurrent %d out of range 1..10", cfg.Concurrent)
 	case cfg.Daily < 0:
 		return nil, fmt.Errorf("limit: negative Daily %d", cfg.Daily)
-	case cfg.Window < 0 || cfg.Margin < 0 || cfg.LeaseTTL < 0:
-		return nil, errors.New("limit: negative Window, Margin or LeaseTTL")
+	case cfg.Block < 0 || cfg.Block > cfg.CallsPer20s:
+		return nil, fmt.Errorf("limit: Block %d out of range 1..CallsPer20s (%d)", cfg.Block, cfg.CallsPer20s)
+	case cfg.Window < 0 || cfg.Margin < 0 || cfg.MaxCall < 0 || cfg.UseBy < 0:
+		return nil, errors.New("limit: negative Window, Margin, MaxCall or UseBy")
+	case cfg.LeaseTTL <= cfg.MaxCall:
+		return nil, fmt.Errorf("limit: LeaseTTL %s must be longer than MaxCall %s", cfg.LeaseTTL, cfg.MaxCall)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -149,253 +257,563 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 		cfg.Sleep = marketo.SleepContext
 	}
 	var b [6]byte
-	_, _ = cryptorand(b[:])
+	if _, err := crand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("limit: owner id: %w", err)
+	}
 	return &Dynamo{db: api, table: table, pk: "budget#" + instanceKey, cfg: cfg, loc: marketo.ChicagoLocation(),
-		owner: hex.EncodeToString(b[:]), slots: make(chan struct{}, cfg.Concurrent)}, nil
+		owner: hex.EncodeToString(b[:]), wake: make(chan struct{})}, nil
 }
 
-func cryptorand(b []byte) (int, error) { return crand.Read(b) }
+// Stats returns the counts of DynamoDB requests made so far.
+func (d *Dynamo) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
 
 func (d *Dynamo) key() map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: d.pk}, "sk": &types.AttributeValueMemberS{Value: "budget"}}
 }
 
-// Acquire waits for a concurrency lease and room in the window, counts the
-// call and returns its release. It returns *marketo.QuotaError when the
-// daily budget is used up, and ctx's error when ctx ends while waiting.
-func (d *Dynamo) Acquire(ctx context.Context) (func(), error) {
-	select {
-	case d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("marketo budget: waiting for a concurrency slot: %w", ctx.Err())
-	}
-	leaseID, err := d.take(ctx)
-	if err != nil {
-		<-d.slots
-		return nil, err
-	}
-	var once sync.Once
-	return func() { once.Do(func() { d.release(leaseID); <-d.slots }) }, nil
+// broadcast wakes the goroutines waiting for local state to change. mu held.
+func (d *Dynamo) broadcast() {
+	close(d.wake)
+	d.wake = make(chan struct{})
 }
 
-// take returns a lease id for one call. A goroutine first looks for a
-// spare grant won by a neighbour's write; otherwise it writes grants for
-// itself and for the goroutines of this process queued behind it (a block),
-// so one round trip serves several calls while the window and concurrency
-// limits still hold for every one of them.
-func (d *Dynamo) take(ctx context.Context) (string, error) {
-	d.waiting.Add(1)
-	d.acquireMu.Lock()
-	d.waiting.Add(-1)
-	defer d.acquireMu.Unlock()
-	if id, ok := d.takeSpare(); ok {
-		return id, nil
-	}
-	poll := 25 * time.Millisecond
+// Acquire waits for a slot and a call, counts the call and returns its
+// release. It returns *marketo.QuotaError when the daily budget is used up,
+// and ctx's error when ctx ends while waiting.
+func (d *Dynamo) Acquire(ctx context.Context) (func(), error) {
+	d.mu.Lock()
+	d.waiting++
+	defer func() { d.waiting--; d.mu.Unlock() }()
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("marketo budget: %w", err)
+			return nil, fmt.Errorf("marketo budget: %w", err)
+		}
+		now := d.cfg.Now()
+		if b := d.spare(now); b != nil && d.inflight < d.slots && d.until >= now.Add(d.cfg.MaxCall).UnixMilli() {
+			b.started++
+			d.inflight++
+			d.stats.Grants++
+			var once sync.Once
+			return func() { once.Do(func() { d.release(b) }) }, nil
+		}
+		if !d.syncing {
+			d.syncing = true
+			gen := d.gen
+			d.mu.Unlock()
+			did, err := d.sync(ctx)
+			d.mu.Lock()
+			d.syncing = false
+			d.broadcast()
+			if err != nil {
+				return nil, err
+			}
+			if did || d.gen != gen {
+				continue
+			}
+			// Only a local release can help (every slot is in use here).
+		}
+		ch := d.wake
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
 		}
 		d.mu.Lock()
-		st, fresh := d.cur, d.fresh
-		d.mu.Unlock()
-		now := d.cfg.Now()
-		nowMS := now.UnixMilli()
-		next := prune(st, nowMS, (d.cfg.Window + d.cfg.Margin).Milliseconds())
-		today := now.In(d.loc).Format(time.DateOnly)
-		if next.Day != today {
-			next.Day, next.DayCount = today, 0
+	}
+}
+
+// spare returns a block with a call that may still be handed out. mu held.
+func (d *Dynamo) spare(now time.Time) *localBlock {
+	for _, b := range d.blocks {
+		if b.started < b.n && now.Before(b.granted.Add(d.cfg.UseBy)) {
+			return b
 		}
-		if d.cfg.Daily > 0 && next.DayCount >= d.cfg.Daily {
-			if !fresh {
-				if err := d.refresh(ctx); err != nil {
-					return "", err
-				}
-				continue
-			}
-			return "", &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
+	}
+	return nil
+}
+
+func (d *Dynamo) release(b *localBlock) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inflight--
+	d.gen++
+	b.answered++
+	b.ends = append(b.ends, d.cfg.Now().Add(d.cfg.Window+d.cfg.Margin).UnixMilli())
+	d.broadcast()
+	d.startIdle()
+}
+
+// startIdle starts the idle give-back when the process holds more than it
+// needs and nobody waits (they would do it). mu held.
+func (d *Dynamo) startIdle() {
+	if d.idleOn || d.cfg.IdleGrace < 0 || d.waiting > 0 || !d.surplus() {
+		return
+	}
+	d.idleOn = true
+	go d.idle()
+}
+
+// surplus: slots beyond the calls in flight, or a block with nothing in
+// flight that is or will be closable. (A block with calls in flight waits
+// for their release, which starts the give-back again.) mu held.
+func (d *Dynamo) surplus() bool {
+	if d.slots > d.inflight+d.waiting {
+		return true
+	}
+	for _, b := range d.blocks {
+		if b.answered == b.started {
+			return true
 		}
-		var wait time.Duration
-		if len(next.Leases) >= d.cfg.Concurrent {
-			earliest := slices.Min(mapValues(next.Leases))
-			wait = min(time.Duration(earliest-nowMS)*time.Millisecond, poll)
-			poll = min(poll*2, 500*time.Millisecond)
+	}
+	return false
+}
+
+func (d *Dynamo) idle() {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.UseBy+d.cfg.IdleGrace+30*time.Second)
+	defer cancel()
+	for {
+		if d.cfg.Sleep(ctx, d.cfg.IdleGrace) != nil {
+			break
 		}
-		if len(next.Stamps) >= d.cfg.CallsPer20s {
-			// The oldest stamps leave first; wait for enough of them.
-			over := len(next.Stamps) - d.cfg.CallsPer20s
-			leave := next.Stamps[over] + (d.cfg.Window + d.cfg.Margin).Milliseconds()
-			wait = max(wait, time.Duration(leave-nowMS)*time.Millisecond)
+		d.mu.Lock()
+		if d.waiting > 0 || !d.surplus() {
+			d.mu.Unlock()
+			break
 		}
-		if wait > 0 {
-			if !fresh {
-				if err := d.refresh(ctx); err != nil {
-					return "", err
-				}
-				continue
-			}
-			wait += time.Duration(rand.Int64N(int64(min(wait/10, 20*time.Millisecond)) + 1)) // spread the racers
-			if err := d.cfg.Sleep(ctx, wait); err != nil {
-				return "", fmt.Errorf("marketo budget: %w", err)
-			}
-			d.mu.Lock()
-			d.fresh = false
+		if d.syncing {
 			d.mu.Unlock()
 			continue
 		}
-		k := 1 + int(d.waiting.Load())
-		k = min(k, d.cfg.CallsPer20s-len(next.Stamps), d.cfg.Concurrent-len(next.Leases))
-		if d.cfg.Daily > 0 {
-			k = min(k, d.cfg.Daily-next.DayCount)
-		}
-		ids := make([]string, k)
-		exp := now.Add(d.cfg.LeaseTTL).UnixMilli()
-		for i := range ids {
-			ids[i] = d.owner + "-" + strconv.FormatInt(d.seq.Add(1), 10)
-			next.Stamps = append(next.Stamps, nowMS)
-			next.Leases[ids[i]] = exp
-		}
-		next.DayCount += k
-		next.Ver = st.Ver + 1
-		next.PK, next.SK = d.pk, "budget"
-		next.ExpiresAt = now.Add(48 * time.Hour).Unix()
-		ok, err := d.write(ctx, st, next, ids)
+		d.syncing = true
+		d.mu.Unlock()
+		_, err := d.sync(ctx)
+		d.mu.Lock()
+		d.syncing = false
+		d.broadcast()
+		d.mu.Unlock()
 		if err != nil {
-			return "", err
-		}
-		if ok {
-			d.mu.Lock()
-			useBy := now.Add(d.cfg.Margin / 2)
-			for _, id := range ids[1:] {
-				d.spare = append(d.spare, spareGrant{id: id, useBy: useBy})
-			}
-			d.mu.Unlock()
-			return ids[0], nil
-		}
-	}
-}
-
-type spareGrant struct {
-	id    string
-	useBy time.Time
-}
-
-// takeSpare hands out a grant won by a neighbour's block write. A spare not
-// used within Margin/2 of its grant is given back: its window stamp stays
-// (it may not be used late, or Marketo could count it after the stamp left
-// the window), its lease is released.
-func (d *Dynamo) takeSpare() (string, bool) {
-	now := d.cfg.Now()
-	d.mu.Lock()
-	var stale []string
-	id, ok := "", false
-	for len(d.spare) > 0 {
-		g := d.spare[0]
-		d.spare = d.spare[1:]
-		if g.useBy.After(now) {
-			id, ok = g.id, true
 			break
 		}
-		stale = append(stale, g.id)
+	}
+	d.mu.Lock()
+	d.idleOn = false
+	d.mu.Unlock()
+}
+
+// Close gives back every slot and unused call now (at the end of an
+// invocation, so that a frozen Lambda holds nothing). Calls still in flight
+// keep their slots; the budget stays usable.
+func (d *Dynamo) Close(ctx context.Context) error {
+	d.mu.Lock()
+	for d.syncing {
+		ch := d.wake
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("marketo budget: close: %w", ctx.Err())
+		}
+		d.mu.Lock()
+	}
+	d.syncing = true
+	for _, b := range d.blocks {
+		b.n = b.started // nothing more will be handed out
 	}
 	d.mu.Unlock()
-	for _, s := range stale {
-		d.release(s)
-	}
-	return id, ok
+	_, err := d.sync(ctx)
+	d.mu.Lock()
+	d.syncing = false
+	d.broadcast()
+	d.mu.Unlock()
+	return err
 }
 
-// prune drops stamps that left the window and expired leases.
-func prune(st budgetItem, nowMS, lifeMS int64) budgetItem {
-	out := st
-	out.Stamps = nil
-	for _, s := range st.Stamps {
-		if s+lifeMS > nowMS {
-			out.Stamps = append(out.Stamps, s)
-		}
-	}
-	slices.Sort(out.Stamps)
-	out.Leases = map[string]int64{}
-	for id, exp := range st.Leases {
-		if exp > nowMS {
-			out.Leases[id] = exp
-		}
-	}
-	return out
+// need is what the process wants from the item. mu held.
+type need struct {
+	slots   int  // slots wanted (held ones included)
+	calls   int  // calls wanted beyond the spare ones
+	renew   bool // the slot lease is too short for a new call
+	closing []*localBlock
 }
 
-func mapValues(m map[string]int64) []int64 {
-	out := make([]int64, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+func (d *Dynamo) needs(now time.Time) need {
+	var n need
+	n.slots = min(d.cfg.Concurrent, d.inflight+d.waiting)
+	spare := 0
+	for _, b := range d.blocks {
+		usable := now.Before(b.granted.Add(d.cfg.UseBy))
+		if usable {
+			spare += b.n - b.started
+		}
+		if b.answered == b.started && (b.started == b.n || !usable) {
+			n.closing = append(n.closing, b)
+		}
 	}
-	return out
+	n.calls = max(0, d.waiting-spare)
+	n.renew = d.waiting > 0 && d.slots > 0 && d.until < now.Add(d.cfg.MaxCall).UnixMilli()
+	return n
 }
 
-// write stores next if the stored version is still prev's. The first write
-// creates the item; later ones are an UpdateItem that touches only the
-// window, the counters, the new leases and the expired ones, so releases
-// (which remove one lease and leave the version alone) never conflict with
-// it. On a lost race the current item comes back with the failure
-// and becomes the new state.
-func (d *Dynamo) write(ctx context.Context, prev, next budgetItem, newIDs []string) (bool, error) {
-	var err error
-	if prev.Ver == 0 {
-		var av map[string]types.AttributeValue
-		if av, err = attributevalue.MarshalMap(next); err != nil {
-			return false, fmt.Errorf("marketo budget: encode: %w", err)
+// sync brings the item in line with what the process needs: it closes
+// finished blocks, adjusts the slots, renews the lease and takes a block.
+// It returns once something a waiting goroutine needs was obtained (or
+// nothing is needed), sleeping while the item has no room. did is false
+// when the item could not help at all.
+func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
+	for first := true; ; first = false {
+		if err := ctx.Err(); err != nil {
+			return true, fmt.Errorf("marketo budget: %w", err)
 		}
-		e, berr := expression.NewBuilder().WithCondition(expression.Name("pk").AttributeNotExists()).Build()
-		if berr != nil {
-			return false, fmt.Errorf("marketo budget: %w", berr)
+		now := d.cfg.Now()
+		d.mu.Lock()
+		nd := d.needs(now)
+		st, have, fresh := d.cur, d.haveCur, d.fresh
+		slots, inflight := d.slots, d.inflight
+		d.mu.Unlock()
+		shrink := nd.slots < slots && slots > inflight
+		if nd.calls == 0 && nd.slots <= slots && !nd.renew && len(nd.closing) == 0 && !shrink {
+			return !first, nil
 		}
-		_, err = d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: av,
-			ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
-		})
-	} else {
-		upd := expression.Set(expression.Name("stamps"), expression.Value(next.Stamps)).
-			Set(expression.Name("ver"), expression.Value(next.Ver)).
-			Set(expression.Name("day"), expression.Value(next.Day)).
-			Set(expression.Name("dayCount"), expression.Value(next.DayCount)).
-			Set(expression.Name("expiresAt"), expression.Value(next.ExpiresAt))
-		for _, id := range newIDs {
-			upd = upd.Set(expression.Name("leases."+id), expression.Value(next.Leases[id]))
-		}
-		for id := range prev.Leases {
-			if _, kept := next.Leases[id]; !kept {
-				upd = upd.Remove(expression.Name("leases." + id))
+		if nd.renew && nd.calls == 0 && nd.slots <= slots && len(nd.closing) == 0 {
+			if ok, err := d.renew(ctx, now); err != nil || ok {
+				return true, err
 			}
 		}
-		e, berr := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.Name("ver").Equal(expression.Value(prev.Ver))).Build()
-		if berr != nil {
-			return false, fmt.Errorf("marketo budget: %w", berr)
+		if !have {
+			if err := d.refresh(ctx); err != nil {
+				return true, err
+			}
+			continue
 		}
-		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: d.key(),
-			UpdateExpression: e.Update(), ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values()})
+		p := d.plan(st, now, nd, inflight)
+		if p.quota && len(nd.closing) == 0 {
+			return true, &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
+		}
+		if p.changed {
+			ok, err := d.write(ctx, st, p)
+			if err != nil {
+				return true, err
+			}
+			if !ok {
+				continue // lost a race; cur is the winner's item
+			}
+			if p.quota {
+				return true, &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
+			}
+			if p.progress {
+				return true, nil
+			}
+			continue // replan from the item just written
+		}
+		if !fresh {
+			if err := d.refresh(ctx); err != nil {
+				return true, err
+			}
+			continue
+		}
+		d.mu.Lock()
+		if d.slots > p.slots { // our lease lapsed in the item
+			d.slots = p.slots
+		}
+		d.mu.Unlock()
+		wait := p.wait
+		wait += time.Duration(rand.Int64N(int64(wait/10) + 1)) // spread the racers
+		if err := d.cfg.Sleep(ctx, wait); err != nil {
+			return true, fmt.Errorf("marketo budget: %w", err)
+		}
+		d.mu.Lock()
+		d.fresh = false
+		d.mu.Unlock()
 	}
+}
+
+type plan struct {
+	next     budgetItem
+	changed  bool // next differs from the item and must be written
+	progress bool // a waiting goroutine gains a slot or calls
+	quota    bool // the daily budget is used up
+	slots    int
+	until    int64
+	newBlock *localBlock
+	closed   []*localBlock
+	wait     time.Duration // when nothing could be had: how long to wait
+}
+
+// plan computes the item after this process's changes, from st.
+func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan {
+	nowMS := now.UnixMilli()
+	next := budgetItem{PK: d.pk, SK: "budget", Ver: st.Ver + 1, Day: st.Day, DayCount: st.DayCount,
+		Blocks: map[string]block{}, Owners: map[string]owner{}, ExpiresAt: now.Add(48 * time.Hour).Unix()}
+	var p plan
+	if today := now.In(d.loc).Format(time.DateOnly); next.Day != today {
+		next.Day, next.DayCount = today, 0
+		p.changed = true
+	}
+	for _, s := range st.Stamps {
+		if s > nowMS {
+			next.Stamps = append(next.Stamps, s)
+		}
+	}
+	for id, b := range st.Blocks {
+		if b.End > nowMS {
+			next.Blocks[id] = b
+		}
+	}
+	for id, o := range st.Owners {
+		if o.Until <= nowMS {
+			o.Slots = 0
+		}
+		if o.WantUntil <= nowMS {
+			o.Want = 0
+		}
+		if o.Slots > 0 || o.Want > 0 {
+			next.Owners[id] = o
+		}
+	}
+	// Close finished blocks: their calls become exact stamps, unused calls
+	// are refunded to the day.
+	for _, b := range nd.closing {
+		if sb, ok := next.Blocks[b.id]; ok {
+			delete(next.Blocks, b.id)
+			if sb.Day == next.Day {
+				next.DayCount -= b.n - b.started
+			}
+		}
+		for _, e := range b.ends {
+			if e > nowMS {
+				next.Stamps = append(next.Stamps, e)
+			}
+		}
+		p.closed = append(p.closed, b)
+		p.changed = true
+	}
+	slices.Sort(next.Stamps)
+
+	// Slots.
+	me := next.Owners[d.owner]
+	others, active, othersWant := 0, 0, false
+	for id, o := range next.Owners {
+		if id == d.owner {
+			continue
+		}
+		others += o.Slots
+		active++
+		if o.Want > 0 {
+			othersWant = true
+		}
+	}
+	if nd.slots > 0 {
+		active++
+	}
+	target := nd.slots
+	if othersWant {
+		share := (d.cfg.Concurrent + active - 1) / max(active, 1)
+		target = min(target, share)
+	}
+	target = max(target, inflight) // calls in flight keep their slots
+	newSlots := min(target, max(d.cfg.Concurrent-others, inflight))
+	want, wantUntil := 0, int64(0)
+	if newSlots < nd.slots {
+		want, wantUntil = nd.slots, now.Add(5*d.cfg.UseBy).UnixMilli()
+	}
+	if newSlots != me.Slots || want != me.Want || (want > 0 && me.WantUntil < now.Add(2*d.cfg.UseBy).UnixMilli()) {
+		p.changed = true
+	}
+	if newSlots > me.Slots && newSlots > inflight {
+		p.progress = true
+	}
+	me.Slots, me.Want, me.WantUntil = newSlots, want, wantUntil
+	if newSlots > 0 && (p.changed || nd.renew) {
+		me.Until = now.Add(d.cfg.LeaseTTL).UnixMilli()
+		p.changed = true
+	}
+	if newSlots > 0 || want > 0 {
+		next.Owners[d.owner] = me
+	} else {
+		delete(next.Owners, d.owner)
+	}
+	p.slots, p.until = newSlots, me.Until
+
+	// Calls.
+	if nd.calls > 0 && newSlots > 0 {
+		counted := len(next.Stamps)
+		var frees []int64 // when counted calls leave the window
+		frees = append(frees, next.Stamps...)
+		for _, b := range next.Blocks {
+			counted += b.N
+			for range b.N {
+				frees = append(frees, b.End)
+			}
+		}
+		slices.Sort(frees)
+		free := d.cfg.CallsPer20s - counted
+		k := min(d.cfg.Block, max(nd.calls, 2*newSlots))
+		if active > 1 {
+			k = min(k, max(1, d.cfg.Block/2, (free+active-1)/active))
+		}
+		if d.cfg.Daily > 0 {
+			if left := d.cfg.Daily - next.DayCount; left <= 0 {
+				p.quota = true
+				k = 0
+			} else {
+				k = min(k, left)
+			}
+		}
+		// Take at least min(k, Block/2) at once, so that one write serves
+		// several calls; the freed capacity waits a little for it.
+		least := max(1, min(k, d.cfg.Block/2))
+		switch {
+		case k == 0:
+		case free >= least:
+			k = min(k, free)
+			d.mu.Lock()
+			d.seq++
+			id := d.owner + "-" + strconv.FormatInt(d.seq, 10)
+			d.mu.Unlock()
+			end := now.Add(d.cfg.UseBy + d.cfg.MaxCall + d.cfg.Window + d.cfg.Margin).UnixMilli()
+			next.Blocks[id] = block{Owner: d.owner, N: k, End: end, Day: next.Day}
+			next.DayCount += k
+			p.newBlock = &localBlock{id: id, granted: now, day: next.Day, n: k}
+			p.changed, p.progress = true, true
+		default:
+			i := least - free - 1 // frees[i] leaves: then least are free
+			if i < len(frees) {
+				p.wait = time.Duration(frees[i]-nowMS)*time.Millisecond + time.Millisecond
+			}
+		}
+	} else if nd.slots > newSlots {
+		p.wait = 50 * time.Millisecond // slots are given back unannounced: poll
+		for _, o := range next.Owners {
+			if o.Slots > 0 && o.Until > nowMS {
+				p.wait = min(p.wait, time.Duration(o.Until-nowMS)*time.Millisecond+time.Millisecond)
+			}
+		}
+	}
+	if p.wait <= 0 {
+		p.wait = 5 * time.Millisecond
+	}
+	p.wait = min(p.wait, time.Second) // others' closes and give-backs are unannounced
+	p.next = next
+	return p
+}
+
+// write stores p.next if the item is still at st's version, and applies
+// the plan locally. On a lost race the item that won comes back with the
+// failure and becomes the current state.
+func (d *Dynamo) write(ctx context.Context, st budgetItem, p plan) (bool, error) {
+	av, err := attributevalue.MarshalMap(p.next)
+	if err != nil {
+		return false, fmt.Errorf("marketo budget: encode: %w", err)
+	}
+	cond := expression.Name("ver").Equal(expression.Value(st.Ver))
+	if st.Ver == 0 {
+		cond = expression.Name("pk").AttributeNotExists()
+	}
+	e, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return false, fmt.Errorf("marketo budget: %w", err)
+	}
+	d.mu.Lock()
+	d.stats.Writes++
+	d.mu.Unlock()
+	_, err = d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.table), Item: av,
+		ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
-		d.setState(next)
-		return true, nil
 	case errors.As(err, &ccf):
-		// Lost the race: read the current item. (The ALL_OLD item returned
-		// with the failure would save this read, but under concurrent
-		// writes moto 5.2.1 returned items that let the next write exceed
-		// the concurrency cap, so the budget does not rely on it.)
-		return false, d.refresh(ctx)
+		d.mu.Lock()
+		d.stats.Conflicts++
+		d.mu.Unlock()
+		if ccf.Item == nil {
+			return false, d.refresh(ctx)
+		}
+		var cur budgetItem
+		if err := attributevalue.UnmarshalMap(ccf.Item, &cur); err != nil {
+			return false, fmt.Errorf("marketo budget: decode: %w", err)
+		}
+		d.setState(cur)
+		return false, nil
 	default:
 		return false, fmt.Errorf("marketo budget: write %s: %w", d.pk, err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	d.cur, d.haveCur, d.fresh = p.next, true, true
+	d.slots, d.until = p.slots, p.until
+	if len(p.closed) > 0 {
+		d.blocks = slices.DeleteFunc(d.blocks, func(b *localBlock) bool { return slices.Contains(p.closed, b) })
+	}
+	if p.newBlock != nil {
+		d.blocks = append(d.blocks, p.newBlock)
+		d.stats.BlocksTook++
+	}
+	d.broadcast()
+	d.startIdle()
+	return true, nil
+}
+
+// renew extends the slot lease with one atomic UpdateItem, valid only while
+// the lease is still alive (otherwise others may have the slots, and a full
+// sync is needed). It reports whether it renewed.
+func (d *Dynamo) renew(ctx context.Context, now time.Time) (bool, error) {
+	nowMS := now.UnixMilli()
+	until := now.Add(d.cfg.LeaseTTL).UnixMilli()
+	upd := expression.Set(expression.Name("owners."+d.owner+".u"), expression.Value(until)).
+		Add(expression.Name("ver"), expression.Value(1))
+	cond := expression.Name("owners." + d.owner + ".u").GreaterThan(expression.Value(nowMS))
+	e, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return false, fmt.Errorf("marketo budget: %w", err)
+	}
+	d.mu.Lock()
+	d.stats.Writes++
+	d.stats.Renewals++
+	d.mu.Unlock()
+	out, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: d.key(),
+		UpdateExpression: e.Update(), ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(),
+		ExpressionAttributeValues: e.Values(), ReturnValues: types.ReturnValueAllNew})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+	case errors.As(err, &ccf):
+		d.mu.Lock()
+		d.stats.Conflicts++
+		d.fresh = false
+		d.mu.Unlock()
+		return false, d.refresh(ctx)
+	default:
+		return false, fmt.Errorf("marketo budget: renew lease %s: %w", d.pk, err)
+	}
+	var cur budgetItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &cur); err != nil {
+		return false, fmt.Errorf("marketo budget: decode: %w", err)
+	}
+	d.setState(cur)
+	d.mu.Lock()
+	d.until = until
+	d.gen++
+	d.broadcast()
+	d.mu.Unlock()
+	return true, nil
 }
 
 func (d *Dynamo) setState(st budgetItem) {
 	d.mu.Lock()
-	d.cur, d.fresh = st, true
+	d.cur, d.haveCur, d.fresh = st, true, true
 	d.mu.Unlock()
 }
 
 func (d *Dynamo) refresh(ctx context.Context) error {
+	d.mu.Lock()
+	d.stats.Reads++
+	d.mu.Unlock()
 	out, err := d.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: d.key(), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("marketo budget: read %s: %w", d.pk, err)
@@ -408,65 +826,4 @@ func (d *Dynamo) refresh(ctx context.Context) error {
 	}
 	d.setState(st)
 	return nil
-}
-
-// release removes the lease with a write conditional on the version, like
-// every other change to the item, so no two writers can overwrite each
-// other's changes (a read-modify-write server such as moto, or a future
-// change to this code, could otherwise lose one). It runs even when the
-// call's context is cancelled; if it fails, the lease expires by itself.
-func (d *Dynamo) release(leaseID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for range 20 {
-		d.mu.Lock()
-		st := d.cur
-		d.mu.Unlock()
-		if st.Ver == 0 {
-			if d.refresh(ctx) != nil {
-				return
-			}
-			continue
-		}
-		if _, held := st.Leases[leaseID]; !held {
-			// Our view may be stale; confirm before giving up.
-			if err := d.refresh(ctx); err != nil {
-				return
-			}
-			d.mu.Lock()
-			_, held = d.cur.Leases[leaseID]
-			d.mu.Unlock()
-			if !held {
-				return
-			}
-			continue
-		}
-		upd := expression.Remove(expression.Name("leases."+leaseID)).Set(expression.Name("ver"), expression.Value(st.Ver+1))
-		e, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.Name("ver").Equal(expression.Value(st.Ver))).Build()
-		if err != nil {
-			return
-		}
-		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(d.table), Key: d.key(),
-			UpdateExpression: e.Update(), ConditionExpression: e.Condition(), ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values()})
-		var ccf *types.ConditionalCheckFailedException
-		switch {
-		case err == nil:
-			next := st
-			next.Ver++
-			next.Leases = make(map[string]int64, len(st.Leases))
-			for k, v := range st.Leases {
-				if k != leaseID {
-					next.Leases[k] = v
-				}
-			}
-			d.setState(next)
-			return
-		case errors.As(err, &ccf):
-			if d.refresh(ctx) != nil {
-				return
-			}
-		default:
-			return
-		}
-	}
 }

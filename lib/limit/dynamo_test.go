@@ -22,14 +22,19 @@ import (
 func TestDynamoBudget(t *testing.T) {
 	moto := awstest.StartMoto(t)
 	cfg := moto.Config(t)
-	db := dynamodb.NewFromConfig(cfg)
+	// moto does not apply concurrent conditional writes to one item
+	// atomically (DynamoDB does): serialDynamo gives the budgets DynamoDB's
+	// per-item serialisation. See serial_test.go.
+	db := &serialDynamo{db: dynamodb.NewFromConfig(cfg)}
 	var seq atomic.Int64
 	for _, tc := range []struct {
 		name string
-		fn   func(*testing.T, *dynamodb.Client, string)
+		fn   func(*testing.T, limit.DynamoAPI, string)
 	}{
 		{"WindowSharedBetweenLambdas", testWindowShared},
 		{"LeasesExpireWhenAHolderDies", testLeasesExpire},
+		{"DeadHoldersBlockComesBackAtExpiry", testDeadBlock},
+		{"ClosedBlockGivesUnusedCallsBack", testClosedBlock},
 		{"ConcurrencyCapHeldAcrossLambdas", testConcurrencyCap},
 		{"DailyBudgetResetsAtChicagoMidnight", testDaily},
 		{"FourWorkersOnTheSimulator", testFourWorkers},
@@ -64,7 +69,7 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func newBudget(t *testing.T, db *dynamodb.Client, table string, clk *fakeClock, cfg limit.Config) *limit.Dynamo {
+func newBudget(t *testing.T, db limit.DynamoAPI, table string, clk *fakeClock, cfg limit.Config) *limit.Dynamo {
 	t.Helper()
 	cfg.Now, cfg.Sleep = clk.Now, clk.Sleep
 	b, err := limit.NewDynamo(db, table, "123-ABC-456", cfg)
@@ -74,10 +79,11 @@ func newBudget(t *testing.T, db *dynamodb.Client, table string, clk *fakeClock, 
 	return b
 }
 
-func testWindowShared(t *testing.T, db *dynamodb.Client, table string) {
+func testWindowShared(t *testing.T, db limit.DynamoAPI, table string) {
 	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
 	clk := &fakeClock{now: t0}
-	cfg := limit.Config{CallsPer20s: 6, Concurrent: 10, Margin: time.Second}
+	// Block 1: one call per grant, so the exact sliding window is visible.
+	cfg := limit.Config{CallsPer20s: 6, Concurrent: 10, Margin: time.Second, Block: 1, IdleGrace: -1}
 	a, b := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
 	ctx := context.Background()
 	for i := range 6 {
@@ -102,10 +108,10 @@ func testWindowShared(t *testing.T, db *dynamodb.Client, table string) {
 	}
 }
 
-func testLeasesExpire(t *testing.T, db *dynamodb.Client, table string) {
+func testLeasesExpire(t *testing.T, db limit.DynamoAPI, table string) {
 	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
 	clk := &fakeClock{now: t0}
-	cfg := limit.Config{CallsPer20s: 100, Concurrent: 2, LeaseTTL: 30 * time.Second}
+	cfg := limit.Config{CallsPer20s: 100, Concurrent: 2, MaxCall: 20 * time.Second, LeaseTTL: 30 * time.Second, IdleGrace: -1}
 	dead, alive := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
 	ctx := context.Background()
 	for range 2 {
@@ -139,7 +145,7 @@ func testLeasesExpire(t *testing.T, db *dynamodb.Client, table string) {
 	rel3()
 }
 
-func testConcurrencyCap(t *testing.T, db *dynamodb.Client, table string) {
+func testConcurrencyCap(t *testing.T, db limit.DynamoAPI, table string) {
 	clk := &fakeClock{now: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
 	cfg := limit.Config{CallsPer20s: 100, Concurrent: 3, LeaseTTL: time.Hour}
 	a, b := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
@@ -162,10 +168,10 @@ func testConcurrencyCap(t *testing.T, db *dynamodb.Client, table string) {
 	rc()
 }
 
-func testDaily(t *testing.T, db *dynamodb.Client, table string) {
+func testDaily(t *testing.T, db limit.DynamoAPI, table string) {
 	chicago := marketo.ChicagoLocation()
 	clk := &fakeClock{now: time.Date(2026, 3, 2, 23, 50, 0, 0, chicago)}
-	b := newBudget(t, db, table, clk, limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 3})
+	b := newBudget(t, db, table, clk, limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 3, IdleGrace: -1})
 	ctx := context.Background()
 	for range 3 {
 		rel, err := b.Acquire(ctx)
@@ -183,7 +189,7 @@ func testDaily(t *testing.T, db *dynamodb.Client, table string) {
 		t.Fatalf("ResetAt = %v, want %v", qe.ResetAt, want)
 	}
 	// Another Lambda sees the same count.
-	other := newBudget(t, db, table, clk, limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 3})
+	other := newBudget(t, db, table, clk, limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 3, IdleGrace: -1})
 	if _, err := other.Acquire(ctx); !errors.Is(err, marketo.ErrDailyQuota) {
 		t.Fatalf("other Lambda = %v, want the quota error", err)
 	}
@@ -196,12 +202,79 @@ func testDaily(t *testing.T, db *dynamodb.Client, table string) {
 }
 
 func TestNewDynamoRejectsBadConfig(t *testing.T) {
-	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Margin: -time.Second}} {
+	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Margin: -time.Second},
+		{CallsPer20s: 10, Block: 11}, {MaxCall: time.Minute, LeaseTTL: time.Minute}, {UseBy: -time.Second}} {
 		if _, err := limit.NewDynamo(&dynamodb.Client{}, "t", "i", cfg); err == nil {
 			t.Errorf("NewDynamo(%+v) accepted", cfg)
 		}
 	}
 	if _, err := limit.NewDynamo(nil, "t", "i", limit.Config{}); err == nil {
 		t.Error("nil client accepted")
+	}
+}
+
+// testDeadBlock: a Lambda takes a block of calls and dies with one unused.
+// The block counts in full until it expires (UseBy+MaxCall+Window+Margin
+// after its grant), then another Lambda gets the window back.
+func testDeadBlock(t *testing.T, db limit.DynamoAPI, table string) {
+	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	clk := &fakeClock{now: t0}
+	cfg := limit.Config{CallsPer20s: 2, Block: 2, Concurrent: 10, Margin: time.Second, UseBy: 2 * time.Second,
+		MaxCall: 20 * time.Second, LeaseTTL: 30 * time.Second, IdleGrace: -1}
+	dead, alive := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
+	ctx := context.Background()
+	if _, err := dead.Acquire(ctx); err != nil { // takes a block of 2, uses 1, never releases
+		t.Fatal(err)
+	}
+	rel, err := alive.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if w, want := clk.Now().Sub(t0), 43*time.Second; w < want || w > want+2*time.Second {
+		t.Fatalf("waited %s for the dead holder's block, want about %s (UseBy+MaxCall+Window+Margin)", w, want)
+	}
+}
+
+// testClosedBlock: a live Lambda that used one call of a block of two gives
+// the other back when it closes the block; the used call counts until its
+// answer + Window + Margin, no longer.
+func testClosedBlock(t *testing.T, db limit.DynamoAPI, table string) {
+	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	clk := &fakeClock{now: t0}
+	cfg := limit.Config{CallsPer20s: 2, Block: 2, Concurrent: 10, Margin: time.Second, UseBy: 2 * time.Second, IdleGrace: -1}
+	a, b := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
+	ctx := context.Background()
+	rel, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = b.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if w := clk.Now().Sub(t0); w > 0 {
+		t.Fatalf("waited %s for a call a gave back", w)
+	}
+	// The window now holds a's used call and b's block of 1: a third call
+	// waits for a's call to leave (its answer at t0 + 20 s + 1 s).
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if w := clk.Now().Sub(t0); w < 21*time.Second || w > 23*time.Second {
+		t.Fatalf("third call waited %s, want about 21 s", w)
+	}
+	if st := a.Stats(); st.Grants != 2 || st.Writes == 0 {
+		t.Fatalf("a's stats %+v, want 2 grants and some writes", st)
 	}
 }

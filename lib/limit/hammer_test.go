@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
@@ -23,7 +22,7 @@ import (
 // after the first (full) window are measured: no 606, no 615, and
 // throughput at least 85 % of the budget. The spy also checks, on the
 // budget's side, the calls in flight and the grants per 20 s.
-func testFourWorkers(t *testing.T, db *dynamodb.Client, table string) {
+func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	const (
 		workers    = 4
 		perWorker  = 6 // goroutines per worker
