@@ -162,9 +162,11 @@ func TestEnvironmentVariablesDeclared(t *testing.T) {
 			}
 		}
 		scanned = append(scanned, envNamesRead(t, dir)...)
+		// The detector sends to the change queue; trigger-campaign postpones
+		// quota-stopped messages on it. No job function touches it.
 		_, hasQueue := vars["CHANGE_QUEUE_URL"]
-		if hasQueue != (id == "RegistrationChangesFunction") {
-			t.Errorf("%s CHANGE_QUEUE_URL declared = %v; only RegistrationChangesFunction sends changes", id, hasQueue)
+		if want := id == "RegistrationChangesFunction" || id == "TriggerCampaignFunction"; hasQueue != want {
+			t.Errorf("%s CHANGE_QUEUE_URL declared = %v, want %v", id, hasQueue, want)
 		}
 		if _, ok := vars["LOG_LEVEL"]; ok {
 			t.Errorf("%s declares LOG_LEVEL; the level comes from LoggingConfig (AWS_LAMBDA_LOG_LEVEL)", id)

@@ -68,6 +68,12 @@ func (d *Deps) Trigger() *jobs.Trigger {
 	return &jobs.Trigger{Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Metrics: os.Stdout}
 }
 
+// Postponer returns what keeps quota-stopped changes on the queue until the
+// quota resets.
+func (d *Deps) Postponer() *Postponer {
+	return &Postponer{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL}
+}
+
 // Detector returns registration-changes' detector, sending to the queue.
 func (d *Deps) Detector() *jobs.Detector {
 	return &jobs.Detector{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -141,4 +142,26 @@ func fingerprint(conn config.Connection, m secrets.MarketoCredentials, c secrets
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out
+}
+
+// ReleaseBudgets gives back what the process's shared budgets hold (their
+// concurrency slots and unused calls) so that other Lambdas of the instance
+// can use them while this one is frozen between invocations. Budgets without
+// a Close (the in-process ones) hold nothing across invocations.
+func (c *Connector) ReleaseBudgets(ctx context.Context) error {
+	c.mu.Lock()
+	var closers []interface{ Close(context.Context) error }
+	for _, b := range c.budgets {
+		if cl, ok := b.(interface{ Close(context.Context) error }); ok {
+			closers = append(closers, cl)
+		}
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, cl := range closers {
+		if err := cl.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -41,17 +42,17 @@ func MainScheduled(lookup func(string) (string, bool), funcs map[string]jobs.Job
 	for t := range funcs {
 		served = append(served, t)
 	}
-	lambda.Start(ScheduledHandler(d.Executor(funcs), served...))
+	lambda.Start(releasing(d, ScheduledHandler(d.Executor(funcs), served...)))
 	return nil
 }
 
 // MainTrigger serves trigger-campaign (SQS registration-change batches).
 func MainTrigger(lookup func(string) (string, bool)) error {
-	d, err := setup(lookup, false)
+	d, err := setup(lookup, true)
 	if err != nil {
 		return err
 	}
-	lambda.Start(SQSChangeHandler(d.Trigger(), d.Logger))
+	lambda.Start(releasing(d, SQSChangeHandler(d.Trigger(), d.Logger, d.Postponer())))
 	return nil
 }
 
@@ -61,6 +62,22 @@ func MainDetector(lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(DetectorHandler(d.Detector()))
+	lambda.Start(releasing(d, DetectorHandler(d.Detector())))
 	return nil
+}
+
+// releasing wraps a handler so that every invocation ends by giving back the
+// shared Marketo budget's slots and unused calls: a frozen Lambda must not
+// hold them until their leases expire.
+func releasing[E, R any](d *Deps, h func(context.Context, E) (R, error)) func(context.Context, E) (R, error) {
+	return func(ctx context.Context, ev E) (R, error) {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := d.Connector.ReleaseBudgets(rctx); err != nil {
+				d.Logger.WarnContext(ctx, "cannot give back the shared Marketo budget's slots; they return when their lease expires", "error", err)
+			}
+		}()
+		return h(ctx, ev)
+	}
 }

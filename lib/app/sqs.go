@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
 // ChangeHandler is what the SQS handler needs of *jobs.Trigger.
@@ -25,14 +28,22 @@ type ChangeHandler interface {
 // message h could not finish as a batch item failure. It never returns an
 // error for the batch, so one bad record never redelivers the others; a
 // malformed message reaches the DLQ after the queue's maxReceiveCount.
-func SQSChangeHandler(h ChangeHandler, log *slog.Logger) func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+//
+// With a Postponer, a message stopped by Marketo's daily quota is also kept
+// invisible until the quota resets (at most MaxPostpone), so that it does not
+// use up its receives, and reach the DLQ, while the quota is spent.
+func SQSChangeHandler(h ChangeHandler, log *slog.Logger, pp ...*Postponer) func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	var post *Postponer
+	if len(pp) > 0 {
+		post = pp[0]
 	}
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		var msgs []jobs.ChangeMessage
-		var ids []string
+		var ids, receipts []string
 		for _, rec := range ev.Records {
 			if rec.MessageId == "" {
 				// SQS always sets it; without one no failure can be reported,
@@ -49,16 +60,62 @@ func SQSChangeHandler(h ChangeHandler, log *slog.Logger) func(ctx context.Contex
 			}
 			msgs = append(msgs, m)
 			ids = append(ids, rec.MessageId)
+			receipts = append(receipts, rec.ReceiptHandle)
 		}
 		for i, err := range h.Handle(ctx, msgs) {
 			if err != nil {
 				log.WarnContext(ctx, "registration change not finished; reported for redelivery",
 					"messageId", ids[i], "changeId", msgs[i].ChangeID, "registration", msgs[i].RegistrationCode, "reason", err.Error())
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ids[i]})
+				var qe *marketo.QuotaError
+				if post != nil && errors.As(err, &qe) {
+					if perr := post.Postpone(ctx, receipts[i], qe.ResetAt); perr != nil {
+						log.WarnContext(ctx, "cannot postpone the change until Marketo's quota resets; it is redelivered sooner",
+							"messageId", ids[i], "error", perr.Error())
+					}
+				}
 			}
 		}
 		return resp, nil
 	}
+}
+
+// ChangeVisibilityAPI is the SQS call that postpones a message (*sqs.Client).
+type ChangeVisibilityAPI interface {
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// MaxPostpone is the longest a message is kept invisible (SQS allows 12 hours
+// from its receipt).
+const MaxPostpone = 11 * time.Hour
+
+// Postponer keeps a received message invisible until a time.
+type Postponer struct {
+	Client   ChangeVisibilityAPI
+	QueueURL string
+	Now      func() time.Time
+}
+
+// Postpone hides the message until `until` (plus a minute), at most MaxPostpone.
+func (p *Postponer) Postpone(ctx context.Context, receipt string, until time.Time) error {
+	if receipt == "" {
+		return errors.New("no receipt handle")
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	if until.IsZero() {
+		until = marketo.NextDailyReset(now(), marketo.ChicagoLocation())
+	}
+	d := min(max(until.Sub(now())+time.Minute, time.Minute), MaxPostpone)
+	_, err := p.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(p.QueueURL), ReceiptHandle: aws.String(receipt), VisibilityTimeout: int32(d / time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("postpone message for %s: %w", d, err)
+	}
+	return nil
 }
 
 // SQSSendAPI is the one SQS call the change sender makes (*sqs.Client).
