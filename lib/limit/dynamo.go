@@ -160,8 +160,10 @@ type Dynamo struct {
 	blocks   []*localBlock
 	cur      budgetItem // last item seen
 	haveCur  bool
-	fresh    bool // cur was read or written since the last sleep
-	idleOn   bool // an idle give-back goroutine is running
+	fresh    bool               // cur was read or written since the last sleep
+	idleOn   bool               // an idle give-back goroutine is running
+	idleStop context.CancelFunc // ends the running give-back
+	idleWG   sync.WaitGroup
 	stats    Stats
 }
 
@@ -354,7 +356,10 @@ func (d *Dynamo) startIdle() {
 		return
 	}
 	d.idleOn = true
-	go d.idle()
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.UseBy+d.cfg.IdleGrace+30*time.Second)
+	d.idleStop = cancel
+	d.idleWG.Add(1)
+	go d.idle(ctx) // ended and waited for by Close
 }
 
 // surplus: slots beyond the calls in flight, or a block with nothing in
@@ -372,9 +377,8 @@ func (d *Dynamo) surplus() bool {
 	return false
 }
 
-func (d *Dynamo) idle() {
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.UseBy+d.cfg.IdleGrace+30*time.Second)
-	defer cancel()
+func (d *Dynamo) idle(ctx context.Context) {
+	defer d.idleWG.Done()
 	for {
 		if d.cfg.Sleep(ctx, d.cfg.IdleGrace) != nil {
 			break
@@ -401,13 +405,27 @@ func (d *Dynamo) idle() {
 	}
 	d.mu.Lock()
 	d.idleOn = false
+	d.idleStop()
 	d.mu.Unlock()
+}
+
+// stopIdle ends the idle give-back, if running, and waits for it, so that no
+// goroutine of the budget outlives an invocation.
+func (d *Dynamo) stopIdle() {
+	d.mu.Lock()
+	stop := d.idleStop
+	d.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	d.idleWG.Wait()
 }
 
 // Close gives back every slot and unused call now (at the end of an
 // invocation, so that a frozen Lambda holds nothing). Calls still in flight
 // keep their slots; the budget stays usable.
 func (d *Dynamo) Close(ctx context.Context) error {
+	d.stopIdle()
 	d.mu.Lock()
 	for d.syncing {
 		ch := d.wake
