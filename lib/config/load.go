@@ -103,27 +103,38 @@ func DecodeJSON(data []byte, v any) error {
 // KnownFields would need yaml tags on types this package does not own, such
 // as certain.FieldNames.)
 func DecodeYAML(data []byte, v any) error {
-	var tree any
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&tree); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("decode YAML: empty document")
-		}
-		return fmt.Errorf("decode YAML: %w", err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return errors.New("decode YAML: more than one document")
-	}
-	norm, err := jsonable(tree, "")
-	if err != nil {
-		return fmt.Errorf("decode YAML: %w", err)
-	}
-	b, err := json.Marshal(norm)
+	b, err := YAMLToJSON(data)
 	if err != nil {
 		return fmt.Errorf("decode YAML: %w", err)
 	}
 	return DecodeJSON(b, v)
+}
+
+// YAMLToJSON converts one YAML document into the JSON it stands for
+// (string keys only; timestamps as RFC 3339), so that YAML files go through
+// the same strict JSON decoding and checks as JSON ones.
+func YAMLToJSON(data []byte) ([]byte, error) {
+	var tree any
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&tree); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty document")
+		}
+		return nil, fmt.Errorf("malformed YAML: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one document (use a list for several objects)")
+	}
+	norm, err := jsonable(tree, "")
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(norm)
+	if err != nil {
+		return nil, fmt.Errorf("YAML to JSON: %w", err)
+	}
+	return b, nil
 }
 
 // jsonable converts a yaml.v3 generic tree into values encoding/json can

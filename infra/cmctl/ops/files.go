@@ -12,9 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
-	"gopkg.in/yaml.v3"
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
 )
@@ -478,73 +476,14 @@ func lineCol(data []byte, off int64) (int, int) {
 	return line, col
 }
 
-// decodeYAML reads one YAML document and converts it to the tree
-// decodeJSON would give, so both formats go through one set of checks.
+// decodeYAML converts one YAML document to the tree decodeJSON would give,
+// so both formats go through one set of checks.
 func decodeYAML(data []byte) (any, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty file")
-		}
-		return nil, fmt.Errorf("malformed YAML: %w", err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("malformed YAML: more than one document (use a list for several objects)")
-	}
-	norm, err := fromYAML(v, "")
+	raw, err := config.YAMLToJSON(data)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(norm)
-	if err != nil {
-		return nil, fmt.Errorf("YAML: %w", err)
-	}
 	return decodeJSON(raw)
-}
-
-func fromYAML(v any, path string) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			c, err := fromYAML(e, joinPath(path, k))
-			if err != nil {
-				return nil, err
-			}
-			out[k] = c
-		}
-		return out, nil
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("%s: key %v is not a string", path, k)
-			}
-			c, err := fromYAML(e, joinPath(path, ks))
-			if err != nil {
-				return nil, err
-			}
-			out[ks] = c
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			c, err := fromYAML(e, fmt.Sprintf("%s[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = c
-		}
-		return out, nil
-	case time.Time:
-		return x.Format(time.RFC3339Nano), nil
-	default:
-		return x, nil
-	}
 }
 
 func joinPath(path, k string) string {
