@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 
-
 	"github.com/certain-marketo/certain-marketo/lib/config"
 )
 
