@@ -23,9 +23,9 @@ func TestDynamoBudget(t *testing.T) {
 	moto := awstest.StartMoto(t)
 	cfg := moto.Config(t)
 	// moto does not apply concurrent conditional writes to one item
-	// atomically (DynamoDB does): serialDynamo gives the budgets DynamoDB's
+	// atomically (DynamoDB does): awstest.Serial gives the budgets DynamoDB's
 	// per-item serialisation. See serial_test.go.
-	db := &serialDynamo{db: dynamodb.NewFromConfig(cfg)}
+	db := awstest.NewSerial(dynamodb.NewFromConfig(cfg))
 	var seq atomic.Int64
 	for _, tc := range []struct {
 		name string

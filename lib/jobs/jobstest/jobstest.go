@@ -175,7 +175,9 @@ func newDynamo(t testing.TB, now func() time.Time) store.Store {
 	if err := awstest.CreateTables(ctx, cfg, names); err != nil {
 		t.Fatalf("jobstest: create tables: %v", err)
 	}
-	s, err := dynamostore.New(dynamodb.NewFromConfig(cfg), names.Config, names.State, dynamostore.WithClock(now))
+	// awstest.Serial: moto applies concurrent conditional writes to one item
+	// non-atomically; DynamoDB does not (see its doc).
+	s, err := dynamostore.New(awstest.NewSerial(dynamodb.NewFromConfig(cfg)), names.Config, names.State, dynamostore.WithClock(now))
 	if err != nil {
 		t.Fatalf("jobstest: dynamostore: %v", err)
 	}

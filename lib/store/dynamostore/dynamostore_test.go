@@ -18,7 +18,7 @@ import (
 )
 
 // TestConformanceOnMoto runs the conformance suite over moto_server. The
-// store reaches moto through serialDynamo (see serial_test.go): moto does
+// store reaches moto through awstest.Serial: moto does
 // not apply concurrent conditional writes to one item atomically, which
 // DynamoDB does, and the suite's races (ClaimRace, IdempotencyRace,
 // CheckpointRace) test the store's conditions, not moto's locking. The
@@ -28,7 +28,7 @@ func TestConformanceOnMoto(t *testing.T) {
 	moto := awstest.StartMoto(t)
 	cfg := moto.Config(t)
 	raw := dynamodb.NewFromConfig(cfg)
-	db := &serialDynamo{db: raw}
+	db := awstest.NewSerial(raw)
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) store.Store {
 		// Fresh tables per subtest isolate them without a server reset.

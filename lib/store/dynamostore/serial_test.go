@@ -16,73 +16,8 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
 )
 
-// serialDynamo hands requests to moto one at a time. moto_server (5.2.1)
-// serves each request on its own thread and evaluates a ConditionExpression
-// and applies the write as two steps with no lock between them, so two
-// concurrent conditional writes to one item can both pass their condition
-// (TestMotoConditionalWritesRace shows it). Real DynamoDB serialises writes
-// to one item, and a condition is checked and applied atomically. The
-// decorator restores that guarantee for the moto run only: the racing
-// goroutines still run concurrently through the store's code, build their
-// conditions from what they read, and may lose; only the server-side
-// evaluation of each request is made atomic, as DynamoDB's is. (It
-// serialises across items too, which DynamoDB does not need to; that only
-// costs speed.)
-type serialDynamo struct {
-	mu sync.Mutex
-	db dynamostore.DynamoAPI
-}
-
-func (s *serialDynamo) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.GetItem(ctx, in, o...)
-}
-
-func (s *serialDynamo) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.PutItem(ctx, in, o...)
-}
-
-func (s *serialDynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.UpdateItem(ctx, in, o...)
-}
-
-func (s *serialDynamo) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.DeleteItem(ctx, in, o...)
-}
-
-func (s *serialDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.Query(ctx, in, o...)
-}
-
-func (s *serialDynamo) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.BatchGetItem(ctx, in, o...)
-}
-
-func (s *serialDynamo) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.BatchWriteItem(ctx, in, o...)
-}
-
-func (s *serialDynamo) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.db.TransactWriteItems(ctx, in, o...)
-}
-
 // TestMotoConditionalWritesRace is the minimal reproduction behind
-// serialDynamo: in each round, n goroutines send the same conditional
+// awstest.Serial: in each round, n goroutines send the same conditional
 // UpdateItem (SET owner = me IF attribute_not_exists(owner)) straight to
 // moto, with no store code in between. On DynamoDB exactly one wins every
 // round. On moto 5.2.1 some rounds have two winners (measured:
@@ -91,7 +26,7 @@ func (s *serialDynamo) TransactWriteItems(ctx context.Context, in *dynamodb.Tran
 // which is the
 // ClaimRace/IdempotencyRace flake of the conformance suite. The test logs
 // how many rounds moto got wrong without failing on it (that count is
-// moto's behaviour, and it varies), and asserts that through serialDynamo
+// moto's behaviour, and it varies), and asserts that through awstest.Serial
 // every round has exactly one winner.
 func TestMotoConditionalWritesRace(t *testing.T) {
 	moto := awstest.StartMoto(t)
@@ -144,8 +79,8 @@ func TestMotoConditionalWritesRace(t *testing.T) {
 	}
 	direct := race(db, "direct")
 	t.Logf("moto direct: %d of %d rounds had other than exactly one winner (%d goroutines each)", direct, rounds, n)
-	if serial := race(&serialDynamo{db: db}, "serial"); serial != 0 {
-		t.Fatalf("through serialDynamo: %d of %d rounds had other than exactly one winner", serial, rounds)
+	if serial := race(awstest.NewSerial(db), "serial"); serial != 0 {
+		t.Fatalf("through awstest.Serial: %d of %d rounds had other than exactly one winner", serial, rounds)
 	}
 }
 
