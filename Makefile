@@ -65,7 +65,7 @@ LOCAL_AWS_ENV := AWS_ENDPOINT_URL=$(LOCAL_AWS_ENDPOINT) AWS_REGION=us-east-1 \
 # require NAME,HINT: fail with a message naming the missing tool and how to get it.
 require = command -v $(1) >/dev/null 2>&1 || { echo "make: '$(1)' is not installed (needed by '$@'). Install it: $(2)" >&2; exit 127; }
 
-.PHONY: help build build-local test lint demo local-invoke local-up local-down bench soak deploy clean tools \
+.PHONY: help build build-local test lint demo local-invoke local-up local-down bench bench-go soak deploy clean tools \
 	$(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
@@ -180,13 +180,19 @@ local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-
 
 # ---------------------------------------------------------------- performance
 BENCH_ARGS ?=
-bench: $(BENCHSTAT_STAMP) ## Marketo budget and throughput benchmarks (infra/bench; BENCH_ARGS=...)
-	PATH="$(TOOLS_BIN):$$PATH" $(GO) run ./infra/bench $(BENCH_ARGS)
+bench: $(BENCHSTAT_STAMP) $(RIE_STAMP) ## full benchmark report into .bench/ (Marketo calls, throughput, memory, cold start; under 10 min)
+	@$(call require,$(MOTO_SERVER),$(PY_TOOLS_HINT))
+	@start=$$(date +%s); PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) run ./infra/bench $(BENCH_ARGS); \
+	echo "make bench: $$(( $$(date +%s) - start )) s"
+
+bench-go: ## Go benchmarks of the hot paths, benchstat-comparable, into .bench/gobench.txt
+	@mkdir -p .bench
+	$(GO) test -run '^$$' -bench 'LeadPayload|PayloadHash|LeadBatch' -count 6 ./lib/jobs/ | tee .bench/gobench.txt
 
 SOAK_DURATION ?= 10m
-SOAK_ARGS ?= -soak -duration $(SOAK_DURATION)
-soak: ## long run of infra/bench against the simulators (SOAK_ARGS, default -soak -duration 10m)
-	$(GO) run ./infra/bench $(SOAK_ARGS)
+SEED ?=
+soak: ## randomised fault run of lib/reliability (SOAK_DURATION, default 10m; SEED to replay one)
+	$(GO) test ./lib/reliability -run TestSoak -v -count=1 -soak.duration=$(SOAK_DURATION) $(if $(SEED),-soak.seed=$(SEED))
 
 # ---------------------------------------------------------------- deploy
 deploy: ## sam build && sam deploy (CONFIG_ENV=prod for production)

@@ -6,12 +6,12 @@
 //
 //	go run ./infra/bench            # full run (10k and 100k, 1 and 4 workers)
 //	go run ./infra/bench -quick     # 10k only
-//	go run ./infra/bench -soak -duration 10m
+//
+// The randomised fault run is lib/reliability's TestSoak (make soak).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -19,7 +19,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/certain-marketo/certain-marketo/infra/bench/internal/bench"
 )
@@ -34,9 +33,8 @@ func main() {
 func run() error {
 	quick := flag.Bool("quick", false, "10,000 registrations only, no cold start")
 	out := flag.String("out", ".bench", "output directory")
-	soak := flag.Bool("soak", false, "randomised long run with injected faults; checks invariants at the end")
-	duration := flag.Duration("duration", 10*time.Minute, "soak duration")
-	seed := flag.Int64("seed", 0, "seed (0: 2026 for the benchmark, the time for -soak)")
+	seed := flag.Int64("seed", 2026, "seed of the data sets and latencies")
+	parallel := flag.Bool("parallel", true, "run the scenarios that need not run alone concurrently")
 	speed := flag.Float64("speed", 20, "simulated seconds per wall second")
 	noCold := flag.Bool("no-coldstart", false, "skip building bootstraps and the RIE cold start")
 	flag.Parse()
@@ -50,30 +48,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	o := bench.Options{Speed: *speed, Seed: *seed, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf}
+	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf}
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		o.MotoServer = p
 	}
 	o.Scenarios = bench.DefaultScenarios(*quick)
-	if *soak {
-		if o.Seed == 0 {
-			o.Seed = time.Now().UnixNano()
-		}
-		fmt.Printf("soak seed %d (reproduce: go run ./infra/bench -soak -duration %s -seed %d)\n", o.Seed, *duration, o.Seed)
-		res, err := bench.Soak(ctx, o, *duration, 2000)
-		if err != nil {
-			return err
-		}
-		b, _ := json.MarshalIndent(res, "", "  ")
-		fmt.Println(string(b))
-		if len(res.Violations) > 0 {
-			return fmt.Errorf("soak seed %d: %d invariant violations", o.Seed, len(res.Violations))
-		}
-		return nil
-	}
-	if o.Seed == 0 {
-		o.Seed = 2026
-	}
 	rep, err := bench.Run(ctx, o)
 	if err != nil {
 		return err

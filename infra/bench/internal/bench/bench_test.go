@@ -19,7 +19,7 @@ import (
 func TestRunTinyWritesEveryPart(t *testing.T) {
 	dir := t.TempDir()
 	o := Options{Speed: 200, LatencyMin: 300 * time.Millisecond, LatencyMax: 800 * time.Millisecond, Seed: 7, Out: dir,
-		Scenarios: []Scenario{{Size: 200, Workers: 1, Memory: true}, {Size: 200, Workers: 2}}}
+		Parallel: true, Scenarios: []Scenario{{Size: 200, Workers: 1, Memory: true, Alone: true}, {Size: 200, Workers: 2}, {Size: 200, Workers: 1, NoSecond: true, Jobs: []string{"sync"}}}}
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		o.MotoServer = p
 	}
@@ -86,5 +86,57 @@ func TestParseInitDuration(t *testing.T) {
 	}
 	if _, ok := ParseInitDuration("REPORT RequestId: x\tDuration: 1.00 ms"); ok {
 		t.Error("found an Init Duration where there is none")
+	}
+}
+
+// TestStubInitSeesTheFirstPoll starts a tiny program that polls the Runtime
+// API stub like a Lambda runtime, and one that exits: the first gets a
+// positive init time, the second an error naming the early exit.
+func TestStubInitSeesTheFirstPoll(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	prog := `package main
+
+import (
+	"net/http"
+	"os"
+)
+
+func main() {
+	if os.Getenv("CONFIG_TABLE") == "" {
+		os.Exit(3)
+	}
+	resp, err := http.Get("http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/next")
+	if err == nil {
+		resp.Body.Close()
+	}
+}
+`
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "poller")
+	if b, err := exec.Command("go", "build", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v: %s", err, b)
+	}
+	ms, err := StubInit(context.Background(), bin, 30*time.Second)
+	if err != nil || ms <= 0 {
+		t.Fatalf("StubInit = %v ms, %v; want a positive time", ms, err)
+	}
+	exiter := filepath.Join(dir, "exiter")
+	if err := os.WriteFile(exiter, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StubInit(context.Background(), exiter, 10*time.Second); err == nil || !strings.Contains(err.Error(), "exited before") {
+		t.Errorf("StubInit of a program that exits: %v; want an early-exit error", err)
+	}
+}
+
+func TestMedianMax(t *testing.T) {
+	if m, x := medianMax([]float64{5, 1, 3}); m != 3 || x != 5 {
+		t.Errorf("odd: %v %v", m, x)
+	}
+	if m, x := medianMax([]float64{4, 1, 3, 2}); m != 2.5 || x != 4 {
+		t.Errorf("even: %v %v", m, x)
 	}
 }

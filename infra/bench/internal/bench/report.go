@@ -16,6 +16,7 @@ type Setup struct {
 	Concurrent   int        `json:"concurrent"`
 	Seed         int64      `json:"seed"`
 	TriggerBatch int        `json:"triggerBatch"`
+	Schedule     string     `json:"schedule"` // how the scenarios shared the machine
 	Scenarios    []Scenario `json:"scenarios"`
 }
 
@@ -71,8 +72,8 @@ func (r *Report) Markdown() string {
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	s := r.Setup
 	p("# certain-marketo benchmark\n\n")
-	p("Generated %s in %.0f s. Simulators with Marketo's real limits (%d calls / 20 s, %d in flight), latency %s–%s per call, on a clock running %.0fx wall time; budget = the full limits. Seed %d. Trigger messages arrive in batches of %d (SQS BatchSize).\n\n",
-		r.Generated, r.Seconds, s.CallsPer20s, s.Concurrent, s.LatencyMin, s.LatencyMax, s.Speed, s.Seed, s.TriggerBatch)
+	p("Generated %s in %.0f s. Simulators with Marketo's real limits (%d calls / 20 s, %d in flight), latency %s–%s per call, on a clock running %.0fx wall time; budget = the full limits. Seed %d. Trigger messages arrive in batches of %d per invocation (template.yaml's SQS BatchSize). Scenarios run %s.\n\n",
+		r.Generated, r.Seconds, s.CallsPer20s, s.Concurrent, s.LatencyMin, s.LatencyMax, s.Speed, s.Seed, s.TriggerBatch, s.Schedule)
 	p("Budget sharing: %s.\n\n", r.SharedBudgetNote)
 
 	p("%s\n\n", Sections[0])
@@ -114,16 +115,19 @@ func (r *Report) Markdown() string {
 	}
 	p("\n%s\n\n", Sections[5])
 	if len(r.ColdStart) > 0 {
-		p("| function | host bootstrap | arm64 bootstrap | Init Duration (RIE, host) |\n|---|---:|---:|---:|\n")
+		p("| function | host bootstrap (%s) | arm64 bootstrap | init median (stub, host) | init max | Init Duration (RIE, its own set-up only) |\n|---|---:|---:|---:|---:|---:|\n", r.ColdStart[0].HostArch)
 		for _, c := range r.ColdStart {
-			init := "n/a"
-			if c.InitMs > 0 {
-				init = fmt.Sprintf("%.1f ms", c.InitMs)
+			med, mx, rie := "n/a", "n/a", "n/a"
+			if len(c.InitMs) > 0 {
+				med, mx = fmt.Sprintf("%.1f ms", c.InitMedianMs), fmt.Sprintf("%.1f ms", c.InitMaxMs)
+			}
+			if c.Error == "" || c.RIEInitMs > 0 {
+				rie = fmt.Sprintf("%.1f ms", c.RIEInitMs)
 			}
 			if c.Error != "" {
-				init += " (" + c.Error + ")"
+				rie += " (" + c.Error + ")"
 			}
-			p("| %s | %.2f MB | %.2f MB | %s |\n", c.Function, float64(c.HostBytes)/mb, float64(c.Arm64Bytes)/mb, init)
+			p("| %s | %.2f MB | %.2f MB | %s | %s | %s |\n", c.Function, float64(c.HostBytes)/mb, float64(c.Arm64Bytes)/mb, med, mx, rie)
 		}
 	}
 	if r.ColdStartNote != "" {

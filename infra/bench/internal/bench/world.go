@@ -92,6 +92,7 @@ type worker struct {
 	account string
 	data    *demodata.Dataset
 	mc      *marketo.Client
+	budget  marketo.Budget
 	cc      *certain.Client
 	exec    *jobs.Executor
 	trigger *jobs.Trigger
@@ -213,7 +214,7 @@ func newWorld(ctx context.Context, wc worldConfig) (*world, error) {
 		if err != nil {
 			return fail(fmt.Errorf("certain client: %w", err))
 		}
-		wk := &worker{account: acct, data: d, mc: mc, cc: cc}
+		wk := &worker{account: acct, data: d, mc: mc, budget: b, cc: cc}
 		conn := config.Connection{
 			Account: acct, CertainBaseURL: ce.URL, CertainSecret: "bench/certain", MarketoSecret: "bench/marketo",
 			AllowHTTP: true, FieldMapping: fieldMapping(), CertainFields: ce.Fields(),
@@ -239,6 +240,20 @@ func newWorld(ctx context.Context, wc worldConfig) (*world, error) {
 		return fail(err)
 	}
 	return w, nil
+}
+
+// endInvocation does what lib/app does after every Lambda invocation: a
+// budget that holds shared capacity (lib/limit.Dynamo) gives back its
+// slots and unused calls, so that a frozen Lambda holds nothing.
+func (wk *worker) endInvocation(ctx context.Context) error {
+	cl, ok := wk.budget.(interface{ Close(context.Context) error })
+	if !ok {
+		return nil // in-process budgets hold nothing across invocations
+	}
+	if err := cl.Close(ctx); err != nil {
+		return fmt.Errorf("worker %s: close budget: %w", wk.account, err)
+	}
+	return nil
 }
 
 func (w *world) close() {
