@@ -9,6 +9,18 @@
 // It wires its own world instead of importing lib/jobs/jobstest, because a
 // product command must not depend on a test harness (jobstest takes a
 // testing.TB and starts moto through lib/awstest).
+//
+// Why the run is shaped as it is: the 4-worker rows give each worker its
+// own lib/limit.Dynamo on one item in moto_server, as separate Lambdas
+// would, through a serialising DynamoAPI (moto's conditional writes are not
+// atomic under concurrency; see serialDynamo) and closed after every
+// invocation, as lib/app does. Scenarios run one at a time by default:
+// the simulators run in process and are CPU-bound, and on two cores a
+// concurrent scenario slowed them enough to lower the throughput figures
+// by a third or more (Options.Parallel remains for quick looks; the memory
+// scenario and the cold start always run alone). The cold start is timed from exec of each
+// bootstrap to its first poll of a Runtime API stub, because
+// aws-lambda-rie's Init Duration covers only the emulator's own set-up.
 package bench
 
 import (
