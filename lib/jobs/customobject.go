@@ -180,21 +180,43 @@ type coRecord struct {
 	OutKey string // per-record outcome key: registration code (engagement) or "regCode/tag" (interest)
 	Email  string
 	Rec    marketo.Record
+	// Owner is the registration the record comes from. Two registrations
+	// of one lead (two profiles sharing an email) produce the same dedupe
+	// key; the first one in registration order owns the record.
+	Owner string
+	// Zero marks an interest record sent as 0 because the owner's points
+	// fell to nothing: it never takes a record from another registration.
+	Zero bool
 }
 
 // coUploader sends custom object records with delta detection.
+//
+// Ownership: Marketo keeps one record per dedupe key, so when two
+// registrations map to the same key (one lead registered twice) only one
+// may write it, or the two would overwrite each other on every run. The
+// first registration in the run's registration order claims the key
+// (claims, for the whole invocation); later ones are recorded as skipped
+// without a Marketo call. The owner is stored with the record's hash, so an
+// invocation that continues a checkpointed run (resumed), which has lost
+// the claims made before the checkpoint, leaves a key stored by another
+// registration to that registration.
 type coUploader struct {
-	rc    *RunContext
-	plan  coPlan
-	scope string // store.Hashes scope: "job:<id>"
-	force bool
+	rc      *RunContext
+	plan    coPlan
+	scope   string // store.Hashes scope: "job:<id>"
+	force   bool
+	resumed bool              // this invocation continues a checkpointed run
+	claims  map[string]string // delta key -> owning registration, this invocation
 }
 
 const recordHashPrefix = "r:"
 
 // upload sends the records that changed since the last successful upload
 // and records one outcome per record. ok[i] is true when record i is now in
-// Marketo with these values (sent or unchanged). An error (store failure,
+// Marketo with these values (sent or unchanged), or when it is a zero
+// record for a key another registration owns (nothing left to clear). A
+// permanent refusal is remembered with the record's hash and not re-sent
+// while the record is the same (failureRetryAfter). An error (store failure,
 // Marketo quota...) means no outcome was recorded for the records not sent.
 func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, err error) {
 	ok = make([]bool, len(recs))
@@ -219,23 +241,61 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 			return ok, fmt.Errorf("read delta hashes: %w", err)
 		}
 	}
+	if u.claims == nil {
+		u.claims = map[string]string{}
+	}
+	now := u.rc.Now()
 	var send []marketo.Record
 	var sendIdx []int
+	owners := map[string]string{} // unchanged records whose stored owner moves
 	for i, r := range recs {
-		if first := seen[keys[i]]; first != i {
-			// Marketo refuses one dedupe key twice in a batch (1036): two
-			// registrations of one lead in one event. The first one wins.
+		k := keys[i]
+		if first := seen[k]; first != i {
+			// Marketo refuses one dedupe key twice in a batch (1036).
 			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
 				Reason: fmt.Sprintf("same custom object key %q as %s in this batch (one lead registered twice?)", u.plan.key(r.Rec), recs[first].OutKey)})
+			ok[i] = r.Zero
 			continue
 		}
-		if prev[keys[i]] == hashes[i] {
+		e := parseDelta(prev[k])
+		owner, claimed := u.claims[k]
+		if !claimed && u.resumed && !e.Failed && e.Owner != "" && e.Hash != "" {
+			// Claimed before the checkpoint this run continues.
+			owner, claimed = e.Owner, e.Owner != r.Owner
+		}
+		if !claimed && r.Zero && !e.Failed && e.Owner != "" {
+			owner, claimed = e.Owner, e.Owner != r.Owner
+		}
+		if claimed && owner != r.Owner {
+			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
+				Reason: fmt.Sprintf("custom object record %q belongs to registration %s of the same lead (one lead registered twice); not sent", u.plan.key(r.Rec), owner)})
+			// A zero for a record another registration holds is done with.
+			ok[i] = r.Zero
+			continue
+		}
+		if !r.Zero {
+			u.claims[k] = r.Owner
+		}
+		if !e.Failed && e.Hash == hashes[i] {
 			ok[i] = true
 			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeUnchanged})
+			if e.Owner != r.Owner && r.Owner != "" {
+				owners[k] = deltaEntry{Hash: hashes[i], Owner: r.Owner}.encode()
+			}
+			continue
+		}
+		if e.held(hashes[i], now) {
+			u.rc.Run.Record(e.heldOutcome(r.OutKey, r.Email))
+			u.rc.Run.Add("failuresNotRetried", 1)
 			continue
 		}
 		send = append(send, r.Rec)
 		sendIdx = append(sendIdx, i)
+	}
+	if len(owners) > 0 {
+		if err := u.rc.Store.PutHashes(ctx, u.scope, owners); err != nil {
+			u.rc.Logger.WarnContext(ctx, "cannot store custom object record owners", "records", len(owners), "error", err)
+		}
 	}
 	if len(send) == 0 {
 		return ok, nil
@@ -255,14 +315,18 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 		switch x.Status {
 		case marketo.StatusCreated, marketo.StatusUpdated:
 			ok[i] = true
-			done[keys[i]] = hashes[i]
+			done[keys[i]] = deltaEntry{Hash: hashes[i], Owner: r.Owner}.encode()
 			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: x.Status})
 		default:
 			code, reason := reasonOf(x.Reasons)
 			if reason == "" {
 				reason = "custom object record " + x.Status
 			}
-			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeFailed, Code: code, Reason: reason})
+			out := store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeFailed, Code: code, Reason: reason}
+			u.rc.Run.Record(out)
+			if m, ok := failureMemo(out, hashes[i], now); ok {
+				done[keys[i]] = m.encode()
+			}
 		}
 	}
 	if len(done) > 0 {

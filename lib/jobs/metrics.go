@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
@@ -159,32 +160,106 @@ func (m *metricsRun) stream(ctx context.Context, q certain.RegistrationQuery,
 
 // leadIDs resolves the lead ids of regs and records an outcome for every
 // registration left without one.
+//
+// A registration whose lead could not be resolved for a permanent reason
+// (1007: several leads share the email; 1004: update-only and no lead has
+// it) is remembered under "l:<registrationCode>" with a hash of what the
+// resolution depends on (email, External Profile ID, Source of Profile). A
+// later run does not look it up again while that hash is the same and less
+// than failureRetryAfter has passed, but records the same outcome again.
 func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (map[string]int, error) {
 	if len(regs) == 0 {
 		return map[string]int{}, nil
 	}
-	ids, outs, err := m.resolve(ctx, m.rc, regs)
+	rc := m.rc
+	now := rc.Now()
+	fields := rc.Clients.Certain.Fields().WithDefaults()
+	mapping := rc.Conn.WithDefaults().FieldMapping
+	idHash := map[string]string{}
+	var keys []string
+	for _, r := range regs {
+		if _, ok := knownLeadID(fields, r.Profile); !ok {
+			idHash[r.Code] = leadIdentityHash(mapping, r)
+			keys = append(keys, lookupPrefix+r.Code)
+		}
+	}
+	stored := map[string]string{}
+	if len(keys) > 0 && !rc.Job.Params.ForceFull {
+		var err error
+		if stored, err = rc.Store.GetHashes(ctx, m.scope, keys); err != nil {
+			return nil, fmt.Errorf("read lead look-up failures: %w", err)
+		}
+	}
+	ask := make([]certain.Registration, 0, len(regs))
+	for _, r := range regs {
+		if h, ok := idHash[r.Code]; ok {
+			if e := parseDelta(stored[lookupPrefix+r.Code]); e.held(h, now) {
+				rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email))
+				rc.Run.Add("failuresNotRetried", 1)
+				continue
+			}
+		}
+		ask = append(ask, r)
+	}
+	if len(ask) == 0 {
+		return map[string]int{}, nil
+	}
+	ids, outs, err := m.resolve(ctx, rc, ask)
 	if err != nil {
 		return nil, fmt.Errorf("resolve lead ids: %w", err)
 	}
 	told := map[string]bool{}
+	put := map[string]string{}
 	for _, o := range outs {
 		if _, ok := ids[o.Key]; ok {
 			// The lead was found or created on the way: a side count, the
 			// registration's own outcome is its custom object record.
-			m.rc.Run.Add("lead"+titleCase(o.Outcome), 1)
+			rc.Run.Add("lead"+titleCase(o.Outcome), 1)
 			continue
 		}
 		told[o.Key] = true
-		m.rc.Run.Record(o)
+		rc.Run.Record(o)
+		if h, ok := idHash[o.Key]; ok {
+			if e, ok := failureMemo(o, h, now); ok {
+				put[lookupPrefix+o.Key] = e.encode()
+			}
+		}
 	}
-	for _, r := range regs {
-		if _, ok := ids[r.Code]; !ok && !told[r.Code] {
-			m.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeFailed,
+	var del []string
+	for _, r := range ask {
+		_, resolved := ids[r.Code]
+		if !resolved && !told[r.Code] {
+			rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeFailed,
 				Reason: "no Marketo lead id could be resolved"})
+		}
+		if resolved && stored[lookupPrefix+r.Code] != "" {
+			del = append(del, lookupPrefix+r.Code)
+		}
+	}
+	// Best effort: a lost memo costs one look-up next run, nothing more.
+	if len(put) > 0 {
+		if err := rc.Store.PutHashes(ctx, m.scope, put); err != nil {
+			rc.Logger.WarnContext(ctx, "cannot remember lead look-up failures; they are looked up again next run", "registrations", len(put), "error", err)
+		}
+	}
+	if len(del) > 0 {
+		if err := rc.Store.DeleteHashes(ctx, m.scope, del); err != nil {
+			rc.Logger.WarnContext(ctx, "cannot forget resolved lead look-up failures", "registrations", len(del), "error", err)
 		}
 	}
 	return ids, nil
+}
+
+// lookupPrefix marks a remembered lead look-up failure in the job's scope.
+const lookupPrefix = "l:"
+
+// leadIdentityHash fingerprints what resolving a registration's lead
+// depends on: its email, External Profile ID and Source of Profile.
+func leadIdentityHash(mapping []config.FieldMap, r certain.Registration) string {
+	return PayloadHash(struct {
+		V                  int
+		Email, Ext, Source string
+	}{1, emailKey(leadEmail(BuildLeadPayload(mapping, r), r)), strings.TrimSpace(r.Profile.ExternalID), strings.ToLower(strings.TrimSpace(r.Profile.Source))})
 }
 
 func titleCase(s string) string {
@@ -238,7 +313,7 @@ func (m *metricsRun) engagement(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull}
+	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull, resumed: m.cp.Next > 0}
 	in := engagementInputs{f: rc.Clients.Certain.Fields().WithDefaults(), plan: plan}
 	aggs, err := m.collectEngagement(ctx, in)
 	if err != nil {
@@ -290,7 +365,7 @@ func (m *metricsRun) engagement(ctx context.Context) error {
 			v[FieldKey] = event + ":" + strconv.Itoa(id)
 			v[FieldEvent] = event
 			v[FieldProgramName] = eventName
-			recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: co.record(v)})
+			recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: co.record(v), Owner: b.Reg.Code})
 		}
 		_, err = m.up.upload(ctx, recs)
 		return err
@@ -459,7 +534,7 @@ func (m *metricsRun) interest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull}
+	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull, resumed: m.cp.Next > 0}
 	eventName, err := m.eventName(ctx, co)
 	if err != nil {
 		return err
@@ -529,7 +604,7 @@ func (m *metricsRun) interest(ctx context.Context) error {
 		rec := func(i int, b pendingReg, lead int, tag string, pts float64) {
 			v := map[string]any{FieldLead: lead, FieldKey: event + ":" + strconv.Itoa(lead) + ":" + tag, FieldEvent: event,
 				FieldProgramName: eventName, FieldInterest: tag, FieldPoints: pts}
-			recs = append(recs, coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: co.record(v)})
+			recs = append(recs, coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: co.record(v), Owner: b.Reg.Code, Zero: pts == 0})
 			from = append(from, origin{entry: i, lead: lead, tag: tag, zero: pts == 0})
 		}
 		for i, b := range batch {

@@ -31,7 +31,10 @@ type syncCheckpoint struct {
 // Marketo by rules A and B, 300 per call; rule C writes the Marketo id back
 // to Certain. A registration whose mapped payload (and rule inputs) is
 // unchanged since its last successful send is not sent again unless the job
-// forces a full resend.
+// forces a full resend. A registration Marketo refused for good (1007:
+// several leads share the email; see failureRetryAfter) is not re-sent with
+// the same payload for a day, but is recorded as failed, with its reason,
+// in every run.
 //
 // The field mapping is checked against Marketo's lead describe once per
 // run, before the first write; a run with nothing to send makes no Marketo
@@ -93,9 +96,19 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 		}
 		for _, i := range cand {
 			r := page.Items[i]
-			if h, ok := stored[r.Code]; ok && h == s.ops.leadHash(r) {
-				rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
-				continue
+			if v, ok := stored[r.Code]; ok {
+				e, h := parseDelta(v), s.ops.leadHash(r)
+				if !e.Failed && e.Hash == h {
+					rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
+					continue
+				}
+				if e.held(h, rc.Now()) {
+					// Refused for good last time with this very payload:
+					// reported again, not re-sent (see failureRetryAfter).
+					rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email))
+					rc.Run.Add("failuresNotRetried", 1)
+					continue
+				}
 			}
 			if out, skip := s.ops.precheck(r); skip {
 				rc.Run.Record(out) // no Marketo call needed to know
@@ -167,7 +180,8 @@ func (s *leadSyncRun) resumeAt(next int) int {
 }
 
 // flush sends the buffer. Whatever Marketo accepted is recorded and hashed
-// even when a later call of the same flush fails, so a retry skips it.
+// even when a later call of the same flush fails, so a retry skips it; a
+// permanent refusal is remembered with its payload hash (leads_retry.go).
 func (s *leadSyncRun) flush(ctx context.Context, b *syncBuf) error {
 	if b == nil || len(b.regs) == 0 {
 		return nil
@@ -187,6 +201,10 @@ func (s *leadSyncRun) flush(ctx context.Context, b *syncBuf) error {
 		s.rc.Run.Record(r.Outcome)
 		if r.Synced {
 			hashes[b.regs[i].Code] = s.ops.leadHash(*b.regs[i])
+		} else if m, ok := failureMemo(r.Outcome, s.ops.leadHash(*b.regs[i]), s.rc.Now()); ok {
+			// Not written back (no lead id), so the registration still has
+			// the values this hash was taken from.
+			hashes[b.regs[i].Code] = m.encode()
 		}
 	}
 	if len(hashes) > 0 {
