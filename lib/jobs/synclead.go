@@ -133,11 +133,11 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 
 // leadSyncRun buffers registrations to send and tracks the resume offset.
 type leadSyncRun struct {
-	rc           *RunContext
-	ops          *leadOps
-	scope        string
-	force        bool
-	checked      bool
+	rc      *RunContext
+	ops     *leadOps
+	scope   string
+	force   bool
+	checked bool
 	// bufs hold the registrations waiting for Marketo, one buffer per
 	// Sync Leads action (createOrUpdate for rule A, updateOnly for rule B),
 	// so that each call carries up to 300 records of one action instead of
