@@ -24,6 +24,22 @@
 //     process that gets fewer slots than it wants records its want; the
 //     holders then trim themselves to a fair share (Concurrent divided by
 //     the processes holding or wanting) at their next write.
+//   - Pace: grants follow a schedule held in the item (tat, GCRA style):
+//     one call per Delta = Occ/CallsPer20s, where Occ is the measured time
+//     a call counts in the window (block grant to stamp end, at least
+//     Window+Margin, averaged over closed blocks), with Burst calls allowed
+//     ahead of it. The window thus refills as fast as it empties instead of
+//     filling in one burst and then waiting, all together, for its first
+//     stamps to leave (waves about Window+Margin+latency apart).
+//   - Fairness: each process also has its own schedule (its owner entry's
+//     t) at Delta times the number of active processes (holding or wanting
+//     slots), so processes that all want more get equal shares; it may
+//     borrow beyond it when no other holder is behind its own schedule.
+//     Waiting processes are staggered (the one furthest behind first) so
+//     that they rarely race for the same moment.
+//   - A finished block is closed by the write of the next grant (it counts
+//     the same as its stamps would until its first stamp nears its end),
+//     unless it has unused calls to give back or nobody waits.
 //   - Daily: dayCount counts calls granted on the current America/Chicago
 //     day (unused calls are refunded on close); it restarts at 00:00 there,
 //     when Marketo's quota resets. Acquire returns *marketo.QuotaError when
@@ -37,7 +53,8 @@
 // grant and the answer, and the call stays in Marketo's window for Window
 // after that. An open block covers [grant, grant+UseBy+MaxCall+Window+
 // Margin); a stamp covers a call until its answer+Window+Margin (Margin
-// absorbs clock skew). A grant is written only if the calls counted now
+// absorbs clock skew). The pace and the shares only delay grants; the
+// limit rests on the count alone. A grant is written only if the calls counted now
 // (open blocks plus live stamps) plus k fit in CallsPer20s. At any moment
 // T, every call Marketo may count for T belongs to a block granted at or
 // before T that still counts at T; the last of them was checked against all
@@ -52,8 +69,8 @@
 // version (ver), with the current item returned on a lost race (ALL_OLD),
 // so a lost race costs no extra read. Lease renewal, the frequent write
 // of a busy process, is an atomic UpdateItem (SET u, ADD ver) that needs no
-// read. A process writes about once per block, so four busy processes
-// rarely collide.
+// read. A process writes about once per block; a write that lost a race
+// costs what a read would have, and returns the item.
 //
 // # Worst case when a Lambda dies
 //
@@ -78,6 +95,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -119,6 +137,9 @@ type Config struct {
 	// Block is the most calls taken from the window in one write (default
 	// CallsPer20s/10, at least 1).
 	Block int
+	// Burst is how many calls the pacing schedule may grant ahead of its
+	// steady rate (default Block).
+	Burst int
 	// UseBy: calls of a block not started within UseBy of its grant are
 	// given back (default 2 s).
 	UseBy time.Duration
@@ -180,12 +201,22 @@ type localBlock struct {
 }
 
 type budgetItem struct {
-	PK        string           `dynamodbav:"pk"`
-	SK        string           `dynamodbav:"sk"`
-	Ver       int64            `dynamodbav:"ver"`
-	Day       string           `dynamodbav:"day"`
-	DayCount  int              `dynamodbav:"dayCount"`
-	Stamps    []int64          `dynamodbav:"stamps"`
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	Ver      int64  `dynamodbav:"ver"`
+	Day      string `dynamodbav:"day"`
+	DayCount int    `dynamodbav:"dayCount"`
+	// Stamps: stamps of an older version of this package, owner unknown;
+	// counted until they expire, never added to.
+	Stamps []int64 `dynamodbav:"stamps,omitempty"`
+	// Owned: the stamps of closed calls (answer+Window+Margin, ms), per
+	// owner.
+	Owned map[string][]int64 `dynamodbav:"ost"`
+	// Tat: the pacing schedule's theoretical time of the next call (ms).
+	Tat int64 `dynamodbav:"tat"`
+	// Occ: the mean time a call counts in the window, from its block's
+	// grant to its stamp (ms), averaged over recently closed blocks.
+	Occ       int64            `dynamodbav:"occ"`
 	Blocks    map[string]block `dynamodbav:"blocks"`
 	Owners    map[string]owner `dynamodbav:"owners"`
 	ExpiresAt int64            `dynamodbav:"expiresAt"`
@@ -203,6 +234,7 @@ type owner struct {
 	Until     int64 `dynamodbav:"u"`  // slot lease (ms)
 	Want      int   `dynamodbav:"w"`  // slots wanted but not granted
 	WantUntil int64 `dynamodbav:"wu"` // the want counts until then (ms)
+	Tat       int64 `dynamodbav:"t"`  // the owner's own pacing schedule (ms)
 }
 
 // NewDynamo returns the budget of the Marketo instance instanceKey (munchkin
@@ -235,6 +267,9 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 	if cfg.UseBy == 0 {
 		cfg.UseBy = 2 * time.Second
 	}
+	if cfg.Burst == 0 {
+		cfg.Burst = cfg.Block
+	}
 	if cfg.IdleGrace == 0 {
 		cfg.IdleGrace = time.Second
 	}
@@ -247,6 +282,8 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 		return nil, fmt.Errorf("limit: negative Daily %d", cfg.Daily)
 	case cfg.Block < 0 || cfg.Block > cfg.CallsPer20s:
 		return nil, fmt.Errorf("limit: Block %d out of range 1..CallsPer20s (%d)", cfg.Block, cfg.CallsPer20s)
+	case cfg.Burst < cfg.Block || cfg.Burst > cfg.CallsPer20s:
+		return nil, fmt.Errorf("limit: Burst %d out of range Block (%d)..CallsPer20s (%d)", cfg.Burst, cfg.Block, cfg.CallsPer20s)
 	case cfg.Window < 0 || cfg.Margin < 0 || cfg.MaxCall < 0 || cfg.UseBy < 0:
 		return nil, errors.New("limit: negative Window, Margin, MaxCall or UseBy")
 	case cfg.LeaseTTL <= cfg.MaxCall:
@@ -508,6 +545,22 @@ func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
 			continue
 		}
 		p := d.plan(st, now, nd, inflight)
+		if len(nd.closing) > 0 && p.newBlock == nil && nd.calls > 0 && !p.quota {
+			// No grant yet: leave closable blocks open (they count the same
+			// as their stamps would) so that the next grant's write closes
+			// them, unless one gives calls back or its first stamp nears
+			// its end.
+			defer0 := nd
+			defer0.closing = nil
+			for _, b := range nd.closing {
+				if b.started < b.n || slices.Min(append([]int64{math.MaxInt64}, b.ends...)) <= now.Add(time.Second).UnixMilli() {
+					defer0.closing = append(defer0.closing, b)
+				}
+			}
+			if q := d.plan(st, now, defer0, inflight); len(defer0.closing) == 0 || q.newBlock != nil {
+				p = q
+			}
+		}
 		if p.quota && len(nd.closing) == 0 {
 			return true, &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
 		}
@@ -539,7 +592,11 @@ func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
 		}
 		d.mu.Unlock()
 		wait := p.wait
-		wait += time.Duration(rand.Int64N(int64(wait/10) + 1)) // spread the racers
+		jitter := p.jitter // spread the racers
+		if jitter == 0 {
+			jitter = wait / 10
+		}
+		wait += time.Duration(rand.Int64N(int64(jitter) + 1))
 		if err := d.cfg.Sleep(ctx, wait); err != nil {
 			return true, fmt.Errorf("marketo budget: %w", err)
 		}
@@ -548,6 +605,10 @@ func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
 		d.mu.Unlock()
 	}
 }
+
+// staggerStep is the most one waiting process lets the one before it go
+// first: several DynamoDB round trips.
+const staggerStep = 250 * time.Millisecond
 
 type plan struct {
 	next     budgetItem
@@ -559,12 +620,14 @@ type plan struct {
 	newBlock *localBlock
 	closed   []*localBlock
 	wait     time.Duration // when nothing could be had: how long to wait
+	jitter   time.Duration // at most this much is added to wait at random
 }
 
 // plan computes the item after this process's changes, from st.
 func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan {
 	nowMS := now.UnixMilli()
 	next := budgetItem{PK: d.pk, SK: "budget", Ver: st.Ver + 1, Day: st.Day, DayCount: st.DayCount,
+		Owned: map[string][]int64{}, Tat: st.Tat, Occ: st.Occ,
 		Blocks: map[string]block{}, Owners: map[string]owner{}, ExpiresAt: now.Add(48 * time.Hour).Unix()}
 	var p plan
 	if today := now.In(d.loc).Format(time.DateOnly); next.Day != today {
@@ -574,6 +637,13 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 	for _, s := range st.Stamps {
 		if s > nowMS {
 			next.Stamps = append(next.Stamps, s)
+		}
+	}
+	for id, ss := range st.Owned {
+		for _, s := range ss {
+			if s > nowMS {
+				next.Owned[id] = append(next.Owned[id], s)
+			}
 		}
 	}
 	for id, b := range st.Blocks {
@@ -588,34 +658,21 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 		if o.WantUntil <= nowMS {
 			o.Want = 0
 		}
-		if o.Slots > 0 || o.Want > 0 {
+		if o.Slots > 0 || o.Want > 0 || o.Tat > nowMS {
 			next.Owners[id] = o
 		}
 	}
-	// Close finished blocks: their calls become exact stamps, unused calls
-	// are refunded to the day.
-	for _, b := range nd.closing {
-		if sb, ok := next.Blocks[b.id]; ok {
-			delete(next.Blocks, b.id)
-			if sb.Day == next.Day {
-				next.DayCount -= b.n - b.started
-			}
-		}
-		for _, e := range b.ends {
-			if e > nowMS {
-				next.Stamps = append(next.Stamps, e)
-			}
-		}
-		p.closed = append(p.closed, b)
-		p.changed = true
-	}
-	slices.Sort(next.Stamps)
-
-	// Slots.
+	// The pacing step: one call per Delta, where Delta is the time a call
+	// counts in the window (Occ, at least Window+Margin) over CallsPer20s,
+	// so that the window refills as fast as it empties and never fills in
+	// a burst.
+	delta := float64(max(st.Occ, (d.cfg.Window+d.cfg.Margin).Milliseconds())) / float64(d.cfg.CallsPer20s)
+	// Slots; active: the processes holding or wanting slots, this one
+	// included when it needs any.
 	me := next.Owners[d.owner]
 	others, active, othersWant := 0, 0, false
 	for id, o := range next.Owners {
-		if id == d.owner {
+		if id == d.owner || (o.Slots == 0 && o.Want == 0) {
 			continue
 		}
 		others += o.Slots
@@ -627,6 +684,38 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 	if nd.slots > 0 {
 		active++
 	}
+	deltaOwn := delta * float64(max(active, 1))
+	// Close finished blocks: their calls become exact stamps, unused calls
+	// are refunded to the day and to the schedules.
+	for _, b := range nd.closing {
+		if sb, ok := next.Blocks[b.id]; ok {
+			delete(next.Blocks, b.id)
+			// sb.N, not b.n: Close lowers b.n to the calls started.
+			if sb.Day == next.Day {
+				next.DayCount -= sb.N - b.started
+			}
+			next.Tat -= int64(float64(sb.N-b.started) * delta)
+			me.Tat -= int64(float64(sb.N-b.started) * deltaOwn)
+		}
+		var sum int64
+		for _, e := range b.ends {
+			sum += e - b.granted.UnixMilli()
+			if e > nowMS {
+				next.Owned[d.owner] = append(next.Owned[d.owner], e)
+			}
+		}
+		if len(b.ends) > 0 {
+			occ := sum / int64(len(b.ends))
+			if next.Occ == 0 {
+				next.Occ = occ
+			} else {
+				next.Occ += (occ - next.Occ) / 4
+			}
+		}
+		p.closed = append(p.closed, b)
+		p.changed = true
+	}
+
 	target := nd.slots
 	if othersWant {
 		share := (d.cfg.Concurrent + active - 1) / max(active, 1)
@@ -649,18 +738,16 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 		me.Until = now.Add(d.cfg.LeaseTTL).UnixMilli()
 		p.changed = true
 	}
-	if newSlots > 0 || want > 0 {
-		next.Owners[d.owner] = me
-	} else {
-		delete(next.Owners, d.owner)
-	}
 	p.slots, p.until = newSlots, me.Until
 
 	// Calls.
 	if nd.calls > 0 && newSlots > 0 {
 		counted := len(next.Stamps)
-		var frees []int64 // when counted calls leave the window
-		frees = append(frees, next.Stamps...)
+		frees := slices.Clone(next.Stamps) // when counted calls leave the window
+		for _, ss := range next.Owned {
+			counted += len(ss)
+			frees = append(frees, ss...)
+		}
 		for _, b := range next.Blocks {
 			counted += b.N
 			for range b.N {
@@ -669,10 +756,26 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 		}
 		slices.Sort(frees)
 		free := d.cfg.CallsPer20s - counted
-		k := min(d.cfg.Block, max(nd.calls, 2*newSlots))
-		if active > 1 {
-			k = min(k, max(1, d.cfg.Block/2, (free+active-1)/active))
+		// The shared schedule allows Burst calls ahead of its pace; each
+		// process's own schedule allows it 1/active of the pace (so that
+		// processes that all want more get equal shares), unless every
+		// other holder has used its share or is idle: then it may borrow.
+		tau := float64(d.cfg.Burst) * delta
+		tat := float64(max(next.Tat, nowMS))
+		paced := int((float64(nowMS) + tau - tat) / delta)
+		tauOwn := float64(d.cfg.Burst) * deltaOwn
+		tatOwn := float64(max(me.Tat, nowMS))
+		pacedOwn := int((float64(nowMS) + tauOwn - tatOwn) / deltaOwn)
+		borrow := true
+		for id, o := range next.Owners {
+			if id != d.owner && o.Slots > 0 && o.Tat <= nowMS && float64(o.Tat) > float64(nowMS)-tauOwn {
+				borrow = false // it has part of its share left: it is behind
+			}
 		}
+		if borrow {
+			pacedOwn = paced
+		}
+		k := min(d.cfg.Block, max(nd.calls, 2*newSlots))
 		if d.cfg.Daily > 0 {
 			if left := d.cfg.Daily - next.DayCount; left <= 0 {
 				p.quota = true
@@ -682,12 +785,13 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 			}
 		}
 		// Take at least min(k, Block/2) at once, so that one write serves
-		// several calls; the freed capacity waits a little for it.
+		// several calls; the capacity waits a little for it.
 		least := max(1, min(k, d.cfg.Block/2))
+		avail := min(free, paced, pacedOwn)
 		switch {
 		case k == 0:
-		case free >= least:
-			k = min(k, free)
+		case avail >= least:
+			k = min(k, avail)
 			d.mu.Lock()
 			d.seq++
 			id := d.owner + "-" + strconv.FormatInt(d.seq, 10)
@@ -695,13 +799,42 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 			end := now.Add(d.cfg.UseBy + d.cfg.MaxCall + d.cfg.Window + d.cfg.Margin).UnixMilli()
 			next.Blocks[id] = block{Owner: d.owner, N: k, End: end, Day: next.Day}
 			next.DayCount += k
+			next.Tat = int64(tat + float64(k)*delta)
+			me.Tat = int64(tatOwn + float64(k)*deltaOwn)
 			p.newBlock = &localBlock{id: id, granted: now, day: next.Day, n: k}
 			p.changed, p.progress = true, true
 		default:
-			i := least - free - 1 // frees[i] leaves: then least are free
-			if i < len(frees) {
-				p.wait = time.Duration(frees[i]-nowMS)*time.Millisecond + time.Millisecond
+			if free < least {
+				if i := least - free - 1; i < len(frees) { // frees[i] leaves: then least are free
+					// A stamp leaves at a known time; an open block may be
+					// closed early, unannounced: look again within a second.
+					p.wait = time.Duration(frees[i]-nowMS) * time.Millisecond
+					if p.wait > d.cfg.Window+d.cfg.Margin {
+						p.wait = time.Second
+					}
+				} else {
+					p.wait = time.Second
+				}
 			}
+			if paced < least {
+				p.wait = max(p.wait, time.Duration((tat+float64(least)*delta-tau-float64(nowMS))*float64(time.Millisecond)))
+			}
+			if pacedOwn < least {
+				p.wait = max(p.wait, time.Duration((tatOwn+float64(least)*deltaOwn-tauOwn-float64(nowMS))*float64(time.Millisecond)))
+			}
+			// Stagger the processes that wait for the same moment: the one
+			// whose own schedule is furthest behind goes first, the others
+			// one step later each, so that they rarely race for it (a lost
+			// race costs a write).
+			rank := 0
+			for id, o := range next.Owners {
+				if id != d.owner && o.Slots > 0 && max(o.Tat, nowMS) < max(me.Tat, nowMS) {
+					rank++
+				}
+			}
+			step := min(time.Duration(delta*float64(time.Millisecond)), staggerStep)
+			p.wait += time.Millisecond + time.Duration(rank)*step
+			p.jitter = step / 2
 		}
 	} else if nd.slots > newSlots {
 		p.wait = 50 * time.Millisecond // slots are given back unannounced: poll
@@ -711,10 +844,17 @@ func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan 
 			}
 		}
 	}
+	if newSlots > 0 || want > 0 || me.Tat > nowMS {
+		next.Owners[d.owner] = me
+	} else {
+		delete(next.Owners, d.owner)
+	}
 	if p.wait <= 0 {
 		p.wait = 5 * time.Millisecond
 	}
-	p.wait = min(p.wait, time.Second) // others' closes and give-backs are unannounced
+	// A pacing wait is exact (only refunds and holders leaving shorten
+	// it); bound it anyway.
+	p.wait = min(p.wait, d.cfg.Window/4)
 	p.next = next
 	return p
 }

@@ -80,31 +80,61 @@ func newBudget(t *testing.T, db limit.DynamoAPI, table string, clk *fakeClock, c
 }
 
 func testWindowShared(t *testing.T, db limit.DynamoAPI, table string) {
-	t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
-	clk := &fakeClock{now: t0}
-	// Block 1: one call per grant, so the exact sliding window is visible.
-	cfg := limit.Config{CallsPer20s: 6, Concurrent: 10, Margin: time.Second, Block: 1, IdleGrace: -1}
-	a, b := newBudget(t, db, table, clk, cfg), newBudget(t, db, table, clk, cfg)
-	ctx := context.Background()
-	for i := range 6 {
-		rel, err := []*limit.Dynamo{a, b}[i%2].Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel()
-	}
-	if !clk.Now().Equal(t0) {
-		t.Fatalf("waited %s within the budget", clk.Now().Sub(t0))
-	}
-	// The 7th call, from either Lambda, waits until the first grant leaves
-	// the window (20 s + 1 s margin).
-	rel, err := b.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel()
-	if w := clk.Now().Sub(t0); w < 21*time.Second || w > 24*time.Second {
-		t.Fatalf("7th call waited %s, want about 21 s", w)
+	for _, tc := range []struct {
+		name  string
+		burst int
+	}{{"paced", 1}, {"burst", 6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+			clk := &fakeClock{now: t0}
+			// Block 1: one call per grant, so the exact sliding window is
+			// visible. The pace is one call per (Window+Margin)/CallsPer20s =
+			// 3.5 s; Burst calls may go ahead of it.
+			cfg := limit.Config{CallsPer20s: 6, Concurrent: 10, Margin: time.Second, Block: 1, Burst: tc.burst, IdleGrace: -1}
+			cfg.Now, cfg.Sleep = clk.Now, clk.Sleep
+			var ab []*limit.Dynamo
+			for range 2 {
+				x, err := limit.NewDynamo(db, table, "instance-"+tc.name, cfg) // one budget per subtest
+				if err != nil {
+					t.Fatal(err)
+				}
+				ab = append(ab, x)
+			}
+			a, b := ab[0], ab[1]
+			ctx := context.Background()
+			for i := range 6 {
+				rel, err := []*limit.Dynamo{a, b}[i%2].Acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rel()
+				// Paced: call i+1 at i*3.5 s, never earlier, later by at most
+				// the stagger and jitter that spread racing Lambdas (up to
+				// 400 ms a wait); burst: all six at once.
+				n := max(0, i+1-tc.burst)
+				want := time.Duration(n) * 3500 * time.Millisecond
+				if w := clk.Now().Sub(t0); w < want || w > want+time.Duration(n)*400*time.Millisecond {
+					t.Fatalf("call %d granted after %s, want about %s", i+1, w, want)
+				}
+			}
+			// The 7th call waits until the first grant leaves the window (20
+			// s + 1 s margin), and for the pace. It comes from a: b, which
+			// took the 6th, has used its own share (1/2 of the pace) while a
+			// holds slots.
+			sixth := clk.Now().Sub(t0)
+			rel, err := a.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel()
+			want := 21 * time.Second
+			if tc.burst == 1 {
+				want = max(want, sixth+3500*time.Millisecond)
+			}
+			if w := clk.Now().Sub(t0); w < 21*time.Second || w > want+time.Second {
+				t.Fatalf("7th call waited %s, want at least 21 s and about %s", w, want)
+			}
+		})
 	}
 }
 
@@ -203,7 +233,7 @@ func testDaily(t *testing.T, db limit.DynamoAPI, table string) {
 
 func TestNewDynamoRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Margin: -time.Second},
-		{CallsPer20s: 10, Block: 11}, {MaxCall: time.Minute, LeaseTTL: time.Minute}, {UseBy: -time.Second}} {
+		{CallsPer20s: 10, Block: 11}, {CallsPer20s: 10, Block: 5, Burst: 4}, {CallsPer20s: 10, Burst: 11}, {MaxCall: time.Minute, LeaseTTL: time.Minute}, {UseBy: -time.Second}} {
 		if _, err := limit.NewDynamo(&dynamodb.Client{}, "t", "i", cfg); err == nil {
 			t.Errorf("NewDynamo(%+v) accepted", cfg)
 		}
