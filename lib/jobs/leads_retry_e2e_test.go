@@ -204,3 +204,32 @@ func TestEngagementRecordSharedByTwoRegistrationsIsNotFlipFlopped(t *testing.T) 
 		}
 	}
 }
+
+// The owner survives a checkpoint: when the run stops after R-00000's
+// record and a new invocation continues it, the twin is still skipped.
+func TestSharedEngagementRecordOwnerSurvivesCheckpoint(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics))
+	engagementObject(env.Marketo, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
+	seedLinked(env, 399)
+	lead0 := env.Marketo.LeadsByEmail("att00000@example.org")[0].ID()
+	pin := env.Certain.AddProfile(jobstest.Account, map[string]any{"email": "ATT00000@example.org", "externalKey": strconv.Itoa(lead0), "sourceOfProfile": "Marketo"})
+	env.Certain.AddRegistration(jobstest.Account, "HS26", pin, map[string]any{"registrationCode": "R-twin", "registrationStatusLabel": "Pre-Registered", "isConfirmed": true})
+	env.Certain.AddAgendaLine(jobstest.Account, "HS26", map[string]any{"registrationCode": "R-twin", "activityCode": "W1", "status": "REGISTERED"})
+	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
+	ctx := context.Background()
+	env.InterruptAfter(1) // one agenda page check, then stop after the first registration page
+	first := env.RunJob(t, ctx, "eng")
+	if first.Outcome != store.RunCheckpointed {
+		t.Fatalf("first invocation %s %v, want checkpointed", first.Outcome, first.Counts)
+	}
+	env.InterruptWhen(nil)
+	second := env.RunJob(t, ctx, "eng")
+	if second.Counts[store.OutcomeSkipped] != 1 || second.Counts[store.OutcomeUpdated] != 0 {
+		t.Errorf("continuation %s %v: want the twin skipped, nothing overwritten", second.Outcome, second.Counts)
+	}
+	for _, r := range env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject) {
+		if fmt.Sprint(r["leadID"]) == strconv.Itoa(lead0) && fmt.Sprint(r[jobs.MetricSessionsAttended]) != "1" {
+			t.Errorf("lead %d record %v: want R-00000's metrics", lead0, r)
+		}
+	}
+}

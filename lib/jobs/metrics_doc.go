@@ -92,6 +92,20 @@
 // with points > 0 per lead id; a tag in it that has nothing now is sent as
 // 0 and then dropped from it.
 //
+// One lead, two registrations. Two profiles sharing an e-mail (differing in
+// case, say) resolve to one lead and so to one record key. The first
+// registration in registration order owns the record; the others are
+// recorded as skipped, naming the owner, so the two never overwrite each
+// other run after run. The owner is stored with the hash ("<hash> <code>").
+//
+// Permanent failures (see failureRetryAfter): a lead that cannot be
+// resolved because several Marketo leads share the e-mail (1007), or
+// because an update-only profile has no lead (1004), is remembered under
+// "l:<registrationCode>" and not looked up again for a day unless its
+// e-mail, External Profile ID or Source of Profile changes; a record
+// Marketo refuses for good is remembered in its "r:" entry likewise. Both
+// are reported in every run with their code and reason.
+//
 // Checkpoints hold the offset of the first registration not yet uploaded.
 // A continued run reads the activity inputs again (they cost Certain calls
 // only), then resumes the registrations at that offset.
