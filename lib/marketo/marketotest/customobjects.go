@@ -24,13 +24,22 @@ func (t *coType) key(r marketo.Record) (string, bool) {
 	return strings.Join(parts, "\x00"), true
 }
 
-func (t *coType) find(key string) *coRecord {
-	for _, r := range t.records {
-		if k, _ := t.key(r.fields); k == key {
-			return r
-		}
+// find returns the record with a dedupe key, through the index (a scan per
+// record would make a sync of n records cost O(n x stored)).
+func (t *coType) find(key string) *coRecord { return t.byKey[key] }
+
+// reindex files a record under its current dedupe key, after a create or an
+// update that may have changed a dedupe field (updateOnly by idField).
+func (t *coType) reindex(r *coRecord, oldKey string) {
+	if t.byKey == nil {
+		t.byKey = map[string]*coRecord{}
 	}
-	return nil
+	if oldKey != "" && t.byKey[oldKey] == r {
+		delete(t.byKey, oldKey)
+	}
+	if k, ok := t.key(r.fields); ok {
+		t.byKey[k] = r
+	}
 }
 
 func (t *coType) findGUID(g string) (int, *coRecord) {
@@ -152,15 +161,18 @@ func (s *Server) syncCO(name string, r *request) answer {
 		case rec == nil && b.Action == marketo.ActionUpdateOnly:
 			res[i] = coSkip(i, "1013", "Object not found")
 		case rec != nil:
+			oldKey, _ := t.key(rec.fields)
 			for k, v := range in {
 				if k != "marketoGUID" {
 					rec.fields[k] = v
 				}
 			}
+			t.reindex(rec, oldKey)
 			res[i] = coResult{Seq: i, Status: marketo.StatusUpdated, MarketoGUID: rec.guid}
 		default:
 			nr := &coRecord{guid: newGUID(), fields: maps.Clone(in)}
 			t.records = append(t.records, nr)
+			t.reindex(nr, "")
 			res[i] = coResult{Seq: i, Status: marketo.StatusCreated, MarketoGUID: nr.guid}
 		}
 	}
@@ -317,6 +329,9 @@ func (s *Server) deleteCO(name string, r *request) answer {
 		}
 		idx, _ := t.findGUID(rec.guid)
 		t.records = append(t.records[:idx], t.records[idx+1:]...)
+		if k, ok := t.key(rec.fields); ok && t.byKey[k] == rec {
+			delete(t.byKey, k)
+		}
 		res[i] = coResult{Seq: i, Status: "deleted", MarketoGUID: rec.guid}
 	}
 	return ok(res)

@@ -379,6 +379,19 @@ func TestCustomObjectRules(t *testing.T) {
 	if len(recs) != 1 || recs[0]["score"] != 9 || recs[0]["marketoGUID"] == "" {
 		t.Errorf("stored records: %v", recs)
 	}
+	// An update by idField that changes the dedupe field moves the record to
+	// its new key: a later upsert of the old key creates, of the new one updates.
+	guid := res[0].MarketoGUID
+	res, err = c.SyncCustomObjects(ctx, "eng_c", marketo.SyncCustomObjectsRequest{Action: marketo.ActionUpdateOnly, DedupeBy: "idField",
+		Input: []marketo.Record{{"marketoGUID": guid, "metricKey": "z"}}})
+	if err != nil || res[0].Status != marketo.StatusUpdated {
+		t.Fatalf("update by idField: %+v %v", res, err)
+	}
+	res, err = c.SyncCustomObjects(ctx, "eng_c", marketo.SyncCustomObjectsRequest{Input: []marketo.Record{
+		{"metricKey": "z", "leadID": id, "score": 3}, {"metricKey": "a", "leadID": id, "score": 4}}})
+	if err != nil || res[0].Status != marketo.StatusUpdated || res[0].MarketoGUID != guid || res[1].Status != marketo.StatusCreated {
+		t.Fatalf("after re-keying: %+v %v; want z updated (same record), a created", res, err)
+	}
 }
 
 func TestFaultInjectionScope(t *testing.T) {

@@ -55,6 +55,7 @@ type coRecord struct {
 type coType struct {
 	def     CustomObjectType
 	records []*coRecord
+	byKey   map[string]*coRecord // dedupe key -> record
 }
 
 type state struct {
