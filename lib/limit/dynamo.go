@@ -125,7 +125,10 @@ type Config struct {
 	Concurrent  int           // calls in flight; default 5, at most 10
 	Daily       int           // calls per Chicago day; 0 = no local daily limit
 	// Margin is added to every call's time in the window, for clock skew
-	// between Lambdas and Marketo (default 1 s).
+	// between Lambdas, whose stamps are compared with each other's clocks
+	// (default 500 ms; Lambda hosts keep time through the Amazon Time Sync
+	// Service, within milliseconds). Each millisecond of margin costs
+	// throughput: a call occupies the window for Window+Margin+latency.
 	Margin time.Duration
 	// MaxCall is the longest a call may stay in flight at Marketo (default
 	// 125 s: Marketo's longest server timeout is 120 s).
@@ -253,7 +256,7 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 		cfg.Window = 20 * time.Second
 	}
 	if cfg.Margin == 0 {
-		cfg.Margin = time.Second
+		cfg.Margin = 500 * time.Millisecond
 	}
 	if cfg.MaxCall == 0 {
 		cfg.MaxCall = 125 * time.Second
