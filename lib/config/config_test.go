@@ -25,6 +25,7 @@ func TestJobValidateMessages(t *testing.T) {
 		want   string
 	}{
 		{"no statuses", func(j *Job) { j.Params.Statuses = nil }, `job "summit-sync": params.statuses: at least one status required`},
+		{"negative retry period", func(j *Job) { j.Params.RetryFailuresAfter = Duration(-time.Hour) }, `job "summit-sync": params.retryFailuresAfter: must not be negative`},
 		{"foreign param", func(j *Job) { j.Params.CampaignID = 5 }, `job "summit-sync": params.campaignId: not used by job type "sync-leads"`},
 		{"unknown type", func(j *Job) { j.Type = "nope" }, `job "summit-sync": type: must be one of`},
 		{"no schedule", func(j *Job) { j.Schedule = Schedule{} }, `job "summit-sync": schedule: exactly one of at, interval or cron required`},

@@ -122,6 +122,10 @@ type Params struct {
 
 	// all jobs that write to Marketo
 	ForceFull bool `json:"forceFull,omitempty"` // ignore delta hashes and resend everything
+	// RetryFailuresAfter (sync-leads, metrics): a record Marketo refused for
+	// good (1003, 1004, 1006, 1007, 1008) with unchanged data is re-sent only
+	// after this long; still reported failed every run. 0: retried every run.
+	RetryFailuresAfter Duration `json:"retryFailuresAfter,omitempty"`
 }
 
 // TokenSpec is one {{my.Name}} token: a literal Value or a Certain Field of

@@ -223,9 +223,9 @@ var paramFields = map[string][]string{
 	TypeImportLeads:       {"listId", "registrationStatus", "attendeeType"},
 	TypeImportProfiles:    {"listId"},
 	TypeTriggerCampaign:   {"campaignId", "toStatus", "fromStatus", "tokens", "runSyncLeads", "syncStatuses", "forceFull"},
-	TypeSyncLeads:         {"statuses", "forceFull"},
-	TypeEngagementMetrics: {"customObject", "fields", "modules", "categories", "forceFull"},
-	TypeInterestMetrics:   {"customObject", "fields", "modules", "include", "tagAllowList", "categories", "forceFull"},
+	TypeSyncLeads:         {"statuses", "forceFull", "retryFailuresAfter"},
+	TypeEngagementMetrics: {"customObject", "fields", "modules", "categories", "forceFull", "retryFailuresAfter"},
+	TypeInterestMetrics:   {"customObject", "fields", "modules", "include", "tagAllowList", "categories", "forceFull", "retryFailuresAfter"},
 }
 
 // JobTypes lists the configurable job types.
@@ -344,6 +344,9 @@ func (j Job) validate(l *errList) {
 			l.add("params.syncStatuses", "only used with runSyncLeads")
 		}
 	case TypeSyncLeads:
+		if p.RetryFailuresAfter < 0 {
+			l.add("params.retryFailuresAfter", "must not be negative")
+		}
 		if len(p.Statuses) == 0 {
 			l.add("params.statuses", "at least one status required")
 		}
@@ -353,6 +356,9 @@ func (j Job) validate(l *errList) {
 			}
 		}
 	case TypeEngagementMetrics, TypeInterestMetrics:
+		if p.RetryFailuresAfter < 0 {
+			l.add("params.retryFailuresAfter", "must not be negative")
+		}
 		if strings.TrimSpace(p.CustomObject) == "" {
 			l.add("params.customObject", "required (custom object API name)")
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -215,8 +216,8 @@ const recordHashPrefix = "r:"
 // and records one outcome per record. ok[i] is true when record i is now in
 // Marketo with these values (sent or unchanged), or when it is a zero
 // record for a key another registration owns (nothing left to clear). A
-// permanent refusal is remembered with the record's hash and not re-sent
-// while the record is the same (failureRetryAfter). An error (store failure,
+// permanent refusal is remembered with the record's hash and, with
+// Params.RetryFailuresAfter, not re-sent while the record is the same. An error (store failure,
 // Marketo quota...) means no outcome was recorded for the records not sent.
 func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, err error) {
 	ok = make([]bool, len(recs))
@@ -284,8 +285,8 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 			}
 			continue
 		}
-		if e.held(hashes[i], now) {
-			u.rc.Run.Record(e.heldOutcome(r.OutKey, r.Email))
+		if after := time.Duration(u.rc.Job.Params.RetryFailuresAfter); e.held(hashes[i], now, after) {
+			u.rc.Run.Record(e.heldOutcome(r.OutKey, r.Email, after))
 			u.rc.Run.Add("failuresNotRetried", 1)
 			continue
 		}

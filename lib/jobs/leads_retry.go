@@ -16,22 +16,22 @@ import (
 // (several leads share the email) stays until someone merges the leads in
 // Marketo, 1004 on an update-only lead stays until a lead with the email
 // exists, 1003/1006 (invalid value, unknown field) stay until the payload
-// changes. Re-sending them every run costs a batched Marketo call per run
-// and a lookup per batch in the metrics jobs, for an answer already known.
-// Never re-sending them would hide a merge done in Marketo until the
-// Certain data happens to change.
+// changes.
 //
-// So a record refused with one of these codes is remembered in the job's
-// delta store with the hash of what was sent, the code, the reason and the
-// time of the attempt. A later run does not send it again while the hash is
-// the same and less than failureRetryAfter has passed; it records the
-// record as failed (or skipped, as the first time) with the same code and
-// the reason, saying when it was last tried and when it will be retried,
-// so every run record still shows the problem to the operator. The record
-// is sent again as soon as its payload changes, once a day otherwise, and
-// on a forced full run (Params.ForceFull). Other failures (transient
-// errors, Certain write-back failures, unknown codes) are retried every run.
-const failureRetryAfter = 24 * time.Hour
+// By default a failed record is retried on the next run, like every other
+// failure: nothing is lost, and a merge done in Marketo is picked up at
+// once. That costs a batched Marketo call per run (and a lookup per batch
+// in the metrics jobs) while the problem stands. A job may instead set
+// Params.RetryFailuresAfter (e.g. "24h"): a record refused with one of these
+// codes is then remembered in the job's delta store with the hash of what
+// was sent, the code, the reason and the time of the attempt, and a later
+// run does not send it again while the hash is the same and less than that
+// has passed. It still records the record as failed (or skipped, as the
+// first time) with the same code and reason, saying when it was last tried
+// and when it will be retried, so every run record shows the problem. The
+// record is sent again as soon as its payload changes, after the period, and
+// on a forced full run (Params.ForceFull). Other failures (transient errors,
+// Certain write-back failures, unknown codes) are always retried next run.
 
 // permanentCodes are the Marketo per-record codes remembered as above.
 func permanentCode(code string) bool {
@@ -98,16 +98,17 @@ func failureMemo(out store.RecordOutcome, hash string, now time.Time) (deltaEntr
 }
 
 // held reports whether a remembered failure still stands for a record whose
-// hash is now hash: same payload, tried less than failureRetryAfter ago.
-func (e deltaEntry) held(hash string, now time.Time) bool {
-	return e.Failed && e.Hash == hash && now.Sub(e.At) < failureRetryAfter && !now.Before(e.At.Add(-time.Minute))
+// hash is now hash: same payload, tried less than after ago (after <= 0: a
+// failure is always retried).
+func (e deltaEntry) held(hash string, now time.Time, after time.Duration) bool {
+	return after > 0 && e.Failed && e.Hash == hash && now.Sub(e.At) < after && !now.Before(e.At.Add(-time.Minute))
 }
 
 // heldOutcome is the outcome recorded for a held failure: the first
 // attempt's outcome, code and reason, with when it was tried and when it
 // will be tried again.
-func (e deltaEntry) heldOutcome(key, email string) store.RecordOutcome {
+func (e deltaEntry) heldOutcome(key, email string, after time.Duration) store.RecordOutcome {
 	return store.RecordOutcome{Key: key, Email: email, Outcome: e.Outcome, Code: e.Code,
 		Reason: fmt.Sprintf("%s [not sent again: Marketo refused the same data at %s; retried when it changes, after %s, or on a forced full run]",
-			e.Reason, e.At.Format(time.RFC3339), e.At.Add(failureRetryAfter).Format(time.RFC3339))}
+			e.Reason, e.At.Format(time.RFC3339), e.At.Add(after).Format(time.RFC3339))}
 }

@@ -40,7 +40,7 @@ func marketoCalls(env *jobstest.Env, from int) (calls, writes, lookups int) {
 // demoEnv seeds demodata's generator (duplicate e-mails differing in case,
 // leads sharing an e-mail that provoke 1007, linked, imported and foreign
 // profiles) as the benchmark does, with the three jobs it runs.
-func demoEnv(t *testing.T, n int) *jobstest.Env {
+func demoEnv(t *testing.T, n int, retryAfter config.Duration) *jobstest.Env {
 	t.Helper()
 	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads),
 		jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics), jobstest.WithFunc(config.TypeInterestMetrics, jobs.InterestMetrics))
@@ -61,16 +61,17 @@ func demoEnv(t *testing.T, n int) *jobstest.Env {
 			Fields: map[string]string{jobs.FieldKey: jobs.FieldDisabled}, Include: []string{"registered", "attended"}}},
 	} {
 		j.Account, j.Name, j.Enabled, j.Schedule, j.Event = jobstest.Account, j.ID, true, hourly, "HS26"
+		j.Params.RetryFailuresAfter = retryAfter
 		env.PutJob(t, j)
 	}
 	return env
 }
 
-// An unchanged second run of each job makes no Marketo write and no lead
-// look-up; the registrations Marketo refused with 1007 are still reported
-// failed, with the code, in the second run.
+// With retryFailuresAfter set, an unchanged second run of each job makes no
+// Marketo write and no lead look-up; the registrations Marketo refused with
+// 1007 are still reported failed, with the code, in the second run.
 func TestUnchangedSecondRunMakesNoMarketoWrite(t *testing.T) {
-	env := demoEnv(t, 1500)
+	env := demoEnv(t, 1500, config.Duration(24*time.Hour))
 	ctx := context.Background()
 	for _, id := range []string{"sync", "eng", "int"} {
 		first := env.RunJob(t, ctx, id)
@@ -104,8 +105,9 @@ func TestUnchangedSecondRunMakesNoMarketoWrite(t *testing.T) {
 	}
 }
 
-// A registration refused with 1007 is retried when its payload changes, or
-// once failureRetryAfter (a day) has passed; until then it is reported
+// A registration refused with 1007 is retried by the next run; with
+// retryFailuresAfter (a day here) it is retried when its payload changes, or
+// once the day has passed; until then it is reported
 // without a Marketo call. A forced full run retries it too.
 func TestSyncLeads1007RetryPolicy(t *testing.T) {
 	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads))
@@ -120,6 +122,23 @@ func TestSyncLeads1007RetryPolicy(t *testing.T) {
 		Schedule: config.Schedule{Interval: config.Duration(time.Hour)}, Params: config.Params{Statuses: []string{"Pre-Registered"}}}
 	env.PutJob(t, job)
 	ctx := context.Background()
+
+	// By default a refused registration is retried by the next run.
+	for i := range 2 {
+		from := len(env.Marketo.Calls())
+		run := env.RunJob(t, ctx, "sync")
+		if _, writes, _ := marketoCalls(env, from); writes != 1 || run.Counts[store.OutcomeFailed] != 1 {
+			t.Fatalf("default policy, run %d: %d Sync Leads calls, counts %v; want the 1007 registration sent (and failing) every run", i+1, writes, run.Counts)
+		}
+		env.Clock.Advance(time.Hour)
+	}
+	// With retryFailuresAfter, it is held while its data is unchanged. (New
+	// data first, so that the steps below start from a first attempt.)
+	job.Params.RetryFailuresAfter = config.Duration(24 * time.Hour)
+	env.PutJob(t, job)
+	if err := env.CertainClient.UpdateProfile(ctx, jobstest.Account, pin, map[string]any{"firstName": "Tes"}); err != nil {
+		t.Fatal(err)
+	}
 
 	type step struct {
 		name       string

@@ -18,8 +18,12 @@ func TestDeltaEntryEncoding(t *testing.T) {
 	if got != e {
 		t.Errorf("round trip %+v, want %+v", got, e)
 	}
-	if !got.held("abc", at.Add(23*time.Hour)) || got.held("abc", at.Add(failureRetryAfter)) || got.held("abd", at.Add(time.Hour)) {
-		t.Error("held: want true for the same hash within a day only")
+	day := 24 * time.Hour
+	if !got.held("abc", at.Add(23*time.Hour), day) || got.held("abc", at.Add(day), day) || got.held("abd", at.Add(time.Hour), day) {
+		t.Error("held: want true for the same hash within the period only")
+	}
+	if got.held("abc", at.Add(time.Minute), 0) {
+		t.Error("held with no period: a failure must be retried")
 	}
 	if _, ok := failureMemo(store.RecordOutcome{Outcome: store.OutcomeFailed, Code: "certain-write"}, "abc", at); ok {
 		t.Error("a Certain write-back failure must be retried every run")

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
@@ -165,8 +166,9 @@ func (m *metricsRun) stream(ctx context.Context, q certain.RegistrationQuery,
 // (1007: several leads share the email; 1004: update-only and no lead has
 // it) is remembered under "l:<registrationCode>" with a hash of what the
 // resolution depends on (email, External Profile ID, Source of Profile). A
-// later run does not look it up again while that hash is the same and less
-// than failureRetryAfter has passed, but records the same outcome again.
+// later run with Params.RetryFailuresAfter set does not look it up again
+// while that hash is the same and less than that has passed, but records
+// the same outcome again; by default it is looked up again every run.
 func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (map[string]int, error) {
 	if len(regs) == 0 {
 		return map[string]int{}, nil
@@ -193,8 +195,8 @@ func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (
 	ask := make([]certain.Registration, 0, len(regs))
 	for _, r := range regs {
 		if h, ok := idHash[r.Code]; ok {
-			if e := parseDelta(stored[lookupPrefix+r.Code]); e.held(h, now) {
-				rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email))
+			if after := time.Duration(rc.Job.Params.RetryFailuresAfter); parseDelta(stored[lookupPrefix+r.Code]).held(h, now, after) {
+				rc.Run.Record(parseDelta(stored[lookupPrefix+r.Code]).heldOutcome(r.Code, r.Profile.Email, after))
 				rc.Run.Add("failuresNotRetried", 1)
 				continue
 			}

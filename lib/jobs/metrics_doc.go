@@ -98,10 +98,11 @@
 // recorded as skipped, naming the owner, so the two never overwrite each
 // other run after run. The owner is stored with the hash ("<hash> <code>").
 //
-// Permanent failures (see failureRetryAfter): a lead that cannot be
-// resolved because several Marketo leads share the e-mail (1007), or
-// because an update-only profile has no lead (1004), is remembered under
-// "l:<registrationCode>" and not looked up again for a day unless its
+// Permanent failures, when the job sets retryFailuresAfter (by default every
+// failure is retried next run): a lead that cannot be resolved because
+// several Marketo leads share the e-mail (1007), or because an update-only
+// profile has no lead (1004), is remembered under "l:<registrationCode>"
+// and not looked up again for that long unless its
 // e-mail, External Profile ID or Source of Profile changes; a record
 // Marketo refuses for good is remembered in its "r:" entry likewise. Both
 // are reported in every run with their code and reason.

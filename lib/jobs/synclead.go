@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -31,10 +32,11 @@ type syncCheckpoint struct {
 // Marketo by rules A and B, 300 per call; rule C writes the Marketo id back
 // to Certain. A registration whose mapped payload (and rule inputs) is
 // unchanged since its last successful send is not sent again unless the job
-// forces a full resend. A registration Marketo refused for good (1007:
-// several leads share the email; see failureRetryAfter) is not re-sent with
-// the same payload for a day, but is recorded as failed, with its reason,
-// in every run.
+// forces a full resend. A registration Marketo refused is retried by the
+// next run; with Params.RetryFailuresAfter, one refused for good (1007:
+// several leads share the email) is not re-sent with the same payload for
+// that long, but is recorded as failed, with its reason, in every run (see
+// leads_retry.go).
 //
 // The field mapping is checked against Marketo's lead describe once per
 // run, before the first write; a run with nothing to send makes no Marketo
@@ -102,10 +104,10 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 					rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
 					continue
 				}
-				if e.held(h, rc.Now()) {
+				if after := time.Duration(j.Params.RetryFailuresAfter); e.held(h, rc.Now(), after) {
 					// Refused for good last time with this very payload:
-					// reported again, not re-sent (see failureRetryAfter).
-					rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email))
+					// reported again, not re-sent (see leads_retry.go).
+					rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email, after))
 					rc.Run.Add("failuresNotRetried", 1)
 					continue
 				}
