@@ -19,6 +19,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -91,19 +92,8 @@ func WithMarketoClient(edit func(*marketo.Config)) Option {
 	return func(o *options) { o.editClient = append(o.editClient, edit) }
 }
 
-// DefaultMapping is the harness connection's field mapping.
-func DefaultMapping() []config.FieldMap {
-	return []config.FieldMap{
-		{Certain: "email", Marketo: "email"},
-		{Certain: "firstName", Marketo: "firstName"},
-		{Certain: "lastName", Marketo: "lastName"},
-		{Certain: "organization", Marketo: "company"},
-		{Certain: "position", Marketo: "title"},
-		{Certain: "phone", Marketo: "phone"},
-		{Certain: "address.city", Marketo: "city"},
-		{Certain: "address.country", Marketo: "country"},
-	}
-}
+// DefaultMapping is the harness connection's field mapping: the demo's.
+func DefaultMapping() []config.FieldMap { return local.DemoMapping() }
 
 // New builds a harness. The Certain simulator serves account ACME.
 func New(t testing.TB, opts ...Option) *Env {
