@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"net"
 	"net/http"
 	"os"
@@ -90,9 +91,10 @@ func localShared(now func() time.Time, sleep func(context.Context, time.Duration
 }
 
 // dynamoShared: a lib/limit.Dynamo per worker, all on one item in moto,
-// through one serialDynamo (see there why).
+// through one awstest.Serial (moto applies concurrent conditional writes
+// to one item non-atomically; see its doc).
 func dynamoShared(db *dynamodb.Client, table string) budgetFactory {
-	api := &serialDynamo{db: db}
+	api := awstest.NewSerial(db)
 	return func(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error) {
 		instance := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 		return func() (marketo.Budget, error) {

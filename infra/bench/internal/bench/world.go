@@ -13,7 +13,7 @@
 // Why the run is shaped as it is: the 4-worker rows give each worker its
 // own lib/limit.Dynamo on one item in moto_server, as separate Lambdas
 // would, through a serialising DynamoAPI (moto's conditional writes are not
-// atomic under concurrency; see serialDynamo) and closed after every
+// atomic under concurrency; see awstest.Serial) and closed after every
 // invocation, as lib/app does. Scenarios run one at a time by default:
 // the simulators run in process and are CPU-bound, and on two cores a
 // concurrent scenario slowed them enough to lower the throughput figures
