@@ -168,7 +168,7 @@ func (p *printer) outro(env *local.Env, res Result, took time.Duration, logPath 
 	fmt.Fprintf(p.out, "                                 one built function under the Lambda emulator, as sam local invoke runs it\n")
 	fmt.Fprintf(p.out, "  go run ./infra/cmctl help      the operator command: put configs, list jobs, run now, runs, failures, DLQ\n")
 	fmt.Fprintf(p.out, "                                 (1007 failures above are leads sharing an e-mail in Marketo: the data set has\n")
-	fmt.Fprintf(p.out, "                                 them on purpose; 'cmctl failures <job>' lists such records of a deployed run)\n")
+	fmt.Fprintf(p.out, "                                 them on purpose; 'cmctl failures <run-id>' lists such records of a deployed run)\n")
 	fmt.Fprintf(p.out, "  README.md                      configuration reference, deploying with SAM, operating it, Marketo limits\n")
 	fmt.Fprintf(p.out, "  lib/local/config.go            the connection and the six job configurations this demo used\n")
 	fmt.Fprintf(p.out, "  go run ./infra/demo -v -registrations 2000   a bigger data set (paced by the Marketo budget), with logs\n")
