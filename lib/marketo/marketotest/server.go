@@ -616,6 +616,18 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request, body []byte, l
 	writeJSON(w, r, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": left, "scope": "certain-sync@example.org"})
 }
 
+// IssuedTokens returns every access token the simulator has minted, for
+// tests that check no token ever reaches a log, an error or a URL.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	return out
+}
+
 func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
