@@ -99,3 +99,25 @@ func TestDirectRunSamples(t *testing.T) {
 		}
 	}
 }
+
+// events/env.json (for `sam local invoke --env-vars`) gives every function
+// each variable the template fills from the stack (a !Ref or !GetAtt, which
+// sam local cannot resolve), so a local invoke never starts without one.
+func TestEnvJSONCoversStackValues(t *testing.T) {
+	tp := loadTemplate(t)
+	var env map[string]map[string]string
+	readEvent(t, "env.json", &env)
+	for _, id := range tp.functionIDs() {
+		for name, v := range tp.envVars(id) {
+			if _, literal := v.(string); literal {
+				continue
+			}
+			if _, ok := env[id][name]; ok {
+				continue
+			}
+			if _, ok := env["Parameters"][name]; !ok {
+				t.Errorf("events/env.json gives %s no %s (the template sets it from the stack: %v)", id, name, v)
+			}
+		}
+	}
+}
