@@ -124,13 +124,6 @@ func isStopping(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, marketo.ErrBadCredentials) || errors.Is(err, ErrConfig)
 }
 
-// syncItem is one registration on its way to Sync Leads.
-type syncItem struct {
-	idx     int
-	email   string
-	payload marketo.Lead
-}
-
 // syncLeads applies rules A, B and C to regs (at most a few hundred; the
 // client chunks by 300). Registrations are updated in place by the
 // write-back. Per-record problems are results; err is run-stopping.
