@@ -31,6 +31,9 @@ TOOLS_DIR         := $(CURDIR)/.tools
 TOOLS_BIN         := $(TOOLS_DIR)/bin
 RIE_VERSION       := v0.0.0-20261030222936-bef5c4ba774d
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK       := $(TOOLS_DIR)/bin/staticcheck
+STATICCHECK_STAMP := $(TOOLS_DIR)/stamp/staticcheck@$(STATICCHECK_VERSION)
 RIE               := $(TOOLS_BIN)/aws-lambda-rie
 BENCHSTAT         := $(TOOLS_BIN)/benchstat
 RIE_STAMP         := $(TOOLS_DIR)/stamp/aws-lambda-rie@$(RIE_VERSION)
@@ -96,7 +99,7 @@ build-local: ## host-architecture bootstraps into bin/local/<fn>/bootstrap (for 
 	done
 
 # ---------------------------------------------------------------- tools
-tools: $(RIE_STAMP) $(BENCHSTAT_STAMP) ## install the pinned Go tools (aws-lambda-rie, benchstat) into .tools/bin
+tools: $(RIE_STAMP) $(BENCHSTAT_STAMP) $(STATICCHECK_STAMP) ## install the pinned Go tools (aws-lambda-rie, benchstat, staticcheck) into .tools/bin
 
 $(RIE_STAMP):
 	@echo "install aws-lambda-rie@$(RIE_VERSION) into $(TOOLS_BIN)"
@@ -110,6 +113,12 @@ $(BENCHSTAT_STAMP):
 	GOBIN=$(TOOLS_BIN) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 	@touch $@
 
+$(STATICCHECK_STAMP):
+	@echo "install staticcheck@$(STATICCHECK_VERSION) into $(TOOLS_BIN)"
+	@mkdir -p $(TOOLS_BIN) $(dir $@)
+	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
 # ---------------------------------------------------------------- test and lint
 # Tests find aws-lambda-rie on PATH (and in AWS_LAMBDA_RIE) and moto_server on PATH.
 test: $(RIE_STAMP) ## go vet, cfn-lint template.yaml, go test -race ./...
@@ -119,11 +128,12 @@ test: $(RIE_STAMP) ## go vet, cfn-lint template.yaml, go test -race ./...
 	$(CFN_LINT) template.yaml
 	PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 ./...
 
-lint: ## gofmt check, go vet, cfn-lint
+lint: $(STATICCHECK_STAMP) ## gofmt check, go vet, staticcheck, cfn-lint
 	@$(call require,$(CFN_LINT),$(PY_TOOLS_HINT))
 	@unformatted="$$(find . -name '*.go' -not -path './.tools/*' -not -path './.aws-sam/*' -not -path './bin/*' -print0 | xargs -0 gofmt -l)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	$(CFN_LINT) template.yaml
 
 # ---------------------------------------------------------------- local experience
