@@ -78,6 +78,7 @@ func (d *Deps) Postponer() *Postponer {
 func (d *Deps) Detector() *jobs.Detector {
 	return &jobs.Detector{
 		Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin,
-		Sender: &SQSSender{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL},
+		EmitBaseline: d.Settings.EmitBaseline,
+		Sender:       &SQSSender{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL},
 	}
 }

@@ -19,15 +19,19 @@ type Settings struct {
 	ChangeQueueURL string        // CHANGE_QUEUE_URL (registration-changes only)
 	DeadlineMargin time.Duration // DEADLINE_MARGIN, default 30s
 	BudgetMode     string        // MARKETO_BUDGET_MODE: "shared" (default) or "local"
-	LogFormat      string        // AWS_LAMBDA_LOG_FORMAT: "JSON" or "Text" (set by Lambda)
-	LogLevel       string        // AWS_LAMBDA_LOG_LEVEL (set by Lambda)
+	// EmitBaseline (DETECTOR_EMIT_BASELINE=true): the detector's first run
+	// for an event sends a change for every registration instead of only
+	// recording their statuses.
+	EmitBaseline bool
+	LogFormat    string // AWS_LAMBDA_LOG_FORMAT: "JSON" or "Text" (set by Lambda)
+	LogLevel     string // AWS_LAMBDA_LOG_LEVEL (set by Lambda)
 }
 
 // EnvNames lists every environment variable the functions read; the
 // template test checks that template.yaml declares each of them (the
 // AWS_LAMBDA_* ones are set by Lambda itself).
 func EnvNames() []string {
-	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE"}
+	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE", "DETECTOR_EMIT_BASELINE"}
 }
 
 // SettingsFromEnv reads the settings through lookup (os.LookupEnv in main).
@@ -62,6 +66,13 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 			return s, fmt.Errorf("environment: DEADLINE_MARGIN %q is not a non-negative Go duration such as 30s", m)
 		}
 		s.DeadlineMargin = d
+	}
+	switch b := get("DETECTOR_EMIT_BASELINE"); b {
+	case "", "false":
+	case "true":
+		s.EmitBaseline = true
+	default:
+		return s, fmt.Errorf("environment: DETECTOR_EMIT_BASELINE %q: want true or false", b)
 	}
 	switch s.BudgetMode {
 	case "":
