@@ -25,10 +25,14 @@ func writeChart(path string, steps []Step) error {
 		}
 	}
 	const (
-		barW, gap, left, top, bottom = 22, 10, 60, 40, 190
+		barW, gap, left, top, bottom = 22, 10, 60, 40, 110
 		plotH                        = 300
+		charW                        = 7 // basicfont.Face7x13
+		title                        = "Achieved records/s as % of budget records/s (first runs; 1 worker blue, 4 workers orange)"
+		legend                       = "sync=sync-leads imp=import eng=engagement int=interest trg=trigger-campaign"
 	)
-	width := max(left+len(bars)*(barW+gap)+40, 400)
+	// Wide enough for the bars and for the title and legend lines.
+	width := max(left+len(bars)*(barW+gap)+40, 20+charW*len(title), left+20+charW*len(legend))
 	height := top + plotH + bottom
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
@@ -44,7 +48,7 @@ func writeChart(path string, steps []Step) error {
 	fill := func(r image.Rectangle, c color.Color) {
 		draw.Draw(img, r, image.NewUniform(c), image.Point{}, draw.Src)
 	}
-	text(10, 20, "Achieved records/s as % of budget records/s (first runs; 1 worker blue, 4 workers orange)", color.Black)
+	text(10, 20, title, color.Black)
 	fill(image.Rect(left-1, top, left, top+plotH), color.Black)
 	fill(image.Rect(left, top+plotH, width-20, top+plotH+1), color.Black)
 	for pct := 0.0; pct <= maxPct; pct += 50 {
@@ -67,7 +71,7 @@ func writeChart(path string, steps []Step) error {
 	red := color.RGBA{R: 210, G: 30, B: 30, A: 255}
 	fill(image.Rect(left, y(100)-1, width-20, y(100)+1), red)
 	text(width-110, y(100)-6, "budget 100%", red)
-	text(left, height-20, "sync=sync-leads imp=import eng=engagement int=interest trg=trigger-campaign", color.Gray{Y: 60})
+	text(left, height-20, legend, color.Gray{Y: 60})
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
