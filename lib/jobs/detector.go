@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,6 +167,18 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 		q.ModifiedAfter = wm.Add(-overlap)
 	}
 	send := have || d.EmitBaseline
+	// A baseline that records without sending sets the watermark only once
+	// it has read its last page: a watermark set half-way would make the
+	// next tick send every unread registration as a new one. Progress in
+	// between is a checkpoint (the offset to read next and the latest
+	// dateModified so far).
+	var bl *baselineProgress
+	if !send {
+		if bl, err = d.loadBaseline(ctx, scope); err != nil {
+			return err
+		}
+		q.StartIndex = bl.cp.Next
+	}
 	for page, err := range ct.RegistrationPages(ctx, sr.Account, sr.Event, q) {
 		if err != nil {
 			return fmt.Errorf("read registrations modified after %s: %w", q.ModifiedAfter.Format(time.RFC3339), err)
@@ -234,6 +247,16 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 		if sendErr != nil {
 			return sendErr // the watermark stays: the next tick re-reads this page
 		}
+		if bl != nil {
+			if pageMax.After(bl.cp.Max) {
+				bl.cp.Max = pageMax
+			}
+			bl.cp.Next = page.NextIndex
+			if err := d.saveBaseline(ctx, bl); err != nil {
+				return err
+			}
+			continue
+		}
 		if pageMax.After(wm) || !have {
 			if err := d.Store.PutWatermark(context.WithoutCancel(ctx), scope, pageMax); err != nil {
 				return fmt.Errorf("store watermark: %w", err)
@@ -241,6 +264,14 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 			wm, have = pageMax, true
 			sr.Watermark = wm
 		}
+	}
+	if bl != nil && !bl.cp.Max.IsZero() {
+		// The baseline is complete: from now on, changes are sent.
+		if err := d.Store.PutWatermark(context.WithoutCancel(ctx), scope, bl.cp.Max); err != nil {
+			return fmt.Errorf("store watermark: %w", err)
+		}
+		sr.Watermark = bl.cp.Max
+		return d.endBaseline(ctx, bl)
 	}
 	if !have {
 		// An event with no registrations yet: the baseline is "nothing", so
@@ -250,6 +281,64 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 			return fmt.Errorf("store watermark: %w", err)
 		}
 		sr.Watermark = wm
+	}
+	return nil
+}
+
+// baselineProgress is the checkpoint of a baseline still being read.
+type baselineProgress struct {
+	key     string
+	version int64
+	cp      baselineCheckpoint
+}
+
+type baselineCheckpoint struct {
+	Next int       `json:"next"` // Certain offset to read next
+	Max  time.Time `json:"max"`  // latest dateModified read so far
+}
+
+func baselineKey(scope string) string { return "detector-baseline:" + scope }
+
+func (d *Detector) loadBaseline(ctx context.Context, scope string) (*baselineProgress, error) {
+	bl := &baselineProgress{key: baselineKey(scope)}
+	cp, err := d.Store.GetCheckpoint(ctx, bl.key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return bl, nil
+	case err != nil:
+		return nil, fmt.Errorf("read baseline progress: %w", err)
+	}
+	bl.version = cp.Version
+	if err := json.Unmarshal(cp.Data, &bl.cp); err != nil || bl.cp.Next < 0 {
+		// Unreadable: record the baseline again from the start (it sends nothing).
+		bl.cp = baselineCheckpoint{}
+	}
+	return bl, nil
+}
+
+func (d *Detector) saveBaseline(ctx context.Context, bl *baselineProgress) error {
+	data, err := json.Marshal(bl.cp)
+	if err != nil {
+		return fmt.Errorf("encode baseline progress: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	v, err := d.Store.PutCheckpoint(sctx, bl.key, store.Checkpoint{Data: data, Updated: d.now()}, bl.version)
+	if err != nil {
+		return fmt.Errorf("store baseline progress: %w", err)
+	}
+	bl.version = v
+	return nil
+}
+
+func (d *Detector) endBaseline(ctx context.Context, bl *baselineProgress) error {
+	if bl.version == 0 {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.Store.DeleteCheckpoint(sctx, bl.key, bl.version); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("clear baseline progress: %w", err)
 	}
 	return nil
 }
