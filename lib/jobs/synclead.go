@@ -116,10 +116,13 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 				rc.Run.Record(out) // no Marketo call needed to know
 				continue
 			}
-			b := s.add(&r, page.StartIndex+i)
+			// Progress is kept at page starts: every paging mode can resume
+			// there (page1 refuses a mid-page offset), and the records of the
+			// page already sent are skipped by their delta hashes.
+			b := s.add(&r, page.StartIndex)
 			if len(b.regs) >= syncBatch {
 				if err := s.flush(ctx, b); err != nil {
-					return saveAt(s.resumeAt(page.StartIndex+i+1), err)
+					return saveAt(s.resumeAt(page.StartIndex), err)
 				}
 			}
 		}
@@ -149,7 +152,7 @@ type leadSyncRun struct {
 
 type syncBuf struct {
 	regs         []*certain.Registration
-	firstPending int // Certain offset of regs[0]
+	firstPending int // Certain offset of the page holding regs[0]
 }
 
 func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {

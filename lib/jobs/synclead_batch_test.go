@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
@@ -31,5 +33,36 @@ func TestSyncLeadsFillsEachCallPerAction(t *testing.T) {
 	syncs := env.Marketo.CountPath("/rest/v1/leads.json")
 	if syncs != 2 || run.MarketoCalls != 3 {
 		t.Fatalf("%d Sync Leads calls and %d Marketo calls in all; want 2 (one full call per action) and 3 (with the describe)", syncs, run.MarketoCalls)
+	}
+}
+
+// A run cut short resumes in every paging mode: with page-number paging
+// (page1) Certain refuses a mid-page offset, so the checkpoint is a page
+// start; the resumed run sends each lead once (found in review: the job was
+// stuck on "start index 300 is not a multiple of page size 200").
+func TestSyncLeadsResumesWithPageNumberPaging(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads),
+		jobstest.WithCertain(certaintest.WithPagingMode(certain.PagingPage1)),
+		jobstest.WithConnection(func(c *config.Connection) { c.PagingMode = certain.PagingPage1 }))
+	ctx := context.Background()
+	for i := range 700 {
+		seedReg(env, map[string]any{"email": fmt.Sprintf("p%04d@example.org", i), "firstName": fmt.Sprint("P", i)}, "Attended")
+	}
+	env.PutJob(t, syncJob("s1", "Attended"))
+	env.InterruptAfter(2)
+	run := env.RunJob(t, ctx, "s1")
+	if run.Outcome != store.RunCheckpointed {
+		t.Fatalf("first run %s %v, want checkpointed", run.Outcome, run.Error)
+	}
+	env.InterruptWhen(nil)
+	run = env.RunJob(t, ctx, "s1")
+	if run.Outcome != store.RunSucceeded {
+		t.Fatalf("resumed run %s: %s", run.Outcome, run.Error)
+	}
+	if n := len(env.Marketo.Leads()); n != 700 {
+		t.Fatalf("Marketo holds %d leads, want 700", n)
+	}
+	if syncs := env.Marketo.CountPath("/rest/v1/leads.json"); syncs != 3 {
+		t.Fatalf("%d Sync Leads calls, want 3 (300 + 300 + 100: nothing sent twice)", syncs)
 	}
 }
