@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -56,12 +57,15 @@ type DetectorResult struct {
 
 // ScopeResult is one account/event of a tick.
 type ScopeResult struct {
-	Account   string    `json:"account"`
-	Event     string    `json:"event"`
-	Baseline  bool      `json:"baseline,omitempty"`
-	Read      int       `json:"read"`
-	Changes   int       `json:"changes"`
-	Sent      int       `json:"sent"`
+	Account  string `json:"account"`
+	Event    string `json:"event"`
+	Baseline bool   `json:"baseline,omitempty"`
+	Read     int    `json:"read"`
+	Changes  int    `json:"changes"`
+	Sent     int    `json:"sent"`
+	// Invalid counts changes that could not be expressed as a message (for
+	// example a status of more than 256 characters): logged, not sent.
+	Invalid   int       `json:"invalid,omitempty"`
 	Watermark time.Time `json:"watermark"`
 	Error     string    `json:"error,omitempty"`
 }
@@ -213,9 +217,20 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 				continue
 			}
 			seen[r.Code] = r.Status
-			if send {
-				msgs = append(msgs, NewChange(sr.Account, sr.Event, r.Code, prev, r.Status, r.DateModified))
+			if !send {
+				continue
 			}
+			m := d.change(sr.Account, sr.Event, r.Code, prev, r.Status, r.DateModified)
+			if err := m.Validate(); err != nil {
+				// A value no consumer could accept (a 300-character status,
+				// a control character): reported, and recorded as seen, so
+				// that it does not hold the watermark back every tick.
+				sr.Invalid++
+				d.logger().WarnContext(ctx, "registration change not sent: it cannot be expressed as a change message",
+					"account", sr.Account, "event", sr.Event, "registration", r.Code, "reason", err.Error())
+				continue
+			}
+			msgs = append(msgs, m)
 		}
 		sr.Changes += len(msgs)
 		var sendErr error
@@ -283,6 +298,16 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 		sr.Watermark = wm
 	}
 	return nil
+}
+
+// change builds the message of a detected change, tidying what Certain may
+// send loosely: surrounding spaces, and a missing dateModified (then the
+// time of detection).
+func (d *Detector) change(account, event, code, prev, next string, at time.Time) ChangeMessage {
+	if at.IsZero() {
+		at = d.now()
+	}
+	return NewChange(account, event, strings.TrimSpace(code), strings.TrimSpace(prev), strings.TrimSpace(next), at)
 }
 
 // baselineProgress is the checkpoint of a baseline still being read.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,40 @@ func TestDetectorBaselineInterruptedSendsNothing(t *testing.T) {
 	}
 	if len(q.got) != 1 || q.got[0].RegistrationCode != "R05" || q.got[0].PreviousStatus != "Registered" || q.got[0].NewStatus != "Attended" {
 		t.Fatalf("after the baseline: sent %+v, want exactly R05 Registered -> Attended", q.got)
+	}
+}
+
+// A change that cannot be expressed as a message (a status of 300
+// characters) is logged and skipped; it does not hold the watermark back, so
+// later changes still go out. Surrounding spaces are tidied.
+func TestDetectorSkipsChangesItCannotExpress(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	if err := st.PutConnection(ctx, config.Connection{Account: "ACME", CertainBaseURL: "https://acme.example", CertainSecret: "c", MarketoSecret: "m",
+		FieldMapping: []config.FieldMap{{Certain: "email", Marketo: "email"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutJob(ctx, config.Job{ID: "j", Account: "ACME", Event: "EV", Type: config.TypeTriggerCampaign, Name: "j", Enabled: true,
+		Schedule: config.Schedule{Interval: config.Duration(time.Minute)}, Params: config.Params{CampaignID: 1, ToStatus: "Attended"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+	ce := &pagedCertain{failAt: -1}
+	for i := range 3 {
+		ce.regs = append(ce.regs, certain.Registration{Code: fmt.Sprintf("R%02d", i), Status: "Registered", DateModified: base.Add(time.Duration(i) * time.Hour)})
+	}
+	q := &collectSender{}
+	d := &jobs.Detector{Store: st, Connector: staticClients{jobs.Clients{Certain: ce}}, Sender: q, Now: func() time.Time { return base.Add(48 * time.Hour) }}
+	if _, err := d.Tick(ctx); err != nil { // baseline
+		t.Fatal(err)
+	}
+	ce.regs[0].Status, ce.regs[0].DateModified = strings.Repeat("x", 300), base.Add(30*time.Hour)
+	ce.regs[1].Status, ce.regs[1].DateModified = " Attended ", base.Add(31*time.Hour)
+	res, err := d.Tick(ctx)
+	if err != nil || res.Scopes[0].Invalid != 1 || len(q.got) != 1 || q.got[0].RegistrationCode != "R01" || q.got[0].NewStatus != "Attended" {
+		t.Fatalf("tick %+v, %v; sent %+v: want R00 skipped as invalid and R01 sent as Attended", res, err, q.got)
+	}
+	if wm, _, _ := st.GetWatermark(ctx, jobs.DetectorScope("ACME", "EV")); !wm.Equal(base.Add(31 * time.Hour)) {
+		t.Fatalf("watermark %v, want it past both changes", wm)
 	}
 }
