@@ -151,14 +151,16 @@ func (e *Executor) RunNow(ctx context.Context, jobID string, force bool) (RunSum
 	if _, ok := e.Funcs[j.Type]; !ok {
 		return RunSummary{}, fmt.Errorf("run job %q: this function does not run jobs of type %q", jobID, j.Type)
 	}
+	trigger := "direct"
 	if force {
 		j.Params.ForceFull = true
+		trigger = "direct-force"
 	}
 	st, err := e.Store.GetJobState(ctx, j.ID)
 	if err != nil {
 		return RunSummary{}, fmt.Errorf("run job %q: state: %w", jobID, err)
 	}
-	sum, claimed, err := e.claimAndRun(ctx, j, st.Version, "direct")
+	sum, claimed, err := e.claimAndRun(ctx, j, st.Version, trigger)
 	if err != nil {
 		return sum, err
 	}
@@ -268,6 +270,7 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	}
 	rc := &RunContext{Job: j, Store: e.Store, Run: rec, Logger: log, now: e.now, soft: e.softDeadline(ctx), interrupt: e.Interrupt}
 	err := e.prepare(ctx, rc)
+	prepared := err == nil
 	var mBefore, cBefore int
 	if err == nil {
 		mBefore, cBefore = rc.Clients.Marketo.Stats().Calls, rc.Clients.Certain.Stats().Calls
@@ -282,6 +285,11 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 		log.ErrorContext(fctx, "cannot record per-record outcomes", "error", ferr)
 	}
 	run := rec.finish(err, e.now())
+	if prepared {
+		if merr := e.markForced(fctx, rc, err == nil); merr != nil {
+			log.ErrorContext(fctx, "cannot record whether a forced run goes on", "error", merr)
+		}
+	}
 	if err == nil && rc.cpVersion > 0 {
 		if derr := e.Store.DeleteCheckpoint(fctx, j.ID, rc.cpVersion); derr != nil && !errors.Is(derr, store.ErrNotFound) {
 			log.ErrorContext(fctx, "cannot delete the finished run's checkpoint", "error", derr)
@@ -312,14 +320,48 @@ func (e *Executor) prepare(ctx context.Context, rc *RunContext) error {
 	if rc.Clients, err = e.Connector.Connect(ctx, conn); err != nil {
 		return fmt.Errorf("job %q: connect account %q: %w", rc.Job.ID, conn.Account, err)
 	}
+	// A forced run ("resend everything") that outlives one invocation leaves
+	// a marker, so that its continuations are forced too.
+	m, err := e.Store.GetCheckpoint(ctx, forceMarker(rc.Job.ID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("job %q: load forced-run marker: %w", rc.Job.ID, err)
+	default:
+		rc.forceVersion = m.Version
+		rc.Job.Params.ForceFull = true
+	}
 	cp, err := e.Store.GetCheckpoint(ctx, rc.Job.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("job %q: load checkpoint: %w", rc.Job.ID, err)
+	case rc.Run.run.Trigger == "direct-force":
+		// A new forced run starts from the beginning, whatever an earlier
+		// run left: only the version is kept, to replace its checkpoint.
+		rc.cpVersion = cp.Version
 	default:
 		rc.Checkpoint, rc.cpVersion = cp.Data, cp.Version
 		rc.Run.run.Trigger = "continuation"
+	}
+	return nil
+}
+
+// forceMarker is the checkpoint key marking a forced run still in progress.
+func forceMarker(jobID string) string { return jobID + "#forced-run" }
+
+// markForced keeps (forced, unfinished) or clears (finished) the forced-run
+// marker after a run.
+func (e *Executor) markForced(ctx context.Context, rc *RunContext, finished bool) error {
+	switch {
+	case finished && rc.forceVersion > 0:
+		if err := e.Store.DeleteCheckpoint(ctx, forceMarker(rc.Job.ID), rc.forceVersion); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	case !finished && rc.forceVersion == 0 && rc.Run.run.Trigger == "direct-force":
+		if _, err := e.Store.PutCheckpoint(ctx, forceMarker(rc.Job.ID), store.Checkpoint{RunID: rc.Run.run.ID, Data: []byte("{}"), Updated: e.now()}, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -341,10 +383,11 @@ type RunContext struct {
 	Logger     *slog.Logger
 	Checkpoint []byte // the previous run's checkpoint, nil when starting fresh
 
-	cpVersion int64
-	now       func() time.Time
-	soft      time.Time // wall clock
-	interrupt func(jobID string) bool
+	cpVersion    int64
+	forceVersion int64 // version of the forced-run marker, 0 when none
+	now          func() time.Time
+	soft         time.Time // wall clock
+	interrupt    func(jobID string) bool
 }
 
 // Now is the executor's clock.

@@ -66,3 +66,42 @@ func TestSyncLeadsResumesWithPageNumberPaging(t *testing.T) {
 		t.Fatalf("%d Sync Leads calls, want 3 (300 + 300 + 100: nothing sent twice)", syncs)
 	}
 }
+
+// A forced run ("resend everything") that stops at the deadline is finished
+// by its continuation with the same force: every registration is sent once
+// more, none skipped as unchanged (found in review: the continuation used to
+// drop the force and the forced run to resume an older checkpoint).
+func TestForcedRunStaysForcedAcrossInvocations(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads))
+	ctx := context.Background()
+	for i := range 700 {
+		seedReg(env, map[string]any{"email": fmt.Sprintf("f%04d@example.org", i), "firstName": fmt.Sprint("F", i)}, "Attended")
+	}
+	env.PutJob(t, syncJob("s1", "Attended"))
+	if run := env.RunJob(t, ctx, "s1"); run.Outcome != store.RunSucceeded {
+		t.Fatalf("first run %s", run.Outcome)
+	}
+	// An unfinished normal run leaves a checkpoint behind.
+	env.InterruptAfter(1)
+	if run := env.RunJob(t, ctx, "s1"); run.Outcome != store.RunCheckpointed {
+		t.Fatalf("cut run %s, want checkpointed", run.Outcome)
+	}
+	before := env.Marketo.CountPath("/rest/v1/leads.json")
+	env.InterruptAfter(2)
+	sum, err := env.Executor.RunNow(ctx, "s1", true)
+	if err != nil || sum.Outcome != store.RunCheckpointed {
+		t.Fatalf("forced run %+v, %v; want checkpointed", sum, err)
+	}
+	env.InterruptWhen(nil)
+	cont := env.RunJob(t, ctx, "s1")
+	if cont.Outcome != store.RunSucceeded || cont.Counts[store.OutcomeUnchanged] != 0 {
+		t.Fatalf("continuation %s %v: want succeeded, nothing skipped as unchanged", cont.Outcome, cont.Counts)
+	}
+	if got := env.Marketo.CountPath("/rest/v1/leads.json") - before; got != 3 {
+		t.Fatalf("forced run and continuation made %d Sync Leads calls, want 3 (700 registrations, each once)", got)
+	}
+	// Finished: the next run is a normal delta run again.
+	if run := env.RunJob(t, ctx, "s1"); run.Counts[store.OutcomeUnchanged] != 700 {
+		t.Fatalf("run after the forced one: %v, want 700 unchanged", run.Counts)
+	}
+}
