@@ -30,8 +30,10 @@ type ChangeHandler interface {
 // malformed message reaches the DLQ after the queue's maxReceiveCount.
 //
 // With a Postponer, a message stopped by Marketo's daily quota is also kept
-// invisible until the quota resets (at most MaxPostpone), so that it does not
-// use up its receives, and reach the DLQ, while the quota is spent.
+// invisible until the quota resets (at most MaxPostpone at a time), so that
+// waiting for the reset costs it one or two receives rather than one every
+// visibility timeout; each receive still counts towards maxReceiveCount, so
+// a quota spent for days in a row sends it to the DLQ (redrive it then).
 func SQSChangeHandler(h ChangeHandler, log *slog.Logger, pp ...*Postponer) func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	if log == nil {
 		log = slog.Default()
