@@ -268,7 +268,9 @@ func (g *triggerGroup) abort(ctx context.Context, p pair, cause error) {
 	}
 	g.done[p.key] = true
 	g.fail(p, cause)
-	if err := g.t.Store.AbortIdem(context.WithoutCancel(ctx), p.key); err != nil {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := g.t.Store.AbortIdem(actx, p.key); err != nil {
 		g.log.ErrorContext(ctx, "cannot release the claim on a change; it is retried when the lock expires", "key", p.key, "error", err)
 	}
 	c := g.msgs[p.msg]
@@ -291,8 +293,12 @@ func (g *triggerGroup) complete(ctx context.Context, p pair, out store.RecordOut
 	g.done[p.key] = true
 	g.rec(p.job).Record(out)
 	var err error
+	// The record must land even when the invocation's context is ending, but
+	// within the time Lambda still gives it.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	for try := 0; try < 3; try++ {
-		if err = g.t.Store.CompleteIdem(context.WithoutCancel(ctx), p.key, []byte(out.Outcome), g.t.retention(), g.t.now()); err == nil {
+		if err = g.t.Store.CompleteIdem(cctx, p.key, []byte(out.Outcome), g.t.retention(), g.t.now()); err == nil {
 			return
 		}
 	}
