@@ -47,7 +47,9 @@ func (c *pagedCertain) RegistrationPages(_ context.Context, _, _ string, q certa
 
 type staticClients struct{ cl jobs.Clients }
 
-func (c staticClients) Connect(context.Context, config.Connection) (jobs.Clients, error) { return c.cl, nil }
+func (c staticClients) Connect(context.Context, config.Connection) (jobs.Clients, error) {
+	return c.cl, nil
+}
 
 type collectSender struct{ got []jobs.ChangeMessage }
 
