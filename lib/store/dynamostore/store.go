@@ -643,8 +643,18 @@ func (s *Store) CompleteIdem(ctx context.Context, k string, result []byte, reten
 	return nil
 }
 
+// AbortIdem deletes the record only while it is in progress: a late abort,
+// after the lock expired and another invocation completed the work, must
+// not erase that completion.
 func (s *Store) AbortIdem(ctx context.Context, k string) error {
-	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.stateTable), Key: key("idem#"+k, "idem")}); err != nil {
+	cond, err := expression.NewBuilder().WithCondition(expression.Name("status").Equal(expression.Value(idemInProgress))).Build()
+	if err != nil {
+		return fmt.Errorf("dynamostore: abort idempotency key: %w", err)
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.stateTable), Key: key("idem#"+k, "idem"),
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values()})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) { // absent or completed: nothing to abort
 		return fmt.Errorf("dynamostore: abort idempotency key: %w", err)
 	}
 	return nil

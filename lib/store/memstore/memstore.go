@@ -299,7 +299,10 @@ func (s *Store) CompleteIdem(_ context.Context, key string, result []byte, reten
 func (s *Store) AbortIdem(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.idem, key)
+	// Only an in-progress record: a late abort must not erase a completion.
+	if s.idem[key].status == store.IdemInProgress {
+		delete(s.idem, key)
+	}
 	return nil
 }
 

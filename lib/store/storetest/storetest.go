@@ -386,6 +386,17 @@ func testIdem(t *testing.T, s store.Store) {
 	if got := begin("a", t0.Add(time.Second)); got != store.IdemProceed {
 		t.Fatalf("begin after abort = %s", got)
 	}
+	// A late abort (its lock expired and another holder completed the work)
+	// leaves the completion in place.
+	if err := s.CompleteIdem(ctx, "a", []byte("done"), time.Hour, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AbortIdem(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := begin("a", t0.Add(3*time.Second)); got != store.IdemDuplicate {
+		t.Fatalf("begin after a late abort of a completed key = %s, want duplicate", got)
+	}
 }
 
 func keys(prefix string, n int) []string {
