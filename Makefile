@@ -120,18 +120,22 @@ $(STATICCHECK_STAMP):
 	@touch $@
 
 # ---------------------------------------------------------------- test and lint
+# GOFMT_CHECK fails naming every tracked Go file gofmt would change.
+GOFMT_CHECK = unformatted="$$(git ls-files -z '*.go' 2>/dev/null | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; fi
+
 # Tests find aws-lambda-rie on PATH (and in AWS_LAMBDA_RIE) and moto_server on PATH.
-test: $(RIE_STAMP) ## go vet, cfn-lint template.yaml, go test -race ./...
+test: $(RIE_STAMP) ## gofmt check, go vet, cfn-lint template.yaml, go test -race ./...
 	@$(call require,$(CFN_LINT),$(PY_TOOLS_HINT))
 	@$(call require,$(MOTO_SERVER),$(PY_TOOLS_HINT))
+	@$(GOFMT_CHECK)
 	$(GO) vet ./...
 	$(CFN_LINT) template.yaml
 	PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 ./...
 
 lint: $(STATICCHECK_STAMP) ## gofmt check, go vet, staticcheck, cfn-lint
 	@$(call require,$(CFN_LINT),$(PY_TOOLS_HINT))
-	@unformatted="$$(find . -name '*.go' -not -path './.tools/*' -not -path './.aws-sam/*' -not -path './bin/*' -print0 | xargs -0 gofmt -l)"; \
-	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; fi
+	@$(GOFMT_CHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(CFN_LINT) template.yaml
