@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 // Paging modes for start_index (CERTAIN.md section 4).
@@ -178,7 +180,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = clock.Sleep
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -193,17 +195,6 @@ func New(cfg Config) (*Client, error) {
 			ByCode: map[int]int{},
 		},
 	}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Fields returns the effective field names (defaults filled in).

@@ -108,6 +108,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -296,7 +297,7 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = marketo.SleepContext
+		cfg.Sleep = clock.Sleep
 	}
 	var b [6]byte
 	if _, err := crand.Read(b[:]); err != nil {

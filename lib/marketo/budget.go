@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 // LocalBudgetConfig configures an in-process Budget. Zero values take the
@@ -60,7 +62,7 @@ func NewLocalBudget(cfg LocalBudgetConfig) (*LocalBudget, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = SleepContext
+		cfg.Sleep = clock.Sleep
 	}
 	return &LocalBudget{cfg: cfg, loc: ChicagoLocation(), slot: make(chan struct{}, cfg.Concurrent)}, nil
 }
@@ -153,19 +155,4 @@ func (b *LocalBudget) insert(t time.Time) {
 	b.stamps = append(b.stamps, time.Time{})
 	copy(b.stamps[i+1:], b.stamps[i:])
 	b.stamps[i] = t
-}
-
-// SleepContext waits d of wall time or until ctx is done.
-func SleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

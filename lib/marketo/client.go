@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 // Config configures a Client. BaseURL, ClientID and ClientSecret are required.
@@ -100,7 +102,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = SleepContext
+		cfg.Sleep = clock.Sleep
 	}
 	c := &Client{base: base, identity: ident, cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger, budget: cfg.Budget, loc: ChicagoLocation()}
 	if c.hc == nil {

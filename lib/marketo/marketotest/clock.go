@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 // Clock is the simulator's time source. Pass the same Clock's Now and Sleep to
@@ -46,17 +48,7 @@ func (c *FastClock) Now() time.Time {
 }
 
 func (c *FastClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(time.Duration(float64(d) / c.speed))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return clock.Sleep(ctx, time.Duration(float64(d)/c.speed))
 }
 
 func (c *FastClock) Advance(d time.Duration) {

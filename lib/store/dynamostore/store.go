@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
@@ -62,22 +63,11 @@ func New(client DynamoAPI, configTable, stateTable string, opts ...Option) (*Sto
 	if client == nil || configTable == "" || stateTable == "" {
 		return nil, errors.New("dynamostore: client, config table and state table are required")
 	}
-	s := &Store{db: client, cfgTable: configTable, stateTable: stateTable, now: time.Now, sleep: sleepCtx, runRetention: 90 * 24 * time.Hour}
+	s := &Store{db: client, cfgTable: configTable, stateTable: stateTable, now: time.Now, sleep: clock.Sleep, runRetention: 90 * 24 * time.Hour}
 	for _, o := range opts {
 		o(s)
 	}
 	return s, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {
