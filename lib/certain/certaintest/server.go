@@ -429,6 +429,18 @@ func jsonValue(v any) any {
 	return v
 }
 
+// numericID takes a record's numeric id from its field, or gives it the next
+// one above base, and stores it as JSON numbers decode (float64). mu held.
+func (s *Server) numericID(r *rec, field string, base int) int {
+	id := int(toFloat(r.f[field]))
+	if id == 0 {
+		s.seq++
+		id = base + s.seq
+	}
+	r.f[field] = float64(id)
+	return id
+}
+
 func (s *Server) nextCode(prefix string) string {
 	s.seq++
 	return fmt.Sprintf("%s-%06d", prefix, s.seq)
@@ -700,12 +712,7 @@ func (s *Server) AddSession(acct, event string, fields map[string]any) int {
 		return 0
 	}
 	r := s.newRec(fields)
-	id := int(toFloat(r.f["instanceId"]))
-	if id == 0 {
-		s.seq++
-		id = 5000 + s.seq
-	}
-	r.f["instanceId"] = float64(id)
+	id := s.numericID(r, "instanceId", 5000)
 	e := s.event(acct, event)
 	e.sessions = append(e.sessions, r)
 	return id
@@ -747,12 +754,7 @@ func (s *Server) AddAppointment(acct, event string, fields map[string]any) int {
 		return 0
 	}
 	r := s.newRec(fields)
-	id := int(toFloat(r.f["appointmentId"]))
-	if id == 0 {
-		s.seq++
-		id = 80000 + s.seq
-	}
-	r.f["appointmentId"] = float64(id)
+	id := s.numericID(r, "appointmentId", 80000)
 	r.f["eventCode"] = event
 	e := s.event(acct, event)
 	e.appointments = append(e.appointments, r)
