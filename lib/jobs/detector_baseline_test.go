@@ -62,10 +62,10 @@ func (q *collectSender) SendChanges(_ context.Context, msgs []jobs.ChangeMessage
 	return sent, nil
 }
 
-// A baseline cut short (here by a Certain error on its second page) sends
-// nothing when the next tick finishes it: the registrations it had not read
-// yet are recorded, not reported as new. After it, a real change is sent.
-func TestDetectorBaselineInterruptedSendsNothing(t *testing.T) {
+// detectorStore holds account ACME and an enabled trigger-campaign job for
+// its event EV, which the detector polls.
+func detectorStore(t *testing.T) *memstore.Store {
+	t.Helper()
 	ctx := context.Background()
 	st := memstore.New()
 	if err := st.PutConnection(ctx, config.Connection{Account: "ACME", CertainBaseURL: "https://acme.example", CertainSecret: "c", MarketoSecret: "m",
@@ -76,6 +76,15 @@ func TestDetectorBaselineInterruptedSendsNothing(t *testing.T) {
 		Schedule: config.Schedule{Interval: config.Duration(time.Minute)}, Params: config.Params{CampaignID: 1, ToStatus: "Attended"}}); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// A baseline cut short (here by a Certain error on its second page) sends
+// nothing when the next tick finishes it: the registrations it had not read
+// yet are recorded, not reported as new. After it, a real change is sent.
+func TestDetectorBaselineInterruptedSendsNothing(t *testing.T) {
+	ctx := context.Background()
+	st := detectorStore(t)
 	base := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
 	ce := &pagedCertain{failAt: 1}
 	for i := range 30 {
@@ -110,15 +119,7 @@ func TestDetectorBaselineInterruptedSendsNothing(t *testing.T) {
 // later changes still go out. Surrounding spaces are tidied.
 func TestDetectorSkipsChangesItCannotExpress(t *testing.T) {
 	ctx := context.Background()
-	st := memstore.New()
-	if err := st.PutConnection(ctx, config.Connection{Account: "ACME", CertainBaseURL: "https://acme.example", CertainSecret: "c", MarketoSecret: "m",
-		FieldMapping: []config.FieldMap{{Certain: "email", Marketo: "email"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PutJob(ctx, config.Job{ID: "j", Account: "ACME", Event: "EV", Type: config.TypeTriggerCampaign, Name: "j", Enabled: true,
-		Schedule: config.Schedule{Interval: config.Duration(time.Minute)}, Params: config.Params{CampaignID: 1, ToStatus: "Attended"}}); err != nil {
-		t.Fatal(err)
-	}
+	st := detectorStore(t)
 	base := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
 	ce := &pagedCertain{failAt: -1}
 	for i := range 3 {
