@@ -21,6 +21,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
+	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -29,11 +30,11 @@ import (
 
 // Job ids of the demo jobs every world stores.
 const (
-	JobImport     = "rel-import-invitees"
-	JobSync       = "rel-sync-leads"
-	JobTrigger    = "rel-registered-campaign"
-	JobEngagement = "rel-engagement"
-	JobInterest   = "rel-interest"
+	JobImport     = local.JobImportLeads
+	JobSync       = local.JobSyncLeads
+	JobTrigger    = local.JobTrigger
+	JobEngagement = local.JobEngagement
+	JobInterest   = local.JobInterest
 )
 
 // StepTrigger is the pseudo job id of one detector tick followed by the
@@ -159,12 +160,13 @@ func NewWorld(t testing.TB, cfg Config) *World {
 
 	w.Mem = memstore.New(memstore.WithClock(clk.Now))
 	w.Store = &CrashStore{Store: w.Mem}
-	w.Conn = DemoConnection(d, w.Certain.URL, w.Certain.Fields(), budget)
+	w.Conn = local.DemoConnection(d, w.Certain.URL, w.Certain.Fields())
+	w.Conn.MarketoBudget = budget
 	ctx := context.Background()
 	if err := w.Mem.PutConnection(ctx, w.Conn); err != nil {
 		t.Fatalf("reliability: connection: %v", err)
 	}
-	w.Jobs = DemoJobs(d)
+	w.Jobs = eventJobs(d)
 	for _, j := range w.Jobs {
 		if err := w.Mem.PutJob(ctx, j); err != nil {
 			t.Fatalf("reliability: job %s: %v", j.ID, err)
@@ -191,8 +193,8 @@ func NewWorld(t testing.TB, cfg Config) *World {
 		if len(w.Changed) == n {
 			break
 		}
-		if r.Event == ev && r.Status == TriggerFrom && r.Active {
-			w.Certain.SetRegistrationStatus(d.Account, ev, r.Code, TriggerTo)
+		if r.Event == ev && r.Status == local.TriggerFrom && r.Active {
+			w.Certain.SetRegistrationStatus(d.Account, ev, r.Code, local.TriggerTo)
 			w.Changed = append(w.Changed, r.Code)
 		}
 	}
