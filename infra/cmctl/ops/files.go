@@ -201,11 +201,8 @@ func (s ConfigSet) StoredAccounts() []string {
 	inFiles := s.Connections()
 	var out []string
 	for _, o := range s.Objects {
-		acct := o.ID
-		switch {
-		case o.Job != nil:
-			acct = o.Job.Account
-		case o.Mapping == nil:
+		acct, ok := o.dependentAccount()
+		if !ok {
 			continue
 		}
 		if _, ok := inFiles[acct]; !ok && acct != "" && !slices.Contains(out, acct) {
@@ -213,6 +210,18 @@ func (s ConfigSet) StoredAccounts() []string {
 		}
 	}
 	return out
+}
+
+// dependentAccount is the account whose connection a job or field mapping
+// needs; ok is false for a connection, which needs none.
+func (o Object) dependentAccount() (acct string, ok bool) {
+	switch {
+	case o.Job != nil:
+		return o.Job.Account, true
+	case o.Mapping != nil:
+		return o.ID, true
+	}
+	return "", false
 }
 
 // CheckStored checks the set against the stored connections of
@@ -225,11 +234,8 @@ func (s *ConfigSet) CheckStored(stored map[string]config.Connection) {
 		}
 	}
 	for _, o := range s.Objects {
-		acct := o.ID
-		switch {
-		case o.Job != nil:
-			acct = o.Job.Account
-		case o.Mapping == nil:
+		acct, ok := o.dependentAccount()
+		if !ok {
 			continue
 		}
 		if missing[acct] {
