@@ -233,15 +233,10 @@ func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64,
 	// The release must land even when ctx is already cancelled.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	// A lost release would leave the job due again once the lease expires
-	// (a run-once job would run twice): try it a few times.
-	for try := 0; try < 3; try++ {
-		if err = e.Store.ReleaseJob(rctx, j.ID, runID, next, run.Outcome); err == nil || rctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
-	}
-	if err != nil {
+	// Transient failures are retried by the AWS SDK's own retryer; one that
+	// persists leaves the job due again when the lease expires, and the run's
+	// delta hashes keep that rerun from sending anything twice.
+	if err = e.Store.ReleaseJob(rctx, j.ID, runID, next, run.Outcome); err != nil {
 		return summarize(run), true, fmt.Errorf("release job %q after run %s: %w", j.ID, runID, err)
 	}
 	return summarize(run), true, nil
