@@ -4,6 +4,7 @@ package clock
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -21,4 +22,41 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Manual is a clock for tests and simulators that only moves when told to.
+// Sleep does not block: it advances the clock by d and returns, so a
+// single-goroutine test runs through backoffs and rate windows instantly
+// (concurrent sleepers each advance it).
+type Manual struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewManual returns a manual clock set to start.
+func NewManual(start time.Time) *Manual { return &Manual{now: start} }
+
+// Now returns the clock's time.
+func (c *Manual) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Sleep advances the clock by d, unless ctx is done.
+func (c *Manual) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.Advance(d)
+	}
+	return nil
+}
+
+// Advance moves the clock forward by d.
+func (c *Manual) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

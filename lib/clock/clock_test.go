@@ -21,3 +21,20 @@ func TestSleep(t *testing.T) {
 		t.Fatalf("zero wait on a cancelled context: %v", err)
 	}
 }
+
+func TestManual(t *testing.T) {
+	start := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+	c := NewManual(start)
+	if err := c.Sleep(context.Background(), 20*time.Second); err != nil || !c.Now().Equal(start.Add(20*time.Second)) {
+		t.Fatalf("after Sleep(20s): %v, %v", c.Now(), err)
+	}
+	c.Advance(time.Minute)
+	if !c.Now().Equal(start.Add(80 * time.Second)) {
+		t.Fatalf("after Advance: %v", c.Now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || !c.Now().Equal(start.Add(80*time.Second)) {
+		t.Fatalf("Sleep on a cancelled context moved the clock or did not fail: %v, %v", c.Now(), err)
+	}
+}

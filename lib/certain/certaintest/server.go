@@ -57,6 +57,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 const (
@@ -104,28 +105,11 @@ func WithCredentials(user, pass string) Option {
 // WithLatency delays every response by d.
 func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
 
-// Clock is a manual clock for WithClock.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is a manual clock for WithClock (lib/clock.Manual).
+type Clock = clock.Manual
 
 // NewClock returns a clock stopped at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func NewClock(t time.Time) *Clock { return clock.NewManual(t) }
 
 // Server is the simulator. It is an http.Handler; NewServer also serves it
 // on a loopback listener.

@@ -57,35 +57,9 @@ func (c *FastClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// ManualClock only moves when told to. Sleep does not block: it advances the
-// clock by d and returns, so a single-goroutine test runs through backoffs and
-// rate windows instantly. Concurrent sleepers each advance the clock.
-type ManualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// ManualClock only moves when told to; its Sleep advances it instead of
+// blocking (lib/clock.Manual).
+type ManualClock = clock.Manual
 
 // NewManualClock returns a manual clock set to start.
-func NewManualClock(start time.Time) *ManualClock { return &ManualClock{now: start} }
-
-func (c *ManualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *ManualClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d > 0 {
-		c.Advance(d)
-	}
-	return nil
-}
-
-func (c *ManualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func NewManualClock(start time.Time) *ManualClock { return clock.NewManual(start) }
