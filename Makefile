@@ -205,8 +205,8 @@ bench-go: ## Go benchmarks of the hot paths, benchstat-comparable, into .bench/g
 
 SOAK_DURATION ?= 10m
 SEED ?=
-soak: ## randomised fault run of lib/reliability (SOAK_DURATION, default 10m; SEED to replay one)
-	$(GO) test ./lib/reliability -run TestSoak -v -count=1 -soak.duration=$(SOAK_DURATION) $(if $(SEED),-soak.seed=$(SEED))
+soak: ## randomised fault run of tests/reliability (SOAK_DURATION, default 10m; SEED to replay one)
+	$(GO) test ./tests/reliability -run TestSoak -v -count=1 -soak.duration=$(SOAK_DURATION) $(if $(SEED),-soak.seed=$(SEED))
 
 # ---------------------------------------------------------------- deploy
 deploy: ## sam build && sam deploy (CONFIG_ENV=prod for production)

@@ -7,7 +7,7 @@
 //	go run ./infra/bench            # full run (10k and 100k, 1 and 4 workers)
 //	go run ./infra/bench -quick     # 10k only
 //
-// The randomised fault run is lib/reliability's TestSoak (make soak).
+// The randomised fault run is tests/reliability's TestSoak (make soak).
 package main
 
 import (

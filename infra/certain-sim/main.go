@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 func main() {

@@ -10,16 +10,16 @@ import (
 	"testing"
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
 )
 
 // TestDemoFlow runs the demo and checks its effects on the simulators and
 // the store, independently of what the demo itself verifies.
 func TestDemoFlow(t *testing.T) {
 	ctx := context.Background()
-	env, err := local.Start(ctx, local.Options{})
+	env, err := inprocess.Start(ctx, inprocess.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,15 +33,15 @@ func TestDemoFlow(t *testing.T) {
 
 	// Every job ran once by schedule tick (sync-leads once more directly),
 	// finished, and did the work the data set guarantees.
-	wantCreated := map[string]bool{local.JobImportLeads: true, local.JobImportProfiles: true, local.JobSyncLeads: true,
-		local.JobEngagement: true, local.JobInterest: true}
+	wantCreated := map[string]bool{demodata.JobImportLeads: true, demodata.JobImportProfiles: true, demodata.JobSyncLeads: true,
+		demodata.JobEngagement: true, demodata.JobInterest: true}
 	for _, j := range env.Jobs {
 		runs, err := env.Store.ListRuns(ctx, j.ID, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := 1
-		if j.ID == local.JobSyncLeads {
+		if j.ID == demodata.JobSyncLeads {
 			want = 2
 		}
 		if len(runs) != want {
@@ -84,8 +84,8 @@ func TestDemoFlow(t *testing.T) {
 		if !slices.Contains(res.Changed, code) {
 			continue
 		}
-		if r[f.RegistrationStatus] != local.TriggerTo {
-			t.Errorf("registration %s has status %v, want %s", code, r[f.RegistrationStatus], local.TriggerTo)
+		if r[f.RegistrationStatus] != demodata.TriggerTo {
+			t.Errorf("registration %s has status %v, want %s", code, r[f.RegistrationStatus], demodata.TriggerTo)
 		}
 		p, _ := r["profile"].(map[string]any)
 		id, err := strconv.Atoi(fmt.Sprint(p[f.ExternalID]))

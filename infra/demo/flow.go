@@ -13,11 +13,11 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
 )
 
 // changeCount is how many registrations the demo moves from Invited to
@@ -59,7 +59,7 @@ type Observer interface {
 }
 
 type demo struct {
-	env *local.Env
+	env *inprocess.Env
 	obs Observer
 	res Result
 }
@@ -69,24 +69,24 @@ type demo struct {
 // trigger-campaign handling the changes, and sync-leads again to show that
 // nothing unchanged is re-sent. It returns an error when a step did not do
 // what the data set guarantees.
-func Run(ctx context.Context, env *local.Env, o Observer) (Result, error) {
+func Run(ctx context.Context, env *inprocess.Env, o Observer) (Result, error) {
 	d := &demo{env: env, obs: o}
 	steps := []func(context.Context) error{
 		func(ctx context.Context) error { return d.detector(ctx, "detect changes (baseline)", true) },
 		func(ctx context.Context) error {
-			return d.scheduled(ctx, "import leads as registrations", local.FnImportLeads, config.TypeImportLeads)
+			return d.scheduled(ctx, "import leads as registrations", inprocess.FnImportLeads, config.TypeImportLeads)
 		},
 		func(ctx context.Context) error {
-			return d.scheduled(ctx, "import leads as profiles", local.FnImportLeads, config.TypeImportProfiles)
+			return d.scheduled(ctx, "import leads as profiles", inprocess.FnImportLeads, config.TypeImportProfiles)
 		},
 		func(ctx context.Context) error {
-			return d.scheduled(ctx, "create or update leads", local.FnSyncLeads, config.TypeSyncLeads)
+			return d.scheduled(ctx, "create or update leads", inprocess.FnSyncLeads, config.TypeSyncLeads)
 		},
 		func(ctx context.Context) error {
-			return d.scheduled(ctx, "upload engagement metrics", local.FnEngagementMetrics, config.TypeEngagementMetrics)
+			return d.scheduled(ctx, "upload engagement metrics", inprocess.FnEngagementMetrics, config.TypeEngagementMetrics)
 		},
 		func(ctx context.Context) error {
-			return d.scheduled(ctx, "upload interest metrics", local.FnInterestMetrics, config.TypeInterestMetrics)
+			return d.scheduled(ctx, "upload interest metrics", inprocess.FnInterestMetrics, config.TypeInterestMetrics)
 		},
 		d.changeStatuses,
 		func(ctx context.Context) error { return d.detector(ctx, "detect changes", false) },
@@ -181,10 +181,10 @@ func (d *demo) detector(ctx context.Context, name string, baseline bool) error {
 	d.begin(name)
 	start, c0, m0 := time.Now(), d.certainCalls(), d.env.Marketo.CountedCalls()
 	var res jobs.DetectorResult
-	if err := d.invoke(ctx, local.FnRegistrationChanges, tick(app.DetectorJobType), &res); err != nil {
+	if err := d.invoke(ctx, inprocess.FnRegistrationChanges, tick(app.DetectorJobType), &res); err != nil {
 		return err
 	}
-	s := Step{Name: name, Function: local.FnRegistrationChanges, Outcome: store.RunSucceeded, Counts: map[string]int{},
+	s := Step{Name: name, Function: inprocess.FnRegistrationChanges, Outcome: store.RunSucceeded, Counts: map[string]int{},
 		CertainCalls: d.certainCalls() - c0, MarketoCalls: d.env.Marketo.CountedCalls() - m0, Took: time.Since(start)}
 	for _, sc := range res.Scopes {
 		s.Counts["read"] += sc.Read
@@ -218,8 +218,8 @@ func (d *demo) changeStatuses(context.Context) error {
 	data := d.env.Data
 	ev := data.Events[0].Code
 	for _, r := range data.Registrations {
-		if r.Event == ev && r.Status == local.TriggerFrom && r.Active && r.Complete && len(d.res.Changed) < changeCount {
-			d.env.Certain.SetRegistrationStatus(data.Account, ev, r.Code, local.TriggerTo)
+		if r.Event == ev && r.Status == demodata.TriggerFrom && r.Active && r.Complete && len(d.res.Changed) < changeCount {
+			d.env.Certain.SetRegistrationStatus(data.Account, ev, r.Code, demodata.TriggerTo)
 			d.res.Changed = append(d.res.Changed, r.Code)
 		}
 	}
@@ -227,10 +227,10 @@ func (d *demo) changeStatuses(context.Context) error {
 		return fmt.Errorf("change statuses: %w", err)
 	}
 	if len(d.res.Changed) == 0 {
-		return fmt.Errorf("the data set has no active, complete %q registration in %s; use a larger -registrations", local.TriggerFrom, ev)
+		return fmt.Errorf("the data set has no active, complete %q registration in %s; use a larger -registrations", demodata.TriggerFrom, ev)
 	}
 	d.add(Step{Name: name, Outcome: store.RunSucceeded, Counts: map[string]int{"changed": len(d.res.Changed)},
-		Detail: fmt.Sprintf("%s -> %s: %s", local.TriggerFrom, local.TriggerTo, strings.Join(d.res.Changed, ", ")), Took: time.Since(start)})
+		Detail: fmt.Sprintf("%s -> %s: %s", demodata.TriggerFrom, demodata.TriggerTo, strings.Join(d.res.Changed, ", ")), Took: time.Since(start)})
 	return nil
 }
 
@@ -240,7 +240,7 @@ func (d *demo) trigger(ctx context.Context) error {
 	start := time.Now()
 	reqs0 := len(d.env.Marketo.CampaignRequests())
 	seen := map[string]bool{}
-	before, err := d.env.Store.ListRuns(ctx, local.JobTrigger, 100)
+	before, err := d.env.Store.ListRuns(ctx, demodata.JobTrigger, 100)
 	if err != nil {
 		return fmt.Errorf("trigger: list runs: %w", err)
 	}
@@ -251,11 +251,11 @@ func (d *demo) trigger(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runs, err := d.env.Store.ListRuns(ctx, local.JobTrigger, 100)
+	runs, err := d.env.Store.ListRuns(ctx, demodata.JobTrigger, 100)
 	if err != nil {
 		return fmt.Errorf("trigger: list runs: %w", err)
 	}
-	s := Step{Name: name, Function: local.FnTriggerCampaign, JobID: local.JobTrigger, Outcome: store.RunSucceeded,
+	s := Step{Name: name, Function: inprocess.FnTriggerCampaign, JobID: demodata.JobTrigger, Outcome: store.RunSucceeded,
 		Counts: map[string]int{}, Took: time.Since(start)}
 	handled := 0
 	for _, r := range runs {
@@ -321,7 +321,7 @@ func (d *demo) failures(ctx context.Context, runID string) string {
 }
 
 // failedCount is the run's failed count (its kept outcomes are bounded).
-func failedCount(env *local.Env, runID string) int {
+func failedCount(env *inprocess.Env, runID string) int {
 	r, err := env.Store.GetRun(context.Background(), runID)
 	if err != nil {
 		return 0
@@ -358,13 +358,13 @@ func (d *demo) resync(ctx context.Context) error {
 	d.begin(name)
 	start := time.Now()
 	var resp app.Response
-	if err := d.invoke(ctx, local.FnSyncLeads, fmt.Appendf(nil, `{"jobId":%q}`, local.JobSyncLeads), &resp); err != nil {
+	if err := d.invoke(ctx, inprocess.FnSyncLeads, fmt.Appendf(nil, `{"jobId":%q}`, demodata.JobSyncLeads), &resp); err != nil {
 		return err
 	}
 	if resp.Run == nil {
 		return errors.New("sync-leads: direct run returned no run summary")
 	}
-	s := fromRun(name, local.FnSyncLeads, *resp.Run, time.Since(start))
+	s := fromRun(name, inprocess.FnSyncLeads, *resp.Run, time.Since(start))
 	s.Detail = "nothing changed, nothing re-sent"
 	if f := d.failures(ctx, s.RunID); f != "" {
 		s.Detail += "; " + f + " (failed leads are retried)"

@@ -2,7 +2,7 @@
 // with nothing but Go: both simulators run in-process on loopback with the
 // demo data set, the store is the embedded one, credentials come from an
 // in-memory secret source, and every step goes through the handler code the
-// Lambdas run (lib/local wires it). It prints what each job did, in a table
+// Lambdas run (lib/testkit/inprocess wires it). It prints what each job did, in a table
 // a person can read, and exits 0 when every step did what the data set
 // guarantees.
 package main
@@ -17,9 +17,9 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/obs"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
 )
 
 func main() {
@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	start := time.Now()
-	env, err := local.Start(ctx, local.Options{Data: data, Logger: log})
+	env, err := inprocess.Start(ctx, inprocess.Options{Data: data, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: start: %v\n", err)
 		return 1

@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
 )
 
 // printer writes the table as the steps finish, and a progress line on a
@@ -29,7 +29,7 @@ type printer struct {
 
 const rowFormat = "%-2s %-30s %-21s %-9s %7s %7s %6s  %s\n"
 
-func (p *printer) intro(env *local.Env, took time.Duration, logPath string) {
+func (p *printer) intro(env *inprocess.Env, took time.Duration, logPath string) {
 	d := env.Data
 	p.calls = func() (int, int) { return env.Marketo.CountedCalls(), len(env.Certain.Calls()) }
 	var evs []string
@@ -40,7 +40,7 @@ func (p *printer) intro(env *local.Env, took time.Duration, logPath string) {
 	fmt.Fprintf(p.out, "  Certain  account %s, events %s: %d profiles, %d registrations  %s\n",
 		d.Account, strings.Join(evs, ", "), len(d.Profiles), len(d.Registrations), env.Certain.URL)
 	fmt.Fprintf(p.out, "  Marketo  %d leads, static lists %d (%d leads) and %d (%d leads), %d campaigns  %s\n",
-		len(d.Marketo.Leads), d.Marketo.List.ID, len(d.Marketo.List.LeadIDs), local.ProfilesListID, len(local.ProfilesListLeads(d)),
+		len(d.Marketo.Leads), d.Marketo.List.ID, len(d.Marketo.List.LeadIDs), demodata.ProfilesListID, len(demodata.ProfilesListLeads(d)),
 		len(d.Marketo.Campaigns), env.Marketo.URL)
 	fmt.Fprintf(p.out, "  Store    embedded; %d jobs; credentials from an in-memory secret source\n", len(env.Jobs))
 	if logPath != "" {
@@ -145,7 +145,7 @@ func round(d time.Duration) string {
 	}
 }
 
-func (p *printer) outro(env *local.Env, res Result, took time.Duration, logPath string) {
+func (p *printer) outro(env *inprocess.Env, res Result, took time.Duration, logPath string) {
 	mTotal, cTotal := p.calls()
 	fmt.Fprintf(p.out, "\nWhat that shows\n")
 	for _, r := range res.Requests {
@@ -170,7 +170,7 @@ func (p *printer) outro(env *local.Env, res Result, took time.Duration, logPath 
 	fmt.Fprintf(p.out, "                                 (1007 failures above are leads sharing an e-mail in Marketo: the data set has\n")
 	fmt.Fprintf(p.out, "                                 them on purpose; 'cmctl failures <run-id>' lists such records of a deployed run)\n")
 	fmt.Fprintf(p.out, "  README.md                      configuration reference, deploying with SAM, operating it, Marketo limits\n")
-	fmt.Fprintf(p.out, "  lib/local/config.go            the connection and the six job configurations this demo used\n")
+	fmt.Fprintf(p.out, "  lib/testkit/demodata/config.go            the connection and the six job configurations this demo used\n")
 	fmt.Fprintf(p.out, "  go run ./infra/demo -v -registrations 2000   a bigger data set (paced by the Marketo budget), with logs\n")
 	if logPath != "" {
 		fmt.Fprintf(p.out, "  %s   this run's logs\n", logPath)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certain-marketo/certain-marketo/lib/local"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
 )
 
 // The whole demo flow (credentials read through the secret source and the
@@ -20,7 +20,7 @@ func TestDemoFlowLeaksNoSecret(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var logs bytes.Buffer
-	env, err := local.Start(ctx, local.Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	env, err := inprocess.Start(ctx, inprocess.Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

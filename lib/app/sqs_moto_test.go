@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/certain-marketo/certain-marketo/lib/app"
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 )
 
 // TestSQSSenderOnMoto sends changes through the real SDK to an SQS queue on

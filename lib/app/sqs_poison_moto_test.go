@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/certain-marketo/certain-marketo/lib/app"
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 )
 
 // countingHandler finishes every change and counts them.

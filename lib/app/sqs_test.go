@@ -23,9 +23,9 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 func readEvent(t *testing.T, name string) []byte {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 // queue records sent changes, 10 per batch like SQS, and can fail the

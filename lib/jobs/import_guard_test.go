@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 // echoTokenMarketo answers every list page after the first with the token it

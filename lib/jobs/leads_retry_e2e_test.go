@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 // marketoCalls counts the counted Marketo calls made since call index from:

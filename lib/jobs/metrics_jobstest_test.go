@@ -10,9 +10,9 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 var measure10k = flag.Bool("metrics10k", false, "run the 10,000-registration call measurement")

@@ -9,9 +9,9 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 const syncEvent = "HS26"

@@ -11,10 +11,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 )
 
 // TestDynamoBudget runs every budget test against one moto_server; each

@@ -19,7 +19,7 @@ const (
 
 // MetricLevel is the level written on every EMF line. Lambda drops lines below the
 // function's ApplicationLogLevel, and a dropped EMF line is a lost metric, so the template
-// only allows application levels up to INFO (infra/templatetest asserts it).
+// only allows application levels up to INFO (tests/template asserts it).
 const MetricLevel = "INFO"
 
 // EmitMetrics writes one CloudWatch Embedded Metric Format line to w: the metrics under

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 )
 
 const secret = "s3cr3t-VALUE"

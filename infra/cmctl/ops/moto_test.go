@@ -14,13 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // TestAgainstMoto runs the AWS-facing commands against one moto_server;

@@ -11,10 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
 	"github.com/certain-marketo/certain-marketo/lib/store/storetest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 )
 
 // TestConformanceOnMoto runs the conformance suite over moto_server. The

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 )
 
 // TestMotoConditionalWritesRace is the minimal reproduction behind

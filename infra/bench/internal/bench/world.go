@@ -6,9 +6,9 @@
 // that Marketo's 20 s windows pass in a fraction of a second while the
 // limits keep their real values (100 calls / 20 s, 10 in flight).
 //
-// It wires its own world instead of importing lib/jobs/jobstest, because a
+// It wires its own world instead of importing lib/testkit/jobstest, because a
 // product command must not depend on a test harness (jobstest takes a
-// testing.TB and starts moto through lib/awstest).
+// testing.TB and starts moto through lib/testkit/awstest).
 //
 // Why the run is shaped as it is: the 4-worker rows give each worker its
 // own lib/limit.Dynamo on one item in moto_server, as separate Lambdas
@@ -37,12 +37,12 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // Event is the one event code every worker's account uses.

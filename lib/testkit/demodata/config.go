@@ -1,4 +1,4 @@
-package local
+package demodata
 
 import (
 	"slices"
@@ -6,7 +6,6 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 )
 
@@ -16,6 +15,12 @@ import (
 const (
 	ProfilesListID   = 1002
 	ProfilesListName = "Newsletter subscribers"
+)
+
+// Secret ids of the connection (the in-process harness serves them from a static secret source).
+const (
+	MarketoSecretID = "certain-marketo/local/marketo"
+	CertainSecretID = "certain-marketo/local/certain"
 )
 
 // Demo job ids.
@@ -36,7 +41,7 @@ const (
 )
 
 // ProfilesListLeads returns the lead ids of the profile-import list.
-func ProfilesListLeads(d *demodata.Dataset) []int {
+func ProfilesListLeads(d *Dataset) []int {
 	var ids, linked []int
 	for _, l := range d.Marketo.Leads {
 		switch {
@@ -67,7 +72,7 @@ func DemoMapping() []config.FieldMap {
 // DemoConnection is the connection of the data set's account: the standard
 // status vocabulary plus the data set's custom status, and the default
 // Marketo budget share written out.
-func DemoConnection(d *demodata.Dataset, certainURL string, fields certain.FieldNames) config.Connection {
+func DemoConnection(d *Dataset, certainURL string, fields certain.FieldNames) config.Connection {
 	return config.Connection{
 		Account:        d.Account,
 		CertainBaseURL: certainURL,
@@ -77,14 +82,14 @@ func DemoConnection(d *demodata.Dataset, certainURL string, fields certain.Field
 		MarketoBudget:  config.Budget{CallsPer20s: config.DefaultCallsPer20s, Concurrent: config.DefaultConcurrent, Daily: config.DefaultDaily},
 		FieldMapping:   DemoMapping(),
 		CertainFields:  fields,
-		Statuses:       append(config.DefaultStatuses(), config.Status{Name: demodata.CustomStatus, Category: config.CategoryAccepted}),
+		Statuses:       append(config.DefaultStatuses(), config.Status{Name: CustomStatus, Category: config.CategoryAccepted}),
 	}
 }
 
 // DemoJobs are one job of each type for the data set's main event (and the
 // account-level profile import), with the settings a marketing-operations
 // user would pick.
-func DemoJobs(d *demodata.Dataset) []config.Job {
+func DemoJobs(d *Dataset) []config.Job {
 	ev := d.Events[0]
 	every := func(m time.Duration) config.Schedule { return config.Schedule{Interval: config.Duration(m)} }
 	job := func(id, typ, name string, p config.Params) config.Job {
@@ -99,22 +104,22 @@ func DemoJobs(d *demodata.Dataset) []config.Job {
 			config.Params{ListID: d.Marketo.List.ID, RegistrationStatus: "Invited", AttendeeType: "Attendee"}),
 		profiles,
 		job(JobSyncLeads, config.TypeSyncLeads, ev.Name+": create or update leads",
-			config.Params{Statuses: []string{"Invited", "Pre-Registered", "Attended", demodata.CustomStatus}}),
+			config.Params{Statuses: []string{"Invited", "Pre-Registered", "Attended", CustomStatus}}),
 		job(JobTrigger, config.TypeTriggerCampaign, ev.Name+": registered campaign", config.Params{
-			CampaignID: demodata.CampaignRegistered, FromStatus: TriggerFrom, ToStatus: TriggerTo,
+			CampaignID: CampaignRegistered, FromStatus: TriggerFrom, ToStatus: TriggerTo,
 			Tokens: []config.TokenSpec{
 				{Name: "{{my.EventName}}", Value: ev.Name},
 				{Name: "{{my.RegistrationCode}}", Field: "registration.registrationCode"},
 				{Name: "{{my.Company}}", Field: "organization"},
 			}}),
 		job(JobEngagement, config.TypeEngagementMetrics, ev.Name+": engagement metrics", config.Params{
-			CustomObject: demodata.EngagementObject,
+			CustomObject: EngagementObject,
 			// The data set's object spells one metric differently.
 			Fields: map[string]string{jobs.MetricAvgSessionRating: "averageSessionRating"},
 			Modules: []string{config.ModuleAgenda, config.ModuleEventViews, config.ModuleMobile,
 				config.ModuleSSA, config.ModuleAppointmentMatching}}),
 		job(JobInterest, config.TypeInterestMetrics, ev.Name+": interest points", config.Params{
-			CustomObject: demodata.InterestObject,
+			CustomObject: InterestObject,
 			Fields:       map[string]string{jobs.FieldPoints: "interestPoints"},
 			Include:      []string{jobs.IncludeRegistered, jobs.IncludeAttended}}),
 	}

@@ -1,4 +1,4 @@
-package e2etest
+package e2e
 
 import (
 	"context"
@@ -20,17 +20,16 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/certain-marketo/certain-marketo/infra/cmctl/ops"
-	"github.com/certain-marketo/certain-marketo/infra/templatetest/rie"
 	"github.com/certain-marketo/certain-marketo/lib/app"
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/rie"
 )
 
 const stage = "e2e"
@@ -120,7 +119,7 @@ func setup(t *testing.T) *world {
 	if err := w.data.SeedMarketo(w.mkto); err != nil {
 		t.Fatalf("seed Marketo: %v", err)
 	}
-	w.mkto.AddList(local.ProfilesListID, local.ProfilesListName, local.ProfilesListLeads(w.data))
+	w.mkto.AddList(demodata.ProfilesListID, demodata.ProfilesListName, demodata.ProfilesListLeads(w.data))
 
 	// Secrets by name under certain-marketo/<stage>/, referenced by ARN from
 	// the connection, as the template's outputs suggest.
@@ -139,7 +138,7 @@ func setup(t *testing.T) *world {
 		fmt.Sprintf(`{"baseURL":%q,"clientId":"e2e-client","clientSecret":"e2e-marketo-secret"}`, w.mkto.URL))
 	certainARN := put("certain-marketo/"+stage+"/certain", "certain", `{"username":"e2e-user","password":"e2e-certain-password"}`)
 
-	conn := local.DemoConnection(w.data, w.cert.URL, w.cert.Fields())
+	conn := demodata.DemoConnection(w.data, w.cert.URL, w.cert.Fields())
 	conn.MarketoSecret, conn.CertainSecret = marketoARN, certainARN
 	if !conn.AllowHTTP {
 		t.Fatal("the demo connection must allow http:// (the simulators are plain HTTP)")
@@ -147,7 +146,7 @@ func setup(t *testing.T) *world {
 	if err := st.PutConnection(ctx, conn); err != nil {
 		t.Fatalf("store connection: %v", err)
 	}
-	for _, j := range local.DemoJobs(w.data) {
+	for _, j := range demodata.DemoJobs(w.data) {
 		if err := st.PutJob(ctx, j); err != nil {
 			t.Fatalf("store job %s: %v", j.ID, err)
 		}

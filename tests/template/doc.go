@@ -1,4 +1,4 @@
-// Package templatetest holds the tests of template.yaml and the Makefile that cfn-lint
+// Package template holds the tests of template.yaml and the Makefile that cfn-lint
 // cannot do: cfn-lint validates the SAM transform and resource schemas, but it does not know
 // that every function must be arm64 provided.al2023 built by the Makefile, that the SQS
 // consumer must report partial batch failures, that the queue's visibility must cover six
@@ -8,5 +8,5 @@
 // duplicated messages, a function that cannot start, or a permission too wide; these tests
 // make it a failing `make test` instead.
 //
-// The package has no non-test code; run it with `go test ./infra/templatetest`.
-package templatetest
+// The package has no non-test code; run it with `go test ./tests/template`.
+package template

@@ -18,23 +18,22 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/jobs/jobstest"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 // Job ids of the demo jobs every world stores.
 const (
-	JobImport     = local.JobImportLeads
-	JobSync       = local.JobSyncLeads
-	JobTrigger    = local.JobTrigger
-	JobEngagement = local.JobEngagement
-	JobInterest   = local.JobInterest
+	JobImport     = demodata.JobImportLeads
+	JobSync       = demodata.JobSyncLeads
+	JobTrigger    = demodata.JobTrigger
+	JobEngagement = demodata.JobEngagement
+	JobInterest   = demodata.JobInterest
 )
 
 // StepTrigger is the pseudo job id of one detector tick followed by the
@@ -160,7 +159,7 @@ func NewWorld(t testing.TB, cfg Config) *World {
 
 	w.Mem = memstore.New(memstore.WithClock(clk.Now))
 	w.Store = &CrashStore{Store: w.Mem}
-	w.Conn = local.DemoConnection(d, w.Certain.URL, w.Certain.Fields())
+	w.Conn = demodata.DemoConnection(d, w.Certain.URL, w.Certain.Fields())
 	w.Conn.MarketoBudget = budget
 	ctx := context.Background()
 	if err := w.Mem.PutConnection(ctx, w.Conn); err != nil {
@@ -193,8 +192,8 @@ func NewWorld(t testing.TB, cfg Config) *World {
 		if len(w.Changed) == n {
 			break
 		}
-		if r.Event == ev && r.Status == local.TriggerFrom && r.Active {
-			w.Certain.SetRegistrationStatus(d.Account, ev, r.Code, local.TriggerTo)
+		if r.Event == ev && r.Status == demodata.TriggerFrom && r.Active {
+			w.Certain.SetRegistrationStatus(d.Account, ev, r.Code, demodata.TriggerTo)
 			w.Changed = append(w.Changed, r.Code)
 		}
 	}

@@ -14,17 +14,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/local"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // Account is the Certain account code of the harness's connection.
@@ -93,7 +93,7 @@ func WithMarketoClient(edit func(*marketo.Config)) Option {
 }
 
 // DefaultMapping is the harness connection's field mapping: the demo's.
-func DefaultMapping() []config.FieldMap { return local.DemoMapping() }
+func DefaultMapping() []config.FieldMap { return demodata.DemoMapping() }
 
 // New builds a harness. The Certain simulator serves account ACME.
 func New(t testing.TB, opts ...Option) *Env {

@@ -1,4 +1,4 @@
-package templatetest
+package template
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/certain-marketo/certain-marketo/infra/templatetest/rie"
-	"github.com/certain-marketo/certain-marketo/lib/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/rie"
 )
 
 // The emulator helpers live in package rie so the end-to-end tests drive the
@@ -34,7 +34,7 @@ func invokeUnderRIE(t *testing.T, rieBin, bootstrap string, env []string, event 
 // Runtime Interface Emulator against moto_server with empty tables: the handler contract
 // (decode, response shape, JSON logs with a level) without AWS or Docker. Effects with
 // seeded jobs are tested where the jobs are (lib/jobs, lib/app, infra/cmctl) and, under the
-// emulator too, in infra/e2etest.
+// emulator too, in tests/e2e.
 func TestFunctionsAnswerSampleEventsUnderRIE(t *testing.T) {
 	rieBin := rieBinary(t)
 	moto := awstest.StartMoto(t)

@@ -1,4 +1,4 @@
-package e2etest
+package e2e
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/certain-marketo/certain-marketo/infra/templatetest/rie"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/rie"
 )
 
 // functionIDs maps the template's logical ids to the directories under functions/.

@@ -3,8 +3,8 @@ package demodata_test
 import (
 	"testing"
 
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // The Marketo side lands in the simulator with the ids the Certain side

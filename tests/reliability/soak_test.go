@@ -19,7 +19,7 @@ var (
 
 // TestSoak mixes random faults of the catalogue over the full demo data
 // set, scenario after scenario, and checks every invariant after each. It
-// prints its seed first: `go test ./lib/reliability -run TestSoak
+// prints its seed first: `go test ./tests/reliability -run TestSoak
 // -soak.duration=5m -soak.seed=N` replays a run (up to the order in which
 // concurrent calls draw from the fault network).
 func TestSoak(t *testing.T) {
@@ -30,7 +30,7 @@ func TestSoak(t *testing.T) {
 			seed = uint64(time.Now().UnixNano())
 		}
 	}
-	t.Logf("soak seed %d (replay: go test ./lib/reliability -run TestSoak -soak.duration=%s -soak.seed=%d)", seed, *soakDuration, seed)
+	t.Logf("soak seed %d (replay: go test ./tests/reliability -run TestSoak -soak.duration=%s -soak.seed=%d)", seed, *soakDuration, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x50a4))
 	deadline := time.Now().Add(*soakDuration)
 	var rows []Result

@@ -7,7 +7,7 @@
 // test shortcut: only the AWS services are replaced, by the embedded store, a
 // static secret source and an in-memory change queue. Everything runs on the
 // wall clock, as a deployed function does.
-package local
+package inprocess
 
 import (
 	"context"
@@ -24,12 +24,12 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
-	"github.com/certain-marketo/certain-marketo/lib/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // Function names, as the directories under functions/ name them.
@@ -42,19 +42,13 @@ const (
 	FnRegistrationChanges = "registration-changes"
 )
 
-// Secret ids of the connection (served by the static secret source).
-const (
-	MarketoSecretID = "certain-marketo/local/marketo"
-	CertainSecretID = "certain-marketo/local/certain"
-)
-
 // Options configures Start.
 type Options struct {
 	// Data is seeded into both simulators; nil means demodata.Demo().
 	Data *demodata.Dataset
 	// Logger receives the functions' logs; nil discards them.
 	Logger *slog.Logger
-	// Jobs are stored with the connection; nil means DemoJobs(Data).
+	// Jobs are stored with the connection; nil means demodata.DemoJobs(Data).
 	Jobs []config.Job
 }
 
@@ -111,24 +105,24 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	if err := d.SeedMarketo(env.Marketo); err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	env.Marketo.AddList(ProfilesListID, ProfilesListName, ProfilesListLeads(d))
+	env.Marketo.AddList(demodata.ProfilesListID, demodata.ProfilesListName, demodata.ProfilesListLeads(d))
 
 	sec := secrets.Static{}
-	if sec[MarketoSecretID], err = jsonString(map[string]string{"baseURL": env.Marketo.URL, "clientId": "local-client", "clientSecret": mSecret}); err != nil {
+	if sec[demodata.MarketoSecretID], err = jsonString(map[string]string{"baseURL": env.Marketo.URL, "clientId": "local-client", "clientSecret": mSecret}); err != nil {
 		return nil, err
 	}
-	if sec[CertainSecretID], err = jsonString(map[string]string{"username": "local-user", "password": cPass}); err != nil {
+	if sec[demodata.CertainSecretID], err = jsonString(map[string]string{"username": "local-user", "password": cPass}); err != nil {
 		return nil, err
 	}
 
 	env.Store = memstore.New()
-	env.Conn = DemoConnection(d, env.Certain.URL, env.Certain.Fields())
+	env.Conn = demodata.DemoConnection(d, env.Certain.URL, env.Certain.Fields())
 	if err := env.Store.PutConnection(ctx, env.Conn); err != nil {
 		return nil, fmt.Errorf("local: store connection: %w", err)
 	}
 	env.Jobs = o.Jobs
 	if env.Jobs == nil {
-		env.Jobs = DemoJobs(d)
+		env.Jobs = demodata.DemoJobs(d)
 	}
 	for _, j := range env.Jobs {
 		if err := env.Store.PutJob(ctx, j); err != nil {

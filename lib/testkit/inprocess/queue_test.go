@@ -1,4 +1,4 @@
-package local
+package inprocess
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // A message reported as a batch item failure is delivered again, after the
@@ -62,7 +63,7 @@ func TestStart(t *testing.T) {
 		t.Error("unknown function: no error")
 	}
 	// A direct run goes through the secrets and the connector to both simulators.
-	out, err := env.Invoke(ctx, FnImportLeads, []byte(`{"jobId":"`+JobImportProfiles+`"}`))
+	out, err := env.Invoke(ctx, FnImportLeads, []byte(`{"jobId":"`+demodata.JobImportProfiles+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
