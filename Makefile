@@ -68,7 +68,7 @@ LOCAL_AWS_ENV := AWS_ENDPOINT_URL=$(LOCAL_AWS_ENDPOINT) AWS_REGION=us-east-1 \
 # require NAME,HINT: fail with a message naming the missing tool and how to get it.
 require = command -v $(1) >/dev/null 2>&1 || { echo "make: '$(1)' is not installed (needed by '$@'). Install it: $(2)" >&2; exit 127; }
 
-.PHONY: help build build-local test lint demo local-invoke local-up local-down bench bench-go soak deploy clean tools \
+.PHONY: help build build-local test test-unit cover lint demo local-invoke local-up local-down bench bench-go soak deploy clean tools \
 	$(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
@@ -132,6 +132,23 @@ test: $(RIE_STAMP) ## gofmt check, go vet, cfn-lint template.yaml, go test -race
 	$(GO) vet ./...
 	$(CFN_LINT) template.yaml
 	PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 ./...
+
+# test-unit needs nothing but Go: -short skips, in one place (lib/testkit/external), every test
+# that starts moto_server, the Runtime Interface Emulator, cfn-lint or the SAM translator.
+test-unit: ## the unit loop: go vet and go test -short ./... (Go only; no moto, no emulator, no cfn-lint)
+	@$(GOFMT_CHECK)
+	$(GO) vet ./...
+	$(GO) test -short -count=1 ./...
+
+# cover: the unit loop with coverage of the product's packages (FULL=1: the whole suite, which
+# needs what make test needs). Writes .cover/coverage.out and .cover/coverage.html.
+COVER_PKGS := ./lib/...,./functions/...
+cover: $(if $(FULL),$(RIE_STAMP)) ## coverage report into .cover/coverage.html (FULL=1 for the whole suite)
+	@mkdir -p .cover
+	PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(if $(FULL),,-short) -count=1 -coverpkg=$(COVER_PKGS) -coverprofile=.cover/coverage.out ./... >/dev/null
+	$(GO) tool cover -html=.cover/coverage.out -o .cover/coverage.html
+	@$(GO) tool cover -func=.cover/coverage.out | tail -1
+	@echo "make cover: report in .cover/coverage.html"
 
 lint: $(STATICCHECK_STAMP) ## gofmt check, go vet, staticcheck, cfn-lint
 	@$(call require,$(CFN_LINT),$(PY_TOOLS_HINT))
@@ -214,5 +231,5 @@ deploy: ## sam build && sam deploy (CONFIG_ENV=prod for production)
 	sam build
 	sam deploy $(if $(CONFIG_ENV),--config-env $(CONFIG_ENV))
 
-clean: ## remove build output (bin/, .aws-sam/); keeps .tools/
-	rm -rf bin .aws-sam
+clean: ## remove build output (bin/, .aws-sam/, .cover/); keeps .tools/
+	rm -rf bin .aws-sam .cover

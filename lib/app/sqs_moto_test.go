@@ -17,9 +17,6 @@ import (
 // TestSQSSenderOnMoto sends changes through the real SDK to an SQS queue on
 // moto_server and reads them back through DecodeChange.
 func TestSQSSenderOnMoto(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moto_server in -short")
-	}
 	m := awstest.StartMoto(t)
 	client := sqs.NewFromConfig(m.Config(t))
 	ctx := context.Background()

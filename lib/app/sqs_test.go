@@ -45,9 +45,6 @@ func sqsEnv(t *testing.T, dynamo bool) (*jobstest.Env, *jobs.Trigger, map[string
 		c.Statuses = append(config.DefaultStatuses(), config.Status{Name: "Registered", Category: config.CategoryAccepted})
 	})}
 	if dynamo {
-		if testing.Short() {
-			t.Skip("moto_server in -short")
-		}
 		opts = append(opts, jobstest.WithDynamo())
 	}
 	env := jobstest.New(t, opts...)

@@ -54,9 +54,6 @@ func TestSyncLeadsEndToEnd(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			opts := []jobstest.Option{jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads)}
 			if dyn {
-				if testing.Short() {
-					t.Skip("moto_server in -short")
-				}
 				opts = append(opts, jobstest.WithDynamo())
 			}
 			env := jobstest.New(t, opts...)

@@ -27,9 +27,6 @@ func newTriggerEnv(t *testing.T, dynamo bool) *triggerEnv {
 	t.Helper()
 	var opts []jobstest.Option
 	if dynamo {
-		if testing.Short() {
-			t.Skip("moto_server in -short")
-		}
 		opts = append(opts, jobstest.WithDynamo())
 	}
 	env := jobstest.New(t, opts...)

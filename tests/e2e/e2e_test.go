@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,6 +28,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/external"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/rie"
 )
 
@@ -49,16 +49,6 @@ type world struct {
 	queueARN string
 	jobs     map[string]config.Job // by type
 	timings  []string
-}
-
-// requireMoto fails (never skips) when moto_server is missing, saying how
-// to get it; awstest.StartMoto then starts it.
-func requireMoto(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		t.Fatal("moto_server is not installed: make test requires it (`make tools` installs only the Go tools " +
-			"such as aws-lambda-rie; install moto_server with pip install 'moto[server]==5.2.1' or run .ci/run)")
-	}
 }
 
 func TestScheduledJobsAndCampaignChainUnderRIE(t *testing.T) {
@@ -82,7 +72,7 @@ func TestScheduledJobsAndCampaignChainUnderRIE(t *testing.T) {
 func setup(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	requireMoto(t)
+	external.Moto(t)
 	w := &world{t: t, rieBin: rie.Binary(t), bin: t.TempDir(), jobs: map[string]config.Job{}}
 
 	rie.BuildLocal(t, w.bin) // once per test run, into a temporary directory

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/certain-marketo/certain-marketo/lib/testkit/external"
 )
 
 type wantFunction struct {
@@ -321,11 +323,7 @@ func TestAppLogLevelCannotFilterMetrics(t *testing.T) {
 }
 
 func TestCfnLintClean(t *testing.T) {
-	path, err := exec.LookPath("cfn-lint")
-	if err != nil {
-		t.Fatal("cfn-lint is not installed; install it with: pip install cfn-lint==1.51.0 (.ci/run does this)")
-	}
-	cmd := exec.Command(path, "template.yaml")
+	cmd := exec.Command(external.CfnLint(t), "template.yaml")
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/external"
 )
 
 // Moto is a running moto_server.
@@ -59,10 +60,7 @@ func (l *lockedBuffer) String() string {
 // moto_server is not installed or does not start.
 func StartMoto(t testing.TB) *Moto {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Fatalf("awstest: moto_server is not installed (moto 5.x provides it; `pip install 'moto[server]'`): %v", err)
-	}
+	bin := external.Moto(t)
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and bind
 		m, err := start(bin)

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/testkit/external"
 )
 
 // RepoRoot is the module's root directory (where go.mod and functions/ are).
@@ -33,22 +35,12 @@ func RepoRoot(t testing.TB) string {
 }
 
 // Binary finds aws-lambda-rie: $AWS_LAMBDA_RIE (set by make test), PATH, or
-// .tools/bin. It fails the test (never skips) when the emulator is missing,
-// naming the make target that installs it.
+// .tools/bin. Under -short it skips the test; otherwise it fails the test
+// when the emulator is missing, naming the make target that installs it.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("AWS_LAMBDA_RIE"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
-	}
-	p := filepath.Join(RepoRoot(t), ".tools", "bin", "aws-lambda-rie")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Fatal("aws-lambda-rie is not installed; `make tools` (or `make test`) installs the pinned version into .tools/bin")
-	return ""
+	return external.Require(t, "aws-lambda-rie", "AWS_LAMBDA_RIE", external.RIEHint,
+		filepath.Join(RepoRoot(t), ".tools", "bin", "aws-lambda-rie"))
 }
 
 // FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
