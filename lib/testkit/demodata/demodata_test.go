@@ -128,14 +128,14 @@ func TestDistributions(t *testing.T) {
 	}
 }
 
-func TestLargeIsFast(t *testing.T) {
+// A large data set has exactly the registrations asked for. How long it
+// takes is a measurement (logged here, and in make bench), never a test
+// limit: the machine's load decides wall time.
+func TestLargeHasWhatWasAsked(t *testing.T) {
 	start := time.Now()
 	d := Generate(Options{Seed: 3, Registrations: 100000})
 	if len(d.Registrations) != 100000 {
 		t.Fatalf("%d registrations", len(d.Registrations))
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Errorf("100,000 registrations took %v, want a few seconds", el)
 	}
 	t.Logf("generated 100,000 registrations in %v", time.Since(start))
 }
