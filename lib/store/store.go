@@ -1,7 +1,8 @@
-// Package store defines the state the jobs keep: configuration, runs,
-// per-record outcomes, checkpoints, idempotency records, change-detector
-// watermarks and delta hashes. Implementations: memstore (embedded) and
-// dynamostore (DynamoDB). storetest holds the conformance suite both pass.
+// Package store defines the state the jobs keep: configuration, job
+// schedule state (leases), runs, per-record outcomes, checkpoints,
+// idempotency records, change-detector watermarks and delta hashes.
+// Implementations: memstore (embedded) and dynamostore (DynamoDB). storetest
+// holds the conformance suite both pass.
 package store
 
 import (
@@ -21,6 +22,7 @@ var (
 // on the smallest one they need.
 type Store interface {
 	Configs
+	JobStates
 	Runs
 	Checkpoints
 	Idempotency
@@ -28,12 +30,18 @@ type Store interface {
 	Hashes
 }
 
+// Configs is the configuration operators write: connections and jobs.
 type Configs interface {
 	PutConnection(ctx context.Context, c config.Connection) error // validates first
 	GetConnection(ctx context.Context, account string) (config.Connection, error)
 	PutJob(ctx context.Context, j config.Job) error // validates first
 	GetJob(ctx context.Context, id string) (config.Job, error)
 	ListJobs(ctx context.Context, jobType string) ([]config.Job, error) // "" = all types
+}
+
+// JobStates is the schedule state of each job: when it is next due and
+// which run holds its lease.
+type JobStates interface {
 	// GetJobState returns the zero JobState (Version 0) when none exists.
 	GetJobState(ctx context.Context, jobID string) (JobState, error)
 	// ClaimJob takes the job's lease if the state's version is still
