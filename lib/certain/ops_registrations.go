@@ -1,0 +1,106 @@
+package certain
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+)
+
+// FilterTimeFormat is the layout of dateModified_after and friends (UTC).
+const FilterTimeFormat = "2006-01-02T15:04:05"
+
+// RegistrationPages streams an event's registrations page by page.
+func (c *Client) RegistrationPages(ctx context.Context, acct, event string, q RegistrationQuery) iter.Seq2[Page[Registration], error] {
+	if err := required("RegistrationPages", "account", acct, "event", event); err != nil {
+		return func(yield func(Page[Registration], error) bool) { yield(Page[Registration]{}, err) }
+	}
+	v := url.Values{}
+	for k, val := range q.Filters {
+		v.Set(k, val)
+	}
+	if !q.ModifiedAfter.IsZero() {
+		v.Set("dateModified_after", q.ModifiedAfter.UTC().Format(FilterTimeFormat))
+	}
+	if q.ActiveOnly {
+		v.Set("isActive", "true")
+	}
+	order := q.OrderBy
+	if order == "" {
+		order = "dateModified_asc"
+	}
+	v.Set("orderBy", order)
+	return pages(ctx, c, pageSpec{resource: "Registration", path: v1Base + seg("Registration", acct, event), query: v, key: "registrations", start: q.StartIndex},
+		func(_, m map[string]any) Registration { return c.decodeRegistration(m) })
+}
+
+// GetRegistration reads one registration; a 404 satisfies IsNotFound.
+func (c *Client) GetRegistration(ctx context.Context, acct, event, regCode string) (Registration, error) {
+	if err := required("GetRegistration", "account", acct, "event", event, "registration code", regCode); err != nil {
+		return Registration{}, err
+	}
+	body, err := c.do(ctx, call{method: http.MethodGet, resource: "Registration", path: v1Base + seg("Registration", acct, event, regCode)})
+	if err != nil {
+		return Registration{}, err
+	}
+	m, err := decodeObject(http.MethodGet, "Registration", body)
+	if err != nil {
+		return Registration{}, err
+	}
+	return c.decodeRegistration(m), nil
+}
+
+// CreateRegistration registers an existing profile (by pin) for an event.
+func (c *Client) CreateRegistration(ctx context.Context, acct, event string, r NewRegistration) (Registration, error) {
+	if err := required("CreateRegistration", "account", acct, "event", event, "profile pin", r.PIN); err != nil {
+		return Registration{}, err
+	}
+	b := map[string]any{"profile": map[string]any{"pin": r.PIN}}
+	if r.AttendeeType != "" {
+		b["attendeeTypeCode"] = r.AttendeeType
+	}
+	if r.Status != "" {
+		b[c.cfg.Fields.RegistrationStatus] = r.Status
+	}
+	body, err := c.do(ctx, call{method: http.MethodPost, resource: "Registration", path: v1Base + seg("Registration", acct, event), body: b, create: true})
+	if err != nil {
+		return Registration{}, err
+	}
+	m, err := decodeObject(http.MethodPost, "Registration", body)
+	if err != nil {
+		return Registration{}, err
+	}
+	reg := c.decodeRegistration(m)
+	if reg.Code == "" {
+		return reg, fmt.Errorf("certain: POST Registration: response carries no registrationCode")
+	}
+	return reg, nil
+}
+
+// UpdateRegistration sends only the given fields to the registration.
+func (c *Client) UpdateRegistration(ctx context.Context, acct, event, regCode string, changed map[string]any) error {
+	if err := required("UpdateRegistration", "account", acct, "event", event, "registration code", regCode); err != nil {
+		return err
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	_, err := c.do(ctx, call{method: http.MethodPost, resource: "Registration", path: v1Base + seg("Registration", acct, event, regCode), body: changed})
+	return err
+}
+
+func (c *Client) decodeRegistration(m map[string]any) Registration {
+	f := c.cfg.Fields
+	r := Registration{
+		Code: getString(m, "registrationCode"), EventCode: getString(m, "eventCode"), AccountCode: getString(m, "accountCode"),
+		AttendeeType: getString(m, "attendeeTypeCode"), Status: getString(m, f.RegistrationStatus),
+		Active: getBool(m, "isActive"), Complete: getBool(m, f.Complete),
+		DateCreated: ParseTime(getString(m, "dateCreated")), DateModified: ParseTime(getString(m, "dateModified")),
+		Fields: m,
+	}
+	if p, ok := m["profile"].(map[string]any); ok {
+		r.Profile = c.decodeProfile(p)
+	}
+	return r
+}

@@ -1,0 +1,51 @@
+package certain
+
+import (
+	"context"
+	"iter"
+	"net/url"
+	"strconv"
+)
+
+// SessionPages streams the event's session instances (Standard 2.0) with tags.
+func (c *Client) SessionPages(ctx context.Context, acct, event string) iter.Seq2[Page[Session], error] {
+	if err := required("SessionPages", "account", acct, "event", event); err != nil {
+		return func(yield func(Page[Session], error) bool) { yield(Page[Session]{}, err) }
+	}
+	v := url.Values{}
+	v.Set(c.cfg.IncludeParam, "tags")
+	f := c.cfg.Fields
+	return pages(ctx, c, pageSpec{resource: "Session", path: v2Base + seg("accounts", acct, "events", event, "sessions"), query: v, key: "sessions"},
+		func(_, m map[string]any) Session {
+			return Session{InstanceID: int(num(m["instanceId"])), SessionCode: getString(m, "sessionCode"), Title: getString(m, "sessionTitle"),
+				Tags: getTags(m, f.Tags), Points: num(m[f.Points])}
+		})
+}
+
+// SessionRegistrations reads all registrations of one session instance.
+func (c *Client) SessionRegistrations(ctx context.Context, acct, event string, instanceID int) ([]SessionLine, error) {
+	if err := required("SessionRegistrations", "account", acct, "event", event); err != nil {
+		return nil, err
+	}
+	f := c.cfg.Fields
+	return collect(pages(ctx, c, pageSpec{resource: "SessionRegistration",
+		path: v2Base + seg("accounts", acct, "events", event, "sessions", strconv.Itoa(instanceID), "registrations"), key: "registrations"},
+		func(env, m map[string]any) SessionLine {
+			return SessionLine{InstanceID: instanceID, SessionCode: firstNonEmpty(getString(m, "sessionCode"), getString(env, "sessionCode")),
+				RegistrationCode: getString(m, "registrationCode"), Status: getString(m, "registrationStatus"), Rating: num(m[f.SessionRating])}
+		}))
+}
+
+// RegistrationSessions reads the session instances of one registration.
+func (c *Client) RegistrationSessions(ctx context.Context, acct, event, regCode string) ([]SessionLine, error) {
+	if err := required("RegistrationSessions", "account", acct, "event", event, "registration code", regCode); err != nil {
+		return nil, err
+	}
+	f := c.cfg.Fields
+	return collect(pages(ctx, c, pageSpec{resource: "RegistrationSession",
+		path: v2Base + seg("accounts", acct, "events", event, "registrations", regCode, "sessions"), key: "instances"},
+		func(_, m map[string]any) SessionLine {
+			return SessionLine{InstanceID: int(num(m["instanceId"])), SessionCode: getString(m, "sessionCode"),
+				RegistrationCode: regCode, Status: getString(m, "registrationStatus"), Rating: num(m[f.SessionRating])}
+		}))
+}
