@@ -183,116 +183,6 @@ func (c *Client) count(f func(*Stats)) {
 	c.statMu.Unlock()
 }
 
-// ---- authentication ----
-
-const refreshMargin = 30 * time.Second
-
-// accessToken returns a token valid for a while yet. Refreshes are serialised
-// so parallel calls share one identity round trip.
-func (c *Client) accessToken(ctx context.Context) (string, error) {
-	c.tokMu.Lock()
-	defer c.tokMu.Unlock()
-	if c.token != "" && c.expiresAt.Sub(c.cfg.Now()) > refreshMargin {
-		return c.token, nil
-	}
-	for try := 0; ; try++ {
-		tok, expiresIn, err := c.fetchToken(ctx)
-		if err != nil {
-			return "", err
-		}
-		now := c.cfg.Now()
-		// Identity hands back the current token with its remaining life; a
-		// nearly dead token (or expires_in 0) means: wait for expiry, ask again.
-		if expiresIn <= 5*time.Second && try < 3 {
-			if err := c.cfg.Sleep(ctx, expiresIn+time.Second); err != nil {
-				return "", fmt.Errorf("marketo auth: waiting for token expiry: %w", err)
-			}
-			continue
-		}
-		c.token, c.expiresAt = tok, now.Add(expiresIn)
-		return tok, nil
-	}
-}
-
-// dropToken forgets used if it is still the cached token, so that of many
-// goroutines answered 601/602 only the first causes a refresh.
-func (c *Client) dropToken(used string) {
-	c.tokMu.Lock()
-	if c.token == used {
-		c.token = ""
-	}
-	c.tokMu.Unlock()
-}
-
-type identityAnswer struct {
-	AccessToken      string `json:"access_token"`
-	ExpiresIn        *int   `json:"expires_in"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
-}
-
-func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.cfg.ClientID}, "client_secret": {c.cfg.ClientSecret}}
-	var lastErr error
-	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
-		if attempt > 1 {
-			if err := c.backoff(ctx, attempt-1); err != nil {
-				return "", 0, fmt.Errorf("marketo auth: %w (after %w)", err, lastErr)
-			}
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.identity+"/oauth/token", strings.NewReader(form.Encode()))
-		if err != nil {
-			return "", 0, fmt.Errorf("marketo auth: build request: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		c.count(func(s *Stats) { s.Auths++ })
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return "", 0, fmt.Errorf("marketo auth: %w", ctx.Err())
-			}
-			lastErr = fmt.Errorf("identity request: %w", redactURLError(err))
-			continue
-		}
-		body, err := readBody(resp)
-		if err != nil {
-			lastErr = fmt.Errorf("identity answer: %w", err)
-			continue
-		}
-		var a identityAnswer
-		jerr := json.Unmarshal(body, &a)
-		switch {
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
-			a.Error == "invalid_client" || a.Error == "unauthorized":
-			return "", 0, &AuthError{ClientID: c.cfg.ClientID, HTTPStatus: resp.StatusCode, Reason: a.Error, Description: a.ErrorDescription}
-		case resp.StatusCode >= 500:
-			lastErr = fmt.Errorf("identity answered HTTP %d", resp.StatusCode)
-			continue
-		case resp.StatusCode != http.StatusOK:
-			return "", 0, fmt.Errorf("marketo auth: identity answered HTTP %d for client id %q", resp.StatusCode, c.cfg.ClientID)
-		case jerr != nil:
-			return "", 0, fmt.Errorf("marketo auth: identity answer is not JSON: %w", jerr)
-		case a.AccessToken == "" || a.ExpiresIn == nil:
-			return "", 0, fmt.Errorf("marketo auth: identity answer for client id %q lacks access_token or expires_in (error %q)", c.cfg.ClientID, a.Error)
-		}
-		return a.AccessToken, time.Duration(*a.ExpiresIn) * time.Second, nil
-	}
-	return "", 0, fmt.Errorf("marketo auth: gave up after %d attempts: %w", c.cfg.MaxAttempts, lastErr)
-}
-
-// redactURLError drops the URL from a *url.Error so nothing from a request
-// line reaches logs; the identity call carries its secret in the body anyway.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
-}
-
-// ---- the call loop ----
-
 // call describes one logical REST call.
 type call struct {
 	method string     // GET or POST
@@ -369,128 +259,199 @@ func (c *Client) newRequest(ctx context.Context, k *call, body []byte, token str
 // do runs one logical call with budget, auth, retries and classification and
 // returns the successful envelope. A 702 comes back as an empty success.
 func (c *Client) do(ctx context.Context, k *call) (*envelope, error) {
-	var body []byte
-	if k.body != nil {
-		b, err := json.Marshal(k.body)
-		if err != nil {
-			return nil, fmt.Errorf("marketo %s: encode body: %w", k.tmpl, err)
-		}
-		body = b
+	body, err := k.encodeBody()
+	if err != nil {
+		return nil, err
 	}
-	reauthed := false
-	tries611 := 0
-	triesUnknown := 0
-	var lastErr error
-	for attempt := 1; ; {
-		if attempt > c.cfg.MaxAttempts {
-			return nil, fmt.Errorf("marketo %s: gave up after %d attempts: %w", k.tmpl, c.cfg.MaxAttempts, lastErr)
+	st := attempts{n: 1}
+	for {
+		if st.n > c.cfg.MaxAttempts {
+			return nil, fmt.Errorf("marketo %s: gave up after %d attempts: %w", k.tmpl, c.cfg.MaxAttempts, st.lastErr)
 		}
-		token, err := c.accessToken(ctx)
-		if err != nil {
-			return nil, err
-		}
-		req, err := c.newRequest(ctx, k, body, token)
-		if err != nil {
-			return nil, err
-		}
-		t0 := time.Now()
-		release, err := c.budget.Acquire(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("marketo %s: budget: %w", k.tmpl, err)
-		}
-		c.count(func(s *Stats) { s.Waited += time.Since(t0); s.Calls++; s.ByPath[k.tmpl]++ })
-		start := time.Now()
-		resp, err := c.hc.Do(req)
-		var raw []byte
-		if err == nil {
-			raw, err = readBody(resp)
-		}
-		release()
-		dur := time.Since(start)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("marketo %s: %w", k.tmpl, ctx.Err())
-			}
-			c.count(func(s *Stats) { s.ByCode["network"]++ })
-			c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "err", redactURLError(err).Error(), "duration", dur)
-			lastErr = fmt.Errorf("marketo %s: %w", k.tmpl, redactURLError(err))
-			if err := c.retryWait(ctx, k, attempt); err != nil {
+		env, v, err := c.attempt(ctx, k, body, &st)
+		switch v {
+		case finish:
+			return env, err
+		case retry:
+			st.lastErr = err
+			if err := c.retryWait(ctx, k, st.n); err != nil {
 				return nil, err
 			}
-			attempt++
-			continue
+			st.n++
+		case resend: // at once, on the same attempt
 		}
-		status := resp.StatusCode
-		if status != http.StatusOK {
-			c.count(func(s *Stats) { s.ByCode[fmt.Sprintf("http-%d", status)]++ })
-			c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "duration", dur)
-			herr := &Error{Path: k.tmpl, HTTPStatus: status, Message: http.StatusText(status)}
-			switch {
-			case status == http.StatusRequestURITooLong && k.method == http.MethodGet && !k.formGET:
-				k.formGET = true // resend as POST ?_method=GET; not a wasted attempt
-				continue
-			case status >= 500:
-				lastErr = herr
-				if err := c.retryWait(ctx, k, attempt); err != nil {
-					return nil, err
-				}
-				attempt++
-				continue
-			default: // 413 is split by the batching caller
-				return nil, herr
-			}
-		}
-		var env envelope
-		if err := json.Unmarshal(raw, &env); err != nil {
-			return nil, fmt.Errorf("marketo %s: answer is not a JSON envelope: %w", k.tmpl, err)
-		}
-		code := ""
-		if !env.Success {
-			code = "unknown"
-			msg := "success:false without errors"
-			if len(env.Errors) > 0 {
-				code, msg = env.Errors[0].Code, env.Errors[0].Message
-			}
-			c.count(func(s *Stats) { s.ByCode[code]++ })
-			c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "code", code, "requestId", env.RequestID, "duration", dur)
-			merr := &Error{Code: code, Message: msg, RequestID: env.RequestID, Path: k.tmpl, HTTPStatus: status}
-			switch classify(code) {
-			case classAuth:
-				c.dropToken(token)
-				if reauthed {
-					return nil, fmt.Errorf("marketo %s: still rejected after re-authentication: %w", k.tmpl, merr)
-				}
-				reauthed = true
-				continue
-			case classStop:
-				return nil, &QuotaError{ResetAt: NextDailyReset(c.cfg.Now(), c.loc), RequestID: env.RequestID}
-			case classEmpty:
-				env.Success, env.Result = true, nil
-				return &env, nil
-			case classLimited:
-				tries611++
-				if tries611 >= 3 {
-					return nil, merr
-				}
-			case classUnknown:
-				triesUnknown++
-				if triesUnknown >= 3 {
-					return nil, merr
-				}
-			case classFatal:
-				return nil, merr
-			}
-			lastErr = merr
-			if err := c.retryWait(ctx, k, attempt); err != nil {
-				return nil, err
-			}
-			attempt++
-			continue
-		}
-		c.count(func(s *Stats) { s.ByCode["success"]++ })
-		c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "requestId", env.RequestID, "duration", dur)
-		return &env, nil
 	}
+}
+
+// attempts is what the call loop of one logical call remembers.
+type attempts struct {
+	n            int  // the attempt being made, from 1
+	reauthed     bool // a 601/602 has caused a re-authentication already
+	tries611     int
+	triesUnknown int
+	lastErr      error // the failure a give-up reports
+}
+
+// verdict is what the call loop does after one attempt.
+type verdict int
+
+const (
+	finish verdict = iota // return the envelope or the error
+	retry                 // back off, use up an attempt, send again
+	resend                // send again at once; no attempt is used up
+)
+
+// encodeBody returns the JSON body of k, or nil when it has none.
+func (k *call) encodeBody() ([]byte, error) {
+	if k.body == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(k.body)
+	if err != nil {
+		return nil, fmt.Errorf("marketo %s: encode body: %w", k.tmpl, err)
+	}
+	return b, nil
+}
+
+// attempt sends k once, under a token and the budget, and judges the answer.
+func (c *Client) attempt(ctx context.Context, k *call, body []byte, st *attempts) (*envelope, verdict, error) {
+	token, err := c.accessToken(ctx)
+	if err != nil {
+		return nil, finish, err
+	}
+	req, err := c.newRequest(ctx, k, body, token)
+	if err != nil {
+		return nil, finish, err
+	}
+	release, err := c.takeBudget(ctx, k)
+	if err != nil {
+		return nil, finish, err
+	}
+	ex := c.roundTrip(req, release)
+	switch {
+	case ex.err != nil:
+		return c.judgeNoAnswer(ctx, k, ex)
+	case ex.status != http.StatusOK:
+		return c.judgeHTTPStatus(ctx, k, ex)
+	}
+	return c.judgeEnvelope(ctx, k, ex, token, st)
+}
+
+// takeBudget waits for the budget and counts the call.
+func (c *Client) takeBudget(ctx context.Context, k *call) (release func(), err error) {
+	t0 := time.Now()
+	release, err = c.budget.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("marketo %s: budget: %w", k.tmpl, err)
+	}
+	c.count(func(s *Stats) { s.Waited += time.Since(t0); s.Calls++; s.ByPath[k.tmpl]++ })
+	return release, nil
+}
+
+// exchange is one HTTP round trip: the status and body, or the transport error.
+type exchange struct {
+	status int
+	raw    []byte
+	dur    time.Duration
+	err    error
+}
+
+// roundTrip sends req and reads the answer, then gives the budget back.
+func (c *Client) roundTrip(req *http.Request, release func()) exchange {
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	var raw []byte
+	if err == nil {
+		raw, err = readBody(resp)
+	}
+	release()
+	ex := exchange{raw: raw, dur: time.Since(start), err: err}
+	if err == nil {
+		ex.status = resp.StatusCode
+	}
+	return ex
+}
+
+// judgeNoAnswer retries a call that got no answer, unless ctx has ended.
+func (c *Client) judgeNoAnswer(ctx context.Context, k *call, ex exchange) (*envelope, verdict, error) {
+	if ctx.Err() != nil {
+		return nil, finish, fmt.Errorf("marketo %s: %w", k.tmpl, ctx.Err())
+	}
+	c.count(func(s *Stats) { s.ByCode["network"]++ })
+	c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "err", redactURLError(ex.err).Error(), "duration", ex.dur)
+	return nil, retry, fmt.Errorf("marketo %s: %w", k.tmpl, redactURLError(ex.err))
+}
+
+// judgeHTTPStatus handles an answer other than HTTP 200: a 414 resends the
+// GET as POST ?_method=GET, a 5xx is retried, anything else is returned (413
+// is split by the batching caller).
+func (c *Client) judgeHTTPStatus(ctx context.Context, k *call, ex exchange) (*envelope, verdict, error) {
+	status := ex.status
+	c.count(func(s *Stats) { s.ByCode[fmt.Sprintf("http-%d", status)]++ })
+	c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", status, "duration", ex.dur)
+	herr := &Error{Path: k.tmpl, HTTPStatus: status, Message: http.StatusText(status)}
+	switch {
+	case status == http.StatusRequestURITooLong && k.method == http.MethodGet && !k.formGET:
+		k.formGET = true // resend as POST ?_method=GET; not a wasted attempt
+		return nil, resend, nil
+	case status >= 500:
+		return nil, retry, herr
+	}
+	return nil, finish, herr
+}
+
+// judgeEnvelope decodes an HTTP 200 answer and returns a success.
+func (c *Client) judgeEnvelope(ctx context.Context, k *call, ex exchange, token string, st *attempts) (*envelope, verdict, error) {
+	var env envelope
+	if err := json.Unmarshal(ex.raw, &env); err != nil {
+		return nil, finish, fmt.Errorf("marketo %s: answer is not a JSON envelope: %w", k.tmpl, err)
+	}
+	if !env.Success {
+		return c.judgeFailure(ctx, k, &env, ex, token, st)
+	}
+	c.count(func(s *Stats) { s.ByCode["success"]++ })
+	c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", ex.status, "requestId", env.RequestID, "duration", ex.dur)
+	return &env, finish, nil
+}
+
+// judgeFailure applies the retry class of a success:false answer's code
+// (MARKETO.md §7).
+func (c *Client) judgeFailure(ctx context.Context, k *call, env *envelope, ex exchange, token string, st *attempts) (*envelope, verdict, error) {
+	code := "unknown"
+	msg := "success:false without errors"
+	if len(env.Errors) > 0 {
+		code, msg = env.Errors[0].Code, env.Errors[0].Message
+	}
+	c.count(func(s *Stats) { s.ByCode[code]++ })
+	c.log.DebugContext(ctx, "marketo call", "path", k.tmpl, "status", ex.status, "code", code, "requestId", env.RequestID, "duration", ex.dur)
+	merr := &Error{Code: code, Message: msg, RequestID: env.RequestID, Path: k.tmpl, HTTPStatus: ex.status}
+	switch classify(code) {
+	case classAuth:
+		c.dropToken(token)
+		if st.reauthed {
+			return nil, finish, fmt.Errorf("marketo %s: still rejected after re-authentication: %w", k.tmpl, merr)
+		}
+		st.reauthed = true
+		return nil, resend, nil
+	case classStop:
+		return nil, finish, &QuotaError{ResetAt: NextDailyReset(c.cfg.Now(), c.loc), RequestID: env.RequestID}
+	case classEmpty:
+		env.Success, env.Result = true, nil
+		return env, finish, nil
+	case classLimited:
+		st.tries611++
+		if st.tries611 >= 3 {
+			return nil, finish, merr
+		}
+	case classUnknown:
+		st.triesUnknown++
+		if st.triesUnknown >= 3 {
+			return nil, finish, merr
+		}
+	case classFatal:
+		return nil, finish, merr
+	}
+	return nil, retry, merr
 }
 
 func (c *Client) retryWait(ctx context.Context, k *call, attempt int) error {

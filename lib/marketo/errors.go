@@ -3,6 +3,7 @@ package marketo
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -107,4 +108,14 @@ func classify(code string) class {
 		return classFatal
 	}
 	return classUnknown
+}
+
+// redactURLError drops the URL from a *url.Error so nothing from a request
+// line reaches logs; the identity call carries its secret in the body anyway.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
