@@ -211,7 +211,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 	}
 	target := c.target(cl)
 	for attempt := 1; ; attempt++ {
-		body, status, retryAfter, err := c.once(ctx, cl, target, payload, attempt > 1)
+		body, status, retryAfter, err := c.attempt(ctx, cl, target, payload, attempt > 1)
 		if err == nil {
 			return body, nil
 		}
@@ -225,7 +225,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 			}
 			return nil, err
 		}
-		if err := c.waitToRetry(ctx, cl, status, attempt, retryAfter); err != nil {
+		if err := c.retryWait(ctx, cl, status, attempt, retryAfter); err != nil {
 			return nil, err
 		}
 	}
@@ -254,8 +254,8 @@ func (c *Client) target(cl call) string {
 	return target
 }
 
-// waitToRetry sleeps the back-off of attempt, or what Retry-After asked.
-func (c *Client) waitToRetry(ctx context.Context, cl call, status, attempt int, retryAfter time.Duration) error {
+// retryWait sleeps the back-off of attempt, or what Retry-After asked.
+func (c *Client) retryWait(ctx context.Context, cl call, status, attempt int, retryAfter time.Duration) error {
 	wait := c.backoff(attempt)
 	if retryAfter > 0 {
 		wait = retryAfter
@@ -280,8 +280,8 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return half + rand.N(half+1)
 }
 
-// once performs a single HTTP attempt. status is 0 for a transport error.
-func (c *Client) once(ctx context.Context, cl call, target string, payload []byte, retry bool) ([]byte, int, time.Duration, error) {
+// attempt performs a single HTTP attempt. status is 0 for a transport error.
+func (c *Client) attempt(ctx context.Context, cl call, target string, payload []byte, retry bool) ([]byte, int, time.Duration, error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
