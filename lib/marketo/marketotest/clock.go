@@ -63,3 +63,6 @@ type ManualClock = clock.Manual
 
 // NewManualClock returns a manual clock set to start.
 func NewManualClock(start time.Time) *ManualClock { return clock.NewManual(start) }
+
+// Advance moves the simulator clock forward.
+func (s *Server) Advance(d time.Duration) { s.opts.clock.Advance(d) }

@@ -14,8 +14,6 @@ package marketotest
 import (
 	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,7 +21,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +32,7 @@ import (
 // Option configures a Server.
 type Option func(*options)
 
+// options are the simulated instance's settings; see the With options.
 type options struct {
 	clientID, clientSecret string
 	rateN                  int
@@ -51,6 +49,7 @@ type options struct {
 	caseSensitiveEmail     bool
 }
 
+// defaults are the settings of a simulator built without options.
 func defaults() options {
 	return options{
 		clientID: "sim-client-id", clientSecret: "sim-client-secret",
@@ -114,19 +113,6 @@ type CallLog struct {
 	Counted    bool   // counted against the rate window and the daily quota
 	Code       string // Marketo error code, "" on success or non-200
 	HTTPStatus int
-}
-
-type fault struct {
-	pattern string
-	n       int
-	code    string
-	status  int
-	drop    bool
-}
-
-type tokenRec struct {
-	expires     time.Time
-	expiredSeen bool
 }
 
 // Server is a running simulator.
@@ -210,72 +196,6 @@ func (s *Server) NewClient(edit ...func(*marketo.Config)) (*marketo.Client, erro
 	return c, nil
 }
 
-// ---- fault injection and clock ----
-
-// FailNext makes the next n REST calls whose path matches pathPattern
-// (path.Match syntax; "" or "*" = any) answer success:false with code.
-func (s *Server) FailNext(pathPattern string, n int, code string) {
-	s.addFault(&fault{pattern: pathPattern, n: n, code: code})
-}
-
-// FailNextHTTP makes the next n matching calls answer HTTP status.
-func (s *Server) FailNextHTTP(pathPattern string, n int, status int) {
-	s.addFault(&fault{pattern: pathPattern, n: n, status: status})
-}
-
-// DropNext makes the next n matching calls lose their connection unanswered.
-func (s *Server) DropNext(pathPattern string, n int) {
-	s.addFault(&fault{pattern: pathPattern, n: n, drop: true})
-}
-
-func (s *Server) addFault(f *fault) {
-	if f.n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	s.faults = append(s.faults, f)
-	s.mu.Unlock()
-}
-
-// SetLatency changes the latency hook at run time.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	s.latencyFn = d
-	s.mu.Unlock()
-}
-
-// ExpireToken expires the current token now: its next use gets 602.
-func (s *Server) ExpireToken() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.tokens[s.current]; r != nil {
-		r.expires = s.opts.clock.Now()
-	}
-}
-
-// ExhaustWindow fills the rate window as if the limit had just been used.
-func (s *Server) ExhaustWindow() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.clock.Now()
-	for len(s.window) < s.opts.rateN {
-		s.window = append(s.window, now)
-	}
-}
-
-// ExhaustQuota uses up today's daily quota.
-func (s *Server) ExhaustQuota() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rollDay(s.opts.clock.Now())
-	s.dayCount = s.opts.daily
-}
-
-// Advance moves the simulator clock forward.
-func (s *Server) Advance(d time.Duration) { s.opts.clock.Advance(d) }
-
-// ---- inspection ----
-
 // Calls returns a copy of the call log.
 func (s *Server) Calls() []CallLog {
 	s.mu.Lock()
@@ -323,16 +243,7 @@ func (s *Server) CountedCalls() int {
 	return n
 }
 
-func matches(pattern, p string) bool {
-	if pattern == "" || pattern == "*" || pattern == p {
-		return true
-	}
-	ok, err := path.Match(pattern, p)
-	return err == nil && ok
-}
-
-// ---- request pipeline ----
-
+// request is a REST call as the routes see it.
 type request struct {
 	method string // effective method (GET for POST ?_method=GET)
 	path   string
@@ -341,44 +252,14 @@ type request struct {
 	isJSON bool
 }
 
-type answer struct {
-	result   any
-	next     string
-	code     string
-	msg      string
-	warnings []marketo.Reason
-}
-
-func fail(code, format string, args ...any) answer {
-	return answer{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-func ok(result any) answer { return answer{result: result} }
-
-// freeCodes are the answers Marketo's error-code page marks as not counted.
-var freeCodes = map[string]bool{"601": true, "602": true, "604": true, "605": true, "608": true, "611": true}
-
+// ServeHTTP answers one request, and logs it: size limits, identity,
+// injected faults and the access token first, then the REST call inside the
+// limits.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := CallLog{Method: r.Method, Path: r.URL.Path, URL: r.RequestURI}
-	defer func() {
-		s.mu.Lock()
-		s.calls = append(s.calls, log)
-		s.mu.Unlock()
-	}()
-	if len(r.RequestURI) > s.opts.maxURI {
-		log.HTTPStatus = http.StatusRequestURITooLong
-		http.Error(w, "URI too long", log.HTTPStatus)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.maxBody)+1))
-	if err != nil {
-		log.HTTPStatus = http.StatusBadRequest
-		http.Error(w, "unreadable body", log.HTTPStatus)
-		return
-	}
-	if len(body) > s.opts.maxBody {
-		log.HTTPStatus = http.StatusRequestEntityTooLarge
-		http.Error(w, "request entity too large", log.HTTPStatus)
+	defer s.logCall(&log)
+	body, ok := s.readBody(w, r, &log)
+	if !ok {
 		return
 	}
 	if r.URL.Path == "/identity/oauth/token" {
@@ -386,48 +267,58 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f := s.takeFault(r.URL.Path); f != nil {
-		switch {
-		case f.drop:
-			log.HTTPStatus = 0
-			if hj, isHJ := w.(http.Hijacker); isHJ {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
-		case f.status != 0:
-			log.HTTPStatus = f.status
-			http.Error(w, http.StatusText(f.status), f.status)
-			return
-		default:
-			s.countRejected(&log)
-			s.write(w, r, fail(f.code, "injected failure %s", f.code), &log)
-			return
-		}
+		s.serveFault(w, r, f, &log)
+		return
 	}
 	if a, done := s.authenticate(r); done {
 		s.write(w, r, a, &log)
 		return
 	}
-	// Concurrency, quota and window, in that order.
+	s.serveREST(w, r, body, &log)
+}
+
+// logCall appends the finished request to the call log.
+func (s *Server) logCall(log *CallLog) {
 	s.mu.Lock()
-	s.inflight++
-	inflight := s.inflight
-	latency := s.latencyFn
+	s.calls = append(s.calls, *log)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.mu.Unlock()
-	}()
+}
+
+// readBody enforces the URI and body size limits (414 and 413) and returns
+// the body; ok is false when an answer has been sent.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, log *CallLog) (body []byte, ok bool) {
+	if len(r.RequestURI) > s.opts.maxURI {
+		log.HTTPStatus = http.StatusRequestURITooLong
+		http.Error(w, "URI too long", log.HTTPStatus)
+		return nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.maxBody)+1))
+	if err != nil {
+		log.HTTPStatus = http.StatusBadRequest
+		http.Error(w, "unreadable body", log.HTTPStatus)
+		return nil, false
+	}
+	if len(body) > s.opts.maxBody {
+		log.HTTPStatus = http.StatusRequestEntityTooLarge
+		http.Error(w, "request entity too large", log.HTTPStatus)
+		return nil, false
+	}
+	return body, true
+}
+
+// serveREST runs an authenticated REST call inside the limits: concurrency,
+// quota and window, in that order, then the latency and the route. An answer
+// Marketo does not count is refunded.
+func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte, log *CallLog) {
+	inflight, latency := s.enter()
+	defer s.leave()
 	if inflight > s.opts.concurrency {
-		s.countRejected(&log)
-		s.write(w, r, fail("615", "Concurrent access limit reached"), &log)
+		s.countRejected(log)
+		s.write(w, r, fail("615", "Concurrent access limit reached"), log)
 		return
 	}
-	if a, done := s.admit(&log); done {
-		s.write(w, r, a, &log)
+	if a, done := s.admit(log); done {
+		s.write(w, r, a, log)
 		return
 	}
 	if latency > 0 {
@@ -440,94 +331,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a = s.route(r.Context(), req)
 	}
 	if a.code != "" && freeCodes[a.code] {
-		s.refund(&log)
+		s.refund(log)
 	}
-	s.write(w, r, a, &log)
+	s.write(w, r, a, log)
 }
 
-func (s *Server) takeFault(p string) *fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if matches(f.pattern, p) {
-			f.n--
-			if f.n <= 0 {
-				s.faults = append(s.faults[:i], s.faults[i+1:]...)
-			}
-			return f
-		}
-	}
-	return nil
-}
-
-func (s *Server) rollDay(now time.Time) {
-	d := now.In(s.loc).Format(time.DateOnly)
-	if d != s.day {
-		s.day, s.dayCount = d, 0
-	}
-}
-
-func (s *Server) prune(now time.Time) {
-	i := 0
-	for i < len(s.window) && !s.window[i].Add(s.opts.rateWindow).After(now) {
-		i++
-	}
-	s.window = s.window[i:]
-}
-
-// countRejected counts a rejected call when WithCountRejected is set.
-func (s *Server) countRejected(log *CallLog) {
-	if !s.opts.countRejected {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.clock.Now()
-	s.rollDay(now)
-	s.window = append(s.window, now)
-	s.dayCount++
-	log.Counted = true
-}
-
-// admit applies the daily quota and the rate window and counts the call.
-func (s *Server) admit(log *CallLog) (answer, bool) {
-	s.mu.Lock()
-	now := s.opts.clock.Now()
-	s.rollDay(now)
-	s.prune(now)
-	quota := s.dayCount >= s.opts.daily
-	rate := len(s.window) >= s.opts.rateN
-	s.mu.Unlock()
-	switch {
-	case quota:
-		s.countRejected(log)
-		return fail("607", "Daily quota reached"), true
-	case rate:
-		s.countRejected(log)
-		return fail("606", "Max rate limit '%d' exceeded with in '%d' secs", s.opts.rateN, int(s.opts.rateWindow/time.Second)), true
-	}
-	s.mu.Lock()
-	s.window = append(s.window, now)
-	s.dayCount++
-	s.mu.Unlock()
-	log.Counted = true
-	return answer{}, false
-}
-
-// refund un-counts a call whose answer Marketo treats as free.
-func (s *Server) refund(log *CallLog) {
-	if !log.Counted {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := len(s.window); n > 0 {
-		s.window = s.window[:n-1]
-	}
-	s.dayCount--
-	log.Counted = false
-}
-
+// write answers a in Marketo's HTTP 200 envelope and records its code.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, a answer, log *CallLog) {
 	s.mu.Lock()
 	s.reqSeq++
@@ -556,6 +365,8 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, a answer, log *Ca
 	writeJSON(w, r, http.StatusOK, env)
 }
 
+// writeJSON answers v as JSON, gzipped when the client accepts it and the
+// body is 1 KB or more.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -573,92 +384,6 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// ---- identity and tokens ----
-
-func (s *Server) identity(w http.ResponseWriter, r *http.Request, body []byte, log *CallLog) {
-	params := r.URL.Query()
-	if r.Method == http.MethodPost {
-		if f, err := url.ParseQuery(string(body)); err == nil {
-			for k, v := range f {
-				params[k] = v
-			}
-		}
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		log.HTTPStatus = http.StatusMethodNotAllowed
-		writeJSON(w, r, log.HTTPStatus, map[string]string{"error": "invalid_request", "error_description": "GET or POST only"})
-		return
-	}
-	if params.Get("grant_type") != "client_credentials" {
-		log.HTTPStatus = http.StatusBadRequest
-		writeJSON(w, r, log.HTTPStatus, map[string]string{"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"})
-		return
-	}
-	if params.Get("client_id") != s.opts.clientID || params.Get("client_secret") != s.opts.clientSecret {
-		log.HTTPStatus = http.StatusUnauthorized
-		writeJSON(w, r, log.HTTPStatus, map[string]string{"error": "unauthorized", "error_description": "Bad client credentials"})
-		return
-	}
-	s.mu.Lock()
-	now := s.opts.clock.Now()
-	cur := s.tokens[s.current]
-	if cur == nil || !cur.expires.After(now) {
-		s.current = newToken()
-		cur = &tokenRec{expires: now.Add(s.opts.tokenLifetime)}
-		s.tokens[s.current] = cur
-	}
-	tok := s.current
-	left := int(cur.expires.Sub(now) / time.Second)
-	s.mu.Unlock()
-	log.HTTPStatus = http.StatusOK
-	writeJSON(w, r, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": left, "scope": "certain-sync@example.org"})
-}
-
-// IssuedTokens returns every access token the simulator has minted, for
-// tests that check no token ever reaches a log, an error or a URL.
-func (s *Server) IssuedTokens() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.tokens))
-	for t := range s.tokens {
-		out = append(out, t)
-	}
-	return out
-}
-
-func newToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:]) + ":sj"
-}
-
-// authenticate answers 601/602 for a missing, unknown, query-parameter or
-// expired token; done is false when the token is good.
-func (s *Server) authenticate(r *http.Request) (answer, bool) {
-	if r.URL.Query().Has("access_token") {
-		return fail("601", "Access token invalid"), true
-	}
-	h := r.Header.Get("Authorization")
-	tok, found := strings.CutPrefix(h, "Bearer ")
-	if !found || tok == "" {
-		return fail("601", "Access token invalid"), true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec := s.tokens[tok]
-	if rec == nil {
-		return fail("601", "Access token invalid"), true
-	}
-	if !rec.expires.After(s.opts.clock.Now()) {
-		if rec.expiredSeen {
-			return fail("601", "Access token invalid"), true
-		}
-		rec.expiredSeen = true
-		return fail("602", "Access token expired"), true
-	}
-	return answer{}, false
 }
 
 // parse resolves POST ?_method=GET, reads parameters and checks content type.

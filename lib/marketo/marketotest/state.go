@@ -3,8 +3,6 @@ package marketotest
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -42,22 +40,26 @@ type CampaignRequest struct {
 	Tokens     []marketo.Token
 }
 
+// simList is a static list: its name and members in order.
 type simList struct {
 	name    string
 	members []int
 }
 
+// coRecord is a custom object record.
 type coRecord struct {
 	guid   string
 	fields marketo.Record
 }
 
+// coType is a custom object type with its records, indexed by dedupe key.
 type coType struct {
 	def     CustomObjectType
 	records []*coRecord
 	byKey   map[string]*coRecord // dedupe key -> record
 }
 
+// state is everything the simulated instance stores.
 type state struct {
 	leads        map[int]marketo.Lead
 	byEmail      map[string][]int // emailKey -> lead ids
@@ -70,6 +72,7 @@ type state struct {
 	campaignReqs []CampaignRequest
 }
 
+// newState returns an empty instance with the standard lead schema.
 func newState() *state {
 	st := &state{
 		leads: map[int]marketo.Lead{}, nextID: 1000, byEmail: map[string][]int{},
@@ -95,41 +98,12 @@ func newState() *state {
 	return st
 }
 
+// hasField reports whether the lead schema has the field.
 func (st *state) hasField(name string) bool {
 	return slices.ContainsFunc(st.fields, func(f marketo.LeadField) bool { return f.Name == name })
 }
 
-// ---- seeding ----
-
-// AddLead stores a lead and returns its id. A positive, unused "id" in fields
-// is kept; otherwise a new id is assigned. Duplicate e-mails are allowed.
-func (s *Server) AddLead(fields marketo.Lead) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := maps.Clone(fields)
-	if l == nil {
-		l = marketo.Lead{}
-	}
-	for k, v := range l {
-		l[k] = normalize(v)
-	}
-	id := l.ID()
-	if id <= 0 || s.st.leads[id] != nil {
-		s.st.nextID++
-		id = s.st.nextID
-	}
-	s.st.nextID = max(s.st.nextID, id)
-	l["id"] = id
-	ts := s.opts.clock.Now().UTC().Format(time.RFC3339)
-	if _, has := l["createdAt"]; !has {
-		l["createdAt"] = ts
-	}
-	l["updatedAt"] = ts
-	s.st.leads[id] = l
-	s.index(id, nil, l["email"])
-	return id
-}
-
+// emailKey is the byEmail key of an e-mail value.
 func (s *Server) emailKey(v any) string {
 	k := scalar(v)
 	if !s.opts.caseSensitiveEmail {
@@ -150,129 +124,6 @@ func (s *Server) index(id int, old, cur any) {
 	}
 }
 
-// AddList creates or replaces a static list.
-func (s *Server) AddList(id int, name string, leadIDs []int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.lists[id] = &simList{name: name, members: slices.Clone(leadIDs)}
-}
-
-// AddToList appends members to a list, creating it if needed.
-func (s *Server) AddToList(listID int, leadIDs ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.st.lists[listID]
-	if l == nil {
-		l = &simList{name: fmt.Sprintf("List %d", listID)}
-		s.st.lists[listID] = l
-	}
-	for _, id := range leadIDs {
-		if !slices.Contains(l.members, id) {
-			l.members = append(l.members, id)
-		}
-	}
-}
-
-// AddCampaign creates or replaces a smart campaign.
-func (s *Server) AddCampaign(c Campaign) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.campaigns[c.ID] = c
-}
-
-// AddCustomObjectType creates or replaces a custom object type (records of a
-// replaced type are dropped).
-func (s *Server) AddCustomObjectType(t CustomObjectType) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.DedupeFields = slices.Clone(t.DedupeFields)
-	t.Fields = slices.Clone(t.Fields)
-	has := func(n string) bool {
-		return slices.ContainsFunc(t.Fields, func(f marketo.CustomObjectField) bool { return f.Name == n })
-	}
-	for _, d := range t.DedupeFields {
-		if !has(d) {
-			t.Fields = append(t.Fields, marketo.CustomObjectField{Name: d, DataType: "string"})
-		}
-	}
-	if t.LinkField != "" && !has(t.LinkField) {
-		t.Fields = append(t.Fields, marketo.CustomObjectField{Name: t.LinkField, DataType: "integer", Updatable: true})
-	}
-	s.st.coTypes[t.Name] = &coType{def: t}
-}
-
-// AddLeadField adds (or replaces by name) a lead field of the describe schema.
-// Added string, email and integer fields can be used as filterType.
-func (s *Server) AddLeadField(f marketo.LeadField) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.st.fields, func(x marketo.LeadField) bool { return x.Name == f.Name })
-	if i >= 0 {
-		s.st.fields[i] = f
-	} else {
-		s.st.fields = append(s.st.fields, f)
-	}
-	switch f.DataType {
-	case "string", "email", "integer":
-		s.st.searchable[f.Name] = true
-	}
-}
-
-// ---- inspection ----
-
-// Leads returns copies of all leads, by id.
-func (s *Server) Leads() []marketo.Lead {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]marketo.Lead, 0, len(s.st.leads))
-	for _, id := range slices.Sorted(maps.Keys(s.st.leads)) {
-		out = append(out, maps.Clone(s.st.leads[id]))
-	}
-	return out
-}
-
-// LeadsByEmail returns copies of the leads with this e-mail (same matching as
-// the e-mail filter), by id.
-func (s *Server) LeadsByEmail(email string) []marketo.Lead {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []marketo.Lead
-	for _, id := range s.leadsByKey("email", email) {
-		out = append(out, maps.Clone(s.st.leads[id]))
-	}
-	return out
-}
-
-// CampaignRequests returns the log of accepted Request Campaign calls.
-func (s *Server) CampaignRequests() []CampaignRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]CampaignRequest, len(s.st.campaignReqs))
-	for i, r := range s.st.campaignReqs {
-		out[i] = CampaignRequest{CampaignID: r.CampaignID, LeadIDs: slices.Clone(r.LeadIDs), Tokens: slices.Clone(r.Tokens)}
-	}
-	return out
-}
-
-// CustomObjectRecords returns copies of a type's records (with marketoGUID).
-func (s *Server) CustomObjectRecords(apiName string) []marketo.Record {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.st.coTypes[apiName]
-	if t == nil {
-		return nil
-	}
-	out := make([]marketo.Record, len(t.records))
-	for i, r := range t.records {
-		c := maps.Clone(r.fields)
-		c["marketoGUID"] = r.guid
-		out[i] = c
-	}
-	return out
-}
-
-// ---- helpers ----
-
 // normalize turns JSON numbers into int when integral, else float64.
 func normalize(v any) any {
 	switch x := v.(type) {
@@ -290,12 +141,14 @@ func normalize(v any) any {
 	return v
 }
 
+// decodeJSON decodes a request body, keeping numbers as json.Number.
 func decodeJSON(b []byte, into any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	return d.Decode(into)
 }
 
+// scalar is a field value as a string ("" for null).
 func scalar(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -307,36 +160,7 @@ func scalar(v any) string {
 	}
 }
 
-func (s *Server) sameValue(field string, stored any, want string) bool {
-	if field == "email" && !s.opts.caseSensitiveEmail {
-		return strings.EqualFold(scalar(stored), want)
-	}
-	return scalar(stored) == want
-}
-
-// leadsByKey returns ids (sorted) of leads whose field matches value. Caller holds s.mu.
-func (s *Server) leadsByKey(field, value string) []int {
-	switch field {
-	case "email":
-		ids := slices.Clone(s.st.byEmail[s.emailKey(value)])
-		slices.Sort(ids)
-		return ids
-	case "id":
-		if n, err := strconv.Atoi(value); err == nil && s.st.leads[n] != nil {
-			return []int{n}
-		}
-		return nil
-	}
-	var ids []int
-	for id, l := range s.st.leads {
-		if s.sameValue(field, l[field], value) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
-
+// newGUID returns a random marketoGUID.
 func newGUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -344,40 +168,76 @@ func newGUID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// Paging tokens are opaque and long but deterministic: the same token always
-// resumes at the same offset of the same query, even after a restart.
-func pageToken(scope string, offset int) string {
-	sum := sha256.Sum256([]byte(scope))
-	raw := fmt.Sprintf("%d|%s|%s", offset, hex.EncodeToString(sum[:]), strings.Repeat("=", 8))
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+// hasField reports whether the type has the field (marketoGUID included).
+func (t *coType) hasField(n string) bool {
+	return n == "marketoGUID" || slices.ContainsFunc(t.def.Fields, func(f marketo.CustomObjectField) bool { return f.Name == n })
 }
 
-func parsePageToken(tok, scope string) (int, bool) {
-	if tok == "" {
-		return 0, true
+// key is r's dedupe key; false when a dedupe field is missing or empty.
+func (t *coType) key(r marketo.Record) (string, bool) {
+	parts := make([]string, len(t.def.DedupeFields))
+	for i, f := range t.def.DedupeFields {
+		v, has := r[f]
+		if !has || v == nil || scalar(v) == "" {
+			return "", false
+		}
+		parts[i] = scalar(v)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return 0, false
-	}
-	parts := strings.SplitN(string(raw), "|", 3)
-	sum := sha256.Sum256([]byte(scope))
-	if len(parts) != 3 || parts[1] != hex.EncodeToString(sum[:]) {
-		return 0, false
-	}
-	n, err := strconv.Atoi(parts[0])
-	return n, err == nil && n >= 0
+	return strings.Join(parts, "\x00"), true
 }
 
-func splitCSV(s string) []string {
-	if s == "" {
-		return nil
+// find returns the record with a dedupe key, through the index (a scan per
+// record would make a sync of n records cost O(n x stored)).
+func (t *coType) find(key string) *coRecord { return t.byKey[key] }
+
+// reindex files a record under its current dedupe key, after a create or an
+// update that may have changed a dedupe field (updateOnly by idField).
+func (t *coType) reindex(r *coRecord, oldKey string) {
+	if t.byKey == nil {
+		t.byKey = map[string]*coRecord{}
 	}
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+	if oldKey != "" && t.byKey[oldKey] == r {
+		delete(t.byKey, oldKey)
+	}
+	if k, ok := t.key(r.fields); ok {
+		t.byKey[k] = r
+	}
+}
+
+// findGUID returns the record with marketoGUID g and its position (-1, nil
+// when none).
+func (t *coType) findGUID(g string) (int, *coRecord) {
+	for i, r := range t.records {
+		if r.guid == g {
+			return i, r
 		}
 	}
-	return out
+	return -1, nil
+}
+
+// updateLead merges in into lead id (id and createdAt stay) and re-files
+// its e-mail. mu held.
+func (s *Server) updateLead(id int, in marketo.Lead) {
+	l := s.st.leads[id]
+	if e, has := in["email"]; has {
+		s.index(id, l["email"], e)
+	}
+	for k, v := range in {
+		if k != "id" && k != "createdAt" {
+			l[k] = v
+		}
+	}
+	l["updatedAt"] = s.opts.clock.Now().UTC().Format(time.RFC3339)
+}
+
+// createLead stores in as a new lead and returns its id. mu held.
+func (s *Server) createLead(in marketo.Lead) int {
+	s.st.nextID++
+	id := s.st.nextID
+	l := maps.Clone(in)
+	ts := s.opts.clock.Now().UTC().Format(time.RFC3339)
+	l["id"], l["createdAt"], l["updatedAt"] = id, ts, ts
+	s.st.leads[id] = l
+	s.index(id, nil, l["email"])
+	return id
 }
