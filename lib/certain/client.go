@@ -177,6 +177,7 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
+// count records one HTTP attempt in the stats (status 0: no answer).
 func (c *Client) count(method, resource string, status int, retry bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -321,6 +322,7 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, payload []
 	return nil, resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), e
 }
 
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {

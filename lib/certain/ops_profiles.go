@@ -71,6 +71,7 @@ func (c *Client) UpdateProfile(ctx context.Context, acct, pin string, changed ma
 	return err
 }
 
+// decodeProfile reads a profile object with the tenant's field names.
 func (c *Client) decodeProfile(m map[string]any) Profile {
 	f := c.cfg.Fields
 	return Profile{

@@ -90,6 +90,8 @@ func (c *Client) UpdateRegistration(ctx context.Context, acct, event, regCode st
 	return err
 }
 
+// decodeRegistration reads a registration object, with its embedded
+// profile, with the tenant's field names.
 func (c *Client) decodeRegistration(m map[string]any) Registration {
 	f := c.cfg.Fields
 	r := Registration{

@@ -102,6 +102,7 @@ func isLastPage[T any](env map[string]any, p Page[T]) bool {
 	return len(p.Items) == 0 || (hasSize && num(env["size"]) == 0) || (p.Total > 0 && p.NextIndex >= p.Total)
 }
 
+// startParam is the start_index that asks for the page at record offset.
 func (c *Client) startParam(offset int) int {
 	switch c.cfg.PagingMode {
 	case PagingOffset1:

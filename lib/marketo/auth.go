@@ -10,6 +10,7 @@ import (
 	"time"
 )
 
+// refreshMargin is how long before its expiry a cached token is replaced.
 const refreshMargin = 30 * time.Second
 
 // accessToken returns a token valid for a while yet. Refreshes are serialised
@@ -49,6 +50,7 @@ func (c *Client) dropToken(used string) {
 	c.tokMu.Unlock()
 }
 
+// identityAnswer is the identity endpoint's JSON answer.
 type identityAnswer struct {
 	AccessToken      string `json:"access_token"`
 	ExpiresIn        *int   `json:"expires_in"`
@@ -56,6 +58,7 @@ type identityAnswer struct {
 	ErrorDescription string `json:"error_description"`
 }
 
+// fetchToken asks identity for a token, retrying 5xx and network errors.
 func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.cfg.ClientID}, "client_secret": {c.cfg.ClientSecret}}
 	var lastErr error

@@ -123,6 +123,8 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// normaliseURL checks an https (or, with allowHTTP, http) URL with a host
+// and nothing but a path, and returns it without trailing or doubled slashes.
 func normaliseURL(raw string, allowHTTP bool) (string, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
@@ -153,6 +155,8 @@ func normaliseURL(raw string, allowHTTP bool) (string, error) {
 	return u.Scheme + "://" + u.Host + p, nil
 }
 
+// normaliseBase is normaliseURL that also accepts the Admin "Endpoint" form
+// ending in /rest.
 func normaliseBase(raw string, allowHTTP bool) (string, error) {
 	s, err := normaliseURL(raw, allowHTTP)
 	if err != nil {
@@ -177,6 +181,7 @@ func (c *Client) Stats() Stats {
 	return s
 }
 
+// count updates the stats under their lock.
 func (c *Client) count(f func(*Stats)) {
 	c.statMu.Lock()
 	f(&c.stats)
@@ -194,6 +199,7 @@ type call struct {
 	formGET bool
 }
 
+// envelope is Marketo's JSON answer around every REST result.
 type envelope struct {
 	RequestID     string          `json:"requestId"`
 	Success       bool            `json:"success"`
@@ -204,6 +210,7 @@ type envelope struct {
 	MoreResult    bool            `json:"moreResult"`
 }
 
+// readBody reads (and closes) a response body, gunzipping it when needed.
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	var r io.Reader = resp.Body
@@ -222,6 +229,9 @@ func readBody(resp *http.Response) ([]byte, error) {
 	return b, nil
 }
 
+// newRequest builds the HTTP request of k: a GET, or a POST ?_method=GET
+// form when k.formGET is set or the URL would pass MaxURLBytes, or a JSON
+// POST.
 func (c *Client) newRequest(ctx context.Context, k *call, body []byte, token string) (*http.Request, error) {
 	var req *http.Request
 	var err error
@@ -454,6 +464,7 @@ func (c *Client) judgeFailure(ctx context.Context, k *call, env *envelope, ex ex
 	return nil, retry, merr
 }
 
+// retryWait backs off before the next attempt, unless attempt was the last.
 func (c *Client) retryWait(ctx context.Context, k *call, attempt int) error {
 	if attempt >= c.cfg.MaxAttempts {
 		return nil // the loop reports the give-up with the last error

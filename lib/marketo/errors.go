@@ -91,6 +91,7 @@ const (
 	classUnknown       // unknown code: wait a bounded number of tries, then fatal
 )
 
+// classify returns the retry class of a Marketo code.
 func classify(code string) class {
 	switch code {
 	case "601", "602":

@@ -7,6 +7,7 @@ import (
 	"regexp"
 )
 
+// tokenName is the form of a program token name: {{my.Name}}.
 var tokenName = regexp.MustCompile(`^\{\{my\.[^{}]+\}\}$`)
 
 // RequestCampaign asks Marketo to run a requestable trigger campaign for

@@ -93,6 +93,8 @@ func (c *Client) SyncCustomObjects(ctx context.Context, apiName string, r SyncCu
 	return out, nil
 }
 
+// syncCOChunk syncs one chunk (halving it on HTTP 413) and fills out from
+// offset by seq.
 func (c *Client) syncCOChunk(ctx context.Context, apiName string, r SyncCustomObjectsRequest, in []Record, offset int, out []CustomObjectResult) error {
 	body := struct {
 		Action   string   `json:"action"`

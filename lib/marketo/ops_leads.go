@@ -10,6 +10,7 @@ import (
 	"strings"
 )
 
+// decodeLeads decodes a result of leads, with integral ids as int.
 func decodeLeads(raw json.RawMessage, tmpl string) ([]Lead, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -117,6 +118,7 @@ func (c *Client) SyncLeads(ctx context.Context, r SyncLeadsRequest) ([]SyncResul
 	return out, nil
 }
 
+// syncLeadsChunk syncs one chunk, halving it on HTTP 413.
 func (c *Client) syncLeadsChunk(ctx context.Context, r SyncLeadsRequest, in []Lead) ([]SyncResult, error) {
 	body := struct {
 		Action      string `json:"action"`

@@ -44,6 +44,7 @@ func (s *Server) DropNext(pathPattern string, n int) {
 	s.faults = append(s.faults, &fault{pattern: pathPattern, n: n, drop: true})
 }
 
+// matches reports whether path p matches pattern (see FailNext).
 func matches(pattern, p string) bool {
 	if pattern == "" {
 		return true

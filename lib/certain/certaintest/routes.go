@@ -12,10 +12,12 @@ type httpErr struct {
 	msg    string
 }
 
+// notFound is a 404 with a message.
 func notFound(format string, args ...any) *httpErr {
 	return &httpErr{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
 
+// badRequest is a 400 with a message.
 func badRequest(format string, args ...any) *httpErr {
 	return &httpErr{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
