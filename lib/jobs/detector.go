@@ -46,7 +46,8 @@ type Detector struct {
 	// status "") for every registration; by default it only records them.
 	EmitBaseline bool
 	// Margin: no new page or scope starts when less than this is left
-	// before ctx's deadline (default 10 s).
+	// before ctx's deadline (default 10 s, at most a sixth of the time left
+	// when the tick starts).
 	Margin time.Duration
 }
 
@@ -70,34 +71,9 @@ type ScopeResult struct {
 	Error     string    `json:"error,omitempty"`
 }
 
-func (d *Detector) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
-	}
-	return time.Now()
-}
-
-func (d *Detector) logger() *slog.Logger {
-	if d.Logger != nil {
-		return d.Logger
-	}
-	return slog.Default()
-}
-
-func (d *Detector) pastSoftDeadline(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return false
-	}
-	m := d.Margin
-	if m <= 0 {
-		m = 10 * time.Second
-	}
-	return !d.now().Before(dl.Add(-m))
-}
+// env is the detector's clock and logger (it makes no run records, so no
+// run ids).
+func (d *Detector) env() runEnv { return runEnv{clock: d.Now, log: d.Logger} }
 
 // DetectorScope is the store scope of one account and event.
 func DetectorScope(account, event string) string { return account + "/" + event }
@@ -118,11 +94,12 @@ func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 			scopes = append(scopes, s)
 		}
 	}
+	soft := newSoftDeadline(ctx, d.Margin, 10*time.Second)
 	clients := map[string]Clients{}
 	var errs []error
 	for _, s := range scopes {
 		sr := ScopeResult{Account: s.account, Event: s.event}
-		if d.pastSoftDeadline(ctx) {
+		if soft.reached(ctx) {
 			sr.Error = "not polled: invocation deadline near"
 			res.Scopes = append(res.Scopes, sr)
 			continue
@@ -142,19 +119,19 @@ func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 			}
 			clients[s.account] = cl
 		}
-		if err := d.poll(ctx, cl.Certain, &sr); err != nil {
+		if err := d.poll(ctx, soft, cl.Certain, &sr); err != nil {
 			err = fmt.Errorf("detector %s/%s: %w", s.account, s.event, err)
 			sr.Error = err.Error()
 			errs = append(errs, err)
 		}
-		d.logger().InfoContext(ctx, "registration changes polled", "account", s.account, "event", s.event,
+		d.env().logger().InfoContext(ctx, "registration changes polled", "account", s.account, "event", s.event,
 			"baseline", sr.Baseline, "read", sr.Read, "changes", sr.Changes, "sent", sr.Sent, "watermark", sr.Watermark, "error", sr.Error)
 		res.Scopes = append(res.Scopes, sr)
 	}
 	return res, errors.Join(errs...)
 }
 
-func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error {
+func (d *Detector) poll(ctx context.Context, soft softDeadline, ct Certain, sr *ScopeResult) error {
 	scope := DetectorScope(sr.Account, sr.Event)
 	wm, have, err := d.Store.GetWatermark(ctx, scope)
 	if err != nil {
@@ -187,7 +164,7 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 		if err != nil {
 			return fmt.Errorf("read registrations modified after %s: %w", q.ModifiedAfter.Format(time.RFC3339), err)
 		}
-		if d.pastSoftDeadline(ctx) {
+		if soft.reached(ctx) {
 			return nil // progress so far is stored; the next tick continues
 		}
 		sr.Read += len(page.Items)
@@ -226,7 +203,7 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 				// a control character): reported, and recorded as seen, so
 				// that it does not hold the watermark back every tick.
 				sr.Invalid++
-				d.logger().WarnContext(ctx, "registration change not sent: it cannot be expressed as a change message",
+				d.env().logger().WarnContext(ctx, "registration change not sent: it cannot be expressed as a change message",
 					"account", sr.Account, "event", sr.Event, "registration", r.Code, "reason", err.Error())
 				continue
 			}
@@ -291,7 +268,7 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 	if !have {
 		// An event with no registrations yet: the baseline is "nothing", so
 		// registrations created from now on are changes.
-		wm = d.now().Add(-overlap).UTC()
+		wm = d.env().now().Add(-overlap).UTC()
 		if err := d.Store.PutWatermark(context.WithoutCancel(ctx), scope, wm); err != nil {
 			return fmt.Errorf("store watermark: %w", err)
 		}
@@ -305,7 +282,7 @@ func (d *Detector) poll(ctx context.Context, ct Certain, sr *ScopeResult) error 
 // time of detection).
 func (d *Detector) change(account, event, code, prev, next string, at time.Time) ChangeMessage {
 	if at.IsZero() {
-		at = d.now()
+		at = d.env().now()
 	}
 	return NewChange(account, event, strings.TrimSpace(code), strings.TrimSpace(prev), strings.TrimSpace(next), at)
 }
@@ -348,7 +325,7 @@ func (d *Detector) saveBaseline(ctx context.Context, bl *baselineProgress) error
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	v, err := d.Store.PutCheckpoint(sctx, bl.key, store.Checkpoint{Data: data, Updated: d.now()}, bl.version)
+	v, err := d.Store.PutCheckpoint(sctx, bl.key, store.Checkpoint{Data: data, Updated: d.env().now()}, bl.version)
 	if err != nil {
 		return fmt.Errorf("store baseline progress: %w", err)
 	}

@@ -84,19 +84,8 @@ type RunSummary struct {
 	Error        string         `json:"error,omitempty"`
 }
 
-func (e *Executor) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
-	}
-	return time.Now()
-}
-
-func (e *Executor) logger() *slog.Logger {
-	if e.Logger != nil {
-		return e.Logger
-	}
-	return slog.Default()
-}
+// env is the executor's clock, logger and run ids.
+func (e *Executor) env() runEnv { return runEnv{clock: e.Now, log: e.Logger, ids: e.NewID} }
 
 // Tick runs every enabled job of jobType that is due. It starts no new job
 // after the soft deadline.
@@ -110,12 +99,13 @@ func (e *Executor) Tick(ctx context.Context, jobType string) (TickResult, error)
 		return res, fmt.Errorf("tick %s: list jobs: %w", jobType, err)
 	}
 	soft := e.softDeadline(ctx)
+	now := e.env().now
 	for _, j := range jobs {
 		if !j.Enabled {
 			res.Skipped[j.ID] = "disabled"
 			continue
 		}
-		if !soft.IsZero() && !time.Now().Before(soft) {
+		if soft.passed() {
 			res.Skipped[j.ID] = "tick deadline reached; next tick"
 			continue
 		}
@@ -123,7 +113,7 @@ func (e *Executor) Tick(ctx context.Context, jobType string) (TickResult, error)
 		if err != nil {
 			return res, fmt.Errorf("tick %s: job %q state: %w", jobType, j.ID, err)
 		}
-		if why := notDue(j, st, e.now()); why != "" {
+		if why := notDue(j, st, now()); why != "" {
 			res.Skipped[j.ID] = why
 			continue
 		}
@@ -198,25 +188,16 @@ func notDue(j config.Job, st store.JobState, now time.Time) string {
 // Never is the NextDue of a job whose schedule has no further run.
 var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (e *Executor) softDeadline(ctx context.Context) time.Time {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return time.Time{}
-	}
-	margin := e.Margin
-	if margin <= 0 {
-		margin = 30 * time.Second
-	}
-	// Deadlines are wall-clock time whatever clock the executor records with.
-	if left := time.Until(dl); margin > left/6 {
-		margin = left / 6
-	}
-	return dl.Add(-margin)
+// softDeadline is when the executor starts no new job, and a job no new
+// page or batch.
+func (e *Executor) softDeadline(ctx context.Context) softDeadline {
+	return newSoftDeadline(ctx, e.Margin, 30*time.Second)
 }
 
 func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64, trigger string) (RunSummary, bool, error) {
-	runID := e.newID()
-	now := e.now()
+	env := e.env()
+	runID := env.newID()
+	now := env.now()
 	leaseUntil := now.Add(16 * time.Minute) // longer than any Lambda invocation
 	if dl, ok := ctx.Deadline(); ok {
 		leaseUntil = dl.Add(time.Minute)
@@ -263,15 +244,16 @@ func summarize(r store.Run) RunSummary {
 // execute runs the job function and records the run. Errors of the job end
 // in the run record; only store failures would be lost, and they are logged.
 func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger string) store.Run {
-	log := e.logger().With("jobId", j.ID, "runId", runID, "account", j.Account, "event", j.Event, "jobType", j.Type)
+	env := e.env()
+	log := env.logger().With("jobId", j.ID, "runId", runID, "account", j.Account, "event", j.Event, "jobType", j.Type)
 	rec := &Recorder{store: e.Store, run: store.Run{
 		ID: runID, JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
-		Trigger: trigger, Started: e.now(), Outcome: store.RunRunning, Counts: map[string]int{},
+		Trigger: trigger, Started: env.now(), Outcome: store.RunRunning, Counts: map[string]int{},
 	}}
 	if err := e.Store.PutRun(ctx, rec.run); err != nil {
 		log.ErrorContext(ctx, "cannot record run start", "error", err)
 	}
-	rc := &RunContext{Job: j, Store: e.Store, Run: rec, Logger: log, now: e.now, soft: e.softDeadline(ctx), interrupt: e.Interrupt}
+	rc := &RunContext{Job: j, Store: e.Store, Run: rec, Logger: log, now: env.now, soft: e.softDeadline(ctx), interrupt: e.Interrupt}
 	err := e.prepare(ctx, rc)
 	prepared := err == nil
 	var mBefore, cBefore int
@@ -287,7 +269,7 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	if ferr := rec.Flush(fctx); ferr != nil {
 		log.ErrorContext(fctx, "cannot record per-record outcomes", "error", ferr)
 	}
-	run := rec.finish(err, e.now())
+	run := rec.finish(err, env.now())
 	if prepared {
 		if merr := e.markForced(fctx, rc, err == nil); merr != nil {
 			log.ErrorContext(fctx, "cannot record whether a forced run goes on", "error", merr)
@@ -362,18 +344,11 @@ func (e *Executor) markForced(ctx context.Context, rc *RunContext, finished bool
 			return err
 		}
 	case !finished && rc.forceVersion == 0 && rc.Run.run.Trigger == "direct-force":
-		if _, err := e.Store.PutCheckpoint(ctx, forceMarker(rc.Job.ID), store.Checkpoint{RunID: rc.Run.run.ID, Data: []byte("{}"), Updated: e.now()}, 0); err != nil {
+		if _, err := e.Store.PutCheckpoint(ctx, forceMarker(rc.Job.ID), store.Checkpoint{RunID: rc.Run.run.ID, Data: []byte("{}"), Updated: e.env().now()}, 0); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (e *Executor) newID() string {
-	if e.NewID != nil {
-		return e.NewID()
-	}
-	return NewRunID(e.now())
 }
 
 // RunContext is what a job function gets.
@@ -389,7 +364,7 @@ type RunContext struct {
 	cpVersion    int64
 	forceVersion int64 // version of the forced-run marker, 0 when none
 	now          func() time.Time
-	soft         time.Time // wall clock
+	soft         softDeadline
 	interrupt    func(jobID string) bool
 }
 
@@ -405,7 +380,7 @@ func (rc *RunContext) ShouldStop(ctx context.Context) bool {
 	if rc.interrupt != nil && rc.interrupt(rc.Job.ID) {
 		return true
 	}
-	return !rc.soft.IsZero() && !time.Now().Before(rc.soft)
+	return rc.soft.passed()
 }
 
 // SaveCheckpoint stores the job's progress. It survives the cancellation of

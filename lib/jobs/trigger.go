@@ -46,8 +46,10 @@ type Trigger struct {
 	// days: longer than SQS's 14-day maximum retention, so a redrive from
 	// the DLQ is still deduplicated).
 	Retention time.Duration
-	// Margin: no new account/event group starts when less than this is left
-	// before ctx's deadline; its messages are reported failed (default 10 s).
+	// Margin: no new account/event group or campaign request starts when
+	// less than this is left before ctx's deadline (default 10 s, at most a
+	// sixth of the time left when the batch starts); their messages are
+	// reported failed.
 	Margin time.Duration
 	// MappingTTL is how long a checked field mapping is trusted (default 15 min).
 	MappingTTL time.Duration
@@ -58,19 +60,8 @@ type Trigger struct {
 	checked map[string]time.Time // account -> when its mapping passed the describe check
 }
 
-func (t *Trigger) now() time.Time {
-	if t.Now != nil {
-		return t.Now()
-	}
-	return time.Now()
-}
-
-func (t *Trigger) logger() *slog.Logger {
-	if t.Logger != nil {
-		return t.Logger
-	}
-	return slog.Default()
-}
+// env is the trigger's clock, logger and run ids.
+func (t *Trigger) env() runEnv { return runEnv{clock: t.Now, log: t.Logger, ids: t.NewID} }
 
 // ChangeKey is the idempotency key of one change for one job.
 func ChangeKey(jobID string, c ChangeMessage) string {
@@ -108,6 +99,7 @@ func (t *Trigger) Handle(ctx context.Context, msgs []ChangeMessage) []error {
 		}
 		return errs
 	}
+	soft := newSoftDeadline(ctx, t.Margin, 10*time.Second)
 	var order []string
 	groups := map[string][]int{}
 	for i, m := range msgs {
@@ -119,30 +111,15 @@ func (t *Trigger) Handle(ctx context.Context, msgs []ChangeMessage) []error {
 	}
 	for _, k := range order {
 		idx := groups[k]
-		if t.pastSoftDeadline(ctx) {
+		if soft.reached(ctx) {
 			for _, i := range idx {
 				errs[i] = errors.New("invocation deadline near: not started, will be redelivered")
 			}
 			continue
 		}
-		t.handleGroup(ctx, msgs, idx, all, errs)
+		t.handleGroup(ctx, soft, msgs, idx, all, errs)
 	}
 	return errs
-}
-
-func (t *Trigger) pastSoftDeadline(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return false
-	}
-	m := t.Margin
-	if m <= 0 {
-		m = 10 * time.Second
-	}
-	return !t.now().Before(dl.Add(-m))
 }
 
 // pair is one job firing for one message.
@@ -158,16 +135,18 @@ type triggerGroup struct {
 	msgs    []ChangeMessage
 	errs    []error
 	log     *slog.Logger
+	soft    softDeadline
 	account string
 	event   string
 	recs    map[string]*Recorder // by job id
 	done    map[string]bool      // pair key -> settled (completed or aborted)
 }
 
-func (t *Trigger) handleGroup(ctx context.Context, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
+func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
 	first := msgs[idx[0]]
-	g := &triggerGroup{t: t, msgs: msgs, errs: errs, account: first.Account, event: first.Event,
-		log:  t.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
+	env := t.env()
+	g := &triggerGroup{t: t, msgs: msgs, errs: errs, soft: soft, account: first.Account, event: first.Event,
+		log:  env.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
 		recs: map[string]*Recorder{}, done: map[string]bool{}}
 	var pairs []pair
 	for _, i := range idx {
@@ -187,13 +166,13 @@ func (t *Trigger) handleGroup(ctx context.Context, msgs []ChangeMessage, idx []i
 		return
 	}
 	// Claim each pair.
-	lockUntil := t.now().Add(t.lockFor())
+	lockUntil := env.now().Add(t.lockFor())
 	if dl, ok := ctx.Deadline(); ok {
 		lockUntil = dl.Add(time.Minute)
 	}
 	var active []pair
 	for _, p := range pairs {
-		r, err := t.Store.BeginIdem(ctx, p.key, lockUntil, t.retention(), t.now())
+		r, err := t.Store.BeginIdem(ctx, p.key, lockUntil, t.retention(), env.now())
 		switch {
 		case err != nil:
 			g.fail(p, fmt.Errorf("claim change %s: %w", p.key, err))
@@ -239,18 +218,12 @@ func (t *Trigger) retention() time.Duration {
 	return 15 * 24 * time.Hour
 }
 
-func (t *Trigger) newID() string {
-	if t.NewID != nil {
-		return t.NewID()
-	}
-	return NewRunID(t.now())
-}
-
 func (g *triggerGroup) rec(j config.Job) *Recorder {
 	r, ok := g.recs[j.ID]
 	if !ok {
-		r = NewRecorder(g.t.Store, store.Run{ID: g.t.newID(), JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
-			Trigger: "sqs", Started: g.t.now(), Outcome: store.RunRunning})
+		env := g.t.env()
+		r = NewRecorder(g.t.Store, store.Run{ID: env.newID(), JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
+			Trigger: "sqs", Started: env.now(), Outcome: store.RunRunning})
 		g.recs[j.ID] = r
 	}
 	return r
@@ -298,7 +271,7 @@ func (g *triggerGroup) complete(ctx context.Context, p pair, out store.RecordOut
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for try := 0; try < 3; try++ {
-		if err = g.t.Store.CompleteIdem(cctx, p.key, []byte(out.Outcome), g.t.retention(), g.t.now()); err == nil {
+		if err = g.t.Store.CompleteIdem(cctx, p.key, []byte(out.Outcome), g.t.retention(), g.t.env().now()); err == nil {
 			return
 		}
 	}
@@ -434,7 +407,7 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 					ps = append(ps, p)
 				}
 			}
-			if g.t.pastSoftDeadline(ctx) {
+			if g.soft.reached(ctx) {
 				g.abortAll(ctx, ps, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
 				continue
 			}
@@ -514,7 +487,8 @@ func (t *Trigger) checkMapping(ctx context.Context, ops *leadOps) error {
 	t.mu.Lock()
 	at, ok := t.checked[ops.acct]
 	t.mu.Unlock()
-	if ok && t.now().Sub(at) < ttl {
+	now := t.env().now
+	if ok && now().Sub(at) < ttl {
 		return nil
 	}
 	if err := ops.checkMapping(ctx); err != nil {
@@ -524,7 +498,7 @@ func (t *Trigger) checkMapping(ctx context.Context, ops *leadOps) error {
 	if t.checked == nil {
 		t.checked = map[string]time.Time{}
 	}
-	t.checked[ops.acct] = t.now()
+	t.checked[ops.acct] = now()
 	t.mu.Unlock()
 	return nil
 }
@@ -554,7 +528,7 @@ func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
 		r.mu.Lock()
 		r.run.MarketoCalls, r.run.CertainCalls = mCalls, cCalls
 		r.mu.Unlock()
-		run, err := r.Finish(fctx, nil, g.t.now())
+		run, err := r.Finish(fctx, nil, g.t.env().now())
 		if err != nil {
 			g.log.ErrorContext(ctx, "cannot record the trigger run", "jobId", id, "error", err)
 			continue
