@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -39,4 +40,15 @@ type Certain interface {
 	SessionRegistrations(ctx context.Context, acct, event string, instanceID int) ([]certain.SessionLine, error)
 	AppointmentPages(ctx context.Context, acct, event string, startIndex int) iter.Seq2[certain.Page[certain.Appointment], error]
 	Stats() certain.Stats
+}
+
+// Clients are the per-account API clients a run uses.
+type Clients struct {
+	Marketo Marketo
+	Certain Certain
+}
+
+// Connector builds (or returns cached) clients for a connection.
+type Connector interface {
+	Connect(ctx context.Context, conn config.Connection) (Clients, error)
 }

@@ -6,43 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
-
-// ErrCheckpointed is returned by a job function that stopped at the soft
-// deadline after saving its checkpoint.
-var ErrCheckpointed = errors.New("stopped at the soft deadline; checkpoint saved")
-
-// ErrConfig marks configuration errors found at the start of a run (unknown
-// list, unknown Marketo field, missing custom object...): nothing was written.
-var ErrConfig = errors.New("configuration error")
-
-// Configf returns an error wrapping ErrConfig.
-func Configf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
-}
-
-// Clients are the per-account API clients a run uses.
-type Clients struct {
-	Marketo Marketo
-	Certain Certain
-}
-
-// Connector builds (or returns cached) clients for a connection.
-type Connector interface {
-	Connect(ctx context.Context, conn config.Connection) (Clients, error)
-}
-
-// JobFunc runs one job. It returns nil when the job finished (per-record
-// failures are outcomes, not errors), ErrCheckpointed when it stopped at the
-// soft deadline, or an error (a *marketo.QuotaError stops the run until the
-// quota resets).
-type JobFunc func(ctx context.Context, rc *RunContext) error
 
 // Executor runs configured jobs. It is safe for concurrent use.
 type Executor struct {
@@ -246,11 +215,12 @@ func summarize(r store.Run) RunSummary {
 func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger string) store.Run {
 	env := e.env()
 	log := env.logger().With("jobId", j.ID, "runId", runID, "account", j.Account, "event", j.Event, "jobType", j.Type)
-	rec := &Recorder{store: e.Store, run: store.Run{
+	start := store.Run{
 		ID: runID, JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
 		Trigger: trigger, Started: env.now(), Outcome: store.RunRunning, Counts: map[string]int{},
-	}}
-	if err := e.Store.PutRun(ctx, rec.run); err != nil {
+	}
+	rec := NewRecorder(e.Store, start)
+	if err := e.Store.PutRun(ctx, start); err != nil {
 		log.ErrorContext(ctx, "cannot record run start", "error", err)
 	}
 	rc := &RunContext{Job: j, Store: e.Store, Run: rec, Logger: log, now: env.now, soft: e.softDeadline(ctx), interrupt: e.Interrupt}
@@ -260,8 +230,7 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	if err == nil {
 		mBefore, cBefore = rc.Clients.Marketo.Stats().Calls, rc.Clients.Certain.Stats().Calls
 		err = e.Funcs[j.Type](ctx, rc)
-		rec.run.MarketoCalls = rc.Clients.Marketo.Stats().Calls - mBefore
-		rec.run.CertainCalls = rc.Clients.Certain.Stats().Calls - cBefore
+		rec.SetCalls(rc.Clients.Marketo.Stats().Calls-mBefore, rc.Clients.Certain.Stats().Calls-cBefore)
 	}
 	// Finishing writes must survive the parent context's cancellation.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -321,13 +290,13 @@ func (e *Executor) prepare(ctx context.Context, rc *RunContext) error {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("job %q: load checkpoint: %w", rc.Job.ID, err)
-	case rc.Run.run.Trigger == "direct-force":
+	case rc.Run.trigger() == "direct-force":
 		// A new forced run starts from the beginning, whatever an earlier
 		// run left: only the version is kept, to replace its checkpoint.
 		rc.cpVersion = cp.Version
 	default:
 		rc.Checkpoint, rc.cpVersion = cp.Data, cp.Version
-		rc.Run.run.Trigger = "continuation"
+		rc.Run.setTrigger("continuation")
 	}
 	return nil
 }
@@ -343,162 +312,10 @@ func (e *Executor) markForced(ctx context.Context, rc *RunContext, finished bool
 		if err := e.Store.DeleteCheckpoint(ctx, forceMarker(rc.Job.ID), rc.forceVersion); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-	case !finished && rc.forceVersion == 0 && rc.Run.run.Trigger == "direct-force":
-		if _, err := e.Store.PutCheckpoint(ctx, forceMarker(rc.Job.ID), store.Checkpoint{RunID: rc.Run.run.ID, Data: []byte("{}"), Updated: e.env().now()}, 0); err != nil {
+	case !finished && rc.forceVersion == 0 && rc.Run.trigger() == "direct-force":
+		if _, err := e.Store.PutCheckpoint(ctx, forceMarker(rc.Job.ID), store.Checkpoint{RunID: rc.Run.ID(), Data: []byte("{}"), Updated: e.env().now()}, 0); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// RunContext is what a job function gets.
-type RunContext struct {
-	Job        config.Job
-	Conn       config.Connection
-	Clients    Clients
-	Store      store.Store
-	Run        *Recorder
-	Logger     *slog.Logger
-	Checkpoint []byte // the previous run's checkpoint, nil when starting fresh
-
-	cpVersion    int64
-	forceVersion int64 // version of the forced-run marker, 0 when none
-	now          func() time.Time
-	soft         softDeadline
-	interrupt    func(jobID string) bool
-}
-
-// Now is the executor's clock.
-func (rc *RunContext) Now() time.Time { return rc.now() }
-
-// ShouldStop reports whether the job must stop starting new work: the soft
-// deadline has passed or ctx is done.
-func (rc *RunContext) ShouldStop(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	if rc.interrupt != nil && rc.interrupt(rc.Job.ID) {
-		return true
-	}
-	return rc.soft.passed()
-}
-
-// SaveCheckpoint stores the job's progress. It survives the cancellation of
-// ctx. A conflicting write (another run moved the checkpoint) is an error:
-// two runs of one job must never interleave.
-func (rc *RunContext) SaveCheckpoint(ctx context.Context, data []byte) error {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	v, err := rc.Store.PutCheckpoint(sctx, rc.Job.ID, store.Checkpoint{RunID: rc.Run.run.ID, Data: data, Updated: rc.now()}, rc.cpVersion)
-	if err != nil {
-		return fmt.Errorf("job %q: save checkpoint: %w", rc.Job.ID, err)
-	}
-	rc.cpVersion = v
-	return nil
-}
-
-// Recorder collects a run's counts and per-record outcomes; safe for
-// concurrent use by a job's workers.
-type Recorder struct {
-	store store.Runs
-	mu    sync.Mutex
-	run   store.Run
-	buf   []store.RecordOutcome
-}
-
-// NewRecorder returns a recorder for a run that is not driven by Executor
-// (trigger-campaign's SQS batches, the change detector).
-func NewRecorder(s store.Runs, run store.Run) *Recorder {
-	if run.Counts == nil {
-		run.Counts = map[string]int{}
-	}
-	return &Recorder{store: s, run: run}
-}
-
-// Record counts one per-record outcome and keeps it for the run record.
-// Unchanged records (delta skips) are counted but not kept one by one.
-func (r *Recorder) Record(o store.RecordOutcome) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.run.Counts[o.Outcome]++
-	if o.Outcome != store.OutcomeUnchanged {
-		r.buf = append(r.buf, o)
-	}
-}
-
-// Add adds n to a named count ("profilesCreated", ...).
-func (r *Recorder) Add(name string, n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.run.Counts[name] += n
-}
-
-// Counts returns a copy of the counts so far.
-func (r *Recorder) Counts() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.run.Counts))
-	for k, v := range r.run.Counts {
-		out[k] = v
-	}
-	return out
-}
-
-// ID is the run id.
-func (r *Recorder) ID() string { return r.run.ID }
-
-// Flush writes the buffered outcomes to the store.
-func (r *Recorder) Flush(ctx context.Context) error {
-	r.mu.Lock()
-	buf := r.buf
-	r.buf = nil
-	r.mu.Unlock()
-	if len(buf) == 0 {
-		return nil
-	}
-	dropped, err := r.store.AddOutcomes(ctx, r.run.ID, buf)
-	r.mu.Lock()
-	r.run.OutcomesDropped += dropped
-	r.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("run %s: add %d outcomes: %w", r.run.ID, len(buf), err)
-	}
-	return nil
-}
-
-// finish sets the outcome from the job's error and returns the final record.
-func (r *Recorder) finish(err error, now time.Time) store.Run {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	run := r.run
-	run.Finished = now
-	run.Counts = make(map[string]int, len(r.run.Counts))
-	for k, v := range r.run.Counts {
-		run.Counts[k] = v
-	}
-	switch {
-	case err == nil && run.Counts[store.OutcomeFailed] > 0:
-		run.Outcome = store.RunPartial
-	case err == nil:
-		run.Outcome = store.RunSucceeded
-	case errors.Is(err, ErrCheckpointed):
-		run.Outcome = store.RunCheckpointed
-	case errors.Is(err, marketo.ErrDailyQuota):
-		run.Outcome = store.RunQuota
-		run.Error = err.Error()
-	default:
-		run.Outcome = store.RunFailed
-		run.Error = err.Error()
-	}
-	return run
-}
-
-// Finish records the end of a run not driven by Executor.
-func (r *Recorder) Finish(ctx context.Context, err error, now time.Time) (store.Run, error) {
-	ferr := r.Flush(ctx)
-	run := r.finish(err, now)
-	if perr := r.store.PutRun(ctx, run); perr != nil {
-		return run, errors.Join(ferr, fmt.Errorf("run %s: record end: %w", run.ID, perr))
-	}
-	return run, ferr
 }

@@ -525,9 +525,7 @@ func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	for id, r := range g.recs {
-		r.mu.Lock()
-		r.run.MarketoCalls, r.run.CertainCalls = mCalls, cCalls
-		r.mu.Unlock()
+		r.SetCalls(mCalls, cCalls)
 		run, err := r.Finish(fctx, nil, g.t.env().now())
 		if err != nil {
 			g.log.ErrorContext(ctx, "cannot record the trigger run", "jobId", id, "error", err)

@@ -1,0 +1,77 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+)
+
+// JobFunc runs one job. It returns nil when the job finished (per-record
+// failures are outcomes, not errors), ErrCheckpointed when it stopped at the
+// soft deadline, or an error (a *marketo.QuotaError stops the run until the
+// quota resets).
+type JobFunc func(ctx context.Context, rc *RunContext) error
+
+// ErrCheckpointed is returned by a job function that stopped at the soft
+// deadline after saving its checkpoint.
+var ErrCheckpointed = errors.New("stopped at the soft deadline; checkpoint saved")
+
+// ErrConfig marks configuration errors found at the start of a run (unknown
+// list, unknown Marketo field, missing custom object...): nothing was written.
+var ErrConfig = errors.New("configuration error")
+
+// Configf returns an error wrapping ErrConfig.
+func Configf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+}
+
+// RunContext is what a job function gets.
+type RunContext struct {
+	Job        config.Job
+	Conn       config.Connection
+	Clients    Clients
+	Store      store.Store
+	Run        *Recorder
+	Logger     *slog.Logger
+	Checkpoint []byte // the previous run's checkpoint, nil when starting fresh
+
+	cpVersion    int64
+	forceVersion int64 // version of the forced-run marker, 0 when none
+	now          func() time.Time
+	soft         softDeadline
+	interrupt    func(jobID string) bool
+}
+
+// Now is the executor's clock.
+func (rc *RunContext) Now() time.Time { return rc.now() }
+
+// ShouldStop reports whether the job must stop starting new work: the soft
+// deadline has passed or ctx is done.
+func (rc *RunContext) ShouldStop(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if rc.interrupt != nil && rc.interrupt(rc.Job.ID) {
+		return true
+	}
+	return rc.soft.passed()
+}
+
+// SaveCheckpoint stores the job's progress. It survives the cancellation of
+// ctx. A conflicting write (another run moved the checkpoint) is an error:
+// two runs of one job must never interleave.
+func (rc *RunContext) SaveCheckpoint(ctx context.Context, data []byte) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	v, err := rc.Store.PutCheckpoint(sctx, rc.Job.ID, store.Checkpoint{RunID: rc.Run.ID(), Data: data, Updated: rc.now()}, rc.cpVersion)
+	if err != nil {
+		return fmt.Errorf("job %q: save checkpoint: %w", rc.Job.ID, err)
+	}
+	rc.cpVersion = v
+	return nil
+}
