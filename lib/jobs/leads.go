@@ -83,29 +83,100 @@ type leadOps struct {
 	add      func(name string, n int) // run counters; may be nil
 }
 
+// newLeadOps is the lead handling of a job run, counting into its record.
 func newLeadOps(rc *RunContext) *leadOps {
-	conn := rc.Conn.WithDefaults()
-	ops := &leadOps{
-		mk: rc.Clients.Marketo, ct: rc.Clients.Certain, acct: rc.Job.Account,
-		fields: rc.Clients.Certain.Fields().WithDefaults(), mapping: conn.FieldMapping,
-		inFlight: conn.MaxInFlight, log: rc.Logger,
-	}
-	if ops.acct == "" {
-		ops.acct = conn.Account
-	}
+	ops := leadOpsFor(rc.Clients, rc.Conn, rc.Job.Account, rc.Logger)
 	if rc.Run != nil {
 		ops.add = rc.Run.Add
 	}
-	if ops.log == nil {
-		ops.log = slog.Default()
-	}
 	return ops
+}
+
+// leadOpsFor is the lead handling of one account's clients and connection
+// (acct "" is the connection's account; log nil is slog.Default).
+func leadOpsFor(cl Clients, conn config.Connection, acct string, log *slog.Logger) *leadOps {
+	conn = conn.WithDefaults()
+	if acct == "" {
+		acct = conn.Account
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &leadOps{
+		mk: cl.Marketo, ct: cl.Certain, acct: acct,
+		fields: cl.Certain.Fields().WithDefaults(), mapping: conn.FieldMapping,
+		inFlight: conn.MaxInFlight, log: log,
+	}
 }
 
 func (o *leadOps) count(name string, n int) {
 	if o.add != nil && n != 0 {
 		o.add(name, n)
 	}
+}
+
+// precheck returns the outcome of a registration the rules skip without
+// asking Marketo (another source's External Profile ID, no email).
+func (o *leadOps) precheck(r certain.Registration) (store.RecordOutcome, bool) {
+	out := store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeSkipped}
+	if rule, why := classifyLead(o.fields, r.Profile); rule == ruleSkip {
+		out.Reason = why
+		return out, true
+	}
+	if leadEmail(BuildLeadPayload(o.mapping, r), r) == "" {
+		out.Reason = "profile has no email address"
+		return out, true
+	}
+	return out, false
+}
+
+// leadHash fingerprints what a send depends on: the rule inputs (External
+// Profile ID, Source of Profile), the email and the mapped payload. It is
+// taken after rule C's write-back, so the next run, which reads the written
+// values, finds it unchanged.
+func (o *leadOps) leadHash(r certain.Registration) string {
+	rule, _ := classifyLead(o.fields, r.Profile)
+	p := BuildLeadPayload(o.mapping, r)
+	return PayloadHash(struct {
+		V       int
+		Rule    string
+		Email   string
+		Ext     string
+		Source  string
+		Payload map[string]any
+	}{1, rule.String(), emailKey(leadEmail(p, r)), strings.TrimSpace(r.Profile.ExternalID), strings.ToLower(strings.TrimSpace(r.Profile.Source)), p})
+}
+
+// checkMapping checks every mapped Marketo field against the lead describe:
+// an unknown or read-only field is a configuration error.
+func (o *leadOps) checkMapping(ctx context.Context) error {
+	fields, err := o.mk.DescribeLeads(ctx)
+	if err != nil {
+		return fmt.Errorf("describe Marketo lead fields: %w", err)
+	}
+	byName := map[string]bool{}
+	ro := map[string]bool{}
+	lower := map[string]string{}
+	for _, f := range fields {
+		byName[f.Name] = true
+		ro[f.Name] = f.ReadOnly
+		lower[strings.ToLower(f.Name)] = f.Name
+	}
+	var bad []string
+	for _, m := range o.mapping {
+		switch {
+		case !byName[m.Marketo] && lower[strings.ToLower(m.Marketo)] != "":
+			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) does not exist; did you mean %q?", m.Marketo, m.Certain, lower[strings.ToLower(m.Marketo)]))
+		case !byName[m.Marketo]:
+			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) is not a lead field", m.Marketo, m.Certain))
+		case ro[m.Marketo]:
+			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) is read-only", m.Marketo, m.Certain))
+		}
+	}
+	if len(bad) > 0 {
+		return Configf("account %s field mapping: %s", o.acct, strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // leadResult is what the rules did with one registration.

@@ -329,8 +329,7 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 	if len(live) == 0 {
 		return
 	}
-	ops := &leadOps{mk: cl.Marketo, ct: cl.Certain, acct: g.account, fields: cl.Certain.Fields().WithDefaults(),
-		mapping: conn.FieldMapping, inFlight: conn.MaxInFlight, log: g.log}
+	ops := leadOpsFor(cl, conn, g.account, g.log)
 	// 2. "Run Create/Update Marketo Leads every time this job runs".
 	if err := g.preSync(ctx, ops, conn, live, regs); err != nil {
 		g.abortAll(ctx, live, err)
