@@ -45,94 +45,45 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 	if j.Event == "" {
 		return Configf("job %q: sync-leads needs an event", j.ID)
 	}
-	want := map[string]bool{}
-	for _, s := range j.Params.Statuses {
-		if n := normStatus(s); n != "" {
-			want[n] = true
-		}
+	want, err := wantedStatuses(j.ID, j.Params.Statuses)
+	if err != nil {
+		return err
 	}
-	if len(want) == 0 {
-		return Configf("job %q: params.statuses: at least one registration status required", j.ID)
-	}
-	var cp syncCheckpoint
-	if len(rc.Checkpoint) > 0 {
-		if err := json.Unmarshal(rc.Checkpoint, &cp); err != nil || cp.V != 1 || cp.StartIndex < 0 {
-			// Starting over is safe: the delta hashes keep sent records from
-			// being sent again.
-			rc.Logger.WarnContext(ctx, "unreadable sync-leads checkpoint; starting from the first registration", "error", err)
-			cp = syncCheckpoint{}
-		}
-	}
-	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull}
-	resume := cp.StartIndex
-	saveAt := func(at int, cause error) error {
-		data, _ := json.Marshal(syncCheckpoint{V: 1, StartIndex: at}) // two ints: cannot fail
-		if err := rc.SaveCheckpoint(ctx, data); err != nil {
-			return errors.Join(cause, err)
-		}
-		return cause
-	}
-	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: cp.StartIndex}
+	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want}
+	resume := s.loadCheckpoint(ctx)
+	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume}
 	for page, err := range rc.Clients.Certain.RegistrationPages(ctx, j.Account, j.Event, q) {
 		if err != nil {
-			return saveAt(s.resumeAt(resume), fmt.Errorf("read registrations of %s/%s from offset %d: %w", j.Account, j.Event, resume, err))
+			return s.saveAt(ctx, s.resumeAt(resume), fmt.Errorf("read registrations of %s/%s from offset %d: %w", j.Account, j.Event, resume, err))
 		}
 		if rc.ShouldStop(ctx) {
-			return saveAt(s.resumeAt(page.StartIndex), ErrCheckpointed)
+			return s.saveAt(ctx, s.resumeAt(page.StartIndex), ErrCheckpointed)
 		}
-		rc.Run.Add("registrationsRead", len(page.Items))
-		var cand []int
-		var codes []string
-		for i, r := range page.Items {
-			if want[normStatus(r.Status)] {
-				cand = append(cand, i)
-				codes = append(codes, r.Code)
-			}
-		}
-		var stored map[string]string
-		if !s.force && len(codes) > 0 {
-			if stored, err = rc.Store.GetHashes(ctx, s.scope, codes); err != nil {
-				return saveAt(s.resumeAt(page.StartIndex), fmt.Errorf("read delta hashes: %w", err))
-			}
-		}
-		for _, i := range cand {
-			r := page.Items[i]
-			if v, ok := stored[r.Code]; ok {
-				e, h := parseDelta(v), s.ops.leadHash(r)
-				if !e.Failed && e.Hash == h {
-					rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
-					continue
-				}
-				if after := time.Duration(j.Params.RetryFailuresAfter); e.held(h, rc.Now(), after) {
-					// Refused for good last time with this very payload:
-					// reported again, not re-sent (see leads_retry.go).
-					rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email, after))
-					rc.Run.Add("failuresNotRetried", 1)
-					continue
-				}
-			}
-			if out, skip := s.ops.precheck(r); skip {
-				rc.Run.Record(out) // no Marketo call needed to know
-				continue
-			}
-			// Progress is kept at page starts: every paging mode can resume
-			// there (page1 refuses a mid-page offset), and the records of the
-			// page already sent are skipped by their delta hashes.
-			b := s.add(&r, page.StartIndex)
-			if len(b.regs) >= syncBatch {
-				if err := s.flush(ctx, b); err != nil {
-					return saveAt(s.resumeAt(page.StartIndex), err)
-				}
-			}
+		if err := s.page(ctx, page); err != nil {
+			return s.saveAt(ctx, s.resumeAt(page.StartIndex), err)
 		}
 		resume = page.NextIndex
 	}
 	for _, b := range s.bufs {
 		if err := s.flush(ctx, b); err != nil {
-			return saveAt(s.resumeAt(resume), err)
+			return s.saveAt(ctx, s.resumeAt(resume), err)
 		}
 	}
 	return nil
+}
+
+// wantedStatuses is the set of the job's statuses, normalised.
+func wantedStatuses(jobID string, statuses []string) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, s := range statuses {
+		if n := normStatus(s); n != "" {
+			want[n] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil, Configf("job %q: params.statuses: at least one registration status required", jobID)
+	}
+	return want, nil
 }
 
 // leadSyncRun buffers registrations to send and tracks the resume offset.
@@ -141,6 +92,7 @@ type leadSyncRun struct {
 	ops     *leadOps
 	scope   string
 	force   bool
+	want    map[string]bool // normalised statuses of the registrations to sync
 	checked bool
 	// bufs hold the registrations waiting for Marketo, one buffer per
 	// Sync Leads action (createOrUpdate for rule A, updateOnly for rule B),
@@ -152,6 +104,94 @@ type leadSyncRun struct {
 type syncBuf struct {
 	regs         []*certain.Registration
 	firstPending int // Certain offset of the page holding regs[0]
+}
+
+// loadCheckpoint returns the offset the run starts at: the checkpoint's,
+// or 0 for a fresh run.
+func (s *leadSyncRun) loadCheckpoint(ctx context.Context) int {
+	var cp syncCheckpoint
+	if len(s.rc.Checkpoint) == 0 {
+		return 0
+	}
+	if err := json.Unmarshal(s.rc.Checkpoint, &cp); err != nil || cp.V != 1 || cp.StartIndex < 0 {
+		// Starting over is safe: the delta hashes keep sent records from
+		// being sent again.
+		s.rc.Logger.WarnContext(ctx, "unreadable sync-leads checkpoint; starting from the first registration", "error", err)
+		return 0
+	}
+	return cp.StartIndex
+}
+
+// saveAt stores a checkpoint at offset at and returns cause (joined with
+// the save failure, if any).
+func (s *leadSyncRun) saveAt(ctx context.Context, at int, cause error) error {
+	data, _ := json.Marshal(syncCheckpoint{V: 1, StartIndex: at}) // two ints: cannot fail
+	if err := s.rc.SaveCheckpoint(ctx, data); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// page handles one page of registrations: those with a wanted status are
+// recorded as needing nothing, or buffered, and full buffers are sent.
+func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Registration]) error {
+	s.rc.Run.Add("registrationsRead", len(page.Items))
+	var cand []int
+	var codes []string
+	for i, r := range page.Items {
+		if s.want[normStatus(r.Status)] {
+			cand = append(cand, i)
+			codes = append(codes, r.Code)
+		}
+	}
+	var stored map[string]string
+	if !s.force && len(codes) > 0 {
+		var err error
+		if stored, err = s.rc.Store.GetHashes(ctx, s.scope, codes); err != nil {
+			return fmt.Errorf("read delta hashes: %w", err)
+		}
+	}
+	for _, i := range cand {
+		r := page.Items[i]
+		if s.settled(r, stored) {
+			continue
+		}
+		// Progress is kept at page starts: every paging mode can resume
+		// there (page1 refuses a mid-page offset), and the records of the
+		// page already sent are skipped by their delta hashes.
+		b := s.add(&r, page.StartIndex)
+		if len(b.regs) >= syncBatch {
+			if err := s.flush(ctx, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// settled records the outcome of a registration that needs no Sync Leads
+// call and reports whether it did: unchanged since its last send, refused
+// for good with this very payload, or skipped by the rules.
+func (s *leadSyncRun) settled(r certain.Registration, stored map[string]string) bool {
+	if v, ok := stored[r.Code]; ok {
+		e, h := parseDelta(v), s.ops.leadHash(r)
+		if !e.Failed && e.Hash == h {
+			s.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
+			return true
+		}
+		if after := time.Duration(s.rc.Job.Params.RetryFailuresAfter); e.held(h, s.rc.Now(), after) {
+			// Refused for good last time with this very payload:
+			// reported again, not re-sent (see leads_retry.go).
+			s.rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email, after))
+			s.rc.Run.Add("failuresNotRetried", 1)
+			return true
+		}
+	}
+	if out, skip := s.ops.precheck(r); skip {
+		s.rc.Run.Record(out) // no Marketo call needed to know
+		return true
+	}
+	return false
 }
 
 func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {
