@@ -1,8 +1,10 @@
 package jobs
 
 import (
-	"math"
+	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -23,6 +25,173 @@ const (
 	MetricAvgRatingReceived     = "avgAppointmentRatingReceived"
 	MetricAvgRatingGiven        = "avgAppointmentRatingGiven"
 )
+
+// EngagementMetrics is the JobFunc of engagement-metrics (MISSION.md
+// section 4): one custom object record per included registration.
+func EngagementMetrics(ctx context.Context, rc *RunContext) error {
+	return newMetricsRun(rc, ResolveLeadIDs).engagement(ctx)
+}
+
+func engagementSpec(plan engagementPlan) coSpec {
+	d := map[string]string{FieldKey: "metricKey", FieldEvent: "eventCode", FieldProgramName: "programName"}
+	for _, n := range EngagementMetricNames() {
+		d[n] = n
+	}
+	var ignored []string
+	for _, n := range EngagementMetricNames() {
+		if !slices.Contains(plan.Metrics, n) {
+			ignored = append(ignored, n)
+		}
+	}
+	return coSpec{Defaults: d, Required: append([]string{FieldLead}, plan.Metrics...),
+		Optional: []string{FieldKey, FieldEvent, FieldProgramName}, Ignored: ignored}
+}
+
+func (m *metricsRun) engagement(ctx context.Context) error {
+	rc, p := m.rc, m.rc.Job.Params
+	if err := m.loadCheckpoint(); err != nil {
+		return err
+	}
+	plan := newEngagementPlan(p.Modules)
+	if len(plan.Metrics) == 0 {
+		return Configf("params.modules %q enable no engagement metric (see the module table of MISSION.md section 4)", p.Modules)
+	}
+	co, err := planCustomObject(ctx, rc.Clients.Marketo, customObjectName(p.CustomObject, DefaultEngagementObject), p.Fields, engagementSpec(plan))
+	if err != nil {
+		return err
+	}
+	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull, resumed: m.cp.Next > 0}
+	in := engagementInputs{f: rc.Clients.Certain.Fields().WithDefaults(), plan: plan}
+	aggs, err := m.collectEngagement(ctx, in)
+	if err != nil {
+		return err
+	}
+	eventName, err := m.eventName(ctx, co)
+	if err != nil {
+		return err
+	}
+	cats := includedCategories(p)
+	event := rc.Job.Event
+	accept := func(_ context.Context, page []certain.Registration) ([]pendingReg, error) {
+		var out []pendingReg
+		for _, r := range page {
+			ok, known := engagementEligible(rc.Conn, cats, r)
+			switch {
+			case !known:
+				m.recordUnknownStatus(r)
+			case !ok:
+				rc.Run.Add("excluded", 1)
+			default:
+				e := pendingReg{Reg: r, NeedsLead: true}
+				if a := aggs[r.Code]; a != nil {
+					e.Eng = *a
+				}
+				out = append(out, e)
+			}
+			delete(aggs, r.Code)
+		}
+		return out, nil
+	}
+	flush := func(ctx context.Context, batch []pendingReg) error {
+		regs := make([]certain.Registration, len(batch))
+		for i, b := range batch {
+			regs[i] = b.Reg
+		}
+		ids, err := m.leadIDs(ctx, regs)
+		if err != nil {
+			return err
+		}
+		var recs []coRecord
+		for _, b := range batch {
+			id, ok := ids[b.Reg.Code]
+			if !ok {
+				continue
+			}
+			v := engagementValues(plan, b.Eng)
+			v[FieldLead] = id
+			v[FieldKey] = event + ":" + strconv.Itoa(id)
+			v[FieldEvent] = event
+			v[FieldProgramName] = eventName
+			recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: co.record(v), Owner: b.Reg.Code})
+		}
+		_, err = m.up.upload(ctx, recs)
+		return err
+	}
+	return m.stream(ctx, certain.RegistrationQuery{ActiveOnly: true}, accept, flush)
+}
+
+// collectEngagement reads the activity inputs the enabled metrics need and
+// folds them into per-registration counters.
+func (m *metricsRun) collectEngagement(ctx context.Context, in engagementInputs) (map[string]*engagementAgg, error) {
+	rc := m.rc
+	acct, event := rc.Job.Account, rc.Job.Event
+	aggs := map[string]*engagementAgg{}
+	aggOf := func(code string) *engagementAgg {
+		a := aggs[code]
+		if a == nil {
+			a = &engagementAgg{}
+			aggs[code] = a
+		}
+		return a
+	}
+	if in.plan.ReadSessions && in.plan.UseSessions {
+		var ids []int
+		for page, err := range rc.Clients.Certain.SessionPages(ctx, acct, event) {
+			if err != nil {
+				return nil, fmt.Errorf("read sessions: %w", err)
+			}
+			for _, s := range page.Items {
+				ids = append(ids, s.InstanceID)
+			}
+		}
+		for _, id := range ids {
+			if err := m.stopIfDue(ctx); err != nil {
+				return nil, err
+			}
+			lines, err := rc.Clients.Certain.SessionRegistrations(ctx, acct, event, id)
+			if err != nil {
+				return nil, fmt.Errorf("read registrations of session %d: %w", id, err)
+			}
+			for _, l := range lines {
+				in.sessionLine(aggOf(l.RegistrationCode), l.Status, l.Rating)
+			}
+		}
+	} else if in.plan.ReadSessions {
+		for page, err := range rc.Clients.Certain.RegistrationAgendaPages(ctx, acct, event, 0) {
+			if err != nil {
+				return nil, fmt.Errorf("read registration agendas at offset %d: %w", page.StartIndex, err)
+			}
+			for _, l := range page.Items {
+				in.sessionLine(aggOf(l.RegistrationCode), l.Status, l.Rating)
+			}
+			if !page.Last {
+				if err := m.stopIfDue(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if in.plan.ReadAppts {
+		skipped := 0
+		for page, err := range rc.Clients.Certain.AppointmentPages(ctx, acct, event, 0) {
+			if err != nil {
+				return nil, fmt.Errorf("read appointments at offset %d: %w", page.StartIndex, err)
+			}
+			for _, a := range page.Items {
+				if !in.appointment(a, aggOf) {
+					skipped++
+				}
+			}
+			if !page.Last {
+				if err := m.stopIfDue(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
+		rc.Run.Add("appointmentsNotCounted", skipped)
+	}
+	return aggs, nil
+}
 
 // moduleRule is the module requirement of one metric in conjunctive normal
 // form: every group must have at least one enabled module.
@@ -127,8 +296,6 @@ func (r ratingSum) value() any {
 	return round2(r.Sum / float64(r.N))
 }
 
-func round2(v float64) float64 { return math.Round(v*100) / 100 }
-
 // engagementAgg is what one registration did: counters only, never raw lines,
 // so an event of 100,000 registrations fits in a Lambda's memory.
 type engagementAgg struct {
@@ -147,12 +314,6 @@ type engagementAgg struct {
 type engagementInputs struct {
 	f    certain.FieldNames // defaults filled in
 	plan engagementPlan
-}
-
-func eqFold(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
-
-func inFold(list []string, s string) bool {
-	return slices.ContainsFunc(list, func(x string) bool { return eqFold(x, s) })
 }
 
 // sessionLine folds one agenda line or session registration into agg:
@@ -243,4 +404,13 @@ func engagementValues(plan engagementPlan, agg engagementAgg) map[string]any {
 		}
 	}
 	return out
+}
+
+// engagementEligible: active and in one of the included categories.
+func engagementEligible(conn config.Connection, cats []string, r certain.Registration) (eligible, ok bool) {
+	cat, ok := conn.StatusCategory(r.Status)
+	if !ok {
+		return false, false
+	}
+	return r.Active && slices.Contains(cats, cat), true
 }

@@ -1,8 +1,12 @@
 package jobs
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -14,6 +18,303 @@ const (
 	IncludeRegistered = "registered"
 	IncludeAttended   = "attended"
 )
+
+// InterestMetrics is the JobFunc of interest-metrics (MISSION.md section 5):
+// one custom object record per included registration and tag.
+func InterestMetrics(ctx context.Context, rc *RunContext) error {
+	return newMetricsRun(rc, ResolveLeadIDs).interest(ctx)
+}
+
+// interestManifest is what was last sent with points > 0 for one
+// registration: lead id -> tags. It is kept in store.Hashes under "m:<regCode>"
+// so a tag whose points fall to nothing is sent as 0.
+type interestManifest map[int][]string
+
+const manifestPrefix = "m:"
+
+func parseManifest(s string) (interestManifest, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var raw map[string][]string
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, err
+	}
+	out := interestManifest{}
+	for k, v := range raw {
+		id, err := strconv.Atoi(k)
+		if err != nil {
+			return nil, fmt.Errorf("lead id %q: %w", k, err)
+		}
+		out[id] = v
+	}
+	return out, nil
+}
+
+func (mf interestManifest) encode() string {
+	raw := map[string][]string{}
+	for id, tags := range mf {
+		if len(tags) > 0 {
+			t := slices.Clone(tags)
+			slices.Sort(t)
+			raw[strconv.Itoa(id)] = t
+		}
+	}
+	if len(raw) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(raw) // strings only
+	return string(b)
+}
+
+func (mf interestManifest) size() int {
+	n := 0
+	for _, t := range mf {
+		n += len(t)
+	}
+	return n
+}
+
+func interestSpec() coSpec {
+	return coSpec{
+		Defaults: map[string]string{FieldKey: "interestKey", FieldEvent: "eventCode", FieldProgramName: "programName",
+			FieldInterest: "interest", FieldPoints: "interestPoints"},
+		Required: []string{FieldLead, FieldProgramName, FieldInterest, FieldPoints},
+		Optional: []string{FieldKey, FieldEvent},
+	}
+}
+
+func (m *metricsRun) interest(ctx context.Context) error {
+	rc, p := m.rc, m.rc.Job.Params
+	if err := m.loadCheckpoint(); err != nil {
+		return err
+	}
+	rules := newInterestRules(rc.Clients.Certain.Fields().WithDefaults(), p)
+	if !rules.registered && !rules.attended {
+		return Configf("params.include must name %q and/or %q", IncludeRegistered, IncludeAttended)
+	}
+	co, err := planCustomObject(ctx, rc.Clients.Marketo, customObjectName(p.CustomObject, DefaultInterestObject), p.Fields, interestSpec())
+	if err != nil {
+		return err
+	}
+	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull, resumed: m.cp.Next > 0}
+	eventName, err := m.eventName(ctx, co)
+	if err != nil {
+		return err
+	}
+	points, err := m.collectInterest(ctx, rules)
+	if err != nil {
+		return err
+	}
+	cats := includedCategories(p)
+	event := rc.Job.Event
+	accept := func(ctx context.Context, page []certain.Registration) ([]pendingReg, error) {
+		keys := make([]string, len(page))
+		for i, r := range page {
+			keys[i] = manifestPrefix + r.Code
+		}
+		mans, err := rc.Store.GetHashes(ctx, m.scope, keys)
+		if err != nil {
+			return nil, fmt.Errorf("read interest manifests: %w", err)
+		}
+		var out []pendingReg
+		for i, r := range page {
+			pts := points[r.Code]
+			delete(points, r.Code)
+			ok, known := interestEligible(rc.Conn, cats, r)
+			if !known {
+				m.recordUnknownStatus(r)
+				continue
+			}
+			old, err := parseManifest(mans[keys[i]])
+			if err != nil {
+				m.rc.Logger.WarnContext(ctx, "unreadable interest manifest; treated as empty", "registration", r.Code, "error", err)
+			}
+			e := pendingReg{Reg: r, Old: old}
+			if ok {
+				e.Tags, e.Points = pts.positive()
+			} else {
+				rc.Run.Add("excluded", 1)
+			}
+			if len(e.Tags) == 0 && old.size() == 0 {
+				continue
+			}
+			e.NeedsLead = len(e.Tags) > 0
+			e.weight = len(e.Tags) + old.size()
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	flush := func(ctx context.Context, batch []pendingReg) error {
+		var regs []certain.Registration
+		for _, b := range batch {
+			if b.NeedsLead {
+				regs = append(regs, b.Reg)
+			}
+		}
+		ids, err := m.leadIDs(ctx, regs)
+		if err != nil {
+			return err
+		}
+		type origin struct {
+			entry int
+			lead  int
+			tag   string
+			zero  bool
+		}
+		var recs []coRecord
+		var from []origin
+		rec := func(i int, b pendingReg, lead int, tag string, pts float64) {
+			v := map[string]any{FieldLead: lead, FieldKey: event + ":" + strconv.Itoa(lead) + ":" + tag, FieldEvent: event,
+				FieldProgramName: eventName, FieldInterest: tag, FieldPoints: pts}
+			recs = append(recs, coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: co.record(v), Owner: b.Reg.Code, Zero: pts == 0})
+			from = append(from, origin{entry: i, lead: lead, tag: tag, zero: pts == 0})
+		}
+		for i, b := range batch {
+			lead, resolved := ids[b.Reg.Code]
+			if b.NeedsLead && !resolved {
+				continue // outcome recorded; the manifest stays as it was
+			}
+			for _, t := range b.Tags {
+				rec(i, b, lead, t, b.Points[t])
+			}
+			for l, tags := range b.Old {
+				for _, t := range tags {
+					if l == lead && slices.Contains(b.Tags, t) {
+						continue
+					}
+					rec(i, b, l, t, 0)
+				}
+			}
+		}
+		ok, err := m.up.upload(ctx, recs)
+		if err != nil {
+			return err
+		}
+		next := make([]interestManifest, len(batch))
+		for i, b := range batch {
+			next[i] = interestManifest{}
+			if _, resolved := ids[b.Reg.Code]; b.NeedsLead && !resolved {
+				next[i] = b.Old
+			}
+		}
+		for j, o := range from {
+			b := batch[o.entry]
+			had := slices.Contains(b.Old[o.lead], o.tag)
+			// Keep a tag when it is now in Marketo with points > 0, or when
+			// its update failed and Marketo may still hold the old points.
+			if (!o.zero && ok[j]) || (!ok[j] && had) {
+				next[o.entry][o.lead] = append(next[o.entry][o.lead], o.tag)
+			}
+		}
+		put := map[string]string{}
+		var del []string
+		for i, b := range batch {
+			enc, was := next[i].encode(), b.Old.encode()
+			switch {
+			case enc == was:
+			case enc == "":
+				del = append(del, manifestPrefix+b.Reg.Code)
+			default:
+				put[manifestPrefix+b.Reg.Code] = enc
+			}
+		}
+		if len(put) > 0 {
+			if err := rc.Store.PutHashes(ctx, m.scope, put); err != nil {
+				return fmt.Errorf("store interest manifests: %w", err)
+			}
+		}
+		if len(del) > 0 {
+			if err := rc.Store.DeleteHashes(ctx, m.scope, del); err != nil {
+				return fmt.Errorf("delete interest manifests: %w", err)
+			}
+		}
+		return nil
+	}
+	return m.stream(ctx, certain.RegistrationQuery{}, accept, flush)
+}
+
+// collectInterest reads items (agenda items or sessions) with their tags and
+// points, then the selected agenda lines or session registrations, and sums
+// points per registration and tag.
+func (m *metricsRun) collectInterest(ctx context.Context, rules interestRules) (map[string]interestPoints, error) {
+	rc := m.rc
+	acct, event := rc.Job.Account, rc.Job.Event
+	points := map[string]interestPoints{}
+	add := func(reg string, it pointsItem) {
+		if len(it.Tags) == 0 || it.Points == 0 {
+			return
+		}
+		p := points[reg]
+		if p == nil {
+			p = interestPoints{}
+			points[reg] = p
+		}
+		p.add(it)
+	}
+	if rules.sessions {
+		type sess struct {
+			id int
+			it pointsItem
+		}
+		var list []sess
+		for page, err := range rc.Clients.Certain.SessionPages(ctx, acct, event) {
+			if err != nil {
+				return nil, fmt.Errorf("read sessions: %w", err)
+			}
+			for _, s := range page.Items {
+				if it := rules.item(s.Tags, s.Points); len(it.Tags) > 0 && it.Points > 0 {
+					list = append(list, sess{s.InstanceID, it})
+				}
+			}
+		}
+		for _, s := range list {
+			if err := m.stopIfDue(ctx); err != nil {
+				return nil, err
+			}
+			lines, err := rc.Clients.Certain.SessionRegistrations(ctx, acct, event, s.id)
+			if err != nil {
+				return nil, fmt.Errorf("read registrations of session %d: %w", s.id, err)
+			}
+			for _, l := range lines {
+				if rules.selected(l.Status) {
+					add(l.RegistrationCode, s.it)
+				}
+			}
+		}
+		return points, nil
+	}
+	items := map[string]pointsItem{}
+	for page, err := range rc.Clients.Certain.AgendaItemPages(ctx, acct, event) {
+		if err != nil {
+			return nil, fmt.Errorf("read agenda items: %w", err)
+		}
+		for _, a := range page.Items {
+			if it := rules.item(a.Tags, a.Points); len(it.Tags) > 0 && it.Points > 0 {
+				items[a.Code] = it
+			}
+		}
+	}
+	if len(items) == 0 {
+		return points, nil // no item carries points: every attendee's points are nothing
+	}
+	for page, err := range rc.Clients.Certain.RegistrationAgendaPages(ctx, acct, event, 0) {
+		if err != nil {
+			return nil, fmt.Errorf("read registration agendas at offset %d: %w", page.StartIndex, err)
+		}
+		for _, l := range page.Items {
+			if it, ok := items[l.ActivityCode]; ok && rules.selected(l.Status) {
+				add(l.RegistrationCode, it)
+			}
+		}
+		if !page.Last {
+			if err := m.stopIfDue(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return points, nil
+}
 
 // pointsItem is the part of an agenda item or session the interest metrics
 // need: the tags that count and the item's points.
@@ -106,22 +407,4 @@ func interestEligible(conn config.Connection, cats []string, r certain.Registrat
 		return false, false
 	}
 	return r.Complete && r.Active && slices.Contains(cats, cat), true
-}
-
-// engagementEligible: active and in one of the included categories.
-func engagementEligible(conn config.Connection, cats []string, r certain.Registration) (eligible, ok bool) {
-	cat, ok := conn.StatusCategory(r.Status)
-	if !ok {
-		return false, false
-	}
-	return r.Active && slices.Contains(cats, cat), true
-}
-
-// includedCategories is Params.Categories or, by default, accepted and
-// pending.
-func includedCategories(p config.Params) []string {
-	if len(p.Categories) > 0 {
-		return p.Categories
-	}
-	return []string{config.CategoryAccepted, config.CategoryPending}
 }
