@@ -61,136 +61,182 @@ func (m *metricsRun) engagement(ctx context.Context) error {
 		return err
 	}
 	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull, resumed: m.cp.Next > 0}
+	r := &engagementRun{metricsRun: m, plan: plan, co: co, cats: includedCategories(p)}
 	in := engagementInputs{f: rc.Clients.Certain.Fields().WithDefaults(), plan: plan}
-	aggs, err := m.collectEngagement(ctx, in)
+	if r.aggs, err = m.collectEngagement(ctx, in); err != nil {
+		return err
+	}
+	if r.eventName, err = m.eventName(ctx, co); err != nil {
+		return err
+	}
+	return m.stream(ctx, certain.RegistrationQuery{ActiveOnly: true}, r.accept, r.flush)
+}
+
+// engagementRun is the upload half of an engagement-metrics run, once the
+// activity is counted.
+type engagementRun struct {
+	*metricsRun
+	plan      engagementPlan
+	co        coPlan
+	eventName string
+	cats      []string
+	aggs      engagementAggs // dropped registration by registration as they are read
+}
+
+// accept keeps the included registrations of a page with their counters.
+func (r *engagementRun) accept(_ context.Context, page []certain.Registration) ([]pendingReg, error) {
+	var out []pendingReg
+	for _, reg := range page {
+		ok, known := engagementEligible(r.rc.Conn, r.cats, reg)
+		switch {
+		case !known:
+			r.recordUnknownStatus(reg)
+		case !ok:
+			r.rc.Run.Add("excluded", 1)
+		default:
+			e := pendingReg{Reg: reg, NeedsLead: true}
+			if a := r.aggs[reg.Code]; a != nil {
+				e.Eng = *a
+			}
+			out = append(out, e)
+		}
+		delete(r.aggs, reg.Code)
+	}
+	return out, nil
+}
+
+// flush resolves the batch's leads and uploads one record per registration
+// that has one.
+func (r *engagementRun) flush(ctx context.Context, batch []pendingReg) error {
+	regs := make([]certain.Registration, len(batch))
+	for i, b := range batch {
+		regs[i] = b.Reg
+	}
+	ids, err := r.leadIDs(ctx, regs)
 	if err != nil {
 		return err
 	}
-	eventName, err := m.eventName(ctx, co)
-	if err != nil {
-		return err
+	event := r.rc.Job.Event
+	var recs []coRecord
+	for _, b := range batch {
+		id, ok := ids[b.Reg.Code]
+		if !ok {
+			continue
+		}
+		v := engagementValues(r.plan, b.Eng)
+		v[FieldLead] = id
+		v[FieldKey] = event + ":" + strconv.Itoa(id)
+		v[FieldEvent] = event
+		v[FieldProgramName] = r.eventName
+		recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: r.co.record(v), Owner: b.Reg.Code})
 	}
-	cats := includedCategories(p)
-	event := rc.Job.Event
-	accept := func(_ context.Context, page []certain.Registration) ([]pendingReg, error) {
-		var out []pendingReg
-		for _, r := range page {
-			ok, known := engagementEligible(rc.Conn, cats, r)
-			switch {
-			case !known:
-				m.recordUnknownStatus(r)
-			case !ok:
-				rc.Run.Add("excluded", 1)
-			default:
-				e := pendingReg{Reg: r, NeedsLead: true}
-				if a := aggs[r.Code]; a != nil {
-					e.Eng = *a
-				}
-				out = append(out, e)
-			}
-			delete(aggs, r.Code)
-		}
-		return out, nil
+	_, err = r.up.upload(ctx, recs)
+	return err
+}
+
+// engagementAggs is the counters of every registration, by registration code.
+type engagementAggs map[string]*engagementAgg
+
+// of returns a registration's counters, created at zero.
+func (a engagementAggs) of(code string) *engagementAgg {
+	agg := a[code]
+	if agg == nil {
+		agg = &engagementAgg{}
+		a[code] = agg
 	}
-	flush := func(ctx context.Context, batch []pendingReg) error {
-		regs := make([]certain.Registration, len(batch))
-		for i, b := range batch {
-			regs[i] = b.Reg
-		}
-		ids, err := m.leadIDs(ctx, regs)
-		if err != nil {
-			return err
-		}
-		var recs []coRecord
-		for _, b := range batch {
-			id, ok := ids[b.Reg.Code]
-			if !ok {
-				continue
-			}
-			v := engagementValues(plan, b.Eng)
-			v[FieldLead] = id
-			v[FieldKey] = event + ":" + strconv.Itoa(id)
-			v[FieldEvent] = event
-			v[FieldProgramName] = eventName
-			recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: co.record(v), Owner: b.Reg.Code})
-		}
-		_, err = m.up.upload(ctx, recs)
-		return err
-	}
-	return m.stream(ctx, certain.RegistrationQuery{ActiveOnly: true}, accept, flush)
+	return agg
 }
 
 // collectEngagement reads the activity inputs the enabled metrics need and
 // folds them into per-registration counters.
-func (m *metricsRun) collectEngagement(ctx context.Context, in engagementInputs) (map[string]*engagementAgg, error) {
-	rc := m.rc
-	acct, event := rc.Job.Account, rc.Job.Event
-	aggs := map[string]*engagementAgg{}
-	aggOf := func(code string) *engagementAgg {
-		a := aggs[code]
-		if a == nil {
-			a = &engagementAgg{}
-			aggs[code] = a
-		}
-		return a
+func (m *metricsRun) collectEngagement(ctx context.Context, in engagementInputs) (engagementAggs, error) {
+	aggs := engagementAggs{}
+	var err error
+	switch {
+	case in.plan.ReadSessions && in.plan.UseSessions:
+		err = m.sessionEngagement(ctx, in, aggs)
+	case in.plan.ReadSessions:
+		err = m.agendaEngagement(ctx, in, aggs)
 	}
-	if in.plan.ReadSessions && in.plan.UseSessions {
-		var ids []int
-		for page, err := range rc.Clients.Certain.SessionPages(ctx, acct, event) {
-			if err != nil {
-				return nil, fmt.Errorf("read sessions: %w", err)
-			}
-			for _, s := range page.Items {
-				ids = append(ids, s.InstanceID)
-			}
-		}
-		for _, id := range ids {
-			if err := m.stopIfDue(ctx); err != nil {
-				return nil, err
-			}
-			lines, err := rc.Clients.Certain.SessionRegistrations(ctx, acct, event, id)
-			if err != nil {
-				return nil, fmt.Errorf("read registrations of session %d: %w", id, err)
-			}
-			for _, l := range lines {
-				in.sessionLine(aggOf(l.RegistrationCode), l.Status, l.Rating)
-			}
-		}
-	} else if in.plan.ReadSessions {
-		for page, err := range rc.Clients.Certain.RegistrationAgendaPages(ctx, acct, event, 0) {
-			if err != nil {
-				return nil, fmt.Errorf("read registration agendas at offset %d: %w", page.StartIndex, err)
-			}
-			for _, l := range page.Items {
-				in.sessionLine(aggOf(l.RegistrationCode), l.Status, l.Rating)
-			}
-			if !page.Last {
-				if err := m.stopIfDue(ctx); err != nil {
-					return nil, err
-				}
-			}
-		}
+	if err != nil {
+		return nil, err
 	}
 	if in.plan.ReadAppts {
-		skipped := 0
-		for page, err := range rc.Clients.Certain.AppointmentPages(ctx, acct, event, 0) {
-			if err != nil {
-				return nil, fmt.Errorf("read appointments at offset %d: %w", page.StartIndex, err)
-			}
-			for _, a := range page.Items {
-				if !in.appointment(a, aggOf) {
-					skipped++
-				}
-			}
-			if !page.Last {
-				if err := m.stopIfDue(ctx); err != nil {
-					return nil, err
-				}
-			}
+		if err := m.appointmentEngagement(ctx, in, aggs); err != nil {
+			return nil, err
 		}
-		rc.Run.Add("appointmentsNotCounted", skipped)
 	}
 	return aggs, nil
+}
+
+// sessionEngagement counts the session registrations of every session.
+func (m *metricsRun) sessionEngagement(ctx context.Context, in engagementInputs, aggs engagementAggs) error {
+	rc := m.rc
+	acct, event := rc.Job.Account, rc.Job.Event
+	var ids []int
+	for page, err := range rc.Clients.Certain.SessionPages(ctx, acct, event) {
+		if err != nil {
+			return fmt.Errorf("read sessions: %w", err)
+		}
+		for _, s := range page.Items {
+			ids = append(ids, s.InstanceID)
+		}
+	}
+	for _, id := range ids {
+		if err := m.stopIfDue(ctx); err != nil {
+			return err
+		}
+		lines, err := rc.Clients.Certain.SessionRegistrations(ctx, acct, event, id)
+		if err != nil {
+			return fmt.Errorf("read registrations of session %d: %w", id, err)
+		}
+		for _, l := range lines {
+			in.sessionLine(aggs.of(l.RegistrationCode), l.Status, l.Rating)
+		}
+	}
+	return nil
+}
+
+// agendaEngagement counts the agenda lines of every registration.
+func (m *metricsRun) agendaEngagement(ctx context.Context, in engagementInputs, aggs engagementAggs) error {
+	rc := m.rc
+	for page, err := range rc.Clients.Certain.RegistrationAgendaPages(ctx, rc.Job.Account, rc.Job.Event, 0) {
+		if err != nil {
+			return fmt.Errorf("read registration agendas at offset %d: %w", page.StartIndex, err)
+		}
+		for _, l := range page.Items {
+			in.sessionLine(aggs.of(l.RegistrationCode), l.Status, l.Rating)
+		}
+		if !page.Last {
+			if err := m.stopIfDue(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appointmentEngagement counts the appointments of both parties.
+func (m *metricsRun) appointmentEngagement(ctx context.Context, in engagementInputs, aggs engagementAggs) error {
+	rc := m.rc
+	skipped := 0
+	for page, err := range rc.Clients.Certain.AppointmentPages(ctx, rc.Job.Account, rc.Job.Event, 0) {
+		if err != nil {
+			return fmt.Errorf("read appointments at offset %d: %w", page.StartIndex, err)
+		}
+		for _, a := range page.Items {
+			if !in.appointment(a, aggs.of) {
+				skipped++
+			}
+		}
+		if !page.Last {
+			if err := m.stopIfDue(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	rc.Run.Add("appointmentsNotCounted", skipped)
+	return nil
 }
 
 // moduleRule is the module requirement of one metric in conjunctive normal

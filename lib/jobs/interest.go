@@ -98,192 +98,240 @@ func (m *metricsRun) interest(ctx context.Context) error {
 		return err
 	}
 	m.up = &coUploader{rc: rc, plan: co, scope: m.scope, force: p.ForceFull, resumed: m.cp.Next > 0}
-	eventName, err := m.eventName(ctx, co)
-	if err != nil {
+	r := &interestRun{metricsRun: m, co: co, cats: includedCategories(p)}
+	if r.eventName, err = m.eventName(ctx, co); err != nil {
 		return err
 	}
-	points, err := m.collectInterest(ctx, rules)
-	if err != nil {
+	if r.points, err = m.collectInterest(ctx, rules); err != nil {
 		return err
 	}
-	cats := includedCategories(p)
-	event := rc.Job.Event
-	accept := func(ctx context.Context, page []certain.Registration) ([]pendingReg, error) {
-		keys := make([]string, len(page))
-		for i, r := range page {
-			keys[i] = manifestPrefix + r.Code
-		}
-		mans, err := rc.Store.GetHashes(ctx, m.scope, keys)
-		if err != nil {
-			return nil, fmt.Errorf("read interest manifests: %w", err)
-		}
-		var out []pendingReg
-		for i, r := range page {
-			pts := points[r.Code]
-			delete(points, r.Code)
-			ok, known := interestEligible(rc.Conn, cats, r)
-			if !known {
-				m.recordUnknownStatus(r)
-				continue
-			}
-			old, err := parseManifest(mans[keys[i]])
-			if err != nil {
-				m.rc.Logger.WarnContext(ctx, "unreadable interest manifest; treated as empty", "registration", r.Code, "error", err)
-			}
-			e := pendingReg{Reg: r, Old: old}
-			if ok {
-				e.Tags, e.Points = pts.positive()
-			} else {
-				rc.Run.Add("excluded", 1)
-			}
-			if len(e.Tags) == 0 && old.size() == 0 {
-				continue
-			}
-			e.NeedsLead = len(e.Tags) > 0
-			e.weight = len(e.Tags) + old.size()
+	return m.stream(ctx, certain.RegistrationQuery{}, r.accept, r.flush)
+}
+
+// interestRun is the upload half of an interest-metrics run, once the
+// points are summed.
+type interestRun struct {
+	*metricsRun
+	co        coPlan
+	eventName string
+	cats      []string
+	points    interestTotals // dropped registration by registration as they are read
+}
+
+// accept keeps the registrations of a page that have tags to send: points
+// now, or tags sent before (their manifest) to set to 0.
+func (r *interestRun) accept(ctx context.Context, page []certain.Registration) ([]pendingReg, error) {
+	keys := make([]string, len(page))
+	for i, reg := range page {
+		keys[i] = manifestPrefix + reg.Code
+	}
+	mans, err := r.rc.Store.GetHashes(ctx, r.scope, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read interest manifests: %w", err)
+	}
+	var out []pendingReg
+	for i, reg := range page {
+		if e, ok := r.pending(ctx, reg, mans[keys[i]]); ok {
 			out = append(out, e)
 		}
-		return out, nil
 	}
-	flush := func(ctx context.Context, batch []pendingReg) error {
-		var regs []certain.Registration
-		for _, b := range batch {
-			if b.NeedsLead {
-				regs = append(regs, b.Reg)
-			}
+	return out, nil
+}
+
+// pending is what one registration has to send, given its stored manifest;
+// ok is false when it has nothing (or its status is unknown: recorded).
+func (r *interestRun) pending(ctx context.Context, reg certain.Registration, manifest string) (e pendingReg, ok bool) {
+	pts := r.points[reg.Code]
+	delete(r.points, reg.Code)
+	eligible, known := interestEligible(r.rc.Conn, r.cats, reg)
+	if !known {
+		r.recordUnknownStatus(reg)
+		return pendingReg{}, false
+	}
+	old, err := parseManifest(manifest)
+	if err != nil {
+		r.rc.Logger.WarnContext(ctx, "unreadable interest manifest; treated as empty", "registration", reg.Code, "error", err)
+	}
+	e = pendingReg{Reg: reg, Old: old}
+	if eligible {
+		e.Tags, e.Points = pts.positive()
+	} else {
+		r.rc.Run.Add("excluded", 1)
+	}
+	if len(e.Tags) == 0 && old.size() == 0 {
+		return pendingReg{}, false
+	}
+	e.NeedsLead = len(e.Tags) > 0
+	e.weight = len(e.Tags) + old.size()
+	return e, true
+}
+
+// flush resolves the batch's leads, uploads its records and moves the
+// manifests to what Marketo now holds.
+func (r *interestRun) flush(ctx context.Context, batch []pendingReg) error {
+	var regs []certain.Registration
+	for _, b := range batch {
+		if b.NeedsLead {
+			regs = append(regs, b.Reg)
 		}
-		ids, err := m.leadIDs(ctx, regs)
-		if err != nil {
-			return err
+	}
+	ids, err := r.leadIDs(ctx, regs)
+	if err != nil {
+		return err
+	}
+	recs, from := r.records(batch, ids)
+	ok, err := r.up.upload(ctx, recs)
+	if err != nil {
+		return err
+	}
+	return r.storeManifests(ctx, batch, nextManifests(batch, ids, from, ok))
+}
+
+// interestOrigin is what an uploaded record stands for: a batch entry, the
+// lead, the tag, and whether it sets the tag to 0.
+type interestOrigin struct {
+	entry int
+	lead  int
+	tag   string
+	zero  bool
+}
+
+// records builds the batch's records: each tag with points, and a 0 for
+// each tag sent before (for this lead or another) that has nothing now.
+// from[i] is what recs[i] stands for.
+func (r *interestRun) records(batch []pendingReg, ids map[string]int) (recs []coRecord, from []interestOrigin) {
+	event := r.rc.Job.Event
+	rec := func(i int, b pendingReg, lead int, tag string, pts float64) {
+		v := map[string]any{FieldLead: lead, FieldKey: event + ":" + strconv.Itoa(lead) + ":" + tag, FieldEvent: event,
+			FieldProgramName: r.eventName, FieldInterest: tag, FieldPoints: pts}
+		recs = append(recs, coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: r.co.record(v), Owner: b.Reg.Code, Zero: pts == 0})
+		from = append(from, interestOrigin{entry: i, lead: lead, tag: tag, zero: pts == 0})
+	}
+	for i, b := range batch {
+		lead, resolved := ids[b.Reg.Code]
+		if b.NeedsLead && !resolved {
+			continue // outcome recorded; the manifest stays as it was
 		}
-		type origin struct {
-			entry int
-			lead  int
-			tag   string
-			zero  bool
+		for _, t := range b.Tags {
+			rec(i, b, lead, t, b.Points[t])
 		}
-		var recs []coRecord
-		var from []origin
-		rec := func(i int, b pendingReg, lead int, tag string, pts float64) {
-			v := map[string]any{FieldLead: lead, FieldKey: event + ":" + strconv.Itoa(lead) + ":" + tag, FieldEvent: event,
-				FieldProgramName: eventName, FieldInterest: tag, FieldPoints: pts}
-			recs = append(recs, coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: co.record(v), Owner: b.Reg.Code, Zero: pts == 0})
-			from = append(from, origin{entry: i, lead: lead, tag: tag, zero: pts == 0})
-		}
-		for i, b := range batch {
-			lead, resolved := ids[b.Reg.Code]
-			if b.NeedsLead && !resolved {
-				continue // outcome recorded; the manifest stays as it was
-			}
-			for _, t := range b.Tags {
-				rec(i, b, lead, t, b.Points[t])
-			}
-			for l, tags := range b.Old {
-				for _, t := range tags {
-					if l == lead && slices.Contains(b.Tags, t) {
-						continue
-					}
-					rec(i, b, l, t, 0)
+		for l, tags := range b.Old {
+			for _, t := range tags {
+				if l == lead && slices.Contains(b.Tags, t) {
+					continue
 				}
+				rec(i, b, l, t, 0)
 			}
 		}
-		ok, err := m.up.upload(ctx, recs)
-		if err != nil {
-			return err
-		}
-		next := make([]interestManifest, len(batch))
-		for i, b := range batch {
-			next[i] = interestManifest{}
-			if _, resolved := ids[b.Reg.Code]; b.NeedsLead && !resolved {
-				next[i] = b.Old
-			}
-		}
-		for j, o := range from {
-			b := batch[o.entry]
-			had := slices.Contains(b.Old[o.lead], o.tag)
-			// Keep a tag when it is now in Marketo with points > 0, or when
-			// its update failed and Marketo may still hold the old points.
-			if (!o.zero && ok[j]) || (!ok[j] && had) {
-				next[o.entry][o.lead] = append(next[o.entry][o.lead], o.tag)
-			}
-		}
-		put := map[string]string{}
-		var del []string
-		for i, b := range batch {
-			enc, was := next[i].encode(), b.Old.encode()
-			switch {
-			case enc == was:
-			case enc == "":
-				del = append(del, manifestPrefix+b.Reg.Code)
-			default:
-				put[manifestPrefix+b.Reg.Code] = enc
-			}
-		}
-		if len(put) > 0 {
-			if err := rc.Store.PutHashes(ctx, m.scope, put); err != nil {
-				return fmt.Errorf("store interest manifests: %w", err)
-			}
-		}
-		if len(del) > 0 {
-			if err := rc.Store.DeleteHashes(ctx, m.scope, del); err != nil {
-				return fmt.Errorf("delete interest manifests: %w", err)
-			}
-		}
-		return nil
 	}
-	return m.stream(ctx, certain.RegistrationQuery{}, accept, flush)
+	return recs, from
+}
+
+// nextManifests is, per batch entry, the tags Marketo may now hold with
+// points > 0, from what the upload did (ok[i] for record i).
+func nextManifests(batch []pendingReg, ids map[string]int, from []interestOrigin, ok []bool) []interestManifest {
+	next := make([]interestManifest, len(batch))
+	for i, b := range batch {
+		next[i] = interestManifest{}
+		if _, resolved := ids[b.Reg.Code]; b.NeedsLead && !resolved {
+			next[i] = b.Old
+		}
+	}
+	for j, o := range from {
+		b := batch[o.entry]
+		had := slices.Contains(b.Old[o.lead], o.tag)
+		// Keep a tag when it is now in Marketo with points > 0, or when
+		// its update failed and Marketo may still hold the old points.
+		if (!o.zero && ok[j]) || (!ok[j] && had) {
+			next[o.entry][o.lead] = append(next[o.entry][o.lead], o.tag)
+		}
+	}
+	return next
+}
+
+// storeManifests writes the manifests that changed and deletes the ones
+// that became empty.
+func (r *interestRun) storeManifests(ctx context.Context, batch []pendingReg, next []interestManifest) error {
+	put := map[string]string{}
+	var del []string
+	for i, b := range batch {
+		enc, was := next[i].encode(), b.Old.encode()
+		switch {
+		case enc == was:
+		case enc == "":
+			del = append(del, manifestPrefix+b.Reg.Code)
+		default:
+			put[manifestPrefix+b.Reg.Code] = enc
+		}
+	}
+	if len(put) > 0 {
+		if err := r.rc.Store.PutHashes(ctx, r.scope, put); err != nil {
+			return fmt.Errorf("store interest manifests: %w", err)
+		}
+	}
+	if len(del) > 0 {
+		if err := r.rc.Store.DeleteHashes(ctx, r.scope, del); err != nil {
+			return fmt.Errorf("delete interest manifests: %w", err)
+		}
+	}
+	return nil
 }
 
 // collectInterest reads items (agenda items or sessions) with their tags and
 // points, then the selected agenda lines or session registrations, and sums
 // points per registration and tag.
-func (m *metricsRun) collectInterest(ctx context.Context, rules interestRules) (map[string]interestPoints, error) {
+func (m *metricsRun) collectInterest(ctx context.Context, rules interestRules) (interestTotals, error) {
+	if rules.sessions {
+		return m.sessionInterest(ctx, rules)
+	}
+	return m.agendaInterest(ctx, rules)
+}
+
+// sessionPoints is a session that carries points.
+type sessionPoints struct {
+	id int
+	it pointsItem
+}
+
+// sessionInterest sums the points of the sessions each registration's
+// selected session registrations are for.
+func (m *metricsRun) sessionInterest(ctx context.Context, rules interestRules) (interestTotals, error) {
 	rc := m.rc
 	acct, event := rc.Job.Account, rc.Job.Event
-	points := map[string]interestPoints{}
-	add := func(reg string, it pointsItem) {
-		if len(it.Tags) == 0 || it.Points == 0 {
-			return
+	var list []sessionPoints
+	for page, err := range rc.Clients.Certain.SessionPages(ctx, acct, event) {
+		if err != nil {
+			return nil, fmt.Errorf("read sessions: %w", err)
 		}
-		p := points[reg]
-		if p == nil {
-			p = interestPoints{}
-			points[reg] = p
+		for _, s := range page.Items {
+			if it := rules.item(s.Tags, s.Points); len(it.Tags) > 0 && it.Points > 0 {
+				list = append(list, sessionPoints{s.InstanceID, it})
+			}
 		}
-		p.add(it)
 	}
-	if rules.sessions {
-		type sess struct {
-			id int
-			it pointsItem
+	points := interestTotals{}
+	for _, s := range list {
+		if err := m.stopIfDue(ctx); err != nil {
+			return nil, err
 		}
-		var list []sess
-		for page, err := range rc.Clients.Certain.SessionPages(ctx, acct, event) {
-			if err != nil {
-				return nil, fmt.Errorf("read sessions: %w", err)
-			}
-			for _, s := range page.Items {
-				if it := rules.item(s.Tags, s.Points); len(it.Tags) > 0 && it.Points > 0 {
-					list = append(list, sess{s.InstanceID, it})
-				}
+		lines, err := rc.Clients.Certain.SessionRegistrations(ctx, acct, event, s.id)
+		if err != nil {
+			return nil, fmt.Errorf("read registrations of session %d: %w", s.id, err)
+		}
+		for _, l := range lines {
+			if rules.selected(l.Status) {
+				points.add(l.RegistrationCode, s.it)
 			}
 		}
-		for _, s := range list {
-			if err := m.stopIfDue(ctx); err != nil {
-				return nil, err
-			}
-			lines, err := rc.Clients.Certain.SessionRegistrations(ctx, acct, event, s.id)
-			if err != nil {
-				return nil, fmt.Errorf("read registrations of session %d: %w", s.id, err)
-			}
-			for _, l := range lines {
-				if rules.selected(l.Status) {
-					add(l.RegistrationCode, s.it)
-				}
-			}
-		}
-		return points, nil
 	}
+	return points, nil
+}
+
+// agendaInterest sums the points of the agenda items each registration's
+// selected agenda lines are for.
+func (m *metricsRun) agendaInterest(ctx context.Context, rules interestRules) (interestTotals, error) {
+	rc := m.rc
+	acct, event := rc.Job.Account, rc.Job.Event
 	items := map[string]pointsItem{}
 	for page, err := range rc.Clients.Certain.AgendaItemPages(ctx, acct, event) {
 		if err != nil {
@@ -295,6 +343,7 @@ func (m *metricsRun) collectInterest(ctx context.Context, rules interestRules) (
 			}
 		}
 	}
+	points := interestTotals{}
 	if len(items) == 0 {
 		return points, nil // no item carries points: every attendee's points are nothing
 	}
@@ -304,7 +353,7 @@ func (m *metricsRun) collectInterest(ctx context.Context, rules interestRules) (
 		}
 		for _, l := range page.Items {
 			if it, ok := items[l.ActivityCode]; ok && rules.selected(l.Status) {
-				add(l.RegistrationCode, it)
+				points.add(l.RegistrationCode, it)
 			}
 		}
 		if !page.Last {
@@ -371,6 +420,22 @@ func (r interestRules) selected(status string) bool {
 		reg, att = r.f.SessionRegistered, r.f.SessionAttended
 	}
 	return (r.registered && eqFold(status, reg)) || (r.attended && eqFold(status, att))
+}
+
+// interestTotals is the points of every registration, by registration code.
+type interestTotals map[string]interestPoints
+
+// add credits one selected row's item to a registration.
+func (t interestTotals) add(reg string, it pointsItem) {
+	if len(it.Tags) == 0 || it.Points == 0 {
+		return
+	}
+	p := t[reg]
+	if p == nil {
+		p = interestPoints{}
+		t[reg] = p
+	}
+	p.add(it)
 }
 
 // interestPoints is one registration's points per tag.
