@@ -1,0 +1,420 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+)
+
+// pair is one job firing for one message.
+type pair struct {
+	msg int
+	job config.Job
+	key string
+}
+
+// triggerGroup is the work of one account/event inside a batch.
+type triggerGroup struct {
+	t       *Trigger
+	msgs    []ChangeMessage
+	errs    []error
+	log     *slog.Logger
+	soft    softDeadline
+	account string
+	event   string
+	recs    map[string]*Recorder // by job id
+	done    map[string]bool      // pair key -> settled (completed or aborted)
+}
+
+func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
+	first := msgs[idx[0]]
+	env := t.env()
+	g := &triggerGroup{t: t, msgs: msgs, errs: errs, soft: soft, account: first.Account, event: first.Event,
+		log:  env.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
+		recs: map[string]*Recorder{}, done: map[string]bool{}}
+	var pairs []pair
+	for _, i := range idx {
+		n := 0
+		for _, j := range all {
+			if Matches(j, msgs[i]) {
+				pairs = append(pairs, pair{msg: i, job: j, key: ChangeKey(j.ID, msgs[i])})
+				n++
+			}
+		}
+		if n == 0 {
+			g.log.InfoContext(ctx, "no enabled trigger-campaign job matches this change", "changeId", msgs[i].ChangeID,
+				"registration", msgs[i].RegistrationCode, "previousStatus", msgs[i].PreviousStatus, "newStatus", msgs[i].NewStatus)
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	// Claim each pair.
+	lockUntil := env.now().Add(t.lockFor())
+	if dl, ok := ctx.Deadline(); ok {
+		lockUntil = dl.Add(time.Minute)
+	}
+	var active []pair
+	for _, p := range pairs {
+		r, err := t.Store.BeginIdem(ctx, p.key, lockUntil, t.retention(), env.now())
+		switch {
+		case err != nil:
+			g.fail(p, fmt.Errorf("claim change %s: %w", p.key, err))
+		case r.Status == store.IdemDuplicate:
+			g.log.InfoContext(ctx, "change already triggered; duplicate delivery ignored", "jobId", p.job.ID, "changeId", msgs[p.msg].ChangeID, "key", p.key)
+		case r.Status == store.IdemInProgress:
+			g.fail(p, ErrChangeInProgress)
+		default:
+			active = append(active, p)
+		}
+	}
+	if len(active) == 0 {
+		return
+	}
+	conn, err := t.Store.GetConnection(ctx, g.account)
+	if err == nil {
+		conn = conn.WithDefaults()
+	}
+	var cl Clients
+	if err == nil {
+		cl, err = t.Connector.Connect(ctx, conn)
+	}
+	if err != nil {
+		g.abortAll(ctx, active, fmt.Errorf("connect account %q: %w", g.account, err))
+		return
+	}
+	mBefore, cBefore := cl.Marketo.Stats().Calls, cl.Certain.Stats().Calls
+	g.run(ctx, conn, cl, active)
+	g.finish(ctx, cl.Marketo.Stats().Calls-mBefore, cl.Certain.Stats().Calls-cBefore)
+}
+
+func (g *triggerGroup) rec(j config.Job) *Recorder {
+	r, ok := g.recs[j.ID]
+	if !ok {
+		env := g.t.env()
+		r = NewRecorder(g.t.Store, store.Run{ID: env.newID(), JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
+			Trigger: "sqs", Started: env.now(), Outcome: store.RunRunning})
+		g.recs[j.ID] = r
+	}
+	return r
+}
+
+// fail marks the pair's message for redelivery.
+func (g *triggerGroup) fail(p pair, err error) {
+	g.errs[p.msg] = errors.Join(g.errs[p.msg], fmt.Errorf("job %s: %w", p.job.ID, err))
+}
+
+// abort releases a pair's claim so a redelivery can run it, and fails its message.
+func (g *triggerGroup) abort(ctx context.Context, p pair, cause error) {
+	if g.done[p.key] {
+		return
+	}
+	g.done[p.key] = true
+	g.fail(p, cause)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := g.t.Store.AbortIdem(actx, p.key); err != nil {
+		g.log.ErrorContext(ctx, "cannot release the claim on a change; it is retried when the lock expires", "key", p.key, "error", err)
+	}
+	c := g.msgs[p.msg]
+	g.rec(p.job).Record(store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Code: errCode(cause),
+		Reason: fmt.Sprintf("change %s not triggered, will be retried: %v", c.ChangeID, cause)})
+}
+
+func (g *triggerGroup) abortAll(ctx context.Context, ps []pair, cause error) {
+	g.log.ErrorContext(ctx, "changes not triggered; reported for redelivery", "changes", len(ps), "error", cause)
+	for _, p := range ps {
+		g.abort(ctx, p, cause)
+	}
+}
+
+// complete settles a pair for good and records its outcome.
+func (g *triggerGroup) complete(ctx context.Context, p pair, out store.RecordOutcome) {
+	if g.done[p.key] {
+		return
+	}
+	g.done[p.key] = true
+	g.rec(p.job).Record(out)
+	var err error
+	// The record must land even when the invocation's context is ending, but
+	// within the time Lambda still gives it.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for try := 0; try < 3; try++ {
+		if err = g.t.Store.CompleteIdem(cctx, p.key, []byte(out.Outcome), g.t.retention(), g.t.env().now()); err == nil {
+			return
+		}
+	}
+	// The message still counts as done: failing it would trigger the campaign
+	// again once the lock expires.
+	g.log.ErrorContext(ctx, "cannot mark a change as done; a redelivery after the lock expires could trigger it again", "key", p.key, "error", err)
+}
+
+func errCode(err error) string {
+	var me *marketo.Error
+	if errors.As(err, &me) && me.Code != "" {
+		return me.Code
+	}
+	if errors.Is(err, marketo.ErrDailyQuota) {
+		return "607"
+	}
+	return ""
+}
+
+func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clients, active []pair) {
+	// 1. Current registrations, read concurrently (bounded like every
+	// Certain call of the connection): a batch may carry 100 changes.
+	fetched := g.readRegistrations(ctx, cl.Certain, conn.MaxInFlight, active)
+	regs := map[string]*certain.Registration{}
+	readFailed := map[string]bool{}
+	var live []pair
+	for _, p := range active {
+		code := g.msgs[p.msg].RegistrationCode
+		if _, ok := regs[code]; !ok && !readFailed[code] {
+			f := fetched[code]
+			switch {
+			case certain.IsNotFound(f.err):
+				regs[code] = nil
+			case f.err != nil:
+				readFailed[code] = true
+				for _, q := range active {
+					if g.msgs[q.msg].RegistrationCode == code {
+						g.abort(ctx, q, fmt.Errorf("read registration %s: %w", code, f.err))
+					}
+				}
+				continue
+			default:
+				regs[code] = f.reg
+			}
+		}
+		if g.done[p.key] {
+			continue
+		}
+		if regs[code] == nil {
+			g.complete(ctx, p, store.RecordOutcome{Key: code, Outcome: store.OutcomeSkipped, Reason: "registration no longer exists in Certain"})
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ops := leadOpsFor(cl, conn, g.account, g.log)
+	// 2. "Run Create/Update Marketo Leads every time this job runs".
+	if err := g.preSync(ctx, ops, conn, live, regs); err != nil {
+		g.abortAll(ctx, live, err)
+		return
+	}
+	// 3. Lead ids.
+	var codes []string
+	var list []*certain.Registration
+	for _, p := range live {
+		if g.done[p.key] {
+			continue
+		}
+		c := g.msgs[p.msg].RegistrationCode
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+			list = append(list, regs[c])
+		}
+	}
+	ids, outs, err := ops.resolve(ctx, list)
+	if err != nil {
+		g.abortAll(ctx, live, fmt.Errorf("find Marketo leads: %w", err))
+		return
+	}
+	noLead := map[string]store.RecordOutcome{}
+	for _, o := range outs {
+		noLead[o.Key] = o
+	}
+	// 4. Group by campaign and identical token values.
+	type request struct {
+		campaign int
+		tokens   []marketo.Token
+		leads    []int
+		pairs    []pair
+	}
+	var reqs []*request
+	byKey := map[string]*request{}
+	for _, p := range live {
+		if g.done[p.key] {
+			continue
+		}
+		c := g.msgs[p.msg]
+		id, ok := ids[c.RegistrationCode]
+		if !ok {
+			o := noLead[c.RegistrationCode]
+			if o.Outcome == "" {
+				o = store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Reason: "no Marketo lead id found"}
+			}
+			o.Reason = "campaign not requested: " + o.Reason
+			g.complete(ctx, p, o)
+			continue
+		}
+		tokens := tokenValues(p.job.Params.Tokens, *regs[c.RegistrationCode])
+		k := strconv.Itoa(p.job.Params.CampaignID) + "\x00" + PayloadHash(tokens)
+		r := byKey[k]
+		if r == nil {
+			r = &request{campaign: p.job.Params.CampaignID, tokens: tokens}
+			byKey[k] = r
+			reqs = append(reqs, r)
+		}
+		if !slices.Contains(r.leads, id) {
+			r.leads = append(r.leads, id)
+		}
+		r.pairs = append(r.pairs, p)
+	}
+	// 5. Request Campaign, 100 leads per call. Each call's changes are
+	// settled on their own, so a failing call never makes a retry request
+	// the leads of an earlier call again.
+	for _, r := range reqs {
+		slices.Sort(r.leads)
+		for chunk := range slices.Chunk(r.leads, maxCampaignLeads) {
+			var ps []pair
+			for _, p := range r.pairs {
+				if slices.Contains(chunk, ids[g.msgs[p.msg].RegistrationCode]) {
+					ps = append(ps, p)
+				}
+			}
+			if g.soft.reached(ctx) {
+				g.abortAll(ctx, ps, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
+				continue
+			}
+			if _, err := cl.Marketo.RequestCampaign(ctx, r.campaign, chunk, r.tokens); err != nil {
+				g.abortAll(ctx, ps, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(chunk), err))
+				continue
+			}
+			for _, p := range ps {
+				c := g.msgs[p.msg]
+				g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
+					Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
+			}
+		}
+	}
+}
+
+// maxCampaignLeads is Marketo's cap on leads per Request Campaign call.
+const maxCampaignLeads = 100
+
+// preSync runs rules A/B/C for the registrations of pairs whose job has
+// RunSyncLeads and whose current status is one of its sync statuses.
+func (g *triggerGroup) preSync(ctx context.Context, ops *leadOps, conn config.Connection, live []pair, regs map[string]*certain.Registration) error {
+	var list []*certain.Registration
+	jobsOf := map[string][]config.Job{}
+	for _, p := range live {
+		if !p.job.Params.RunSyncLeads {
+			continue
+		}
+		statuses := p.job.Params.SyncStatuses
+		if len(statuses) == 0 {
+			statuses = []string{p.job.Params.ToStatus}
+		}
+		r := regs[g.msgs[p.msg].RegistrationCode]
+		if !slices.ContainsFunc(statuses, func(s string) bool { return normStatus(s) == normStatus(r.Status) }) {
+			continue
+		}
+		if _, ok := jobsOf[r.Code]; !ok {
+			list = append(list, r)
+		}
+		jobsOf[r.Code] = append(jobsOf[r.Code], p.job)
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	if err := g.t.checkMapping(ctx, ops); err != nil {
+		return err
+	}
+	res, err := ops.syncLeads(ctx, list)
+	for i, r := range res {
+		if r.Outcome.Outcome == "" {
+			continue
+		}
+		for _, j := range jobsOf[list[i].Code] {
+			o := r.Outcome
+			o.Reason = strings.TrimSpace("lead sync before trigger: " + o.Outcome + " " + o.Reason)
+			if o.Outcome == store.OutcomeCreated || o.Outcome == store.OutcomeUpdated {
+				g.rec(j).Add("leads"+strings.ToUpper(o.Outcome[:1])+o.Outcome[1:], 1)
+				continue
+			}
+			g.rec(j).Add("leadSyncProblems", 1)
+			g.log.WarnContext(ctx, "lead sync before trigger did not create or update the lead", "jobId", j.ID, "registration", o.Key, "outcome", o.Outcome, "reason", o.Reason, "code", o.Code)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("lead sync before trigger: %w", err)
+	}
+	return nil
+}
+
+func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	for id, r := range g.recs {
+		r.SetCalls(mCalls, cCalls)
+		run, err := r.Finish(fctx, nil, g.t.env().now())
+		if err != nil {
+			g.log.ErrorContext(ctx, "cannot record the trigger run", "jobId", id, "error", err)
+			continue
+		}
+		if merr := EmitRunMetrics(g.t.Metrics, run); merr != nil {
+			g.log.ErrorContext(ctx, "cannot emit run metrics", "jobId", id, "error", merr)
+		}
+		g.log.InfoContext(ctx, "trigger run recorded", "jobId", id, "runId", run.ID, "outcome", run.Outcome, "counts", run.Counts,
+			"marketoCalls", mCalls, "certainCalls", cCalls)
+	}
+}
+
+type fetchedReg struct {
+	reg *certain.Registration
+	err error
+}
+
+// readRegistrations reads each distinct registration of the pairs once, at
+// most inFlight at a time (default 4).
+func (g *triggerGroup) readRegistrations(ctx context.Context, ct Certain, inFlight int, ps []pair) map[string]fetchedReg {
+	if inFlight <= 0 {
+		inFlight = 4
+	}
+	var codes []string
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if c := g.msgs[p.msg].RegistrationCode; !seen[c] {
+			seen[c] = true
+			codes = append(codes, c)
+		}
+	}
+	out := make([]fetchedReg, len(codes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, inFlight)
+	for i, code := range codes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := ct.GetRegistration(ctx, g.account, g.event, code)
+			if err != nil {
+				out[i] = fetchedReg{err: err}
+				return
+			}
+			out[i] = fetchedReg{reg: &r}
+		}()
+	}
+	wg.Wait()
+	m := make(map[string]fetchedReg, len(codes))
+	for i, c := range codes {
+		m[c] = out[i]
+	}
+	return m
+}
