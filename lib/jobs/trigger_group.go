@@ -37,48 +37,19 @@ type triggerGroup struct {
 	done    map[string]bool      // pair key -> settled (completed or aborted)
 }
 
+// handleGroup does the work of one account/event of a batch: match the
+// messages to jobs, claim each pair, and run the claimed ones with the
+// account's clients, recording one run per job.
 func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
 	first := msgs[idx[0]]
-	env := t.env()
 	g := &triggerGroup{t: t, msgs: msgs, errs: errs, soft: soft, account: first.Account, event: first.Event,
-		log:  env.logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
+		log:  t.env().logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
 		recs: map[string]*Recorder{}, done: map[string]bool{}}
-	var pairs []pair
-	for _, i := range idx {
-		n := 0
-		for _, j := range all {
-			if Matches(j, msgs[i]) {
-				pairs = append(pairs, pair{msg: i, job: j, key: ChangeKey(j.ID, msgs[i])})
-				n++
-			}
-		}
-		if n == 0 {
-			g.log.InfoContext(ctx, "no enabled trigger-campaign job matches this change", "changeId", msgs[i].ChangeID,
-				"registration", msgs[i].RegistrationCode, "previousStatus", msgs[i].PreviousStatus, "newStatus", msgs[i].NewStatus)
-		}
-	}
+	pairs := g.match(ctx, idx, all)
 	if len(pairs) == 0 {
 		return
 	}
-	// Claim each pair.
-	lockUntil := env.now().Add(t.lockFor())
-	if dl, ok := ctx.Deadline(); ok {
-		lockUntil = dl.Add(time.Minute)
-	}
-	var active []pair
-	for _, p := range pairs {
-		r, err := t.Store.BeginIdem(ctx, p.key, lockUntil, t.retention(), env.now())
-		switch {
-		case err != nil:
-			g.fail(p, fmt.Errorf("claim change %s: %w", p.key, err))
-		case r.Status == store.IdemDuplicate:
-			g.log.InfoContext(ctx, "change already triggered; duplicate delivery ignored", "jobId", p.job.ID, "changeId", msgs[p.msg].ChangeID, "key", p.key)
-		case r.Status == store.IdemInProgress:
-			g.fail(p, ErrChangeInProgress)
-		default:
-			active = append(active, p)
-		}
-	}
+	active := g.claim(ctx, pairs)
 	if len(active) == 0 {
 		return
 	}
@@ -97,6 +68,52 @@ func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []Cha
 	mBefore, cBefore := cl.Marketo.Stats().Calls, cl.Certain.Stats().Calls
 	g.run(ctx, conn, cl, active)
 	g.finish(ctx, cl.Marketo.Stats().Calls-mBefore, cl.Certain.Stats().Calls-cBefore)
+}
+
+// match pairs each message of the group with every job it fires; a message
+// no job matches is logged and done.
+func (g *triggerGroup) match(ctx context.Context, idx []int, all []config.Job) []pair {
+	var pairs []pair
+	for _, i := range idx {
+		n := 0
+		for _, j := range all {
+			if Matches(j, g.msgs[i]) {
+				pairs = append(pairs, pair{msg: i, job: j, key: ChangeKey(j.ID, g.msgs[i])})
+				n++
+			}
+		}
+		if n == 0 {
+			g.log.InfoContext(ctx, "no enabled trigger-campaign job matches this change", "changeId", g.msgs[i].ChangeID,
+				"registration", g.msgs[i].RegistrationCode, "previousStatus", g.msgs[i].PreviousStatus, "newStatus", g.msgs[i].NewStatus)
+		}
+	}
+	return pairs
+}
+
+// claim takes the idempotency record of each pair and returns the pairs
+// this delivery now owns. A duplicate is done; a pair another delivery holds,
+// or whose claim failed, is failed for redelivery.
+func (g *triggerGroup) claim(ctx context.Context, pairs []pair) []pair {
+	t, env := g.t, g.t.env()
+	lockUntil := env.now().Add(t.lockFor())
+	if dl, ok := ctx.Deadline(); ok {
+		lockUntil = dl.Add(time.Minute)
+	}
+	var active []pair
+	for _, p := range pairs {
+		r, err := t.Store.BeginIdem(ctx, p.key, lockUntil, t.retention(), env.now())
+		switch {
+		case err != nil:
+			g.fail(p, fmt.Errorf("claim change %s: %w", p.key, err))
+		case r.Status == store.IdemDuplicate:
+			g.log.InfoContext(ctx, "change already triggered; duplicate delivery ignored", "jobId", p.job.ID, "changeId", g.msgs[p.msg].ChangeID, "key", p.key)
+		case r.Status == store.IdemInProgress:
+			g.fail(p, ErrChangeInProgress)
+		default:
+			active = append(active, p)
+		}
+	}
+	return active
 }
 
 func (g *triggerGroup) rec(j config.Job) *Recorder {
@@ -172,10 +189,37 @@ func errCode(err error) string {
 	return ""
 }
 
+// run does the work of the claimed pairs and settles every one of them,
+// completed or aborted: read the current registrations, sync their leads
+// where a job asks for it, find the lead ids, and request the campaigns.
 func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clients, active []pair) {
-	// 1. Current registrations, read concurrently (bounded like every
-	// Certain call of the connection): a batch may carry 100 changes.
-	fetched := g.readRegistrations(ctx, cl.Certain, conn.MaxInFlight, active)
+	regs, live := g.currentRegistrations(ctx, cl.Certain, conn.MaxInFlight, active)
+	if len(live) == 0 {
+		return
+	}
+	ops := leadOpsFor(cl, conn, g.account, g.log)
+	// "Run Create/Update Marketo Leads every time this job runs".
+	if err := g.preSync(ctx, ops, live, regs); err != nil {
+		g.abortAll(ctx, live, err)
+		return
+	}
+	ids, noLead, err := g.leadIDs(ctx, ops, live, regs)
+	if err != nil {
+		g.abortAll(ctx, live, fmt.Errorf("find Marketo leads: %w", err))
+		return
+	}
+	for _, r := range g.campaignRequests(ctx, live, regs, ids, noLead) {
+		g.requestCampaign(ctx, cl.Marketo, r, regs, ids)
+	}
+}
+
+// currentRegistrations reads the registration of every pair, concurrently
+// (bounded like every Certain call of the connection: a batch may carry 100
+// changes). A pair whose read failed is aborted; one whose registration no
+// longer exists is completed as skipped. It returns the registrations by
+// code and the pairs still open.
+func (g *triggerGroup) currentRegistrations(ctx context.Context, ct Certain, inFlight int, active []pair) (map[string]*certain.Registration, []pair) {
+	fetched := g.readRegistrations(ctx, ct, inFlight, active)
 	regs := map[string]*certain.Registration{}
 	readFailed := map[string]bool{}
 	var live []pair
@@ -207,16 +251,13 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		}
 		live = append(live, p)
 	}
-	if len(live) == 0 {
-		return
-	}
-	ops := leadOpsFor(cl, conn, g.account, g.log)
-	// 2. "Run Create/Update Marketo Leads every time this job runs".
-	if err := g.preSync(ctx, ops, conn, live, regs); err != nil {
-		g.abortAll(ctx, live, err)
-		return
-	}
-	// 3. Lead ids.
+	return regs, live
+}
+
+// leadIDs resolves the Marketo lead of each registration of the open pairs
+// (by registration code); noLead holds, by code, the outcomes of those left
+// without one.
+func (g *triggerGroup) leadIDs(ctx context.Context, ops *leadOps, live []pair, regs map[string]*certain.Registration) (ids map[string]int, noLead map[string]store.RecordOutcome, err error) {
 	var codes []string
 	var list []*certain.Registration
 	for _, p := range live {
@@ -231,22 +272,30 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 	}
 	ids, outs, err := ops.resolve(ctx, list)
 	if err != nil {
-		g.abortAll(ctx, live, fmt.Errorf("find Marketo leads: %w", err))
-		return
+		return nil, nil, err
 	}
-	noLead := map[string]store.RecordOutcome{}
+	noLead = map[string]store.RecordOutcome{}
 	for _, o := range outs {
 		noLead[o.Key] = o
 	}
-	// 4. Group by campaign and identical token values.
-	type request struct {
-		campaign int
-		tokens   []marketo.Token
-		leads    []int
-		pairs    []pair
-	}
-	var reqs []*request
-	byKey := map[string]*request{}
+	return ids, noLead, nil
+}
+
+// campaignRequest is one campaign to request with one set of token values,
+// for the leads of the pairs it settles.
+type campaignRequest struct {
+	campaign int
+	tokens   []marketo.Token
+	leads    []int
+	pairs    []pair
+}
+
+// campaignRequests groups the open pairs by campaign and identical token
+// values. A pair whose registration has no lead is completed with the
+// reason.
+func (g *triggerGroup) campaignRequests(ctx context.Context, live []pair, regs map[string]*certain.Registration, ids map[string]int, noLead map[string]store.RecordOutcome) []*campaignRequest {
+	var reqs []*campaignRequest
+	byKey := map[string]*campaignRequest{}
 	for _, p := range live {
 		if g.done[p.key] {
 			continue
@@ -266,7 +315,7 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		k := strconv.Itoa(p.job.Params.CampaignID) + "\x00" + PayloadHash(tokens)
 		r := byKey[k]
 		if r == nil {
-			r = &request{campaign: p.job.Params.CampaignID, tokens: tokens}
+			r = &campaignRequest{campaign: p.job.Params.CampaignID, tokens: tokens}
 			byKey[k] = r
 			reqs = append(reqs, r)
 		}
@@ -275,31 +324,33 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		}
 		r.pairs = append(r.pairs, p)
 	}
-	// 5. Request Campaign, 100 leads per call. Each call's changes are
-	// settled on their own, so a failing call never makes a retry request
-	// the leads of an earlier call again.
-	for _, r := range reqs {
-		slices.Sort(r.leads)
-		for chunk := range slices.Chunk(r.leads, maxCampaignLeads) {
-			var ps []pair
-			for _, p := range r.pairs {
-				if slices.Contains(chunk, ids[g.msgs[p.msg].RegistrationCode]) {
-					ps = append(ps, p)
-				}
+	return reqs
+}
+
+// requestCampaign makes r's Request Campaign calls, 100 leads per call.
+// Each call's changes are settled on their own, so a failing call never
+// makes a retry request the leads of an earlier call again.
+func (g *triggerGroup) requestCampaign(ctx context.Context, mk Marketo, r *campaignRequest, regs map[string]*certain.Registration, ids map[string]int) {
+	slices.Sort(r.leads)
+	for chunk := range slices.Chunk(r.leads, maxCampaignLeads) {
+		var ps []pair
+		for _, p := range r.pairs {
+			if slices.Contains(chunk, ids[g.msgs[p.msg].RegistrationCode]) {
+				ps = append(ps, p)
 			}
-			if g.soft.reached(ctx) {
-				g.abortAll(ctx, ps, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
-				continue
-			}
-			if _, err := cl.Marketo.RequestCampaign(ctx, r.campaign, chunk, r.tokens); err != nil {
-				g.abortAll(ctx, ps, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(chunk), err))
-				continue
-			}
-			for _, p := range ps {
-				c := g.msgs[p.msg]
-				g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
-					Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
-			}
+		}
+		if g.soft.reached(ctx) {
+			g.abortAll(ctx, ps, errors.New("invocation deadline near: campaign not requested, will be redelivered"))
+			continue
+		}
+		if _, err := mk.RequestCampaign(ctx, r.campaign, chunk, r.tokens); err != nil {
+			g.abortAll(ctx, ps, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(chunk), err))
+			continue
+		}
+		for _, p := range ps {
+			c := g.msgs[p.msg]
+			g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
+				Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
 		}
 	}
 }
@@ -309,7 +360,7 @@ const maxCampaignLeads = 100
 
 // preSync runs rules A/B/C for the registrations of pairs whose job has
 // RunSyncLeads and whose current status is one of its sync statuses.
-func (g *triggerGroup) preSync(ctx context.Context, ops *leadOps, conn config.Connection, live []pair, regs map[string]*certain.Registration) error {
+func (g *triggerGroup) preSync(ctx context.Context, ops *leadOps, live []pair, regs map[string]*certain.Registration) error {
 	var list []*certain.Registration
 	jobsOf := map[string][]config.Job{}
 	for _, p := range live {
