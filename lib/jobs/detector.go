@@ -131,34 +131,13 @@ func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 	return res, errors.Join(errs...)
 }
 
+// poll reads the scope's registrations modified since its watermark and
+// sends their status changes. Progress is stored page by page, so a poll
+// stopped at the soft deadline loses nothing: the next tick continues.
 func (d *Detector) poll(ctx context.Context, soft softDeadline, ct Certain, sr *ScopeResult) error {
-	scope := DetectorScope(sr.Account, sr.Event)
-	wm, have, err := d.Store.GetWatermark(ctx, scope)
+	p, q, err := d.startPoll(ctx, sr)
 	if err != nil {
-		return fmt.Errorf("read watermark: %w", err)
-	}
-	sr.Watermark = wm
-	sr.Baseline = !have
-	overlap := d.Overlap
-	if overlap <= 0 {
-		overlap = 2 * time.Minute
-	}
-	q := certain.RegistrationQuery{}
-	if have {
-		q.ModifiedAfter = wm.Add(-overlap)
-	}
-	send := have || d.EmitBaseline
-	// A baseline that records without sending sets the watermark only once
-	// it has read its last page: a watermark set half-way would make the
-	// next tick send every unread registration as a new one. Progress in
-	// between is a checkpoint (the offset to read next and the latest
-	// dateModified so far).
-	var bl *baselineProgress
-	if !send {
-		if bl, err = d.loadBaseline(ctx, scope); err != nil {
-			return err
-		}
-		q.StartIndex = bl.cp.Next
+		return err
 	}
 	for page, err := range ct.RegistrationPages(ctx, sr.Account, sr.Event, q) {
 		if err != nil {
@@ -167,112 +146,189 @@ func (d *Detector) poll(ctx context.Context, soft softDeadline, ct Certain, sr *
 		if soft.reached(ctx) {
 			return nil // progress so far is stored; the next tick continues
 		}
-		sr.Read += len(page.Items)
-		codes := make([]string, 0, len(page.Items))
-		for _, r := range page.Items {
-			codes = append(codes, r.Code)
+		if err := p.page(ctx, page); err != nil {
+			return err
 		}
-		last, err := d.Store.GetLastStatuses(ctx, scope, codes)
-		if err != nil {
-			return fmt.Errorf("read last-seen statuses: %w", err)
+	}
+	return p.finish(ctx)
+}
+
+// scopePoll is one poll of one account/event.
+type scopePoll struct {
+	d       *Detector
+	sr      *ScopeResult
+	scope   string
+	overlap time.Duration
+	wm      time.Time         // the watermark as stored
+	have    bool              // a watermark is stored: this is not the baseline
+	send    bool              // changes are sent, not only recorded
+	bl      *baselineProgress // a baseline that only records: its progress; else nil
+}
+
+// startPoll reads the scope's watermark and returns the poll with the
+// query that continues from it.
+func (d *Detector) startPoll(ctx context.Context, sr *ScopeResult) (*scopePoll, certain.RegistrationQuery, error) {
+	q := certain.RegistrationQuery{}
+	scope := DetectorScope(sr.Account, sr.Event)
+	wm, have, err := d.Store.GetWatermark(ctx, scope)
+	if err != nil {
+		return nil, q, fmt.Errorf("read watermark: %w", err)
+	}
+	sr.Watermark = wm
+	sr.Baseline = !have
+	p := &scopePoll{d: d, sr: sr, scope: scope, overlap: d.Overlap, wm: wm, have: have, send: have || d.EmitBaseline}
+	if p.overlap <= 0 {
+		p.overlap = 2 * time.Minute
+	}
+	if have {
+		q.ModifiedAfter = wm.Add(-p.overlap)
+	}
+	// A baseline that records without sending sets the watermark only once
+	// it has read its last page: a watermark set half-way would make the
+	// next tick send every unread registration as a new one. Progress in
+	// between is a checkpoint (the offset to read next and the latest
+	// dateModified so far).
+	if !p.send {
+		if p.bl, err = d.loadBaseline(ctx, scope); err != nil {
+			return nil, q, err
 		}
-		seen := map[string]string{}
-		var msgs []ChangeMessage
-		pageMax := wm
-		for _, r := range page.Items {
-			if r.DateModified.After(pageMax) {
-				pageMax = r.DateModified
-			}
-			if r.Code == "" || r.Status == "" {
-				continue
-			}
-			prev, known := last[r.Code]
-			if p, dup := seen[r.Code]; dup {
-				prev, known = p, true
-			}
-			if known && normStatus(prev) == normStatus(r.Status) {
-				continue
-			}
-			seen[r.Code] = r.Status
-			if !send {
-				continue
-			}
-			m := d.change(sr.Account, sr.Event, r.Code, prev, r.Status, r.DateModified)
-			if err := m.Validate(); err != nil {
-				// A value no consumer could accept (a 300-character status,
-				// a control character): reported, and recorded as seen, so
-				// that it does not hold the watermark back every tick.
-				sr.Invalid++
-				d.env().logger().WarnContext(ctx, "registration change not sent: it cannot be expressed as a change message",
-					"account", sr.Account, "event", sr.Event, "registration", r.Code, "reason", err.Error())
-				continue
-			}
-			msgs = append(msgs, m)
+		q.StartIndex = p.bl.cp.Next
+	}
+	return p, q, nil
+}
+
+// page handles one page of registrations: it sends the changes it finds,
+// stores the last-seen statuses, then moves the watermark (or the
+// baseline's progress) past the page.
+func (p *scopePoll) page(ctx context.Context, page certain.Page[certain.Registration]) error {
+	p.sr.Read += len(page.Items)
+	codes := make([]string, 0, len(page.Items))
+	for _, r := range page.Items {
+		codes = append(codes, r.Code)
+	}
+	last, err := p.d.Store.GetLastStatuses(ctx, p.scope, codes)
+	if err != nil {
+		return fmt.Errorf("read last-seen statuses: %w", err)
+	}
+	seen, msgs, pageMax := p.changes(ctx, page.Items, last)
+	p.sr.Changes += len(msgs)
+	sendErr := p.sendChanges(ctx, msgs, seen)
+	if len(seen) > 0 {
+		if err := p.d.Store.PutLastStatuses(context.WithoutCancel(ctx), p.scope, seen); err != nil {
+			return errors.Join(sendErr, fmt.Errorf("store last-seen statuses: %w", err))
 		}
-		sr.Changes += len(msgs)
-		var sendErr error
-		if len(msgs) > 0 {
-			sent, err := d.Sender.SendChanges(ctx, msgs)
-			for i, m := range msgs {
-				if i < len(sent) && sent[i] {
-					sr.Sent++
-					continue
-				}
-				// Not sent: keep the old last-seen status so the next tick
-				// finds the change again.
-				if seen[m.RegistrationCode] == m.NewStatus {
-					delete(seen, m.RegistrationCode)
-				}
-				if err == nil {
-					err = fmt.Errorf("change %s was not reported as sent", m.ChangeID)
-				}
-			}
-			if err != nil {
-				sendErr = fmt.Errorf("send %d changes: %w", len(msgs), err)
-			}
+	}
+	if sendErr != nil {
+		return sendErr // the watermark stays: the next tick re-reads this page
+	}
+	return p.advance(ctx, pageMax, page.NextIndex)
+}
+
+// changes compares the page's statuses with the last-seen ones (last). seen
+// holds the new last-seen status of every registration whose status
+// changed; msgs the changes to send (none while a baseline only records);
+// pageMax the latest dateModified of the page, or the watermark.
+func (p *scopePoll) changes(ctx context.Context, regs []certain.Registration, last map[string]string) (seen map[string]string, msgs []ChangeMessage, pageMax time.Time) {
+	seen = map[string]string{}
+	pageMax = p.wm
+	for _, r := range regs {
+		if r.DateModified.After(pageMax) {
+			pageMax = r.DateModified
 		}
-		if len(seen) > 0 {
-			if err := d.Store.PutLastStatuses(context.WithoutCancel(ctx), scope, seen); err != nil {
-				return errors.Join(sendErr, fmt.Errorf("store last-seen statuses: %w", err))
-			}
-		}
-		if sendErr != nil {
-			return sendErr // the watermark stays: the next tick re-reads this page
-		}
-		if bl != nil {
-			if pageMax.After(bl.cp.Max) {
-				bl.cp.Max = pageMax
-			}
-			bl.cp.Next = page.NextIndex
-			if err := d.saveBaseline(ctx, bl); err != nil {
-				return err
-			}
+		if r.Code == "" || r.Status == "" {
 			continue
 		}
-		if pageMax.After(wm) || !have {
-			if err := d.Store.PutWatermark(context.WithoutCancel(ctx), scope, pageMax); err != nil {
-				return fmt.Errorf("store watermark: %w", err)
-			}
-			wm, have = pageMax, true
-			sr.Watermark = wm
+		prev, known := last[r.Code]
+		if s, dup := seen[r.Code]; dup {
+			prev, known = s, true
+		}
+		if known && normStatus(prev) == normStatus(r.Status) {
+			continue
+		}
+		seen[r.Code] = r.Status
+		if !p.send {
+			continue
+		}
+		m := p.d.change(p.sr.Account, p.sr.Event, r.Code, prev, r.Status, r.DateModified)
+		if err := m.Validate(); err != nil {
+			// A value no consumer could accept (a 300-character status,
+			// a control character): reported, and recorded as seen, so
+			// that it does not hold the watermark back every tick.
+			p.sr.Invalid++
+			p.d.env().logger().WarnContext(ctx, "registration change not sent: it cannot be expressed as a change message",
+				"account", p.sr.Account, "event", p.sr.Event, "registration", r.Code, "reason", err.Error())
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	return seen, msgs, pageMax
+}
+
+// sendChanges sends msgs. A change the queue did not accept keeps its old
+// last-seen status (it is dropped from seen), so the next tick finds it
+// again.
+func (p *scopePoll) sendChanges(ctx context.Context, msgs []ChangeMessage, seen map[string]string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	sent, err := p.d.Sender.SendChanges(ctx, msgs)
+	for i, m := range msgs {
+		if i < len(sent) && sent[i] {
+			p.sr.Sent++
+			continue
+		}
+		if seen[m.RegistrationCode] == m.NewStatus {
+			delete(seen, m.RegistrationCode)
+		}
+		if err == nil {
+			err = fmt.Errorf("change %s was not reported as sent", m.ChangeID)
 		}
 	}
-	if bl != nil && !bl.cp.Max.IsZero() {
-		// The baseline is complete: from now on, changes are sent.
-		if err := d.Store.PutWatermark(context.WithoutCancel(ctx), scope, bl.cp.Max); err != nil {
+	if err != nil {
+		return fmt.Errorf("send %d changes: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// advance moves the progress past a page whose changes are all sent: the
+// baseline's checkpoint, or the watermark.
+func (p *scopePoll) advance(ctx context.Context, pageMax time.Time, next int) error {
+	if p.bl != nil {
+		if pageMax.After(p.bl.cp.Max) {
+			p.bl.cp.Max = pageMax
+		}
+		p.bl.cp.Next = next
+		return p.d.saveBaseline(ctx, p.bl)
+	}
+	if pageMax.After(p.wm) || !p.have {
+		if err := p.d.Store.PutWatermark(context.WithoutCancel(ctx), p.scope, pageMax); err != nil {
 			return fmt.Errorf("store watermark: %w", err)
 		}
-		sr.Watermark = bl.cp.Max
-		return d.endBaseline(ctx, bl)
+		p.wm, p.have = pageMax, true
+		p.sr.Watermark = p.wm
 	}
-	if !have {
+	return nil
+}
+
+// finish ends a poll that read every page: a completed baseline sets the
+// watermark, and so does the first poll of an event with no registrations.
+func (p *scopePoll) finish(ctx context.Context) error {
+	if p.bl != nil && !p.bl.cp.Max.IsZero() {
+		// The baseline is complete: from now on, changes are sent.
+		if err := p.d.Store.PutWatermark(context.WithoutCancel(ctx), p.scope, p.bl.cp.Max); err != nil {
+			return fmt.Errorf("store watermark: %w", err)
+		}
+		p.sr.Watermark = p.bl.cp.Max
+		return p.d.endBaseline(ctx, p.bl)
+	}
+	if !p.have {
 		// An event with no registrations yet: the baseline is "nothing", so
 		// registrations created from now on are changes.
-		wm = d.env().now().Add(-overlap).UTC()
-		if err := d.Store.PutWatermark(context.WithoutCancel(ctx), scope, wm); err != nil {
+		wm := p.d.env().now().Add(-p.overlap).UTC()
+		if err := p.d.Store.PutWatermark(context.WithoutCancel(ctx), p.scope, wm); err != nil {
 			return fmt.Errorf("store watermark: %w", err)
 		}
-		sr.Watermark = wm
+		p.sr.Watermark = wm
 	}
 	return nil
 }
