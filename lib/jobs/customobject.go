@@ -77,75 +77,107 @@ func planCustomObject(ctx context.Context, m Marketo, apiName string, configured
 	if err != nil {
 		return coPlan{}, fmt.Errorf("describe custom object %q: %w", apiName, err)
 	}
-	has := map[string]bool{}
+	p := &coPlanner{t: t, configured: configured, defaults: spec.Defaults, has: map[string]bool{}, usedBy: map[string]string{},
+		plan: coPlan{APIName: apiName, Fields: map[string]string{}, Dedupe: t.DedupeFields}}
 	for _, f := range t.Fields {
-		has[f.Name] = true
-	}
-	plan := coPlan{APIName: apiName, Fields: map[string]string{}, Dedupe: t.DedupeFields}
-	usedBy := map[string]string{}
-	add := func(logical string, required bool) error {
-		name, explicit := configured[logical]
-		name = strings.TrimSpace(name)
-		if !explicit {
-			name = spec.Defaults[logical]
-			if logical == FieldLead && name == "" {
-				name = t.LinkField
-			}
-		}
-		if name == FieldDisabled {
-			if logical == FieldLead {
-				return Configf("params.fields[%q]: the lead link cannot be disabled", logical)
-			}
-			return nil
-		}
-		if name == "" {
-			if logical == FieldLead {
-				return Configf("custom object %q has no link field to Lead; set params.fields[%q] or link the object to Lead", apiName, FieldLead)
-			}
-			return Configf("params.fields[%q]: no custom object field given", logical)
-		}
-		if !has[name] {
-			if !required && !explicit {
-				return nil // an optional default the object does not have
-			}
-			src := "default"
-			if explicit {
-				src = "params.fields"
-			}
-			return Configf("custom object %q has no field %q (%s for %q); fields are: %s", apiName, name, src, logical, strings.Join(slices.Sorted(maps.Keys(has)), ", "))
-		}
-		if other, dup := usedBy[name]; dup {
-			return Configf("params.fields: %q and %q both map to custom object field %q", other, logical, name)
-		}
-		usedBy[name] = logical
-		plan.Fields[logical] = name
-		return nil
+		p.has[f.Name] = true
 	}
 	for _, l := range spec.Required {
-		if err := add(l, true); err != nil {
+		if err := p.add(l, true); err != nil {
 			return coPlan{}, err
 		}
 	}
 	for _, l := range spec.Optional {
-		if err := add(l, false); err != nil {
+		if err := p.add(l, false); err != nil {
 			return coPlan{}, err
 		}
 	}
-	if lf := plan.Fields[FieldLead]; t.LinkField != "" && lf != t.LinkField {
-		return coPlan{}, Configf("params.fields[%q] = %q, but custom object %q links to Lead through %q", FieldLead, lf, apiName, t.LinkField)
+	if err := p.checkLink(); err != nil {
+		return coPlan{}, err
 	}
-	if t.LinkTo != "" && t.LinkTo != "id" {
-		return coPlan{}, Configf("custom object %q links to the lead field %q; only links to the lead id are supported", apiName, t.LinkTo)
+	if err := p.checkDedupe(known); err != nil {
+		return coPlan{}, err
 	}
-	if len(t.DedupeFields) == 0 {
-		return coPlan{}, Configf("custom object %q has no dedupe fields", apiName)
-	}
-	for _, d := range t.DedupeFields {
-		if _, ok := usedBy[d]; !ok {
-			return coPlan{}, Configf("custom object %q dedupes by %q, which no mapped field fills (map one of %s to it)", apiName, d, strings.Join(known, ", "))
+	return p.plan, nil
+}
+
+// coPlanner builds a coPlan from the describe of the object.
+type coPlanner struct {
+	t          marketo.CustomObjectType
+	configured map[string]string // Params.Fields
+	defaults   map[string]string // coSpec.Defaults
+	has        map[string]bool   // the object's fields
+	usedBy     map[string]string // field -> logical name mapped to it
+	plan       coPlan
+}
+
+// add maps one logical name to its field: the configured one, else the
+// default (for the lead link: the object's link field). An optional
+// default the object does not have is left out.
+func (p *coPlanner) add(logical string, required bool) error {
+	apiName := p.plan.APIName
+	name, explicit := p.configured[logical]
+	name = strings.TrimSpace(name)
+	if !explicit {
+		name = p.defaults[logical]
+		if logical == FieldLead && name == "" {
+			name = p.t.LinkField
 		}
 	}
-	return plan, nil
+	if name == FieldDisabled {
+		if logical == FieldLead {
+			return Configf("params.fields[%q]: the lead link cannot be disabled", logical)
+		}
+		return nil
+	}
+	if name == "" {
+		if logical == FieldLead {
+			return Configf("custom object %q has no link field to Lead; set params.fields[%q] or link the object to Lead", apiName, FieldLead)
+		}
+		return Configf("params.fields[%q]: no custom object field given", logical)
+	}
+	if !p.has[name] {
+		if !required && !explicit {
+			return nil // an optional default the object does not have
+		}
+		src := "default"
+		if explicit {
+			src = "params.fields"
+		}
+		return Configf("custom object %q has no field %q (%s for %q); fields are: %s", apiName, name, src, logical, strings.Join(slices.Sorted(maps.Keys(p.has)), ", "))
+	}
+	if other, dup := p.usedBy[name]; dup {
+		return Configf("params.fields: %q and %q both map to custom object field %q", other, logical, name)
+	}
+	p.usedBy[name] = logical
+	p.plan.Fields[logical] = name
+	return nil
+}
+
+// checkLink checks that the lead field is the object's link to the lead id.
+func (p *coPlanner) checkLink() error {
+	apiName, t := p.plan.APIName, p.t
+	if lf := p.plan.Fields[FieldLead]; t.LinkField != "" && lf != t.LinkField {
+		return Configf("params.fields[%q] = %q, but custom object %q links to Lead through %q", FieldLead, lf, apiName, t.LinkField)
+	}
+	if t.LinkTo != "" && t.LinkTo != "id" {
+		return Configf("custom object %q links to the lead field %q; only links to the lead id are supported", apiName, t.LinkTo)
+	}
+	return nil
+}
+
+// checkDedupe checks that a mapped field fills every dedupe field.
+func (p *coPlanner) checkDedupe(known []string) error {
+	apiName, t := p.plan.APIName, p.t
+	if len(t.DedupeFields) == 0 {
+		return Configf("custom object %q has no dedupe fields", apiName)
+	}
+	for _, d := range t.DedupeFields {
+		if _, ok := p.usedBy[d]; !ok {
+			return Configf("custom object %q dedupes by %q, which no mapped field fills (map one of %s to it)", apiName, d, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 // record builds a custom object record from logical values; values of
@@ -220,78 +252,26 @@ const recordHashPrefix = "r:"
 // Params.RetryFailuresAfter, not re-sent while the record is the same. An error (store failure,
 // Marketo quota...) means no outcome was recorded for the records not sent.
 func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, err error) {
-	ok = make([]bool, len(recs))
+	b := u.newBatch(recs)
 	if len(recs) == 0 {
-		return ok, nil
-	}
-	keys := make([]string, len(recs))
-	hashes := make([]string, len(recs))
-	seen := map[string]int{}
-	var lookup []string
-	for i, r := range recs {
-		keys[i] = recordHashPrefix + u.plan.key(r.Rec)
-		hashes[i] = recordHash(r.Rec)
-		if _, dup := seen[keys[i]]; !dup {
-			seen[keys[i]] = i
-			lookup = append(lookup, keys[i])
-		}
+		return b.ok, nil
 	}
 	prev := map[string]string{}
 	if !u.force {
-		if prev, err = u.rc.Store.GetHashes(ctx, u.scope, lookup); err != nil {
-			return ok, fmt.Errorf("read delta hashes: %w", err)
+		if prev, err = u.rc.Store.GetHashes(ctx, u.scope, b.distinct); err != nil {
+			return b.ok, fmt.Errorf("read delta hashes: %w", err)
 		}
 	}
 	if u.claims == nil {
 		u.claims = map[string]string{}
 	}
 	now := u.rc.Now()
-	var send []marketo.Record
-	var sendIdx []int
+	var send []int
 	owners := map[string]string{} // unchanged records whose stored owner moves
-	for i, r := range recs {
-		k := keys[i]
-		if first := seen[k]; first != i {
-			// Marketo refuses one dedupe key twice in a batch (1036).
-			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
-				Reason: fmt.Sprintf("same custom object key %q as %s in this batch (one lead registered twice?)", u.plan.key(r.Rec), recs[first].OutKey)})
-			ok[i] = r.Zero
-			continue
+	for i := range recs {
+		if u.needsSend(b, i, prev, now, owners) {
+			send = append(send, i)
 		}
-		e := parseDelta(prev[k])
-		owner, claimed := u.claims[k]
-		if !claimed && u.resumed && !e.Failed && e.Owner != "" && e.Hash != "" {
-			// Claimed before the checkpoint this run continues.
-			owner, claimed = e.Owner, e.Owner != r.Owner
-		}
-		if !claimed && r.Zero && !e.Failed && e.Owner != "" {
-			owner, claimed = e.Owner, e.Owner != r.Owner
-		}
-		if claimed && owner != r.Owner {
-			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
-				Reason: fmt.Sprintf("custom object record %q belongs to registration %s of the same lead (one lead registered twice); not sent", u.plan.key(r.Rec), owner)})
-			// A zero for a record another registration holds is done with.
-			ok[i] = r.Zero
-			continue
-		}
-		if !r.Zero {
-			u.claims[k] = r.Owner
-		}
-		if !e.Failed && e.Hash == hashes[i] {
-			ok[i] = true
-			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeUnchanged})
-			if e.Owner != r.Owner && r.Owner != "" {
-				owners[k] = deltaEntry{Hash: hashes[i], Owner: r.Owner}.encode()
-			}
-			continue
-		}
-		if after := time.Duration(u.rc.Job.Params.RetryFailuresAfter); e.held(hashes[i], now, after) {
-			u.rc.Run.Record(e.heldOutcome(r.OutKey, r.Email, after))
-			u.rc.Run.Add("failuresNotRetried", 1)
-			continue
-		}
-		send = append(send, r.Rec)
-		sendIdx = append(sendIdx, i)
 	}
 	if len(owners) > 0 {
 		if err := u.rc.Store.PutHashes(ctx, u.scope, owners); err != nil {
@@ -299,24 +279,114 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 		}
 	}
 	if len(send) == 0 {
-		return ok, nil
+		return b.ok, nil
+	}
+	return b.ok, u.send(ctx, b, send, now)
+}
+
+// coBatch is the records of one upload with their delta keys and hashes.
+type coBatch struct {
+	recs     []coRecord
+	keys     []string       // recordHashPrefix + dedupe key
+	hashes   []string       // recordHash of each record
+	first    map[string]int // delta key -> index of the first record with it
+	distinct []string       // the delta keys, each once
+	ok       []bool         // see upload
+}
+
+func (u *coUploader) newBatch(recs []coRecord) *coBatch {
+	b := &coBatch{recs: recs, keys: make([]string, len(recs)), hashes: make([]string, len(recs)),
+		first: map[string]int{}, ok: make([]bool, len(recs))}
+	for i, r := range recs {
+		b.keys[i] = recordHashPrefix + u.plan.key(r.Rec)
+		b.hashes[i] = recordHash(r.Rec)
+		if _, dup := b.first[b.keys[i]]; !dup {
+			b.first[b.keys[i]] = i
+			b.distinct = append(b.distinct, b.keys[i])
+		}
+	}
+	return b
+}
+
+// needsSend reports whether record i must go to Marketo, and otherwise
+// records its outcome: a second record with one dedupe key, a record
+// another registration owns, an unchanged record, or a refusal held.
+// owners collects the unchanged records whose stored owner moves.
+func (u *coUploader) needsSend(b *coBatch, i int, prev map[string]string, now time.Time, owners map[string]string) bool {
+	r, k := b.recs[i], b.keys[i]
+	if first := b.first[k]; first != i {
+		// Marketo refuses one dedupe key twice in a batch (1036).
+		u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
+			Reason: fmt.Sprintf("same custom object key %q as %s in this batch (one lead registered twice?)", u.plan.key(r.Rec), b.recs[first].OutKey)})
+		b.ok[i] = r.Zero
+		return false
+	}
+	e := parseDelta(prev[k])
+	if owner, other := u.ownedByOther(k, r, e); other {
+		u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeSkipped,
+			Reason: fmt.Sprintf("custom object record %q belongs to registration %s of the same lead (one lead registered twice); not sent", u.plan.key(r.Rec), owner)})
+		// A zero for a record another registration holds is done with.
+		b.ok[i] = r.Zero
+		return false
+	}
+	if !r.Zero {
+		u.claims[k] = r.Owner
+	}
+	if !e.Failed && e.Hash == b.hashes[i] {
+		b.ok[i] = true
+		u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeUnchanged})
+		if e.Owner != r.Owner && r.Owner != "" {
+			owners[k] = deltaEntry{Hash: b.hashes[i], Owner: r.Owner}.encode()
+		}
+		return false
+	}
+	if after := time.Duration(u.rc.Job.Params.RetryFailuresAfter); e.held(b.hashes[i], now, after) {
+		u.rc.Run.Record(e.heldOutcome(r.OutKey, r.Email, after))
+		u.rc.Run.Add("failuresNotRetried", 1)
+		return false
+	}
+	return true
+}
+
+// ownedByOther reports whether the record with delta key k (stored entry
+// e) belongs to another registration, and which: one that claimed it in
+// this invocation, or, by its stored owner, one that claimed it before the
+// checkpoint this run continues, or before a zero record would clear it.
+func (u *coUploader) ownedByOther(k string, r coRecord, e deltaEntry) (owner string, other bool) {
+	owner, claimed := u.claims[k]
+	if !claimed && u.resumed && !e.Failed && e.Owner != "" && e.Hash != "" {
+		// Claimed before the checkpoint this run continues.
+		owner, claimed = e.Owner, e.Owner != r.Owner
+	}
+	if !claimed && r.Zero && !e.Failed && e.Owner != "" {
+		owner, claimed = e.Owner, e.Owner != r.Owner
+	}
+	return owner, claimed && owner != r.Owner
+}
+
+// send makes the Sync Custom Objects call for the records idx, records
+// their outcomes and stores their hashes (or remembered refusals).
+func (u *coUploader) send(ctx context.Context, b *coBatch, idx []int, now time.Time) error {
+	send := make([]marketo.Record, len(idx))
+	for j, i := range idx {
+		send[j] = b.recs[i].Rec
 	}
 	res, err := u.rc.Clients.Marketo.SyncCustomObjects(ctx, u.plan.APIName, marketo.SyncCustomObjectsRequest{
 		Action: marketo.ActionCreateOrUpdate, DedupeBy: "dedupeFields", Input: send})
 	if err != nil {
-		return ok, fmt.Errorf("sync %d records to custom object %q: %w", len(send), u.plan.APIName, err)
+		return fmt.Errorf("sync %d records to custom object %q: %w", len(send), u.plan.APIName, err)
 	}
 	if len(res) != len(send) {
-		return ok, fmt.Errorf("sync custom object %q: %d results for %d records", u.plan.APIName, len(res), len(send))
+		return fmt.Errorf("sync custom object %q: %d results for %d records", u.plan.APIName, len(res), len(send))
 	}
 	done := map[string]string{}
 	for j, x := range res {
-		i := sendIdx[j]
-		r := recs[i]
+		i := idx[j]
+		r := b.recs[i]
 		switch x.Status {
 		case marketo.StatusCreated, marketo.StatusUpdated:
-			ok[i] = true
-			done[keys[i]] = deltaEntry{Hash: hashes[i], Owner: r.Owner}.encode()
+			b.ok[i] = true
+			done[b.keys[i]] = deltaEntry{Hash: b.hashes[i], Owner: r.Owner}.encode()
 			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: x.Status})
 		default:
 			code, reason := reasonOf(x.Reasons)
@@ -325,8 +395,8 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 			}
 			out := store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeFailed, Code: code, Reason: reason}
 			u.rc.Run.Record(out)
-			if m, ok := failureMemo(out, hashes[i], now); ok {
-				done[keys[i]] = m.encode()
+			if m, ok := failureMemo(out, b.hashes[i], now); ok {
+				done[b.keys[i]] = m.encode()
 			}
 		}
 	}
@@ -337,7 +407,7 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 			u.rc.Logger.WarnContext(ctx, "cannot store delta hashes; the next run resends these records", "records", len(done), "error", err)
 		}
 	}
-	return ok, nil
+	return nil
 }
 
 func reasonOf(rs []marketo.Reason) (code, msg string) {
