@@ -75,7 +75,10 @@ func DefaultStatuses() []Status {
 	}
 }
 
-var categories = []string{CategoryAccepted, CategoryPending, CategoryCancelled, CategoryDenied}
+// statusCategories lists the registration status categories.
+func statusCategories() []string {
+	return []string{CategoryAccepted, CategoryPending, CategoryCancelled, CategoryDenied}
+}
 
 func normStatus(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
@@ -178,8 +181,8 @@ func (c Connection) Validate() error {
 		} else {
 			seen[n] = i
 		}
-		if !slices.Contains(categories, s.Category) {
-			l.add(f+".category", "must be one of %s, got %q", strings.Join(categories, ", "), s.Category)
+		if !slices.Contains(statusCategories(), s.Category) {
+			l.add(f+".category", "must be one of %s, got %q", strings.Join(statusCategories(), ", "), s.Category)
 		}
 	}
 	if c.PageSize < 0 || c.PageSize > 1000 {
@@ -217,15 +220,24 @@ func checkURL(l *errList, field, raw string, allowHTTP bool) {
 	}
 }
 
-// paramFields lists, per job type, the params fields (JSON names) the type
-// accepts; any other non-zero field is an error.
-var paramFields = map[string][]string{
-	TypeImportLeads:       {"listId", "registrationStatus", "attendeeType"},
-	TypeImportProfiles:    {"listId"},
-	TypeTriggerCampaign:   {"campaignId", "toStatus", "fromStatus", "tokens", "runSyncLeads", "syncStatuses", "forceFull"},
-	TypeSyncLeads:         {"statuses", "forceFull", "retryFailuresAfter"},
-	TypeEngagementMetrics: {"customObject", "fields", "modules", "categories", "forceFull", "retryFailuresAfter"},
-	TypeInterestMetrics:   {"customObject", "fields", "modules", "include", "tagAllowList", "categories", "forceFull", "retryFailuresAfter"},
+// paramFields lists the params fields (JSON names) a job type accepts; any
+// other non-zero field is an error. known is false for an unknown type.
+func paramFields(jobType string) (fields []string, known bool) {
+	switch jobType {
+	case TypeImportLeads:
+		return []string{"listId", "registrationStatus", "attendeeType"}, true
+	case TypeImportProfiles:
+		return []string{"listId"}, true
+	case TypeTriggerCampaign:
+		return []string{"campaignId", "toStatus", "fromStatus", "tokens", "runSyncLeads", "syncStatuses", "forceFull"}, true
+	case TypeSyncLeads:
+		return []string{"statuses", "forceFull", "retryFailuresAfter"}, true
+	case TypeEngagementMetrics:
+		return []string{"customObject", "fields", "modules", "categories", "forceFull", "retryFailuresAfter"}, true
+	case TypeInterestMetrics:
+		return []string{"customObject", "fields", "modules", "include", "tagAllowList", "categories", "forceFull", "retryFailuresAfter"}, true
+	}
+	return nil, false
 }
 
 // JobTypes lists the configurable job types.
@@ -273,6 +285,28 @@ func (j Job) ValidateFor(c Connection) error {
 }
 
 func (j Job) validate(l *errList) {
+	allowed, known := paramFields(j.Type)
+	j.validateIdentity(l, known)
+	validateSchedule(l, j.Schedule)
+	if !known {
+		return
+	}
+	validateParamsUsed(l, j.Type, j.Params, allowed)
+	switch j.Type {
+	case TypeImportLeads, TypeImportProfiles:
+		validateImportParams(l, j.Type, j.Params)
+	case TypeTriggerCampaign:
+		validateTriggerParams(l, j.Params)
+	case TypeSyncLeads:
+		validateSyncParams(l, j.Params)
+	case TypeEngagementMetrics, TypeInterestMetrics:
+		validateMetricsParams(l, j.Type, j.Params)
+	}
+}
+
+// validateIdentity checks the id, account, type and event; knownType says
+// whether the type is one of JobTypes.
+func (j Job) validateIdentity(l *errList, knownType bool) {
 	if j.ID == "" {
 		l.add("id", "required")
 	} else if !keyRE.MatchString(j.ID) {
@@ -281,8 +315,7 @@ func (j Job) validate(l *errList) {
 	if j.Account == "" {
 		l.add("account", "required")
 	}
-	allowed, known := paramFields[j.Type]
-	if !known {
+	if !knownType {
 		l.add("type", "must be one of %s, got %q", strings.Join(JobTypes(), ", "), j.Type)
 	}
 	if j.Type == TypeImportProfiles {
@@ -292,104 +325,120 @@ func (j Job) validate(l *errList) {
 	} else if j.Event == "" {
 		l.add("event", "required")
 	}
-	validateSchedule(l, j.Schedule)
-	if !known {
-		return
-	}
-	// Reject fields of other job types.
-	pv := reflect.ValueOf(j.Params)
+}
+
+// validateParamsUsed rejects params fields of other job types.
+func validateParamsUsed(l *errList, jobType string, p Params, allowed []string) {
+	pv := reflect.ValueOf(p)
 	pt := pv.Type()
 	for i := range pt.NumField() {
 		name, _, _ := strings.Cut(pt.Field(i).Tag.Get("json"), ",")
 		if !pv.Field(i).IsZero() && !slices.Contains(allowed, name) {
-			l.add("params."+name, "not used by job type %q", j.Type)
+			l.add("params."+name, "not used by job type %q", jobType)
 		}
 	}
-	p := j.Params
-	switch j.Type {
-	case TypeImportLeads, TypeImportProfiles:
-		if p.ListID <= 0 {
-			l.add("params.listId", "required (a Marketo static list id)")
+}
+
+func validateImportParams(l *errList, jobType string, p Params) {
+	if p.ListID <= 0 {
+		l.add("params.listId", "required (a Marketo static list id)")
+	}
+	if jobType == TypeImportLeads && strings.TrimSpace(p.RegistrationStatus) == "" {
+		l.add("params.registrationStatus", "required")
+	}
+}
+
+func validateTriggerParams(l *errList, p Params) {
+	if p.CampaignID <= 0 {
+		l.add("params.campaignId", "required (a Marketo trigger campaign id)")
+	}
+	if strings.TrimSpace(p.ToStatus) == "" {
+		l.add("params.toStatus", "required")
+	}
+	if p.FromStatus != "" && normStatus(p.FromStatus) == normStatus(p.ToStatus) {
+		l.add("params.fromStatus", "must differ from toStatus")
+	}
+	validateTokens(l, p.Tokens)
+	if len(p.SyncStatuses) > 0 && !p.RunSyncLeads {
+		l.add("params.syncStatuses", "only used with runSyncLeads")
+	}
+}
+
+// validateTokens checks a trigger-campaign job's My Tokens: at most
+// MaxTokens, each named {{my.Name}} once, with a value or a field.
+func validateTokens(l *errList, tokens []TokenSpec) {
+	if len(tokens) > MaxTokens {
+		l.add("params.tokens", "at most %d tokens, got %d", MaxTokens, len(tokens))
+	}
+	names := map[string]bool{}
+	for i, t := range tokens {
+		f := fmt.Sprintf("params.tokens[%d]", i)
+		if !tokenRE.MatchString(t.Name) {
+			l.add(f+".name", "must look like {{my.Name}}, got %q", t.Name)
+		} else if names[strings.ToLower(t.Name)] {
+			l.add(f+".name", "token %q repeats", t.Name)
 		}
-		if j.Type == TypeImportLeads && strings.TrimSpace(p.RegistrationStatus) == "" {
-			l.add("params.registrationStatus", "required")
+		names[strings.ToLower(t.Name)] = true
+		if (t.Value == "") == (t.Field == "") {
+			l.add(f, "exactly one of value or field required")
 		}
-	case TypeTriggerCampaign:
-		if p.CampaignID <= 0 {
-			l.add("params.campaignId", "required (a Marketo trigger campaign id)")
+	}
+}
+
+func validateSyncParams(l *errList, p Params) {
+	if p.RetryFailuresAfter < 0 {
+		l.add("params.retryFailuresAfter", "must not be negative")
+	}
+	if len(p.Statuses) == 0 {
+		l.add("params.statuses", "at least one status required")
+	}
+	for i, s := range p.Statuses {
+		if strings.TrimSpace(s) == "" {
+			l.add(fmt.Sprintf("params.statuses[%d]", i), "empty status")
 		}
-		if strings.TrimSpace(p.ToStatus) == "" {
-			l.add("params.toStatus", "required")
+	}
+}
+
+// validateMetricsParams checks engagement-metrics and interest-metrics.
+func validateMetricsParams(l *errList, jobType string, p Params) {
+	if p.RetryFailuresAfter < 0 {
+		l.add("params.retryFailuresAfter", "must not be negative")
+	}
+	if strings.TrimSpace(p.CustomObject) == "" {
+		l.add("params.customObject", "required (custom object API name)")
+	}
+	// params.fields is optional: every logical field has a documented
+	// default field name (lib/jobs metrics documentation).
+	for k, v := range p.Fields {
+		if strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			l.add("params.fields", "empty name in %q: %q", k, v)
 		}
-		if p.FromStatus != "" && normStatus(p.FromStatus) == normStatus(p.ToStatus) {
-			l.add("params.fromStatus", "must differ from toStatus")
+	}
+	for i, c := range p.Categories {
+		if !slices.Contains(statusCategories(), c) {
+			l.add(fmt.Sprintf("params.categories[%d]", i), "must be one of %s, got %q", strings.Join(statusCategories(), ", "), c)
 		}
-		if len(p.Tokens) > MaxTokens {
-			l.add("params.tokens", "at most %d tokens, got %d", MaxTokens, len(p.Tokens))
+	}
+	mods := []string{ModuleAgenda, ModuleSpeakerSession, ModuleEventViews, ModuleMobile, ModuleSSA, ModuleAppointmentMatching}
+	if jobType == TypeInterestMetrics {
+		mods = []string{ModuleSpeakerSession}
+		validateInclude(l, p.Include)
+	}
+	for i, m := range p.Modules {
+		if !slices.Contains(mods, m) {
+			l.add(fmt.Sprintf("params.modules[%d]", i), "must be one of %s, got %q", strings.Join(mods, ", "), m)
 		}
-		names := map[string]bool{}
-		for i, t := range p.Tokens {
-			f := fmt.Sprintf("params.tokens[%d]", i)
-			if !tokenRE.MatchString(t.Name) {
-				l.add(f+".name", "must look like {{my.Name}}, got %q", t.Name)
-			} else if names[strings.ToLower(t.Name)] {
-				l.add(f+".name", "token %q repeats", t.Name)
-			}
-			names[strings.ToLower(t.Name)] = true
-			if (t.Value == "") == (t.Field == "") {
-				l.add(f, "exactly one of value or field required")
-			}
-		}
-		if len(p.SyncStatuses) > 0 && !p.RunSyncLeads {
-			l.add("params.syncStatuses", "only used with runSyncLeads")
-		}
-	case TypeSyncLeads:
-		if p.RetryFailuresAfter < 0 {
-			l.add("params.retryFailuresAfter", "must not be negative")
-		}
-		if len(p.Statuses) == 0 {
-			l.add("params.statuses", "at least one status required")
-		}
-		for i, s := range p.Statuses {
-			if strings.TrimSpace(s) == "" {
-				l.add(fmt.Sprintf("params.statuses[%d]", i), "empty status")
-			}
-		}
-	case TypeEngagementMetrics, TypeInterestMetrics:
-		if p.RetryFailuresAfter < 0 {
-			l.add("params.retryFailuresAfter", "must not be negative")
-		}
-		if strings.TrimSpace(p.CustomObject) == "" {
-			l.add("params.customObject", "required (custom object API name)")
-		}
-		// params.fields is optional: every logical field has a documented
-		// default field name (lib/jobs metrics documentation).
-		for k, v := range p.Fields {
-			if strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
-				l.add("params.fields", "empty name in %q: %q", k, v)
-			}
-		}
-		for i, c := range p.Categories {
-			if !slices.Contains(categories, c) {
-				l.add(fmt.Sprintf("params.categories[%d]", i), "must be one of %s, got %q", strings.Join(categories, ", "), c)
-			}
-		}
-		mods := []string{ModuleAgenda, ModuleSpeakerSession, ModuleEventViews, ModuleMobile, ModuleSSA, ModuleAppointmentMatching}
-		if j.Type == TypeInterestMetrics {
-			mods = []string{ModuleSpeakerSession}
-			if len(p.Include) == 0 {
-				l.add("params.include", "at least one of registered, attended required")
-			}
-			for i, in := range p.Include {
-				if in != "registered" && in != "attended" {
-					l.add(fmt.Sprintf("params.include[%d]", i), "must be registered or attended, got %q", in)
-				}
-			}
-		}
-		for i, m := range p.Modules {
-			if !slices.Contains(mods, m) {
-				l.add(fmt.Sprintf("params.modules[%d]", i), "must be one of %s, got %q", strings.Join(mods, ", "), m)
-			}
+	}
+}
+
+// validateInclude checks interest-metrics' params.include.
+func validateInclude(l *errList, include []string) {
+	if len(include) == 0 {
+		l.add("params.include", "at least one of registered, attended required")
+	}
+	for i, in := range include {
+		if in != "registered" && in != "attended" {
+			l.add(fmt.Sprintf("params.include[%d]", i), "must be registered or attended, got %q", in)
 		}
 	}
 }
