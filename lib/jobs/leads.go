@@ -392,15 +392,41 @@ func ResolveLeadIDs(ctx context.Context, rc *RunContext, regs []certain.Registra
 }
 
 func (o *leadOps) resolve(ctx context.Context, regs []*certain.Registration) (map[string]int, []store.RecordOutcome, error) {
-	ids := map[string]int{}
-	var outs []store.RecordOutcome
-	type pending struct {
-		i     int
-		rule  leadRule
-		email string
+	ids, outs, todo, emails := o.needLookup(regs)
+	if len(todo) == 0 {
+		return ids, outs, nil
 	}
-	var todo []pending
-	var emails []string
+	found, err := o.lookup(ctx, emails)
+	if err != nil {
+		return ids, outs, err
+	}
+	lm := o.match(regs, todo, found)
+	if err := o.createMissing(ctx, lm); err != nil {
+		return ids, outs, err
+	}
+	if err := o.writeBackIDs(ctx, regs, lm, ids); err != nil {
+		return ids, outs, err
+	}
+	for _, p := range todo {
+		if f, ok := lm.fail[p.i]; ok {
+			outs = append(outs, f)
+		}
+	}
+	return ids, outs, nil
+}
+
+// leadLookup is a registration whose lead is looked up by email.
+type leadLookup struct {
+	i     int // index in regs
+	rule  leadRule
+	email string
+}
+
+// needLookup sorts regs: ids holds the lead ids the profiles already carry,
+// outs the outcomes of registrations the rules skip, todo those to look up
+// by email, and emails the distinct emails to look up.
+func (o *leadOps) needLookup(regs []*certain.Registration) (ids map[string]int, outs []store.RecordOutcome, todo []leadLookup, emails []string) {
+	ids = map[string]int{}
 	seenEmail := map[string]bool{}
 	for i, r := range regs {
 		if id, ok := knownLeadID(o.fields, r.Profile); ok {
@@ -417,78 +443,90 @@ func (o *leadOps) resolve(ctx context.Context, regs []*certain.Registration) (ma
 			outs = append(outs, store.RecordOutcome{Key: r.Code, Outcome: store.OutcomeSkipped, Reason: "profile has no email address and no Marketo lead id"})
 			continue
 		}
-		todo = append(todo, pending{i, rule, email})
+		todo = append(todo, leadLookup{i, rule, email})
 		if k := emailKey(email); !seenEmail[k] {
 			seenEmail[k] = true
 			emails = append(emails, email)
 		}
 	}
-	if len(todo) == 0 {
-		return ids, outs, nil
-	}
-	found, err := o.lookup(ctx, emails)
-	if err != nil {
-		return ids, outs, err
-	}
-	var create []*certain.Registration
-	var createIdx []int
-	var wb []int
-	idOf := make([]int, len(regs))
-	fail := map[int]store.RecordOutcome{}
+	return ids, outs, todo, emails
+}
+
+// leadMatches is what the look-up decided, by index in regs.
+type leadMatches struct {
+	idOf      []int                       // the lead id found or created
+	withID    []int                       // the registrations that have one, to write back
+	fail      map[int]store.RecordOutcome // the registrations left without one
+	create    []*certain.Registration     // the registrations whose lead is to be created
+	createIdx []int                       // their indexes
+}
+
+// match applies rules A/B to the look-up: one lead is the registration's;
+// several are a failure (1007); none is a create, or a skip for an
+// update-only profile (1004).
+func (o *leadOps) match(regs []*certain.Registration, todo []leadLookup, found map[string][]int) *leadMatches {
+	lm := &leadMatches{idOf: make([]int, len(regs)), fail: map[int]store.RecordOutcome{}}
 	for _, p := range todo {
 		r := regs[p.i]
 		switch m := found[emailKey(p.email)]; {
 		case len(m) == 1:
-			idOf[p.i] = m[0]
-			wb = append(wb, p.i)
+			lm.idOf[p.i] = m[0]
+			lm.withID = append(lm.withID, p.i)
 		case len(m) > 1:
-			fail[p.i] = store.RecordOutcome{Key: r.Code, Email: p.email, Outcome: store.OutcomeFailed, Code: "1007",
+			lm.fail[p.i] = store.RecordOutcome{Key: r.Code, Email: p.email, Outcome: store.OutcomeFailed, Code: "1007",
 				Reason: fmt.Sprintf("%d Marketo leads share this email (ids %v); merge them in Marketo", len(m), m)}
 		case p.rule == ruleUpdateOnly:
-			fail[p.i] = store.RecordOutcome{Key: r.Code, Email: p.email, Outcome: store.OutcomeSkipped, Code: "1004",
+			lm.fail[p.i] = store.RecordOutcome{Key: r.Code, Email: p.email, Outcome: store.OutcomeSkipped, Code: "1004",
 				Reason: "no Marketo lead has this email; the profile's External Profile ID is set, so no lead is created (rule B)"}
 		default:
-			create = append(create, r)
-			createIdx = append(createIdx, p.i)
+			lm.create = append(lm.create, r)
+			lm.createIdx = append(lm.createIdx, p.i)
 		}
 	}
-	if len(create) > 0 {
-		created, err := o.create(ctx, create)
-		if err != nil {
-			return ids, outs, err
-		}
-		for j, c := range created {
-			i := createIdx[j]
-			if c.ID > 0 {
-				idOf[i] = c.ID
-				wb = append(wb, i)
-			} else {
-				fail[i] = c.Outcome
-			}
+	return lm
+}
+
+// createMissing creates the leads match left to create.
+func (o *leadOps) createMissing(ctx context.Context, lm *leadMatches) error {
+	if len(lm.create) == 0 {
+		return nil
+	}
+	created, err := o.create(ctx, lm.create)
+	if err != nil {
+		return err
+	}
+	for j, c := range created {
+		i := lm.createIdx[j]
+		if c.ID > 0 {
+			lm.idOf[i] = c.ID
+			lm.withID = append(lm.withID, i)
+		} else {
+			lm.fail[i] = c.Outcome
 		}
 	}
+	return nil
+}
+
+// writeBackIDs applies rule C to the registrations with a lead id and adds
+// their ids to ids.
+func (o *leadOps) writeBackIDs(ctx context.Context, regs []*certain.Registration, lm *leadMatches, ids map[string]int) error {
 	res := make([]leadResult, len(regs))
-	for _, i := range wb {
-		res[i] = leadResult{ID: idOf[i], Outcome: store.RecordOutcome{Key: regs[i].Code, Email: regs[i].Profile.Email, Outcome: store.OutcomeUpdated}}
+	for _, i := range lm.withID {
+		res[i] = leadResult{ID: lm.idOf[i], Outcome: store.RecordOutcome{Key: regs[i].Code, Email: regs[i].Profile.Email, Outcome: store.OutcomeUpdated}}
 	}
-	if err := o.writeBacks(ctx, regs, res, wb); err != nil {
-		return ids, outs, err
+	if err := o.writeBacks(ctx, regs, res, lm.withID); err != nil {
+		return err
 	}
-	for _, i := range wb {
+	for _, i := range lm.withID {
 		// The lead id is good even when the write-back failed; the failure is
 		// counted and logged, and the next resolve retries it.
 		if !res[i].Synced {
 			o.count("profileWriteBackFailed", 1)
-			o.log.WarnContext(ctx, "Certain write-back of the Marketo lead id failed", "registration", regs[i].Code, "leadId", idOf[i], "reason", res[i].Outcome.Reason)
+			o.log.WarnContext(ctx, "Certain write-back of the Marketo lead id failed", "registration", regs[i].Code, "leadId", lm.idOf[i], "reason", res[i].Outcome.Reason)
 		}
-		ids[regs[i].Code] = idOf[i]
+		ids[regs[i].Code] = lm.idOf[i]
 	}
-	for _, p := range todo {
-		if f, ok := fail[p.i]; ok {
-			outs = append(outs, f)
-		}
-	}
-	return ids, outs, nil
+	return nil
 }
 
 // lookup finds leads by email; the client sends 300 emails per call.

@@ -165,45 +165,78 @@ func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (
 	if len(regs) == 0 {
 		return map[string]int{}, nil
 	}
+	now := m.rc.Now()
+	memos, err := m.readLookupMemos(ctx, regs)
+	if err != nil {
+		return nil, err
+	}
+	ask := m.notHeld(regs, memos, now)
+	if len(ask) == 0 {
+		return map[string]int{}, nil
+	}
+	ids, outs, err := m.resolve(ctx, m.rc, ask)
+	if err != nil {
+		return nil, fmt.Errorf("resolve lead ids: %w", err)
+	}
+	put, del := m.recordResolution(ask, ids, outs, memos, now)
+	m.storeLookupMemos(ctx, put, del)
+	return ids, nil
+}
+
+// lookupMemos is what leadIDs knows of earlier look-ups of a batch.
+type lookupMemos struct {
+	idHash map[string]string // registration code -> leadIdentityHash, for those looked up by email
+	stored map[string]string // lookupPrefix + registration code -> remembered failure
+}
+
+// readLookupMemos reads the remembered look-up failures of the
+// registrations whose lead is looked up by email (none on a forced run).
+func (m *metricsRun) readLookupMemos(ctx context.Context, regs []certain.Registration) (lookupMemos, error) {
 	rc := m.rc
-	now := rc.Now()
 	fields := rc.Clients.Certain.Fields().WithDefaults()
 	mapping := rc.Conn.WithDefaults().FieldMapping
-	idHash := map[string]string{}
+	memos := lookupMemos{idHash: map[string]string{}, stored: map[string]string{}}
 	var keys []string
 	for _, r := range regs {
 		if _, ok := knownLeadID(fields, r.Profile); !ok {
-			idHash[r.Code] = leadIdentityHash(mapping, r)
+			memos.idHash[r.Code] = leadIdentityHash(mapping, r)
 			keys = append(keys, lookupPrefix+r.Code)
 		}
 	}
-	stored := map[string]string{}
 	if len(keys) > 0 && !rc.Job.Params.ForceFull {
 		var err error
-		if stored, err = rc.Store.GetHashes(ctx, m.scope, keys); err != nil {
-			return nil, fmt.Errorf("read lead look-up failures: %w", err)
+		if memos.stored, err = rc.Store.GetHashes(ctx, m.scope, keys); err != nil {
+			return lookupMemos{}, fmt.Errorf("read lead look-up failures: %w", err)
 		}
 	}
+	return memos, nil
+}
+
+// notHeld returns the registrations to resolve, recording the others: those
+// whose remembered failure still stands (see leads_retry.go).
+func (m *metricsRun) notHeld(regs []certain.Registration, memos lookupMemos, now time.Time) []certain.Registration {
+	rc := m.rc
 	ask := make([]certain.Registration, 0, len(regs))
 	for _, r := range regs {
-		if h, ok := idHash[r.Code]; ok {
-			if after := time.Duration(rc.Job.Params.RetryFailuresAfter); parseDelta(stored[lookupPrefix+r.Code]).held(h, now, after) {
-				rc.Run.Record(parseDelta(stored[lookupPrefix+r.Code]).heldOutcome(r.Code, r.Profile.Email, after))
+		if h, ok := memos.idHash[r.Code]; ok {
+			if after := time.Duration(rc.Job.Params.RetryFailuresAfter); parseDelta(memos.stored[lookupPrefix+r.Code]).held(h, now, after) {
+				rc.Run.Record(parseDelta(memos.stored[lookupPrefix+r.Code]).heldOutcome(r.Code, r.Profile.Email, after))
 				rc.Run.Add("failuresNotRetried", 1)
 				continue
 			}
 		}
 		ask = append(ask, r)
 	}
-	if len(ask) == 0 {
-		return map[string]int{}, nil
-	}
-	ids, outs, err := m.resolve(ctx, rc, ask)
-	if err != nil {
-		return nil, fmt.Errorf("resolve lead ids: %w", err)
-	}
+	return ask
+}
+
+// recordResolution records the outcome of every registration of ask left
+// without a lead, and returns the failure memos to store (put) and those
+// of registrations now resolved to forget (del).
+func (m *metricsRun) recordResolution(ask []certain.Registration, ids map[string]int, outs []store.RecordOutcome, memos lookupMemos, now time.Time) (put map[string]string, del []string) {
+	rc := m.rc
 	told := map[string]bool{}
-	put := map[string]string{}
+	put = map[string]string{}
 	for _, o := range outs {
 		if _, ok := ids[o.Key]; ok {
 			// The lead was found or created on the way: a side count, the
@@ -213,24 +246,29 @@ func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (
 		}
 		told[o.Key] = true
 		rc.Run.Record(o)
-		if h, ok := idHash[o.Key]; ok {
+		if h, ok := memos.idHash[o.Key]; ok {
 			if e, ok := failureMemo(o, h, now); ok {
 				put[lookupPrefix+o.Key] = e.encode()
 			}
 		}
 	}
-	var del []string
 	for _, r := range ask {
 		_, resolved := ids[r.Code]
 		if !resolved && !told[r.Code] {
 			rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeFailed,
 				Reason: "no Marketo lead id could be resolved"})
 		}
-		if resolved && stored[lookupPrefix+r.Code] != "" {
+		if resolved && memos.stored[lookupPrefix+r.Code] != "" {
 			del = append(del, lookupPrefix+r.Code)
 		}
 	}
-	// Best effort: a lost memo costs one look-up next run, nothing more.
+	return put, del
+}
+
+// storeLookupMemos writes and deletes failure memos, best effort: a lost
+// memo costs one look-up next run, nothing more.
+func (m *metricsRun) storeLookupMemos(ctx context.Context, put map[string]string, del []string) {
+	rc := m.rc
 	if len(put) > 0 {
 		if err := rc.Store.PutHashes(ctx, m.scope, put); err != nil {
 			rc.Logger.WarnContext(ctx, "cannot remember lead look-up failures; they are looked up again next run", "registrations", len(put), "error", err)
@@ -241,7 +279,6 @@ func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (
 			rc.Logger.WarnContext(ctx, "cannot forget resolved lead look-up failures", "registrations", len(del), "error", err)
 		}
 	}
-	return ids, nil
 }
 
 // lookupPrefix marks a remembered lead look-up failure in the job's scope.
