@@ -2,7 +2,11 @@ package limit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 // Config is the budget of one Marketo instance. Zero values take defaults.
@@ -38,4 +42,66 @@ type Config struct {
 	IdleGrace time.Duration
 	Now       func() time.Time
 	Sleep     func(ctx context.Context, d time.Duration) error
+}
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.CallsPer20s == 0 {
+		cfg.CallsPer20s = 50
+	}
+	if cfg.Concurrent == 0 {
+		cfg.Concurrent = 5
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 20 * time.Second
+	}
+	if cfg.Margin == 0 {
+		cfg.Margin = 500 * time.Millisecond
+	}
+	if cfg.MaxCall == 0 {
+		cfg.MaxCall = 125 * time.Second
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = cfg.MaxCall + 25*time.Second
+	}
+	if cfg.Block == 0 {
+		cfg.Block = max(1, cfg.CallsPer20s/10)
+	}
+	if cfg.UseBy == 0 {
+		cfg.UseBy = 2 * time.Second
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = cfg.Block
+	}
+	if cfg.IdleGrace == 0 {
+		cfg.IdleGrace = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = clock.Sleep
+	}
+	return cfg
+}
+
+// validate reports the first setting out of range, after withDefaults.
+func (cfg Config) validate() error {
+	switch {
+	case cfg.CallsPer20s < 0 || cfg.CallsPer20s > 100:
+		return fmt.Errorf("limit: CallsPer20s %d out of range 1..100", cfg.CallsPer20s)
+	case cfg.Concurrent < 0 || cfg.Concurrent > 10:
+		return fmt.Errorf("limit: Concurrent %d out of range 1..10", cfg.Concurrent)
+	case cfg.Daily < 0:
+		return fmt.Errorf("limit: negative Daily %d", cfg.Daily)
+	case cfg.Block < 0 || cfg.Block > cfg.CallsPer20s:
+		return fmt.Errorf("limit: Block %d out of range 1..CallsPer20s (%d)", cfg.Block, cfg.CallsPer20s)
+	case cfg.Burst < cfg.Block || cfg.Burst > cfg.CallsPer20s:
+		return fmt.Errorf("limit: Burst %d out of range Block (%d)..CallsPer20s (%d)", cfg.Burst, cfg.Block, cfg.CallsPer20s)
+	case cfg.Window < 0 || cfg.Margin < 0 || cfg.MaxCall < 0 || cfg.UseBy < 0:
+		return errors.New("limit: negative Window, Margin, MaxCall or UseBy")
+	case cfg.LeaseTTL <= cfg.MaxCall:
+		return fmt.Errorf("limit: LeaseTTL %s must be longer than MaxCall %s", cfg.LeaseTTL, cfg.MaxCall)
+	}
+	return nil
 }

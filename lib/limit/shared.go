@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/certain-marketo/certain-marketo/lib/clock"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -69,64 +68,25 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 	if api == nil || table == "" || instanceKey == "" {
 		return nil, errors.New("limit: DynamoDB client, table and instance key are required")
 	}
-	if cfg.CallsPer20s == 0 {
-		cfg.CallsPer20s = 50
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Concurrent == 0 {
-		cfg.Concurrent = 5
-	}
-	if cfg.Window == 0 {
-		cfg.Window = 20 * time.Second
-	}
-	if cfg.Margin == 0 {
-		cfg.Margin = 500 * time.Millisecond
-	}
-	if cfg.MaxCall == 0 {
-		cfg.MaxCall = 125 * time.Second
-	}
-	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = cfg.MaxCall + 25*time.Second
-	}
-	if cfg.Block == 0 {
-		cfg.Block = max(1, cfg.CallsPer20s/10)
-	}
-	if cfg.UseBy == 0 {
-		cfg.UseBy = 2 * time.Second
-	}
-	if cfg.Burst == 0 {
-		cfg.Burst = cfg.Block
-	}
-	if cfg.IdleGrace == 0 {
-		cfg.IdleGrace = time.Second
-	}
-	switch {
-	case cfg.CallsPer20s < 0 || cfg.CallsPer20s > 100:
-		return nil, fmt.Errorf("limit: CallsPer20s %d out of range 1..100", cfg.CallsPer20s)
-	case cfg.Concurrent < 0 || cfg.Concurrent > 10:
-		return nil, fmt.Errorf("limit: Concurrent %d out of range 1..10", cfg.Concurrent)
-	case cfg.Daily < 0:
-		return nil, fmt.Errorf("limit: negative Daily %d", cfg.Daily)
-	case cfg.Block < 0 || cfg.Block > cfg.CallsPer20s:
-		return nil, fmt.Errorf("limit: Block %d out of range 1..CallsPer20s (%d)", cfg.Block, cfg.CallsPer20s)
-	case cfg.Burst < cfg.Block || cfg.Burst > cfg.CallsPer20s:
-		return nil, fmt.Errorf("limit: Burst %d out of range Block (%d)..CallsPer20s (%d)", cfg.Burst, cfg.Block, cfg.CallsPer20s)
-	case cfg.Window < 0 || cfg.Margin < 0 || cfg.MaxCall < 0 || cfg.UseBy < 0:
-		return nil, errors.New("limit: negative Window, Margin, MaxCall or UseBy")
-	case cfg.LeaseTTL <= cfg.MaxCall:
-		return nil, fmt.Errorf("limit: LeaseTTL %s must be longer than MaxCall %s", cfg.LeaseTTL, cfg.MaxCall)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = clock.Sleep
-	}
-	var b [6]byte
-	if _, err := crand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("limit: owner id: %w", err)
+	owner, err := newOwnerID()
+	if err != nil {
+		return nil, err
 	}
 	return &Dynamo{db: api, table: table, pk: "budget#" + instanceKey, cfg: cfg, loc: marketo.ChicagoLocation(),
-		owner: hex.EncodeToString(b[:]), wake: make(chan struct{})}, nil
+		owner: owner, wake: make(chan struct{})}, nil
+}
+
+// newOwnerID returns a random id for this process's owner entry.
+func newOwnerID() (string, error) {
+	var b [6]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("limit: owner id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // Stats returns the counts of DynamoDB requests made so far.
