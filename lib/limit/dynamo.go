@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +44,7 @@ func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
 		nd := d.needs(now)
 		st, have, fresh := d.cur, d.haveCur, d.fresh
 		slots, inflight := d.slots, d.inflight
+		blockID := d.owner + "-" + strconv.FormatInt(d.seq+1, 10)
 		d.mu.Unlock()
 		shrink := nd.slots < slots && slots > inflight
 		if nd.calls == 0 && nd.slots <= slots && !nd.renew && len(nd.closing) == 0 && !shrink {
@@ -60,22 +61,11 @@ func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
 			}
 			continue
 		}
-		p := d.plan(st, now, nd, inflight)
-		if len(nd.closing) > 0 && p.newBlock == nil && nd.calls > 0 && !p.quota {
-			// No grant yet: leave closable blocks open (they count the same
-			// as their stamps would) so that the next grant's write closes
-			// them, unless one gives calls back or its first stamp nears
-			// its end.
-			defer0 := nd
-			defer0.closing = nil
-			for _, b := range nd.closing {
-				if b.started < b.n || slices.Min(append([]int64{math.MaxInt64}, b.ends...)) <= now.Add(time.Second).UnixMilli() {
-					defer0.closing = append(defer0.closing, b)
-				}
-			}
-			if q := d.plan(st, now, defer0, inflight); len(defer0.closing) == 0 || q.newBlock != nil {
-				p = q
-			}
+		p := d.planner().decide(st, now, nd, inflight, blockID)
+		if p.newBlock != nil {
+			d.mu.Lock()
+			d.seq++
+			d.mu.Unlock()
 		}
 		if p.quota && len(nd.closing) == 0 {
 			return true, &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}

@@ -1,8 +1,8 @@
 package limit
 
 import (
+	"math"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -10,6 +10,8 @@ import (
 // first: several DynamoDB round trips.
 const staggerStep = 250 * time.Millisecond
 
+// plan is what the planner decided: the item to write, if any, what this
+// process gets from it, or how long to wait before looking again.
 type plan struct {
 	next     budgetItem
 	changed  bool // next differs from the item and must be written
@@ -23,238 +25,366 @@ type plan struct {
 	jitter   time.Duration // at most this much is added to wait at random
 }
 
-// plan computes the item after this process's changes, from st.
-func (d *Dynamo) plan(st budgetItem, now time.Time, nd need, inflight int) plan {
-	nowMS := now.UnixMilli()
-	next := budgetItem{PK: d.pk, SK: "budget", Ver: st.Ver + 1, Day: st.Day, DayCount: st.DayCount,
-		Owned: map[string][]int64{}, Tat: st.Tat, Occ: st.Occ,
-		Blocks: map[string]block{}, Owners: map[string]owner{}, ExpiresAt: now.Add(48 * time.Hour).Unix()}
-	var p plan
-	if today := now.In(d.loc).Format(time.DateOnly); next.Day != today {
-		next.Day, next.DayCount = today, 0
-		p.changed = true
+// planner decides what one process writes to the item. It is pure: it
+// reads no clock, takes no lock and makes no request; the caller passes the
+// item, the time and what the process needs.
+type planner struct {
+	cfg   Config // with defaults
+	owner string // this process's owner entry
+	pk    string // the item's partition key
+	loc   *time.Location
+}
+
+// planning is the working state of one plan, built up step by step.
+type planning struct {
+	planner
+	now      time.Time
+	nowMS    int64
+	nd       need
+	inflight int // calls in flight in this process
+
+	next budgetItem // the item after this process's changes
+	me   owner      // this process's entry in next
+	// delta is the pacing step: one call per delta (ms), where delta is the
+	// time a call counts in the window (Occ, at least Window+Margin) over
+	// CallsPer20s, so that the window refills as fast as it empties and
+	// never fills in a burst. deltaOwn is this owner's step: delta times
+	// the active processes.
+	delta, deltaOwn float64
+	others          int  // slots held by the other owners
+	active          int  // processes holding or wanting slots (this one when it needs any)
+	othersWant      bool // another owner wants slots it did not get
+	p               plan
+}
+
+// planner returns the planner of this process.
+func (d *Dynamo) planner() planner {
+	return planner{cfg: d.cfg, owner: d.owner, pk: d.pk, loc: d.loc}
+}
+
+// decide plans, and when the plan grants nothing although calls are
+// wanted, plans again leaving closable blocks open: they count the same as
+// their stamps would, so that the next grant's write closes them, unless
+// one gives calls back or its first stamp nears its end.
+func (pl planner) decide(st budgetItem, now time.Time, nd need, inflight int, blockID string) plan {
+	p := pl.plan(st, now, nd, inflight, blockID)
+	if len(nd.closing) == 0 || p.newBlock != nil || nd.calls == 0 || p.quota {
+		return p
 	}
-	for _, s := range st.Stamps {
-		if s > nowMS {
-			next.Stamps = append(next.Stamps, s)
+	deferred := nd
+	deferred.closing = mustClose(nd.closing, now)
+	if q := pl.plan(st, now, deferred, inflight, blockID); len(deferred.closing) == 0 || q.newBlock != nil {
+		return q
+	}
+	return p
+}
+
+// mustClose returns the closable blocks that may not wait for the next
+// grant: those with calls to give back and those whose first stamp ends
+// within a second.
+func mustClose(closing []*localBlock, now time.Time) []*localBlock {
+	var must []*localBlock
+	for _, b := range closing {
+		if b.started < b.n || slices.Min(append([]int64{math.MaxInt64}, b.ends...)) <= now.Add(time.Second).UnixMilli() {
+			must = append(must, b)
 		}
 	}
-	for id, ss := range st.Owned {
-		for _, s := range ss {
-			if s > nowMS {
-				next.Owned[id] = append(next.Owned[id], s)
-			}
-		}
+	return must
+}
+
+// plan computes the item after this process's changes, from st. blockID
+// names the block it grants, if it grants one.
+func (pl planner) plan(st budgetItem, now time.Time, nd need, inflight int, blockID string) plan {
+	g := pl.begin(st, now, nd, inflight)
+	g.closeBlocks()
+	g.takeSlots()
+	switch {
+	case nd.calls > 0 && g.p.slots > 0:
+		g.takeCalls(blockID)
+	case nd.slots > g.p.slots:
+		g.waitForSlots()
 	}
-	for id, b := range st.Blocks {
-		if b.End > nowMS {
-			next.Blocks[id] = b
-		}
+	return g.finish()
+}
+
+// begin carries the live part of st over to its next version, restarts
+// the day count on a new Chicago day and measures the pace and the other
+// processes.
+func (pl planner) begin(st budgetItem, now time.Time, nd need, inflight int) *planning {
+	g := &planning{planner: pl, now: now, nowMS: now.UnixMilli(), nd: nd, inflight: inflight}
+	g.next = st.successor(pl.pk, now)
+	if today := now.In(pl.loc).Format(time.DateOnly); g.next.Day != today {
+		g.next.Day, g.next.DayCount = today, 0
+		g.p.changed = true
 	}
-	for id, o := range st.Owners {
-		if o.Until <= nowMS {
-			o.Slots = 0
-		}
-		if o.WantUntil <= nowMS {
-			o.Want = 0
-		}
-		if o.Slots > 0 || o.Want > 0 || o.Tat > nowMS {
-			next.Owners[id] = o
-		}
-	}
-	// The pacing step: one call per Delta, where Delta is the time a call
-	// counts in the window (Occ, at least Window+Margin) over CallsPer20s,
-	// so that the window refills as fast as it empties and never fills in
-	// a burst.
-	delta := float64(max(st.Occ, (d.cfg.Window+d.cfg.Margin).Milliseconds())) / float64(d.cfg.CallsPer20s)
-	// Slots; active: the processes holding or wanting slots, this one
-	// included when it needs any.
-	me := next.Owners[d.owner]
-	others, active, othersWant := 0, 0, false
-	for id, o := range next.Owners {
-		if id == d.owner || (o.Slots == 0 && o.Want == 0) {
+	g.delta = float64(max(st.Occ, (pl.cfg.Window+pl.cfg.Margin).Milliseconds())) / float64(pl.cfg.CallsPer20s)
+	g.me = g.next.Owners[pl.owner]
+	g.countOthers()
+	g.deltaOwn = g.delta * float64(max(g.active, 1))
+	return g
+}
+
+// countOthers counts the other processes holding or wanting slots, and
+// this one when it needs any.
+func (g *planning) countOthers() {
+	for id, o := range g.next.Owners {
+		if id == g.owner || (o.Slots == 0 && o.Want == 0) {
 			continue
 		}
-		others += o.Slots
-		active++
+		g.others += o.Slots
+		g.active++
 		if o.Want > 0 {
-			othersWant = true
+			g.othersWant = true
 		}
 	}
-	if nd.slots > 0 {
-		active++
+	if g.nd.slots > 0 {
+		g.active++
 	}
-	deltaOwn := delta * float64(max(active, 1))
-	// Close finished blocks: their calls become exact stamps, unused calls
-	// are refunded to the day and to the schedules.
-	for _, b := range nd.closing {
-		if sb, ok := next.Blocks[b.id]; ok {
-			delete(next.Blocks, b.id)
-			// sb.N, not b.n: Close lowers b.n to the calls started.
-			if sb.Day == next.Day {
-				next.DayCount -= sb.N - b.started
-			}
-			next.Tat -= int64(float64(sb.N-b.started) * delta)
-			me.Tat -= int64(float64(sb.N-b.started) * deltaOwn)
-		}
-		var sum int64
-		for _, e := range b.ends {
-			sum += e - b.granted.UnixMilli()
-			if e > nowMS {
-				next.Owned[d.owner] = append(next.Owned[d.owner], e)
-			}
-		}
-		if len(b.ends) > 0 {
-			occ := sum / int64(len(b.ends))
-			if next.Occ == 0 {
-				next.Occ = occ
-			} else {
-				next.Occ += (occ - next.Occ) / 4
-			}
-		}
-		p.closed = append(p.closed, b)
-		p.changed = true
-	}
+}
 
-	target := nd.slots
-	if othersWant {
-		share := (d.cfg.Concurrent + active - 1) / max(active, 1)
+// closeBlocks closes the finished blocks: their calls become exact stamps,
+// unused calls are refunded to the day and to the schedules.
+func (g *planning) closeBlocks() {
+	for _, b := range g.nd.closing {
+		if sb, ok := g.next.Blocks[b.id]; ok {
+			g.refund(b, sb)
+		}
+		g.stamp(b)
+		g.p.closed = append(g.p.closed, b)
+		g.p.changed = true
+	}
+}
+
+// refund removes the open block sb of b from the item and gives its unused
+// calls back to the day count and to both schedules.
+func (g *planning) refund(b *localBlock, sb block) {
+	delete(g.next.Blocks, b.id)
+	unused := sb.N - b.started // sb.N, not b.n: Close lowers b.n to the calls started.
+	if sb.Day == g.next.Day {
+		g.next.DayCount -= unused
+	}
+	g.next.Tat -= int64(float64(unused) * g.delta)
+	g.me.Tat -= int64(float64(unused) * g.deltaOwn)
+}
+
+// stamp records the live stamps of b's calls under this owner and folds
+// the time they counted in the window into Occ.
+func (g *planning) stamp(b *localBlock) {
+	var sum int64
+	for _, e := range b.ends {
+		sum += e - b.granted.UnixMilli()
+		if e > g.nowMS {
+			g.next.Owned[g.owner] = append(g.next.Owned[g.owner], e)
+		}
+	}
+	if len(b.ends) == 0 {
+		return
+	}
+	occ := sum / int64(len(b.ends))
+	if g.next.Occ == 0 {
+		g.next.Occ = occ
+	} else {
+		g.next.Occ += (occ - g.next.Occ) / 4
+	}
+}
+
+// slotTarget is how many slots this process should hold: what it needs,
+// at most its fair share while others want more, and never fewer than its
+// calls in flight.
+func (g *planning) slotTarget() int {
+	target := g.nd.slots
+	if g.othersWant {
+		share := (g.cfg.Concurrent + g.active - 1) / max(g.active, 1)
 		target = min(target, share)
 	}
-	target = max(target, inflight) // calls in flight keep their slots
-	newSlots := min(target, max(d.cfg.Concurrent-others, inflight))
+	return max(target, g.inflight)
+}
+
+// takeSlots sets this process's slots, its want when it gets fewer than it
+// needs, and its lease (renewed by every write while it holds slots).
+func (g *planning) takeSlots() {
+	newSlots := min(g.slotTarget(), max(g.cfg.Concurrent-g.others, g.inflight))
 	want, wantUntil := 0, int64(0)
-	if newSlots < nd.slots {
-		want, wantUntil = nd.slots, now.Add(5*d.cfg.UseBy).UnixMilli()
+	if newSlots < g.nd.slots {
+		want, wantUntil = g.nd.slots, g.now.Add(5*g.cfg.UseBy).UnixMilli()
 	}
-	if newSlots != me.Slots || want != me.Want || (want > 0 && me.WantUntil < now.Add(2*d.cfg.UseBy).UnixMilli()) {
-		p.changed = true
+	me := &g.me
+	if newSlots != me.Slots || want != me.Want || (want > 0 && me.WantUntil < g.now.Add(2*g.cfg.UseBy).UnixMilli()) {
+		g.p.changed = true
 	}
-	if newSlots > me.Slots && newSlots > inflight {
-		p.progress = true
+	if newSlots > me.Slots && newSlots > g.inflight {
+		g.p.progress = true
 	}
 	me.Slots, me.Want, me.WantUntil = newSlots, want, wantUntil
-	if newSlots > 0 && (p.changed || nd.renew) {
-		me.Until = now.Add(d.cfg.LeaseTTL).UnixMilli()
-		p.changed = true
+	if newSlots > 0 && (g.p.changed || g.nd.renew) {
+		me.Until = g.now.Add(g.cfg.LeaseTTL).UnixMilli()
+		g.p.changed = true
 	}
-	p.slots, p.until = newSlots, me.Until
+	g.p.slots, g.p.until = newSlots, me.Until
+}
 
-	// Calls.
-	if nd.calls > 0 && newSlots > 0 {
-		counted := len(next.Stamps)
-		frees := slices.Clone(next.Stamps) // when counted calls leave the window
-		for _, ss := range next.Owned {
-			counted += len(ss)
-			frees = append(frees, ss...)
+// takeCalls grants a block of calls if the window, both schedules and the
+// day allow at least a useful part of one, or else says how long to wait.
+func (g *planning) takeCalls(blockID string) {
+	counted, frees := g.next.counted()
+	free := g.cfg.CallsPer20s - counted
+	// The shared schedule allows Burst calls ahead of its pace; each
+	// process's own schedule allows it 1/active of the pace (so that
+	// processes that all want more get equal shares), unless every other
+	// holder has used its share or is idle: then it may borrow.
+	shared := newSchedule(g.next.Tat, g.nowMS, g.delta, g.cfg.Burst)
+	own := newSchedule(g.me.Tat, g.nowMS, g.deltaOwn, g.cfg.Burst)
+	paced, pacedOwn := shared.allows(g.nowMS), own.allows(g.nowMS)
+	if g.mayBorrow(own.tau) {
+		pacedOwn = paced
+	}
+	k := g.blockSize()
+	// Take at least min(k, Block/2) at once, so that one write serves
+	// several calls; the capacity waits a little for it.
+	least := max(1, min(k, g.cfg.Block/2))
+	avail := min(free, paced, pacedOwn)
+	switch {
+	case k == 0:
+	case avail >= least:
+		g.grant(min(k, avail), blockID, shared, own)
+	default:
+		g.p.wait = g.windowWait(free, least, frees)
+		if paced < least {
+			g.p.wait = max(g.p.wait, shared.waitFor(least, g.nowMS))
 		}
-		for _, b := range next.Blocks {
-			counted += b.N
-			for range b.N {
-				frees = append(frees, b.End)
-			}
+		if pacedOwn < least {
+			g.p.wait = max(g.p.wait, own.waitFor(least, g.nowMS))
 		}
-		slices.Sort(frees)
-		free := d.cfg.CallsPer20s - counted
-		// The shared schedule allows Burst calls ahead of its pace; each
-		// process's own schedule allows it 1/active of the pace (so that
-		// processes that all want more get equal shares), unless every
-		// other holder has used its share or is idle: then it may borrow.
-		tau := float64(d.cfg.Burst) * delta
-		tat := float64(max(next.Tat, nowMS))
-		paced := int((float64(nowMS) + tau - tat) / delta)
-		tauOwn := float64(d.cfg.Burst) * deltaOwn
-		tatOwn := float64(max(me.Tat, nowMS))
-		pacedOwn := int((float64(nowMS) + tauOwn - tatOwn) / deltaOwn)
-		borrow := true
-		for id, o := range next.Owners {
-			if id != d.owner && o.Slots > 0 && o.Tat <= nowMS && float64(o.Tat) > float64(nowMS)-tauOwn {
-				borrow = false // it has part of its share left: it is behind
-			}
-		}
-		if borrow {
-			pacedOwn = paced
-		}
-		k := min(d.cfg.Block, max(nd.calls, 2*newSlots))
-		if d.cfg.Daily > 0 {
-			if left := d.cfg.Daily - next.DayCount; left <= 0 {
-				p.quota = true
-				k = 0
-			} else {
-				k = min(k, left)
-			}
-		}
-		// Take at least min(k, Block/2) at once, so that one write serves
-		// several calls; the capacity waits a little for it.
-		least := max(1, min(k, d.cfg.Block/2))
-		avail := min(free, paced, pacedOwn)
-		switch {
-		case k == 0:
-		case avail >= least:
-			k = min(k, avail)
-			d.mu.Lock()
-			d.seq++
-			id := d.owner + "-" + strconv.FormatInt(d.seq, 10)
-			d.mu.Unlock()
-			end := now.Add(d.cfg.UseBy + d.cfg.MaxCall + d.cfg.Window + d.cfg.Margin).UnixMilli()
-			next.Blocks[id] = block{Owner: d.owner, N: k, End: end, Day: next.Day}
-			next.DayCount += k
-			next.Tat = int64(tat + float64(k)*delta)
-			me.Tat = int64(tatOwn + float64(k)*deltaOwn)
-			p.newBlock = &localBlock{id: id, granted: now, day: next.Day, n: k}
-			p.changed, p.progress = true, true
-		default:
-			if free < least {
-				if i := least - free - 1; i < len(frees) { // frees[i] leaves: then least are free
-					// A stamp leaves at a known time; an open block may be
-					// closed early, unannounced: look again within a second.
-					p.wait = time.Duration(frees[i]-nowMS) * time.Millisecond
-					if p.wait > d.cfg.Window+d.cfg.Margin {
-						p.wait = time.Second
-					}
-				} else {
-					p.wait = time.Second
-				}
-			}
-			if paced < least {
-				p.wait = max(p.wait, time.Duration((tat+float64(least)*delta-tau-float64(nowMS))*float64(time.Millisecond)))
-			}
-			if pacedOwn < least {
-				p.wait = max(p.wait, time.Duration((tatOwn+float64(least)*deltaOwn-tauOwn-float64(nowMS))*float64(time.Millisecond)))
-			}
-			// Stagger the processes that wait for the same moment: the one
-			// whose own schedule is furthest behind goes first, the others
-			// one step later each, so that they rarely race for it (a lost
-			// race costs a write).
-			rank := 0
-			for id, o := range next.Owners {
-				if id != d.owner && o.Slots > 0 && max(o.Tat, nowMS) < max(me.Tat, nowMS) {
-					rank++
-				}
-			}
-			step := min(time.Duration(delta*float64(time.Millisecond)), staggerStep)
-			p.wait += time.Millisecond + time.Duration(rank)*step
-			p.jitter = step / 2
-		}
-	} else if nd.slots > newSlots {
-		p.wait = 50 * time.Millisecond // slots are given back unannounced: poll
-		for _, o := range next.Owners {
-			if o.Slots > 0 && o.Until > nowMS {
-				p.wait = min(p.wait, time.Duration(o.Until-nowMS)*time.Millisecond+time.Millisecond)
-			}
+		g.stagger()
+	}
+}
+
+// mayBorrow: this process may go beyond its own share unless another
+// holder has part of its share left (its schedule is behind, within
+// tauOwn of now).
+func (g *planning) mayBorrow(tauOwn float64) bool {
+	for id, o := range g.next.Owners {
+		if id != g.owner && o.Slots > 0 && o.Tat <= g.nowMS && float64(o.Tat) > float64(g.nowMS)-tauOwn {
+			return false
 		}
 	}
-	if newSlots > 0 || want > 0 || me.Tat > nowMS {
-		next.Owners[d.owner] = me
+	return true
+}
+
+// blockSize is how many calls to ask for: enough for the waiting calls or
+// two per slot, at most Block, at most what is left of the day (0 and
+// quota when nothing is).
+func (g *planning) blockSize() int {
+	k := min(g.cfg.Block, max(g.nd.calls, 2*g.p.slots))
+	if g.cfg.Daily <= 0 {
+		return k
+	}
+	left := g.cfg.Daily - g.next.DayCount
+	if left <= 0 {
+		g.p.quota = true
+		return 0
+	}
+	return min(k, left)
+}
+
+// grant adds an open block of k calls, counted in full until it is closed
+// or expires, and advances the day count and both schedules.
+func (g *planning) grant(k int, id string, shared, own schedule) {
+	end := g.now.Add(g.cfg.UseBy + g.cfg.MaxCall + g.cfg.Window + g.cfg.Margin).UnixMilli()
+	g.next.Blocks[id] = block{Owner: g.owner, N: k, End: end, Day: g.next.Day}
+	g.next.DayCount += k
+	g.next.Tat = shared.after(k)
+	g.me.Tat = own.after(k)
+	g.p.newBlock = &localBlock{id: id, granted: g.now, day: g.next.Day, n: k}
+	g.p.changed, g.p.progress = true, true
+}
+
+// windowWait is how long until least calls fit in the window: until the
+// counted call that frees the last of them leaves it. A stamp leaves at a
+// known time; an open block may be closed early, unannounced, so beyond
+// Window+Margin (or with too few counted calls) it looks again within a
+// second.
+func (g *planning) windowWait(free, least int, frees []int64) time.Duration {
+	if free >= least {
+		return 0
+	}
+	i := least - free - 1 // frees[i] leaves: then least are free
+	if i >= len(frees) {
+		return time.Second
+	}
+	wait := time.Duration(frees[i]-g.nowMS) * time.Millisecond
+	if wait > g.cfg.Window+g.cfg.Margin {
+		return time.Second
+	}
+	return wait
+}
+
+// stagger spreads the processes that wait for the same moment: the one
+// whose own schedule is furthest behind goes first, the others one step
+// later each, so that they rarely race for it (a lost race costs a write).
+func (g *planning) stagger() {
+	rank := 0
+	for id, o := range g.next.Owners {
+		if id != g.owner && o.Slots > 0 && max(o.Tat, g.nowMS) < max(g.me.Tat, g.nowMS) {
+			rank++
+		}
+	}
+	step := min(time.Duration(g.delta*float64(time.Millisecond)), staggerStep)
+	g.p.wait += time.Millisecond + time.Duration(rank)*step
+	g.p.jitter = step / 2
+}
+
+// waitForSlots: slots are given back unannounced, so poll, or wait until
+// the first lease that may lapse does.
+func (g *planning) waitForSlots() {
+	g.p.wait = 50 * time.Millisecond
+	for _, o := range g.next.Owners {
+		if o.Slots > 0 && o.Until > g.nowMS {
+			g.p.wait = min(g.p.wait, time.Duration(o.Until-g.nowMS)*time.Millisecond+time.Millisecond)
+		}
+	}
+}
+
+// finish stores this process's entry (or drops it when it holds, wants
+// and owes nothing) and bounds the wait.
+func (g *planning) finish() plan {
+	if g.me.Slots > 0 || g.me.Want > 0 || g.me.Tat > g.nowMS {
+		g.next.Owners[g.owner] = g.me
 	} else {
-		delete(next.Owners, d.owner)
+		delete(g.next.Owners, g.owner)
 	}
-	if p.wait <= 0 {
-		p.wait = 5 * time.Millisecond
+	if g.p.wait <= 0 {
+		g.p.wait = 5 * time.Millisecond
 	}
 	// A pacing wait is exact (only refunds and holders leaving shorten
 	// it); bound it anyway.
-	p.wait = min(p.wait, d.cfg.Window/4)
-	p.next = next
-	return p
+	g.p.wait = min(g.p.wait, g.cfg.Window/4)
+	g.p.next = g.next
+	return g.p
+}
+
+// schedule is a pacing schedule in the manner of GCRA: one call per delta
+// (ms), up to tau ahead of it; tat is the theoretical time of the next
+// call, never before now.
+type schedule struct {
+	delta, tau, tat float64
+}
+
+func newSchedule(tat, nowMS int64, delta float64, burst int) schedule {
+	return schedule{delta: delta, tau: float64(burst) * delta, tat: float64(max(tat, nowMS))}
+}
+
+// allows is how many calls the schedule allows now.
+func (s schedule) allows(nowMS int64) int {
+	return int((float64(nowMS) + s.tau - s.tat) / s.delta)
+}
+
+// after is the schedule's tat once n calls were granted.
+func (s schedule) after(n int) int64 {
+	return int64(s.tat + float64(n)*s.delta)
+}
+
+// waitFor is how long until the schedule allows n calls.
+func (s schedule) waitFor(n int, nowMS int64) time.Duration {
+	return time.Duration((s.tat + float64(n)*s.delta - s.tau - float64(nowMS)) * float64(time.Millisecond))
 }
