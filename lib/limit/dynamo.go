@@ -39,77 +39,133 @@ func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
 		if err := ctx.Err(); err != nil {
 			return true, fmt.Errorf("marketo budget: %w", err)
 		}
-		now := d.cfg.Now()
-		d.mu.Lock()
-		nd := d.needs(now)
-		st, have, fresh := d.cur, d.haveCur, d.fresh
-		slots, inflight := d.slots, d.inflight
-		blockID := d.owner + "-" + strconv.FormatInt(d.seq+1, 10)
-		d.mu.Unlock()
-		shrink := nd.slots < slots && slots > inflight
-		if nd.calls == 0 && nd.slots <= slots && !nd.renew && len(nd.closing) == 0 && !shrink {
+		step, err := d.syncOnce(ctx)
+		switch {
+		case err != nil:
+			return true, err
+		case step == stepNothing:
 			return !first, nil
+		case step == stepDone:
+			return true, nil
 		}
-		if nd.renew && nd.calls == 0 && nd.slots <= slots && len(nd.closing) == 0 {
-			if ok, err := d.renew(ctx, now); err != nil || ok {
-				return true, err
-			}
+	}
+}
+
+// syncStep is the outcome of one look at the item.
+type syncStep int
+
+const (
+	stepAgain   syncStep = iota // look at the item again
+	stepDone                    // a waiting goroutine gained a slot or calls (or sync failed)
+	stepNothing                 // the process needs nothing from the item
+)
+
+// snapshot is the local state one look at the item starts from.
+type snapshot struct {
+	now      time.Time
+	nd       need
+	st       budgetItem // the item as last read or written
+	have     bool       // st was read or written at all
+	fresh    bool       // st was read or written since the last sleep
+	slots    int        // slots held
+	inflight int
+	blockID  string // the id of the next block this process takes
+}
+
+func (d *Dynamo) snapshot(now time.Time) snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return snapshot{now: now, nd: d.needs(now), st: d.cur, have: d.haveCur, fresh: d.fresh,
+		slots: d.slots, inflight: d.inflight, blockID: d.owner + "-" + strconv.FormatInt(d.seq+1, 10)}
+}
+
+// satisfied: no calls, slots, renewal or closing are needed, and no
+// unused slot is to be given back.
+func (s snapshot) satisfied() bool {
+	shrink := s.nd.slots < s.slots && s.slots > s.inflight
+	return s.nd.calls == 0 && s.nd.slots <= s.slots && !s.nd.renew && len(s.nd.closing) == 0 && !shrink
+}
+
+// renewOnly: only the lease needs renewing, which the atomic renewal does
+// without reading the item while the lease is alive.
+func (s snapshot) renewOnly() bool {
+	return s.nd.renew && s.nd.calls == 0 && s.nd.slots <= s.slots && len(s.nd.closing) == 0
+}
+
+// syncOnce looks at the item once: it renews the lease, reads the item,
+// writes the plan or sleeps as the plan says.
+func (d *Dynamo) syncOnce(ctx context.Context) (syncStep, error) {
+	s := d.snapshot(d.cfg.Now())
+	if s.satisfied() {
+		return stepNothing, nil
+	}
+	if s.renewOnly() {
+		if ok, err := d.renew(ctx, s.now); err != nil || ok {
+			return stepDone, err
 		}
-		if !have {
-			if err := d.refresh(ctx); err != nil {
-				return true, err
-			}
-			continue
-		}
-		p := d.planner().decide(st, now, nd, inflight, blockID)
-		if p.newBlock != nil {
-			d.mu.Lock()
-			d.seq++
-			d.mu.Unlock()
-		}
-		if p.quota && len(nd.closing) == 0 {
-			return true, &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
-		}
-		if p.changed {
-			ok, err := d.write(ctx, st, p)
-			if err != nil {
-				return true, err
-			}
-			if !ok {
-				continue // lost a race; cur is the winner's item
-			}
-			if p.quota {
-				return true, &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
-			}
-			if p.progress {
-				return true, nil
-			}
-			continue // replan from the item just written
-		}
-		if !fresh {
-			if err := d.refresh(ctx); err != nil {
-				return true, err
-			}
-			continue
-		}
+	}
+	if !s.have {
+		return stepAgain, d.refresh(ctx)
+	}
+	p := d.planner().decide(s.st, s.now, s.nd, s.inflight, s.blockID)
+	if p.newBlock != nil {
 		d.mu.Lock()
-		if d.slots > p.slots { // our lease lapsed in the item
-			d.slots = p.slots
-		}
-		d.mu.Unlock()
-		wait := p.wait
-		jitter := p.jitter // spread the racers
-		if jitter == 0 {
-			jitter = wait / 10
-		}
-		wait += time.Duration(rand.Int64N(int64(jitter) + 1))
-		if err := d.cfg.Sleep(ctx, wait); err != nil {
-			return true, fmt.Errorf("marketo budget: %w", err)
-		}
-		d.mu.Lock()
-		d.fresh = false
+		d.seq++ // s.blockID is taken
 		d.mu.Unlock()
 	}
+	switch {
+	case p.quota && len(s.nd.closing) == 0:
+		return stepDone, d.quotaError(s.now)
+	case p.changed:
+		return d.apply(ctx, s.st, p, s.now)
+	case !s.fresh:
+		return stepAgain, d.refresh(ctx)
+	}
+	return stepAgain, d.sleep(ctx, p)
+}
+
+// apply writes the plan p, made from st, and says whether a waiting
+// goroutine gained from it.
+func (d *Dynamo) apply(ctx context.Context, st budgetItem, p plan, now time.Time) (syncStep, error) {
+	ok, err := d.write(ctx, st, p)
+	switch {
+	case err != nil:
+		return stepDone, err
+	case !ok:
+		return stepAgain, nil // lost a race; cur is the winner's item
+	case p.quota:
+		return stepDone, d.quotaError(now)
+	case p.progress:
+		return stepDone, nil
+	}
+	return stepAgain, nil // replan from the item just written
+}
+
+// sleep waits as the plan p says, plus a random part of its jitter that
+// spreads the racers, after dropping the local slots the item no longer
+// grants (the lease lapsed there).
+func (d *Dynamo) sleep(ctx context.Context, p plan) error {
+	d.mu.Lock()
+	if d.slots > p.slots { // our lease lapsed in the item
+		d.slots = p.slots
+	}
+	d.mu.Unlock()
+	jitter := p.jitter
+	if jitter == 0 {
+		jitter = p.wait / 10
+	}
+	if err := d.cfg.Sleep(ctx, p.wait+time.Duration(rand.Int64N(int64(jitter)+1))); err != nil {
+		return fmt.Errorf("marketo budget: %w", err)
+	}
+	d.mu.Lock()
+	d.fresh = false
+	d.mu.Unlock()
+	return nil
+}
+
+// quotaError says that the day's calls are used up until Chicago midnight.
+func (d *Dynamo) quotaError(now time.Time) error {
+	return &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
 }
 
 // write stores p.next if the item is still at st's version, and applies
