@@ -174,14 +174,7 @@ func (d *Dynamo) Close(ctx context.Context) error {
 	return err
 }
 
-// need is what the process wants from the item. mu held.
-type need struct {
-	slots   int  // slots wanted (held ones included)
-	calls   int  // calls wanted beyond the spare ones
-	renew   bool // the slot lease is too short for a new call
-	closing []*localBlock
-}
-
+// needs says what the process wants from the item. mu held.
 func (d *Dynamo) needs(now time.Time) need {
 	var n need
 	n.slots = min(d.cfg.Concurrent, d.inflight+d.waiting)

@@ -25,6 +25,14 @@ type plan struct {
 	jitter   time.Duration // at most this much is added to wait at random
 }
 
+// need is what the process wants from the item, the planner's input.
+type need struct {
+	slots   int           // slots wanted (held ones included)
+	calls   int           // calls wanted beyond the spare ones
+	renew   bool          // the slot lease is too short for a new call
+	closing []*localBlock // finished blocks, to be closed
+}
+
 // planner decides what one process writes to the item. It is pure: it
 // reads no clock, takes no lock and makes no request; the caller passes the
 // item, the time and what the process needs.
