@@ -12,6 +12,6 @@ import (
 // all held in the state table.
 func sharedBudgets(api limit.DynamoAPI, table string) BudgetFactory {
 	return func(instanceKey string, b config.Budget) (marketo.Budget, error) {
-		return limit.NewDynamo(api, table, instanceKey, limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
+		return limit.NewShared(api, table, instanceKey, limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
 	}
 }

@@ -14,7 +14,7 @@ type Config struct {
 	CallsPer20s int           // calls per Window; default 50, at most 100
 	Window      time.Duration // default 20 s
 	Concurrent  int           // calls in flight; default 5, at most 10
-	Daily       int           // calls per Chicago day; 0 = no local daily limit
+	Daily       int           // calls per Chicago day; 0 = none of the budget's own
 	// Margin is added to every call's time in the window, for clock skew
 	// between Lambdas, whose stamps are compared with each other's clocks
 	// (default 500 ms; Lambda hosts keep time through the Amazon Time Sync

@@ -7,12 +7,12 @@
 //
 // A write to DynamoDB per Marketo call (or three: grant, lease, release)
 // makes every process fight over one item, and the round trips cost more
-// than the calls they guard. Dynamo instead leases capacity to a process in
-// bulk and hands it to the process's goroutines locally:
+// than the calls they guard. Shared instead leases capacity to a process in
+// bulk, and the process hands it out to its goroutines itself:
 //
 //   - Calls: one conditional write takes a block of k calls from the window
 //     (k up to Config.Block, default CallsPer20s/10). The process hands them
-//     out locally. A block counts in full, from its grant, until its holder
+//     out itself. A block counts in full, from its grant, until its holder
 //     closes it; closing replaces it by one stamp per call actually made,
 //     answer time + Window + Margin, and gives the unused calls back. Calls
 //     not started within UseBy of the grant are not handed out any more.

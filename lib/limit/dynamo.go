@@ -25,7 +25,7 @@ type DynamoAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
-func (d *Dynamo) key() map[string]types.AttributeValue {
+func (d *Shared) key() map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: d.pk}, "sk": &types.AttributeValueMemberS{Value: "budget"}}
 }
 
@@ -34,7 +34,7 @@ func (d *Dynamo) key() map[string]types.AttributeValue {
 // It returns once something a waiting goroutine needs was obtained (or
 // nothing is needed), sleeping while the item has no room. did is false
 // when the item could not help at all.
-func (d *Dynamo) sync(ctx context.Context) (did bool, err error) {
+func (d *Shared) sync(ctx context.Context) (did bool, err error) {
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return true, fmt.Errorf("marketo budget: %w", err)
@@ -60,7 +60,7 @@ const (
 	stepNothing                 // the process needs nothing from the item
 )
 
-// snapshot is the local state one look at the item starts from.
+// snapshot is the process's state one look at the item starts from.
 type snapshot struct {
 	now      time.Time
 	nd       need
@@ -72,7 +72,7 @@ type snapshot struct {
 	blockID  string // the id of the next block this process takes
 }
 
-func (d *Dynamo) snapshot(now time.Time) snapshot {
+func (d *Shared) snapshot(now time.Time) snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return snapshot{now: now, nd: d.needs(now), st: d.cur, have: d.haveCur, fresh: d.fresh,
@@ -94,7 +94,7 @@ func (s snapshot) renewOnly() bool {
 
 // syncOnce looks at the item once: it renews the lease, reads the item,
 // writes the plan or sleeps as the plan says.
-func (d *Dynamo) syncOnce(ctx context.Context) (syncStep, error) {
+func (d *Shared) syncOnce(ctx context.Context) (syncStep, error) {
 	s := d.snapshot(d.cfg.Now())
 	if s.satisfied() {
 		return stepNothing, nil
@@ -126,7 +126,7 @@ func (d *Dynamo) syncOnce(ctx context.Context) (syncStep, error) {
 
 // apply writes the plan p, made from st, and says whether a waiting
 // goroutine gained from it.
-func (d *Dynamo) apply(ctx context.Context, st budgetItem, p plan, now time.Time) (syncStep, error) {
+func (d *Shared) apply(ctx context.Context, st budgetItem, p plan, now time.Time) (syncStep, error) {
 	ok, err := d.write(ctx, st, p)
 	switch {
 	case err != nil:
@@ -142,9 +142,9 @@ func (d *Dynamo) apply(ctx context.Context, st budgetItem, p plan, now time.Time
 }
 
 // sleep waits as the plan p says, plus a random part of its jitter that
-// spreads the racers, after dropping the local slots the item no longer
-// grants (the lease lapsed there).
-func (d *Dynamo) sleep(ctx context.Context, p plan) error {
+// spreads the racers, after dropping the slots held here that the
+// item no longer grants (the lease lapsed there).
+func (d *Shared) sleep(ctx context.Context, p plan) error {
 	d.mu.Lock()
 	if d.slots > p.slots { // our lease lapsed in the item
 		d.slots = p.slots
@@ -164,14 +164,14 @@ func (d *Dynamo) sleep(ctx context.Context, p plan) error {
 }
 
 // quotaError says that the day's calls are used up until Chicago midnight.
-func (d *Dynamo) quotaError(now time.Time) error {
+func (d *Shared) quotaError(now time.Time) error {
 	return &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
 }
 
 // write stores p.next if the item is still at st's version, and applies
-// the plan locally. On a lost race the item that won comes back with the
+// the plan to the process's state. On a lost race the item that won comes back with the
 // failure and becomes the current state.
-func (d *Dynamo) write(ctx context.Context, st budgetItem, p plan) (bool, error) {
+func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error) {
 	av, err := attributevalue.MarshalMap(p.next)
 	if err != nil {
 		return false, fmt.Errorf("marketo budget: encode: %w", err)
@@ -215,7 +215,7 @@ func (d *Dynamo) write(ctx context.Context, st budgetItem, p plan) (bool, error)
 	d.cur, d.haveCur, d.fresh = p.next, true, true
 	d.slots, d.until = p.slots, p.until
 	if len(p.closed) > 0 {
-		d.blocks = slices.DeleteFunc(d.blocks, func(b *localBlock) bool { return slices.Contains(p.closed, b) })
+		d.blocks = slices.DeleteFunc(d.blocks, func(b *heldBlock) bool { return slices.Contains(p.closed, b) })
 	}
 	if p.newBlock != nil {
 		d.blocks = append(d.blocks, p.newBlock)
@@ -229,7 +229,7 @@ func (d *Dynamo) write(ctx context.Context, st budgetItem, p plan) (bool, error)
 // renew extends the slot lease with one atomic UpdateItem, valid only while
 // the lease is still alive (otherwise others may have the slots, and a full
 // sync is needed). It reports whether it renewed.
-func (d *Dynamo) renew(ctx context.Context, now time.Time) (bool, error) {
+func (d *Shared) renew(ctx context.Context, now time.Time) (bool, error) {
 	nowMS := now.UnixMilli()
 	until := now.Add(d.cfg.LeaseTTL).UnixMilli()
 	upd := expression.Set(expression.Name("owners."+d.owner+".u"), expression.Value(until)).
@@ -271,13 +271,13 @@ func (d *Dynamo) renew(ctx context.Context, now time.Time) (bool, error) {
 	return true, nil
 }
 
-func (d *Dynamo) setState(st budgetItem) {
+func (d *Shared) setState(st budgetItem) {
 	d.mu.Lock()
 	d.cur, d.haveCur, d.fresh = st, true, true
 	d.mu.Unlock()
 }
 
-func (d *Dynamo) refresh(ctx context.Context) error {
+func (d *Shared) refresh(ctx context.Context) error {
 	d.mu.Lock()
 	d.stats.Reads++
 	d.mu.Unlock()

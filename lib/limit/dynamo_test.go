@@ -69,10 +69,10 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func newBudget(t *testing.T, db limit.DynamoAPI, table string, clk *fakeClock, cfg limit.Config) *limit.Dynamo {
+func newBudget(t *testing.T, db limit.DynamoAPI, table string, clk *fakeClock, cfg limit.Config) *limit.Shared {
 	t.Helper()
 	cfg.Now, cfg.Sleep = clk.Now, clk.Sleep
-	b, err := limit.NewDynamo(db, table, "123-ABC-456", cfg)
+	b, err := limit.NewShared(db, table, "123-ABC-456", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +92,9 @@ func testWindowShared(t *testing.T, db limit.DynamoAPI, table string) {
 			// 3.5 s; Burst calls may go ahead of it.
 			cfg := limit.Config{CallsPer20s: 6, Concurrent: 10, Margin: time.Second, Block: 1, Burst: tc.burst, IdleGrace: -1}
 			cfg.Now, cfg.Sleep = clk.Now, clk.Sleep
-			var ab []*limit.Dynamo
+			var ab []*limit.Shared
 			for range 2 {
-				x, err := limit.NewDynamo(db, table, "instance-"+tc.name, cfg) // one budget per subtest
+				x, err := limit.NewShared(db, table, "instance-"+tc.name, cfg) // one budget per subtest
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -103,7 +103,7 @@ func testWindowShared(t *testing.T, db limit.DynamoAPI, table string) {
 			a, b := ab[0], ab[1]
 			ctx := context.Background()
 			for i := range 6 {
-				rel, err := []*limit.Dynamo{a, b}[i%2].Acquire(ctx)
+				rel, err := []*limit.Shared{a, b}[i%2].Acquire(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -163,7 +163,7 @@ func testLeasesExpire(t *testing.T, db limit.DynamoAPI, table string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// (dead's own process would still hold its local slots; a new Lambda does not.)
+	// (dead's own process would still count its slots as held; a new Lambda does not.)
 	rel3, err := newBudget(t, db, table, clk, cfg).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -231,14 +231,14 @@ func testDaily(t *testing.T, db limit.DynamoAPI, table string) {
 	rel()
 }
 
-func TestNewDynamoRejectsBadConfig(t *testing.T) {
+func TestNewSharedRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Margin: -time.Second},
 		{CallsPer20s: 10, Block: 11}, {CallsPer20s: 10, Block: 5, Burst: 4}, {CallsPer20s: 10, Burst: 11}, {MaxCall: time.Minute, LeaseTTL: time.Minute}, {UseBy: -time.Second}} {
-		if _, err := limit.NewDynamo(&dynamodb.Client{}, "t", "i", cfg); err == nil {
-			t.Errorf("NewDynamo(%+v) accepted", cfg)
+		if _, err := limit.NewShared(&dynamodb.Client{}, "t", "i", cfg); err == nil {
+			t.Errorf("NewShared(%+v) accepted", cfg)
 		}
 	}
-	if _, err := limit.NewDynamo(nil, "t", "i", limit.Config{}); err == nil {
+	if _, err := limit.NewShared(nil, "t", "i", limit.Config{}); err == nil {
 		t.Error("nil client accepted")
 	}
 }

@@ -54,7 +54,7 @@ func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	var doneMu sync.Mutex
 	var dones []time.Time
 	perWorkerCalls := make([]atomic.Int64, workers)
-	var budgets []*limit.Dynamo
+	var budgets []*limit.Shared
 	var inflight, maxIn atomic.Int64
 	var grants []time.Time
 	var grantsMu sync.Mutex
@@ -75,7 +75,7 @@ func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*perWorker)
 	for w := range workers {
-		budget, err := limit.NewDynamo(db, table, "123-ABC-456", limit.Config{CallsPer20s: callsPer20, Concurrent: 10, Now: clk.Now, Sleep: clk.Sleep})
+		budget, err := limit.NewShared(db, table, "123-ABC-456", limit.Config{CallsPer20s: callsPer20, Concurrent: 10, Now: clk.Now, Sleep: clk.Sleep})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 // Acquire waits for a slot and a call, counts the call and returns its
 // release. It returns *marketo.QuotaError when the daily budget is used up,
 // and ctx's error when ctx ends while waiting.
-func (d *Dynamo) Acquire(ctx context.Context) (func(), error) {
+func (d *Shared) Acquire(ctx context.Context) (func(), error) {
 	d.mu.Lock()
 	d.waiting++
 	defer func() { d.waiting--; d.mu.Unlock() }()
@@ -40,7 +40,7 @@ func (d *Dynamo) Acquire(ctx context.Context) (func(), error) {
 			if did || d.gen != gen {
 				continue
 			}
-			// Only a local release can help (every slot is in use here).
+			// Only a release in this process can help (every slot is in use here).
 		}
 		ch := d.wake
 		d.mu.Unlock()
@@ -53,7 +53,7 @@ func (d *Dynamo) Acquire(ctx context.Context) (func(), error) {
 }
 
 // spare returns a block with a call that may still be handed out. mu held.
-func (d *Dynamo) spare(now time.Time) *localBlock {
+func (d *Shared) spare(now time.Time) *heldBlock {
 	for _, b := range d.blocks {
 		if b.started < b.n && now.Before(b.granted.Add(d.cfg.UseBy)) {
 			return b
@@ -62,7 +62,7 @@ func (d *Dynamo) spare(now time.Time) *localBlock {
 	return nil
 }
 
-func (d *Dynamo) release(b *localBlock) {
+func (d *Shared) release(b *heldBlock) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.inflight--
@@ -75,7 +75,7 @@ func (d *Dynamo) release(b *localBlock) {
 
 // startIdle starts the idle give-back when the process holds more than it
 // needs and nobody waits (they would do it). mu held.
-func (d *Dynamo) startIdle() {
+func (d *Shared) startIdle() {
 	if d.idleOn || d.cfg.IdleGrace < 0 || d.waiting > 0 || !d.surplus() {
 		return
 	}
@@ -89,7 +89,7 @@ func (d *Dynamo) startIdle() {
 // surplus: slots beyond the calls in flight, or a block with nothing in
 // flight that is or will be closable. (A block with calls in flight waits
 // for their release, which starts the give-back again.) mu held.
-func (d *Dynamo) surplus() bool {
+func (d *Shared) surplus() bool {
 	if d.slots > d.inflight+d.waiting {
 		return true
 	}
@@ -101,7 +101,7 @@ func (d *Dynamo) surplus() bool {
 	return false
 }
 
-func (d *Dynamo) idle(ctx context.Context) {
+func (d *Shared) idle(ctx context.Context) {
 	defer d.idleWG.Done()
 	for {
 		if d.cfg.Sleep(ctx, d.cfg.IdleGrace) != nil {
@@ -135,7 +135,7 @@ func (d *Dynamo) idle(ctx context.Context) {
 
 // stopIdle ends the idle give-back, if running, and waits for it, so that no
 // goroutine of the budget outlives an invocation.
-func (d *Dynamo) stopIdle() {
+func (d *Shared) stopIdle() {
 	d.mu.Lock()
 	stop := d.idleStop
 	d.mu.Unlock()
@@ -148,7 +148,7 @@ func (d *Dynamo) stopIdle() {
 // Close gives back every slot and unused call now (at the end of an
 // invocation, so that a frozen Lambda holds nothing). Calls still in flight
 // keep their slots; the budget stays usable.
-func (d *Dynamo) Close(ctx context.Context) error {
+func (d *Shared) Close(ctx context.Context) error {
 	d.stopIdle()
 	d.mu.Lock()
 	for d.syncing {
@@ -175,7 +175,7 @@ func (d *Dynamo) Close(ctx context.Context) error {
 }
 
 // needs says what the process wants from the item. mu held.
-func (d *Dynamo) needs(now time.Time) need {
+func (d *Shared) needs(now time.Time) need {
 	var n need
 	n.slots = min(d.cfg.Concurrent, d.inflight+d.waiting)
 	spare := 0

@@ -19,18 +19,18 @@ type plan struct {
 	quota    bool // the daily budget is used up
 	slots    int
 	until    int64
-	newBlock *localBlock
-	closed   []*localBlock
+	newBlock *heldBlock
+	closed   []*heldBlock
 	wait     time.Duration // when nothing could be had: how long to wait
 	jitter   time.Duration // at most this much is added to wait at random
 }
 
 // need is what the process wants from the item, the planner's input.
 type need struct {
-	slots   int           // slots wanted (held ones included)
-	calls   int           // calls wanted beyond the spare ones
-	renew   bool          // the slot lease is too short for a new call
-	closing []*localBlock // finished blocks, to be closed
+	slots   int          // slots wanted (held ones included)
+	calls   int          // calls wanted beyond the spare ones
+	renew   bool         // the slot lease is too short for a new call
+	closing []*heldBlock // finished blocks, to be closed
 }
 
 // planner decides what one process writes to the item. It is pure: it
@@ -66,7 +66,7 @@ type planning struct {
 }
 
 // planner returns the planner of this process.
-func (d *Dynamo) planner() planner {
+func (d *Shared) planner() planner {
 	return planner{cfg: d.cfg, owner: d.owner, pk: d.pk, loc: d.loc}
 }
 
@@ -90,8 +90,8 @@ func (pl planner) decide(st budgetItem, now time.Time, nd need, inflight int, bl
 // mustClose returns the closable blocks that may not wait for the next
 // grant: those with calls to give back and those whose first stamp ends
 // within a second.
-func mustClose(closing []*localBlock, now time.Time) []*localBlock {
-	var must []*localBlock
+func mustClose(closing []*heldBlock, now time.Time) []*heldBlock {
+	var must []*heldBlock
 	for _, b := range closing {
 		if b.started < b.n || slices.Min(append([]int64{math.MaxInt64}, b.ends...)) <= now.Add(time.Second).UnixMilli() {
 			must = append(must, b)
@@ -165,7 +165,7 @@ func (g *planning) closeBlocks() {
 
 // refund removes the open block sb of b from the item and gives its unused
 // calls back to the day count and to both schedules.
-func (g *planning) refund(b *localBlock, sb block) {
+func (g *planning) refund(b *heldBlock, sb block) {
 	delete(g.next.Blocks, b.id)
 	unused := sb.N - b.started // sb.N, not b.n: Close lowers b.n to the calls started.
 	if sb.Day == g.next.Day {
@@ -177,7 +177,7 @@ func (g *planning) refund(b *localBlock, sb block) {
 
 // stamp records the live stamps of b's calls under this owner and folds
 // the time they counted in the window into Occ.
-func (g *planning) stamp(b *localBlock) {
+func (g *planning) stamp(b *heldBlock) {
 	var sum int64
 	for _, e := range b.ends {
 		sum += e - b.granted.UnixMilli()
@@ -303,7 +303,7 @@ func (g *planning) grant(k int, id string, shared, own schedule) {
 	g.next.DayCount += k
 	g.next.Tat = shared.after(k)
 	g.me.Tat = own.after(k)
-	g.p.newBlock = &localBlock{id: id, granted: g.now, day: g.next.Day, n: k}
+	g.p.newBlock = &heldBlock{id: id, granted: g.now, day: g.next.Day, n: k}
 	g.p.changed, g.p.progress = true, true
 }
 

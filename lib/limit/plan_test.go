@@ -411,7 +411,7 @@ func TestPlanner(t *testing.T) {
 			}(),
 			// Close lowered the block's n to the one call started; the item
 			// still has the 4 granted.
-			nd: need{slots: 1, closing: []*localBlock{closedBlock("me-1", 1, 1, at(15*time.Second))}},
+			nd: need{slots: 1, closing: []*heldBlock{closedBlock("me-1", 1, 1, at(15*time.Second))}},
 			check: func(t *testing.T, p plan) {
 				n := p.next
 				if _, ok := n.Blocks["me-1"]; ok || len(p.closed) != 1 || !p.changed {
@@ -431,7 +431,7 @@ func TestPlanner(t *testing.T) {
 				it.Occ = 25000
 				it.Blocks["me-1"] = block{Owner: "me", N: 1, End: at(37 * time.Second), Day: planToday}
 				return it
-			}(), nd: need{slots: 1, closing: []*localBlock{closedBlock("me-1", 1, 1, at(15*time.Second))}},
+			}(), nd: need{slots: 1, closing: []*heldBlock{closedBlock("me-1", 1, 1, at(15*time.Second))}},
 			check: func(t *testing.T, p plan) {
 				if p.next.Occ != 24000 {
 					t.Errorf("occ %d, want 25000 + (21000-25000)/4", p.next.Occ)
@@ -443,7 +443,7 @@ func TestPlanner(t *testing.T) {
 				it.DayCount = 5
 				it.Blocks["me-1"] = block{Owner: "me", N: 4, End: at(37 * time.Second), Day: "2026-03-01"}
 				return it
-			}(), nd: need{slots: 1, closing: []*localBlock{closedBlock("me-1", 0, 4)}},
+			}(), nd: need{slots: 1, closing: []*heldBlock{closedBlock("me-1", 0, 4)}},
 			check: func(t *testing.T, p plan) {
 				if p.next.DayCount != 5 || len(p.closed) != 1 {
 					t.Errorf("count %d closed %d, want 5 and the block closed", p.next.DayCount, len(p.closed))
@@ -452,7 +452,7 @@ func TestPlanner(t *testing.T) {
 		// ---- decide: when finished blocks are closed
 		{name: "decide: nothing grantable: a used-up block stays open, to be closed by the next grant's write",
 			decide: true, st: fullWindowWith(2), nd: need{slots: 1, calls: 2,
-				closing: []*localBlock{closedBlock("me-1", 2, 2, at(15*time.Second), at(16*time.Second))}},
+				closing: []*heldBlock{closedBlock("me-1", 2, 2, at(15*time.Second), at(16*time.Second))}},
 			check: func(t *testing.T, p plan) {
 				wantNoGrant(t, p)
 				if _, ok := p.next.Blocks["me-1"]; !ok || len(p.closed) != 0 || p.changed {
@@ -461,7 +461,7 @@ func TestPlanner(t *testing.T) {
 			}},
 		{name: "decide: nothing grantable: a block with calls to give back is closed now",
 			decide: true, st: fullWindowWith(2), nd: need{slots: 1, calls: 2,
-				closing: []*localBlock{closedBlock("me-1", 1, 2, at(15*time.Second))}},
+				closing: []*heldBlock{closedBlock("me-1", 1, 2, at(15*time.Second))}},
 			check: func(t *testing.T, p plan) {
 				if _, ok := p.next.Blocks["me-1"]; ok || len(p.closed) != 1 || !p.changed {
 					t.Errorf("closed %d changed %v, want the block closed and written", len(p.closed), p.changed)
@@ -469,7 +469,7 @@ func TestPlanner(t *testing.T) {
 			}},
 		{name: "decide: nothing grantable: a block whose first stamp ends within a second is closed now",
 			decide: true, st: fullWindowWith(2), nd: need{slots: 1, calls: 2,
-				closing: []*localBlock{closedBlock("me-1", 2, 2, at(500*time.Millisecond), at(16*time.Second))}},
+				closing: []*heldBlock{closedBlock("me-1", 2, 2, at(500*time.Millisecond), at(16*time.Second))}},
 			check: func(t *testing.T, p plan) {
 				if len(p.closed) != 1 || !p.changed {
 					t.Errorf("closed %d changed %v, want the block closed and written", len(p.closed), p.changed)
@@ -481,7 +481,7 @@ func TestPlanner(t *testing.T) {
 				it := item(map[string]owner{"me": holding(1)})
 				it.Blocks["me-1"] = block{Owner: "me", N: 2, End: at(37 * time.Second), Day: planToday}
 				return it
-			}(), nd: need{slots: 1, calls: 2, closing: []*localBlock{closedBlock("me-1", 2, 2, at(15*time.Second), at(16*time.Second))}},
+			}(), nd: need{slots: 1, calls: 2, closing: []*heldBlock{closedBlock("me-1", 2, 2, at(15*time.Second), at(16*time.Second))}},
 			check: func(t *testing.T, p plan) {
 				wantGrant(t, p, 2)
 				if _, ok := p.next.Blocks["me-1"]; ok || len(p.closed) != 1 {
@@ -519,8 +519,8 @@ func TestPlanner(t *testing.T) {
 
 // closedBlock is a block of this process that granted n calls, started
 // `started` and has them all answered, stamps ends; granted 6 s ago.
-func closedBlock(id string, started, n int, ends ...int64) *localBlock {
-	return &localBlock{id: id, granted: planNow.Add(-6 * time.Second), day: planToday, n: n, started: started, answered: started, ends: ends}
+func closedBlock(id string, started, n int, ends ...int64) *heldBlock {
+	return &heldBlock{id: id, granted: planNow.Add(-6 * time.Second), day: planToday, n: n, started: started, answered: started, ends: ends}
 }
 
 // fullWindowWith returns an item whose window is full: another process's

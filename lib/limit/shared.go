@@ -22,8 +22,10 @@ type Stats struct {
 	BlocksTook int // blocks granted
 }
 
-// Dynamo is the shared budget; it implements marketo.Budget.
-type Dynamo struct {
+// Shared is the budget of one Marketo instance held in DynamoDB and shared
+// by every Lambda of the instance (see the package documentation); it
+// implements marketo.Budget.
+type Shared struct {
 	db    DynamoAPI
 	table string
 	pk    string
@@ -33,14 +35,14 @@ type Dynamo struct {
 	seq   int64 // block ids; under mu
 
 	mu       sync.Mutex
-	wake     chan struct{} // closed and replaced whenever local state changes
+	wake     chan struct{} // closed and replaced whenever the process's state changes
 	syncing  bool          // one goroutine talks to DynamoDB at a time
 	slots    int           // slots held
 	until    int64         // slot lease expiry (ms)
 	inflight int
 	waiting  int
-	gen      int // counts changes to the local state
-	blocks   []*localBlock
+	gen      int // counts changes to the process's state
+	blocks   []*heldBlock
 	cur      budgetItem // last item seen
 	haveCur  bool
 	fresh    bool               // cur was read or written since the last sleep
@@ -50,9 +52,11 @@ type Dynamo struct {
 	stats    Stats
 }
 
-var _ marketo.Budget = (*Dynamo)(nil)
+var _ marketo.Budget = (*Shared)(nil)
 
-type localBlock struct {
+// heldBlock is a block of calls this process holds and hands out to its
+// goroutines.
+type heldBlock struct {
 	id       string
 	granted  time.Time
 	day      string
@@ -62,9 +66,9 @@ type localBlock struct {
 	ends     []int64 // answer + Window + Margin of each released call (ms)
 }
 
-// NewDynamo returns the budget of the Marketo instance instanceKey (munchkin
+// NewShared returns the budget of the Marketo instance instanceKey (munchkin
 // id or REST host) kept in table (the state table).
-func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, error) {
+func NewShared(api DynamoAPI, table, instanceKey string, cfg Config) (*Shared, error) {
 	if api == nil || table == "" || instanceKey == "" {
 		return nil, errors.New("limit: DynamoDB client, table and instance key are required")
 	}
@@ -76,7 +80,7 @@ func NewDynamo(api DynamoAPI, table, instanceKey string, cfg Config) (*Dynamo, e
 	if err != nil {
 		return nil, err
 	}
-	return &Dynamo{db: api, table: table, pk: "budget#" + instanceKey, cfg: cfg, loc: marketo.ChicagoLocation(),
+	return &Shared{db: api, table: table, pk: "budget#" + instanceKey, cfg: cfg, loc: marketo.ChicagoLocation(),
 		owner: owner, wake: make(chan struct{})}, nil
 }
 
@@ -90,14 +94,14 @@ func newOwnerID() (string, error) {
 }
 
 // Stats returns the counts of DynamoDB requests made so far.
-func (d *Dynamo) Stats() Stats {
+func (d *Shared) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.stats
 }
 
-// broadcast wakes the goroutines waiting for local state to change. mu held.
-func (d *Dynamo) broadcast() {
+// broadcast wakes the goroutines waiting for the process's state to change. mu held.
+func (d *Shared) broadcast() {
 	close(d.wake)
 	d.wake = make(chan struct{})
 }

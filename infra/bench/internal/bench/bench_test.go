@@ -74,7 +74,7 @@ func TestRunTinyWritesEveryPart(t *testing.T) {
 	if img, err := png.Decode(f); err != nil || img.Bounds().Dx() < 100 {
 		t.Errorf("throughput.png: %v", err)
 	}
-	if o.MotoServer != "" && !strings.Contains(rep.SharedBudgetNote, "lib/limit.Dynamo") {
+	if o.MotoServer != "" && !strings.Contains(rep.SharedBudgetNote, "lib/limit.Shared") {
 		t.Errorf("moto_server is installed but the shared budget was not used: %s", rep.SharedBudgetNote)
 	}
 }

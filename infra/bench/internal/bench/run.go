@@ -91,7 +91,7 @@ func localShared(now func() time.Time, sleep func(context.Context, time.Duration
 	return func() (marketo.Budget, error) { return b, nil }, "shared LocalBudget (in process)", nil
 }
 
-// dynamoShared: a lib/limit.Dynamo per worker, all on one item in moto,
+// dynamoShared: a lib/limit.Shared per worker, all on one item in moto,
 // through one awstest.Serial (moto applies concurrent conditional writes
 // to one item non-atomically; see its doc).
 func dynamoShared(db *dynamodb.Client, table string) budgetFactory {
@@ -99,7 +99,7 @@ func dynamoShared(db *dynamodb.Client, table string) budgetFactory {
 	return func(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error) {
 		instance := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 		return func() (marketo.Budget, error) {
-			b, err := limit.NewDynamo(api, table, instance, limit.Config{CallsPer20s: CallsPer20s, Concurrent: Concurrent, Now: now, Sleep: sleep})
+			b, err := limit.NewShared(api, table, instance, limit.Config{CallsPer20s: CallsPer20s, Concurrent: Concurrent, Now: now, Sleep: sleep})
 			if err != nil {
 				return nil, fmt.Errorf("dynamo budget: %w", err)
 			}
@@ -206,7 +206,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				rep.SharedBudgetNote = "not measured: " + err.Error()
 			} else {
 				dyn = dynamoShared(db, table)
-				rep.SharedBudgetNote = "4-worker rows: each worker has its own lib/limit.Dynamo budget on one DynamoDB item in moto_server " + m.Endpoint
+				rep.SharedBudgetNote = "4-worker rows: each worker has its own lib/limit.Shared budget on one DynamoDB item in moto_server " + m.Endpoint
 			}
 		}
 	}

@@ -11,7 +11,7 @@
 // testing.TB and starts moto through lib/testkit/awstest).
 //
 // Why the run is shaped as it is: the 4-worker rows give each worker its
-// own lib/limit.Dynamo on one item in moto_server, as separate Lambdas
+// own lib/limit.Shared on one item in moto_server, as separate Lambdas
 // would, through a serialising DynamoAPI (moto's conditional writes are not
 // atomic under concurrency; see awstest.Serial) and closed after every
 // invocation, as lib/app does. Scenarios run one at a time by default:
@@ -84,7 +84,7 @@ type BudgetKind string
 
 const (
 	BudgetLocal  BudgetKind = "local"  // one marketo.LocalBudget shared in process
-	BudgetDynamo BudgetKind = "dynamo" // one lib/limit.Dynamo per worker on one item in moto_server
+	BudgetDynamo BudgetKind = "dynamo" // one lib/limit.Shared per worker on one item in moto_server
 )
 
 // world is one Marketo instance, one Certain tenant, one store and W
@@ -255,7 +255,7 @@ func newWorld(ctx context.Context, wc worldConfig) (*world, error) {
 }
 
 // endInvocation does what lib/app does after every Lambda invocation: a
-// budget that holds shared capacity (lib/limit.Dynamo) gives back its
+// budget that holds shared capacity (lib/limit.Shared) gives back its
 // slots and unused calls, so that a frozen Lambda holds nothing.
 func (wk *worker) endInvocation(ctx context.Context) error {
 	cl, ok := wk.budget.(interface{ Close(context.Context) error })
