@@ -13,6 +13,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
 )
@@ -30,7 +31,7 @@ type BudgetFactory func(instanceKey string, b config.Budget) (marketo.Budget, er
 // LocalBudgets is a BudgetFactory of in-process budgets (one per instance
 // and process): for make demo and MARKETO_BUDGET_MODE=local.
 func LocalBudgets(b config.Budget) (marketo.Budget, error) {
-	return marketo.NewLocalBudget(marketo.LocalBudgetConfig{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
+	return limit.NewInProcess(limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
 }
 
 // Connector builds the API clients of a connection and keeps them for the

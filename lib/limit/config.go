@@ -10,6 +10,8 @@ import (
 )
 
 // Config is the budget of one Marketo instance. Zero values take defaults.
+// InProcess reads CallsPer20s, Window, Concurrent, Daily, Now and Sleep;
+// the other settings tune Shared.
 type Config struct {
 	CallsPer20s int           // calls per Window; default 50, at most 100
 	Window      time.Duration // default 20 s

@@ -1,7 +1,15 @@
-// Package limit holds the Marketo budget shared by every Lambda of one
-// Marketo instance. Marketo enforces 100 calls per sliding 20 s, 10 calls
-// in flight and a daily quota per instance, for all integrations together;
-// Lambdas scale out, so an in-process limiter cannot keep them under it.
+// Package limit holds the two Marketo budgets (marketo.Budget): Shared,
+// held in DynamoDB and shared by every Lambda of one Marketo instance, and
+// InProcess, which paces one process only (make demo, single-instance
+// tests). Marketo enforces 100 calls per sliding 20 s, 10 calls in flight
+// and a daily quota per instance, for all integrations together; Lambdas
+// scale out, so an in-process limiter cannot keep them under it. The rest
+// of this documentation is about Shared.
+//
+// Files: config.go (Config, shared by both), item.go (the DynamoDB item),
+// plan.go (the pure planner), dynamo.go (the DynamoDB requests), handout.go
+// (handing calls and slots out to the process's goroutines), shared.go
+// (the Shared type), inprocess.go (InProcess).
 //
 // # Why leases of blocks and slots
 //

@@ -31,8 +31,8 @@ type Config struct {
 	// AllowHTTP permits plain http:// URLs (simulator, tests).
 	AllowHTTP  bool
 	HTTPClient *http.Client
-	// Budget is taken before every REST call; nil means a LocalBudget with
-	// the defaults (50 calls / 20 s, 5 concurrent) on the same clock.
+	// Budget is taken before every REST call; nil means none (no call is
+	// paced or counted). lib/limit makes the product's budgets.
 	Budget Budget
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -112,11 +112,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.budget == nil {
-		b, err := NewLocalBudget(LocalBudgetConfig{Now: cfg.Now, Sleep: cfg.Sleep})
-		if err != nil {
-			return nil, err
-		}
-		c.budget = b
+		c.budget = unpaced{}
 	}
 	c.stats.ByCode = map[string]int{}
 	c.stats.ByPath = map[string]int{}

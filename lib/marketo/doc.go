@@ -10,6 +10,7 @@
 // failure that retrying will not fix), *QuotaError (607: stop cleanly and
 // resume after 00:00 America/Chicago) and *AuthError (bad credentials).
 //
-// Every REST call first takes from a Budget, so the in-process LocalBudget and
-// the DynamoDB-backed budget shared by all Lambdas plug in unchanged.
+// Every REST call first takes from a Budget, so lib/limit's budgets, the
+// in-process one and the DynamoDB-held one shared by all Lambdas, plug in
+// unchanged.
 package marketo

@@ -161,7 +161,14 @@ type Stats struct {
 }
 
 // Budget is taken before every REST call and released after its answer.
-// Implementations: limit.Local (in-process) and limit.Dynamo (shared).
+// Implementations: limit.InProcess (one process) and limit.Shared (held in
+// DynamoDB, shared by every Lambda of a Marketo instance).
 type Budget interface {
 	Acquire(ctx context.Context) (release func(), err error)
 }
+
+// unpaced is the Budget of a client configured without one: every call
+// goes at once.
+type unpaced struct{}
+
+func (unpaced) Acquire(context.Context) (func(), error) { return func() {}, nil }

@@ -19,6 +19,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -147,7 +148,7 @@ func NewWorld(t testing.TB, cfg Config) *World {
 	if budget == (config.Budget{}) {
 		budget = config.Budget{CallsPer20s: config.DefaultCallsPer20s, Concurrent: config.DefaultConcurrent, Daily: config.DefaultDaily}
 	}
-	lb, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{CallsPer20s: budget.CallsPer20s, Concurrent: budget.Concurrent, Daily: budget.Daily, Now: clk.Now, Sleep: clk.Sleep})
+	lb, err := limit.NewInProcess(limit.Config{CallsPer20s: budget.CallsPer20s, Concurrent: budget.Concurrent, Daily: budget.Daily, Now: clk.Now, Sleep: clk.Sleep})
 	if err != nil {
 		t.Fatalf("reliability: budget: %v", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -183,11 +184,20 @@ func (s *Server) Config() marketo.Config {
 }
 
 // NewClient returns a lib/marketo client for this server on its clock; edit
-// may adjust the configuration first.
+// may adjust the configuration first. Without a Budget the client gets an
+// in-process one at its defaults (50 calls / 20 s, 5 concurrent) on the
+// client's clock.
 func (s *Server) NewClient(edit ...func(*marketo.Config)) (*marketo.Client, error) {
 	cfg := s.Config()
 	for _, e := range edit {
 		e(&cfg)
+	}
+	if cfg.Budget == nil {
+		b, err := limit.NewInProcess(limit.Config{Now: cfg.Now, Sleep: cfg.Sleep})
+		if err != nil {
+			return nil, fmt.Errorf("marketotest: budget: %w", err)
+		}
+		cfg.Budget = b
 	}
 	c, err := marketo.New(cfg)
 	if err != nil {

@@ -152,5 +152,5 @@ func shortBudget(s string) string {
 	if strings.HasPrefix(s, "lib/limit") {
 		return "DynamoDB (moto)"
 	}
-	return "LocalBudget"
+	return "in-process"
 }

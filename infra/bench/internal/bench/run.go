@@ -82,13 +82,14 @@ func DefaultScenarios(quick bool) []Scenario {
 		Scenario{Size: 100_000, Workers: 4, NoSecond: true, Jobs: []string{"sync"}})
 }
 
-// localShared: one LocalBudget for every worker of the world.
-func localShared(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error) {
-	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{CallsPer20s: CallsPer20s, Concurrent: Concurrent, Now: now, Sleep: sleep})
+// inProcessShared: one in-process budget (limit.InProcess) for every worker of
+// the world.
+func inProcessShared(now func() time.Time, sleep func(context.Context, time.Duration) error) (func() (marketo.Budget, error), string, error) {
+	b, err := limit.NewInProcess(limit.Config{CallsPer20s: CallsPer20s, Concurrent: Concurrent, Now: now, Sleep: sleep})
 	if err != nil {
 		return nil, "", err
 	}
-	return func() (marketo.Budget, error) { return b, nil }, "shared LocalBudget (in process)", nil
+	return func() (marketo.Budget, error) { return b, nil }, "one limit.InProcess shared by the workers (in process)", nil
 }
 
 // dynamoShared: a lib/limit.Shared per worker, all on one item in moto,
@@ -194,11 +195,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var dyn budgetFactory
 	if o.MotoServer == "" {
-		rep.SharedBudgetNote = "not measured: moto_server not installed; the 4-worker rows share one in-process LocalBudget"
+		rep.SharedBudgetNote = "not measured: moto_server not installed; the 4-worker rows share one limit.InProcess"
 	} else {
 		m, err := StartMoto(ctx, o.MotoServer)
 		if err != nil {
-			rep.SharedBudgetNote = "not measured: " + err.Error() + "; the 4-worker rows share one in-process LocalBudget"
+			rep.SharedBudgetNote = "not measured: " + err.Error() + "; the 4-worker rows share one limit.InProcess"
 		} else {
 			defer m.Stop()
 			db, table, err := motoTable(ctx, m.Endpoint)
@@ -211,7 +212,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	run := func(sc Scenario) (scenarioResult, error) {
-		b := budgetFactory(localShared)
+		b := budgetFactory(inProcessShared)
 		if sc.Workers > 1 && dyn != nil {
 			b = dyn
 		}

@@ -83,8 +83,8 @@ func (h *latencyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type BudgetKind string
 
 const (
-	BudgetLocal  BudgetKind = "local"  // one marketo.LocalBudget shared in process
-	BudgetDynamo BudgetKind = "dynamo" // one lib/limit.Shared per worker on one item in moto_server
+	BudgetInProcess BudgetKind = "in-process" // one limit.InProcess shared by the workers
+	BudgetShared    BudgetKind = "shared"     // one lib/limit.Shared per worker on one item in moto_server
 )
 
 // world is one Marketo instance, one Certain tenant, one store and W

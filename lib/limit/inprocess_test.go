@@ -1,4 +1,4 @@
-package marketo_test
+package limit_test
 
 import (
 	"context"
@@ -8,13 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 )
 
-func TestLocalBudgetWindow(t *testing.T) {
+var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func TestInProcessWindow(t *testing.T) {
 	clk := marketotest.NewManualClock(epoch)
-	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{Now: clk.Now, Sleep: clk.Sleep})
+	b, err := limit.NewInProcess(limit.Config{Now: clk.Now, Sleep: clk.Sleep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +42,8 @@ func TestLocalBudgetWindow(t *testing.T) {
 	}
 }
 
-func TestLocalBudgetConcurrency(t *testing.T) {
-	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{Concurrent: 2})
+func TestInProcessConcurrency(t *testing.T) {
+	b, err := limit.NewInProcess(limit.Config{Concurrent: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +65,11 @@ func TestLocalBudgetConcurrency(t *testing.T) {
 	r3()
 }
 
-func TestLocalBudgetDaily(t *testing.T) {
+func TestInProcessDaily(t *testing.T) {
 	chi, _ := time.LoadLocation("America/Chicago")
 	start := time.Date(2026, 3, 2, 23, 0, 0, 0, chi)
 	clk := marketotest.NewManualClock(start)
-	b, err := marketo.NewLocalBudget(marketo.LocalBudgetConfig{Daily: 3, Now: clk.Now, Sleep: clk.Sleep})
+	b, err := limit.NewInProcess(limit.Config{Daily: 3, Now: clk.Now, Sleep: clk.Sleep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,23 +95,27 @@ func TestLocalBudgetDaily(t *testing.T) {
 	}
 }
 
-func TestLocalBudgetRejectsBadConfig(t *testing.T) {
-	for _, cfg := range []marketo.LocalBudgetConfig{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Window: -time.Second}} {
-		if _, err := marketo.NewLocalBudget(cfg); err == nil {
+func TestInProcessRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Window: -time.Second}} {
+		if _, err := limit.NewInProcess(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
 	}
 }
 
 // upsert runs the note's scenario: writers goroutines each upsert perWriter
-// new leads through one client at the default budget, against a simulator
-// with Marketo's real limits on a fast clock.
+// new leads through one client with an in-process budget at its defaults,
+// against a simulator with Marketo's real limits on a fast clock.
 func upsert(tb testing.TB, writers, perWriter int) (sim *marketotest.Server, c *marketo.Client, simElapsed time.Duration) {
 	tb.Helper()
 	clk := marketotest.NewFastClock(200)
 	sim = marketotest.NewServer(tb, marketotest.WithClock(clk), marketotest.WithRateLimit(100, 20*time.Second),
 		marketotest.WithConcurrencyLimit(10), marketotest.WithLatency(2*time.Second))
-	c, err := sim.NewClient()
+	budget, err := limit.NewInProcess(limit.Config{Now: clk.Now, Sleep: clk.Sleep})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err = sim.NewClient(func(cfg *marketo.Config) { cfg.Budget = budget })
 	if err != nil {
 		tb.Fatal(err)
 	}
