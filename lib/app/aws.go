@@ -13,9 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
 )
@@ -48,10 +47,7 @@ func NewDeps(ctx context.Context, s Settings, log *slog.Logger) (*Deps, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	sec := secrets.New(secretsmanager.NewFromConfig(cfg), SecretsTTL, time.Now)
-	budgets := func(_ string, b config.Budget) (marketo.Budget, error) { return LocalBudgets(b) }
-	if s.BudgetMode == "shared" {
-		budgets = sharedBudgets(ddb, s.StateTable)
-	}
+	budgets := Budgets(limit.Factory{Mode: s.BudgetMode, DB: ddb, Table: s.StateTable})
 	return &Deps{
 		Settings: s, AWS: cfg, Store: st, Secrets: sec, Logger: log,
 		Connector: &Connector{Secrets: sec, Budgets: budgets, Logger: log},

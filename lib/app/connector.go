@@ -13,7 +13,6 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
 )
@@ -22,16 +21,6 @@ import (
 type SecretSource interface {
 	Marketo(ctx context.Context, id string) (secrets.MarketoCredentials, error)
 	Certain(ctx context.Context, id string) (secrets.CertainCredentials, error)
-}
-
-// BudgetFactory returns the Marketo budget of one instance (keyed by munchkin
-// id or REST host) sized by a connection's configured share.
-type BudgetFactory func(instanceKey string, b config.Budget) (marketo.Budget, error)
-
-// LocalBudgets is a BudgetFactory of in-process budgets (one per instance
-// and process): for make demo and MARKETO_BUDGET_MODE=local.
-func LocalBudgets(b config.Budget) (marketo.Budget, error) {
-	return limit.NewInProcess(limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
 }
 
 // Connector builds the API clients of a connection and keeps them for the
@@ -118,7 +107,7 @@ func (c *Connector) budget(key string, b config.Budget) (marketo.Budget, error) 
 	}
 	f := c.Budgets
 	if f == nil {
-		f = func(_ string, b config.Budget) (marketo.Budget, error) { return LocalBudgets(b) }
+		f = InProcessBudgets
 	}
 	bud, err := f(key, b)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 )
 
 // Settings are the function's environment, as template.yaml declares it.
@@ -18,7 +20,10 @@ type Settings struct {
 	StateTable     string        // STATE_TABLE
 	ChangeQueueURL string        // CHANGE_QUEUE_URL (registration-changes only)
 	DeadlineMargin time.Duration // DEADLINE_MARGIN, default 30s
-	BudgetMode     string        // MARKETO_BUDGET_MODE: "shared" (default) or "local"
+	// BudgetMode (MARKETO_BUDGET_MODE): limit.ModeShared ("shared", the
+	// default) or limit.ModeInProcess ("in-process", or "local", its old
+	// spelling).
+	BudgetMode limit.Mode
 	// EmitBaseline (DETECTOR_EMIT_BASELINE=true): the detector's first run
 	// for an event sends a change for every registration instead of only
 	// recording their statuses.
@@ -43,7 +48,7 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 	}
 	s := Settings{
 		Stage: get("STAGE"), ConfigTable: get("CONFIG_TABLE"), StateTable: get("STATE_TABLE"),
-		ChangeQueueURL: get("CHANGE_QUEUE_URL"), BudgetMode: get("MARKETO_BUDGET_MODE"),
+		ChangeQueueURL: get("CHANGE_QUEUE_URL"), BudgetMode: limit.ModeShared,
 		LogFormat: get("AWS_LAMBDA_LOG_FORMAT"), LogLevel: get("AWS_LAMBDA_LOG_LEVEL"),
 		DeadlineMargin: 30 * time.Second,
 	}
@@ -74,12 +79,12 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 	default:
 		return s, fmt.Errorf("environment: DETECTOR_EMIT_BASELINE %q: want true or false", b)
 	}
-	switch s.BudgetMode {
-	case "":
-		s.BudgetMode = "shared"
-	case "shared", "local":
-	default:
-		return s, fmt.Errorf("environment: MARKETO_BUDGET_MODE %q: want shared or local", s.BudgetMode)
+	if m := get("MARKETO_BUDGET_MODE"); m != "" {
+		mode, err := limit.ParseMode(m)
+		if err != nil {
+			return s, fmt.Errorf("environment: MARKETO_BUDGET_MODE: %w", err)
+		}
+		s.BudgetMode = mode
 	}
 	return s, nil
 }

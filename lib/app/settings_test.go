@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/limit"
 )
 
 func lookup(m map[string]string) func(string) (string, bool) {
@@ -24,6 +26,14 @@ func TestSettingsFromEnv(t *testing.T) {
 		m[k] = v
 		return m
 	}
+	for _, m := range []string{"in-process", "local"} { // local: the old spelling
+		if s, err := SettingsFromEnv(lookup(with("MARKETO_BUDGET_MODE", m)), true); err != nil || s.BudgetMode != limit.ModeInProcess {
+			t.Fatalf("MARKETO_BUDGET_MODE=%s: %+v, %v; want in-process", m, s, err)
+		}
+	}
+	if s, err := SettingsFromEnv(lookup(with("MARKETO_BUDGET_MODE", "shared")), true); err != nil || s.BudgetMode != limit.ModeShared {
+		t.Fatalf("MARKETO_BUDGET_MODE=shared: %+v, %v", s, err)
+	}
 	if s, err := SettingsFromEnv(lookup(with("DETECTOR_EMIT_BASELINE", "true")), true); err != nil || !s.EmitBaseline {
 		t.Fatalf("DETECTOR_EMIT_BASELINE=true: %+v, %v", s, err)
 	}
@@ -35,7 +45,7 @@ func TestSettingsFromEnv(t *testing.T) {
 		{map[string]string{"STATE_TABLE": "s"}, false, "CONFIG_TABLE not set"},
 		{map[string]string{"CONFIG_TABLE": "c", "STATE_TABLE": "s"}, true, "CHANGE_QUEUE_URL not set"},
 		{with("DEADLINE_MARGIN", "soon"), true, `DEADLINE_MARGIN "soon"`},
-		{with("MARKETO_BUDGET_MODE", "both"), true, `MARKETO_BUDGET_MODE "both"`},
+		{with("MARKETO_BUDGET_MODE", "both"), true, `MARKETO_BUDGET_MODE: limit: budget mode "both"`},
 		{with("DETECTOR_EMIT_BASELINE", "yes"), true, `DETECTOR_EMIT_BASELINE "yes"`},
 	} {
 		if _, err := SettingsFromEnv(lookup(tc.env), tc.queue); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -9,7 +9,8 @@
 // Files: config.go (Config, shared by both), item.go (the DynamoDB item),
 // plan.go (the pure planner), dynamo.go (the DynamoDB requests), handout.go
 // (handing calls and slots out to the process's goroutines), shared.go
-// (the Shared type), inprocess.go (InProcess).
+// (the Shared type), inprocess.go (InProcess), factory.go (Mode and the
+// Factory that makes either).
 //
 // # Why leases of blocks and slots
 //

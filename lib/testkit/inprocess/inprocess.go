@@ -25,7 +25,6 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
-	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
@@ -132,9 +131,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 
 	// One connector for the process, as one warm Lambda keeps one: the
 	// Marketo budget of the instance is shared by every function here.
-	conn := &app.Connector{Secrets: secrets.New(sec, app.SecretsTTL, nil), Budgets: func(_ string, b config.Budget) (marketo.Budget, error) {
-		return app.LocalBudgets(b)
-	}, Logger: log}
+	conn := &app.Connector{Secrets: secrets.New(sec, app.SecretsTTL, nil), Budgets: app.InProcessBudgets, Logger: log}
 	exec := func(funcs map[string]jobs.JobFunc) *jobs.Executor {
 		return &jobs.Executor{Store: env.Store, Connector: conn, Funcs: funcs, Logger: log}
 	}

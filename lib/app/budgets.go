@@ -1,0 +1,29 @@
+package app
+
+import (
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/limit"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+)
+
+// BudgetFactory returns the Marketo budget of one instance (keyed by munchkin
+// id or REST host) sized by a connection's configured share.
+type BudgetFactory func(instanceKey string, b config.Budget) (marketo.Budget, error)
+
+// Budgets is the BudgetFactory of f: a connection's configured share (calls
+// per 20 s, calls in flight, daily calls) sizes its instance's budget. With
+// limit.ModeShared (MARKETO_BUDGET_MODE=shared, the default) the budget is
+// held in the state table and shared by every Lambda of the instance: a
+// window of calls per 20 s, self-expiring concurrency leases and a daily
+// counter.
+func Budgets(f limit.Factory) BudgetFactory {
+	return func(instanceKey string, b config.Budget) (marketo.Budget, error) {
+		return f.New(instanceKey, limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
+	}
+}
+
+// InProcessBudgets is a BudgetFactory of in-process budgets (one per
+// instance and process): for make demo and MARKETO_BUDGET_MODE=in-process.
+func InProcessBudgets(instanceKey string, b config.Budget) (marketo.Budget, error) {
+	return Budgets(limit.Factory{Mode: limit.ModeInProcess})(instanceKey, b)
+}
