@@ -169,8 +169,8 @@ func (d *Shared) quotaError(now time.Time) error {
 }
 
 // write stores p.next if the item is still at st's version, and applies
-// the plan to the process's state. On a lost race the item that won comes back with the
-// failure and becomes the current state.
+// the plan to the process's state. On a lost race the item that won comes
+// back with the failure and becomes the current state.
 func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error) {
 	av, err := attributevalue.MarshalMap(p.next)
 	if err != nil {
@@ -209,6 +209,13 @@ func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error)
 	default:
 		return false, fmt.Errorf("marketo budget: write %s: %w", d.pk, err)
 	}
+	d.adopt(p)
+	return true, nil
+}
+
+// adopt applies the written plan p to the process's state: the item, the
+// slots and their lease, and the blocks closed and granted.
+func (d *Shared) adopt(p plan) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.gen++
@@ -223,7 +230,6 @@ func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error)
 	}
 	d.broadcast()
 	d.startIdle()
-	return true, nil
 }
 
 // renew extends the slot lease with one atomic UpdateItem, valid only while
