@@ -14,12 +14,14 @@ import (
 // calls, 4 of them ahead of the pace (tau 8.4 s); 4 slots; UseBy 2 s,
 // MaxCall 20 s, LeaseTTL 30 s, so an open block counts for 43 s.
 var (
-	chicago   = marketo.ChicagoLocation()
-	planNow   = time.Date(2026, 3, 2, 15, 0, 0, 0, chicago) // a Monday afternoon in Chicago
-	planToday = "2026-03-02"
+	chicago = marketo.ChicagoLocation()
+	planNow = time.Date(2026, 3, 2, 15, 0, 0, 0, chicago) // a Monday afternoon in Chicago
 )
 
-const delta = 2100 // ms per call at the pace
+const (
+	planToday = "2026-03-02"
+	delta     = 2100 // ms per call at the pace
+)
 
 func planConfig() Config {
 	return Config{CallsPer20s: 10, Margin: time.Second, Block: 4, Burst: 4, Concurrent: 4,
