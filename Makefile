@@ -20,7 +20,7 @@ FN_InterestMetricsFunction     := interest-metrics
 FN_RegistrationChangesFunction := registration-changes
 LOGICAL_IDS := ImportLeadsFunction TriggerCampaignFunction SyncLeadsFunction EngagementMetricsFunction InterestMetricsFunction RegistrationChangesFunction
 
-# Lambda build flags (AWS.md section 1): static, no RPC shim, stripped, reproducible.
+# Lambda build flags (docs/architecture.md §11): static, no RPC shim, stripped, reproducible.
 LAMBDA_ARCH    ?= arm64
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -buildvcs=false -ldflags="-s -w"
 LAMBDA_ENV     := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH)

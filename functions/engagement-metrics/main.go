@@ -1,5 +1,5 @@
 // Command engagement-metrics is the Lambda of Upload Engagement Metrics
-// (engagement-metrics): per attendee, the nine metrics of MISSION.md section 4
+// (engagement-metrics): per attendee, the nine metrics of docs/jobs.md §4
 // written to a Marketo custom object. It stays thin: lib/app decodes the
 // schedule tick or direct run and builds the clients and store once per
 // container; the rules live in lib/jobs.

@@ -1,7 +1,7 @@
 // Command certain-sim serves the Certain simulator (lib/certain/certaintest)
 // on a loopback port, seeded with the deterministic demo data set, so that
 // the jobs, curl or a local Lambda can be pointed at a Certain that behaves
-// like the default contract of docs/CERTAIN.md.
+// like the default contract of docs/certain.md.
 package main
 
 import (

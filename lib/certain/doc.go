@@ -1,7 +1,7 @@
 // Package certain is the REST client for the Certain event platform.
 //
 // Certain publishes no per-resource reference, so this client follows the
-// "default contract" of docs/CERTAIN.md: every field name or value that is not
+// "default contract" of docs/certain.md: every field name or value that is not
 // publicly documented comes from FieldNames, which means a tenant that differs
 // needs configuration, not code. Collections are exposed as iterators that
 // fetch one page at a time, so a 100,000-registration event never sits in
@@ -10,5 +10,5 @@
 // Transport rules: HTTP Basic auth, JSON only, 404 on a collection search is an
 // empty result, 429 and 5xx are retried with exponential back-off honouring
 // Retry-After, and a semaphore bounds the calls in flight per client (Certain
-// publishes no limits; CERTAIN.md assumes 4).
+// publishes no limits; docs/certain.md §3 assumes 4).
 package certain

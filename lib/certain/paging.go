@@ -9,7 +9,7 @@ import (
 	"strconv"
 )
 
-// Paging modes for start_index (CERTAIN.md section 4).
+// Paging modes for start_index (docs/certain.md §4).
 const (
 	PagingOffset0 = "offset0" // 0-based record offset (default)
 	PagingOffset1 = "offset1" // 1-based record offset

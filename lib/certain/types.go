@@ -32,7 +32,7 @@ import (
 // Every Page carries the offset it started at and the offset of the next page,
 // so a job can checkpoint and resume (q.StartIndex / startIndex).
 
-// FieldNames are the Certain field names and values CERTAIN.md leaves open
+// FieldNames are the Certain field names and values docs/certain.md leaves open
 // (section 9). Zero values mean the documented defaults (see Defaults()).
 type FieldNames struct {
 	RegistrationStatus   string   `json:"registrationStatusField,omitempty"`
@@ -58,7 +58,7 @@ type FieldNames struct {
 	AppointmentRatingOrd []string `json:"appointmentRatingOrder,omitempty"` // [registration, targetRegistration]
 }
 
-// Defaults returns the documented default contract (CERTAIN.md section 9).
+// Defaults returns the documented default contract (docs/certain.md §9).
 func Defaults() FieldNames {
 	return FieldNames{
 		RegistrationStatus: "registrationStatusLabel", Complete: "isConfirmed",

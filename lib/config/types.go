@@ -19,7 +19,7 @@ const (
 	TypeInterestMetrics   = "interest-metrics"
 )
 
-// Status categories (CERTAIN.md section 6).
+// Status categories (docs/certain.md §6).
 const (
 	CategoryAccepted  = "accepted"
 	CategoryPending   = "pending"
@@ -39,7 +39,7 @@ type Connection struct {
 	FieldMapping  []FieldMap         `json:"fieldMapping"`
 	CertainFields certain.FieldNames `json:"certainFields,omitempty"`
 	// Statuses is the registration-status vocabulary; empty means the
-	// standard list of CERTAIN.md section 6.
+	// standard list of docs/certain.md §6.
 	Statuses    []Status `json:"statuses,omitempty"`
 	PageSize    int      `json:"pageSize,omitempty"`    // Certain page size, default 200
 	PagingMode  string   `json:"pagingMode,omitempty"`  // offset0 (default), offset1, page1
@@ -136,7 +136,7 @@ type TokenSpec struct {
 	Field string `json:"field,omitempty"`
 }
 
-// Modules named in MISSION.md section 4.
+// Modules named in docs/jobs.md §4.
 const (
 	ModuleAgenda              = "agenda"
 	ModuleSpeakerSession      = "speakerSessionManagement"

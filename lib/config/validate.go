@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Budget defaults and ceilings (MARKETO.md section 2: advised share of one
+// Budget defaults and ceilings (docs/marketo.md §2: advised share of one
 // integration, and the instance-wide limits).
 const (
 	DefaultCallsPer20s = 50
@@ -58,7 +58,7 @@ func (l *errList) add(field, format string, args ...any) {
 func (l *errList) err() error { return errors.Join(l.errs...) }
 
 // DefaultStatuses is the standard Certain status list with its default
-// categories (CERTAIN.md section 6). It returns a fresh slice.
+// categories (docs/certain.md §6). It returns a fresh slice.
 func DefaultStatuses() []Status {
 	return []Status{
 		{"New", CategoryPending},

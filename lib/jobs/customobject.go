@@ -31,7 +31,7 @@ const (
 // FieldDisabled as a Params.Fields value stops a logical field being sent.
 const FieldDisabled = "-"
 
-// Default custom objects (MISSION.md sections 4 and 5).
+// Default custom objects (docs/jobs.md §4 and §5).
 const (
 	DefaultEngagementObject = "CertainEngagementMetrics"
 	DefaultInterestObject   = "CertainInterestPoints"

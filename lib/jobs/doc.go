@@ -29,9 +29,9 @@
 //
 // Status names, ratings, appointment sources and the like are compared
 // case-insensitively after trimming, using the connection's Certain field
-// names (certain.FieldNames; defaults in CERTAIN.md section 9).
+// names (certain.FieldNames; defaults in docs/certain.md §9).
 //
-// Engagement metrics, per registration (MISSION.md section 4):
+// Engagement metrics, per registration (docs/jobs.md §4):
 //
 //   - Sessions come from agenda lines (RegistrationAgenda), or from the
 //     session registrations of every session when Speaker and Session
@@ -56,13 +56,13 @@
 //   - Averages are rounded to two decimals; with nothing rated the field is
 //     written as null. Counts with no activity are 0: every included
 //     attendee gets a record.
-//   - A metric whose modules (engagementGating, the table of MISSION.md
-//     section 4) are not all enabled is not sent at all, and the inputs only
+//   - A metric whose modules (engagementGating, the table of docs/jobs.md
+//     §4) are not all enabled is not sent at all, and the inputs only
 //     it needs are not read.
 //   - Registrations included: active, with a status whose category is in
 //     Params.Categories (default accepted and pending).
 //
-// Interest metrics, per registration and tag (MISSION.md section 5):
+// Interest metrics, per registration and tag (docs/jobs.md §5):
 //
 //   - Items are agenda items, or sessions when Params.Modules has Speaker and
 //     Session Management. An item's tags (optionally limited by

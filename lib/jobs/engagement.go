@@ -11,7 +11,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/config"
 )
 
-// Logical names of the nine engagement metrics (MISSION.md section 4), in
+// Logical names of the nine engagement metrics (docs/jobs.md §4), in
 // table order. They are the keys of Params.Fields and, by default, the
 // custom object field names too.
 const (
@@ -26,8 +26,8 @@ const (
 	MetricAvgRatingGiven        = "avgAppointmentRatingGiven"
 )
 
-// EngagementMetrics is the JobFunc of engagement-metrics (MISSION.md
-// section 4): one custom object record per included registration.
+// EngagementMetrics is the JobFunc of engagement-metrics (docs/jobs.md
+// §4): one custom object record per included registration.
 func EngagementMetrics(ctx context.Context, rc *RunContext) error {
 	return newMetricsRun(rc, ResolveLeadIDs).engagement(ctx)
 }
@@ -54,7 +54,7 @@ func (m *metricsRun) engagement(ctx context.Context) error {
 	}
 	plan := newEngagementPlan(p.Modules)
 	if len(plan.Metrics) == 0 {
-		return Configf("params.modules %q enable no engagement metric (see the module table of MISSION.md section 4)", p.Modules)
+		return Configf("params.modules %q enable no engagement metric (see the module table of docs/jobs.md §4)", p.Modules)
 	}
 	co, err := planCustomObject(ctx, rc.Clients.Marketo, customObjectName(p.CustomObject, DefaultEngagementObject), p.Fields, engagementSpec(plan))
 	if err != nil {
@@ -246,7 +246,7 @@ type moduleRule struct {
 	AllOf  [][]string // each inner slice: any of these modules
 }
 
-// engagementGating returns MISSION.md section 4's table as data. It is a
+// engagementGating returns docs/jobs.md §4's table as data. It is a
 // function, not a package variable, so nothing can mutate it.
 func engagementGating() []moduleRule {
 	sessionModules := []string{config.ModuleAgenda, config.ModuleSpeakerSession}
@@ -265,7 +265,7 @@ func engagementGating() []moduleRule {
 	}
 }
 
-// EngagementMetricNames lists the nine metrics in MISSION.md's order.
+// EngagementMetricNames lists the nine metrics in docs/jobs.md §4's order.
 func EngagementMetricNames() []string {
 	var out []string
 	for _, r := range engagementGating() {

@@ -42,7 +42,7 @@ func TestEnabledMetricsFollowsModuleTable(t *testing.T) {
 		})
 	}
 	if len(all) != 9 {
-		t.Fatalf("EngagementMetricNames has %d metrics, MISSION.md has 9", len(all))
+		t.Fatalf("EngagementMetricNames has %d metrics, docs/jobs.md §4 has 9", len(all))
 	}
 }
 

@@ -19,7 +19,7 @@ const (
 	IncludeAttended   = "attended"
 )
 
-// InterestMetrics is the JobFunc of interest-metrics (MISSION.md section 5):
+// InterestMetrics is the JobFunc of interest-metrics (docs/jobs.md §5):
 // one custom object record per included registration and tag.
 func InterestMetrics(ctx context.Context, rc *RunContext) error {
 	return newMetricsRun(rc, ResolveLeadIDs).interest(ctx)

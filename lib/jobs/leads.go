@@ -16,7 +16,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
-// Rules A, B and C of "Create or Update Leads" (MISSION.md section 3), as
+// Rules A, B and C of "Create or Update Leads" (docs/jobs.md §3), as
 // the issue states them:
 //
 //   - External Profile ID blank, or Source of Profile = Import: create the

@@ -15,7 +15,7 @@ import (
 )
 
 // fakeMarketo keeps leads in memory and answers Sync Leads the way Marketo
-// does (MARKETO.md 6.4), including 1004/1005/1007 and 1036 for a repeated
+// does (docs/marketo.md §6.4), including 1004/1005/1007 and 1036 for a repeated
 // key in one input.
 type fakeMarketo struct {
 	mu        sync.Mutex

@@ -26,7 +26,7 @@ var ErrChangeInProgress = errors.New("another delivery of this change is being p
 //
 // Every (job, change) pair is claimed with an idempotency record whose key is
 // the business key chg#<jobId>#<registrationCode>#<toStatus>#<changedAt>
-// (AWS.md section 11): a redelivered or duplicated message, or the same
+// (docs/architecture.md §8): a redelivered or duplicated message, or the same
 // change sent by two producers, triggers the campaign once; a concurrent
 // delivery finds the in-progress lock and is retried later. The record is
 // completed only after Marketo accepted the request, and deleted when the

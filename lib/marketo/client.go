@@ -421,7 +421,7 @@ func (c *Client) judgeEnvelope(ctx context.Context, k *call, ex exchange, token 
 }
 
 // judgeFailure applies the retry class of a success:false answer's code
-// (MARKETO.md §7).
+// (docs/marketo.md §7).
 func (c *Client) judgeFailure(ctx context.Context, k *call, env *envelope, ex exchange, token string, st *attempts) (*envelope, verdict, error) {
 	code := "unknown"
 	msg := "success:false without errors"

@@ -78,7 +78,7 @@ func HasCode(err error, code string) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
-// class is the retry class of a response (MARKETO.md §7).
+// class is the retry class of a response (docs/marketo.md §7).
 type class int
 
 const (

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Per-call caps documented by Marketo (MARKETO.md §2).
+// Per-call caps documented by Marketo (docs/marketo.md §2).
 const (
 	MaxBatch          = 300 // records per write, values per filter, rows per page
 	MaxCampaignLeads  = 100

@@ -1,5 +1,5 @@
 // Package secrets loads Marketo and Certain credentials from AWS Secrets
-// Manager by ARN or name, using GetSecretValue only (AWS.md section 7: the
+// Manager by ARN or name, using GetSecretValue only (docs/architecture.md §4: the
 // official caching library also calls DescribeSecret, which would need a
 // second IAM grant), behind a small TTL cache so a warm Lambda does not
 // fetch them on every invocation.

@@ -152,7 +152,7 @@ type IdemResult struct {
 	Result []byte
 }
 
-// Idempotency follows AWS.md section 11.
+// Idempotency follows docs/architecture.md §8.
 type Idempotency interface {
 	BeginIdem(ctx context.Context, key string, lockUntil time.Time, retention time.Duration, now time.Time) (IdemResult, error)
 	CompleteIdem(ctx context.Context, key string, result []byte, retention time.Duration, now time.Time) error

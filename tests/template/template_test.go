@@ -20,7 +20,7 @@ type wantFunction struct {
 	sqs      bool
 }
 
-// The six functions and what triggers them (DESIGN.md "Functions").
+// The six functions and what triggers them (docs/architecture.md §1).
 var wantFunctions = map[string]wantFunction{
 	"ImportLeadsFunction":         {dir: "import-leads", jobTypes: []string{"import-leads", "import-profiles"}},
 	"TriggerCampaignFunction":     {dir: "trigger-campaign", sqs: true},

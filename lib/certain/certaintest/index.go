@@ -9,7 +9,7 @@ import (
 )
 
 // indexedFields are the profile fields a search finds through byField: the
-// ones the jobs search by (CERTAIN.md section 7). The timestamps are read
+// ones the jobs search by (docs/certain.md §7). The timestamps are read
 // from the record, not its fields, so they are never indexed.
 func (s *Server) indexedFields() []string {
 	if x := s.fields.ExternalID; x != "email" && x != "dateModified" && x != "dateCreated" && x != "" {

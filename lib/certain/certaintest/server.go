@@ -1,13 +1,13 @@
 // Package certaintest is an in-memory Certain REST server for tests, the demo
 // and benchmarks, in the spirit of net/http/httptest.
 //
-// It implements the default contract of docs/CERTAIN.md (sections 4, 5 and 8)
+// It implements the default contract of docs/certain.md (sections 4, 5 and 8)
 // so that the real lib/certain client, with its URL building, auth, paging
-// and retries, is what the tests exercise. Field names that CERTAIN.md marks
+// and retries, is what the tests exercise. Field names that docs/certain.md marks
 // as assumed come from certain.FieldNames, so a non-default tenant shape can
 // be simulated too.
 //
-// Rules the simulator enforces (and where CERTAIN.md is silent, chooses):
+// Rules the simulator enforces (and where docs/certain.md is silent, chooses):
 //   - Basic auth; a wrong user or password is 401 with a plain-text message.
 //   - Collections page with start_index/max_results in the configured mode,
 //     return the envelope (size, completeCollectionSize, maxResults, key),

@@ -3,7 +3,7 @@
 // production lib/marketo client talks to, so tests exercise URL building,
 // headers, auth, JSON and retries where the public clients broke.
 //
-// It enforces Marketo's rules as MARKETO.md §10 lists them: identity and the
+// It enforces Marketo's rules as docs/marketo.md §10 lists them: identity and the
 // 602-then-601 expiry sequence, errors as HTTP 200 envelopes, the 606 sliding
 // window, the 615 concurrency limit, the 607 daily quota (resetting at 00:00
 // America/Chicago on the simulator clock), 413/414, per-call caps, paging,

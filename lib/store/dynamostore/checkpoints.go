@@ -44,7 +44,7 @@ func (s *Store) GetCheckpoint(ctx context.Context, jobID string) (store.Checkpoi
 	return store.Checkpoint{Version: it.Version, RunID: it.RunID, Data: it.Data, Updated: fromMS(it.Updated)}, nil
 }
 
-// PutCheckpoint is a conditional PutItem on the version (AWS.md section 10).
+// PutCheckpoint is a conditional PutItem on the version (docs/architecture.md §7).
 func (s *Store) PutCheckpoint(ctx context.Context, jobID string, cp store.Checkpoint, expectVersion int64) (int64, error) {
 	it := cpItem{PK: "job#" + jobID, SK: "checkpoint", Version: expectVersion + 1, RunID: cp.RunID, Data: cp.Data, Updated: ms(s.now())}
 	av, err := attributevalue.MarshalMap(it)

@@ -25,7 +25,7 @@
 //	pk "run#<runId>"       sk "outcount"     outcomes offered so far (atomic ADD reserves slots)
 //	pk "run#<runId>"       sk "out#<seq>"    up to 100 per-record outcomes per item, seq zero-padded
 //	pk "jobruns#<jobId>"   sk "<started>#<runId>"  copy of the run for ListRuns (newest first)
-//	pk "idem#<key>"        sk "idem"         idempotency record (AWS.md section 11)
+//	pk "idem#<key>"        sk "idem"         idempotency record (docs/architecture.md §8)
 //	pk "det#<scope>"       sk "watermark"    change-detector watermark
 //	pk "det#<scope>"       sk "st#<regCode>" last-seen registration status
 //	pk "hash#<scope>"      sk "h#<key>"      last-sent payload hash

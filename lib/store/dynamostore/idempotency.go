@@ -15,7 +15,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
-// Idempotency record statuses (AWS.md section 11).
+// Idempotency record statuses (docs/architecture.md §8).
 const (
 	idemInProgress = "INPROGRESS"
 	idemCompleted  = "COMPLETED"

@@ -1,6 +1,6 @@
 // Package awstest runs tests against a real local AWS emulator: moto_server
 // started on a free loopback port, reached by the production SDK clients
-// through AWS_ENDPOINT_URL (AWS.md section 13), so production code has no
+// through AWS_ENDPOINT_URL (docs/architecture.md §11), so production code has no
 // test branch. One server per test package is enough; tests isolate
 // themselves with fresh table names or Reset.
 package awstest

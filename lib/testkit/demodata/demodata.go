@@ -44,7 +44,7 @@ type Options struct {
 // Custom status added to the standard list (category accepted).
 const CustomStatus = "VIP Guest"
 
-// StandardStatuses is CERTAIN.md section 6, in table order.
+// StandardStatuses is docs/certain.md §6, in table order.
 var standardStatuses = []string{
 	"New", "Requested Invitation", "Waitlist Hold", "Invited", "Invitation Sent", "Request Denied",
 	"Pre-Registered", "Declined Invitation", "Cancelled", "No-show", "Attended",

@@ -51,7 +51,7 @@ const Event = "HS26"
 // importEvent receives the import-leads registrations.
 const importEvent = "IMP26"
 
-// Marketo's documented limits (MARKETO.md section 2), used for both the
+// Marketo's documented limits (docs/marketo.md §2), used for both the
 // simulator and the budget.
 const (
 	CallsPer20s = 100
