@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/certain-marketo/certain-marketo/lib/obs"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
 )
@@ -60,11 +59,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		logW, logPath = f, f.Name()
 	}
-	level := "INFO"
+	level := slog.LevelInfo
 	if *verbose {
-		level = "DEBUG"
+		level = slog.LevelDebug
 	}
-	log := obs.NewLogger(logW, "Text", level)
+	log := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
 	data := demodata.Demo()

@@ -28,8 +28,6 @@ type Settings struct {
 	// for an event sends a change for every registration instead of only
 	// recording their statuses.
 	EmitBaseline bool
-	LogFormat    string // AWS_LAMBDA_LOG_FORMAT: "JSON" or "Text" (set by Lambda)
-	LogLevel     string // AWS_LAMBDA_LOG_LEVEL (set by Lambda)
 }
 
 // EnvNames lists every environment variable the functions read; the
@@ -49,7 +47,6 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 	s := Settings{
 		Stage: get("STAGE"), ConfigTable: get("CONFIG_TABLE"), StateTable: get("STATE_TABLE"),
 		ChangeQueueURL: get("CHANGE_QUEUE_URL"), BudgetMode: limit.ModeShared,
-		LogFormat: get("AWS_LAMBDA_LOG_FORMAT"), LogLevel: get("AWS_LAMBDA_LOG_LEVEL"),
 		DeadlineMargin: 30 * time.Second,
 	}
 	var missing []string

@@ -1,3 +1,11 @@
+// Package obs writes the product's metrics: CloudWatch Embedded Metric Format
+// lines, which CloudWatch turns into metrics, so no PutMetricData permission
+// or network call is needed (see EmitMetrics).
+//
+// Logging needs no helper here: each function's main installs
+// lambdacontext.NewLogger (JSON with level, timestamp, message and requestId,
+// honouring the function's LoggingConfig), and lib/jobs adds the job, run,
+// account and event to every line of a run with slog's With.
 package obs
 
 import (
