@@ -170,7 +170,8 @@ func (p *printer) outro(env *inprocess.Env, res Result, took time.Duration, logP
 	fmt.Fprintf(p.out, "                                 (1007 failures above are leads sharing an e-mail in Marketo: the data set has\n")
 	fmt.Fprintf(p.out, "                                 them on purpose; 'cmctl failures <run-id>' lists such records of a deployed run)\n")
 	fmt.Fprintf(p.out, "  README.md                      configuration reference, deploying with SAM, operating it, Marketo limits\n")
-	fmt.Fprintf(p.out, "  lib/testkit/demodata/config.go            the connection and the six job configurations this demo used\n")
+	fmt.Fprintf(p.out, "  lib/testkit/demodata/config.go the connection and the six job configurations this demo used\n")
+	fmt.Fprintf(p.out, "  docs/                          architecture, the jobs rule by rule, the Marketo and Certain contracts, operations\n")
 	fmt.Fprintf(p.out, "  go run ./infra/demo -v -registrations 2000   a bigger data set (paced by the Marketo budget), with logs\n")
 	if logPath != "" {
 		fmt.Fprintf(p.out, "  %s   this run's logs\n", logPath)
