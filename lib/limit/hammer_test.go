@@ -3,6 +3,7 @@ package limit_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,16 +19,31 @@ import (
 // budget object, as four Lambdas would have) share one DynamoDB budget set
 // to Marketo's real limits and hammer the simulator, which enforces the same
 // limits. Time runs 10x faster on a clock shared by the simulator, the
-// clients and the budgets, so 60 s of Marketo time take 6 s; calls answered
-// after the first (full) window are measured: no 606, no 615, and
-// throughput at least 85 % of the budget. Calls come in waves (once the
-// window is full, every worker waits for the same calls to leave it), so
-// the count over a fixed span depends on where the waves fall; the test
-// therefore also asserts the mean, over every 20 s window starting in the
-// measured span, of the calls answered in it. No worker may be starved
-// (each gets at least half its equal share). The spy checks, on the
-// budget's side, the calls in flight and the grants per 20 s, and the
-// budgets' Stats give the DynamoDB requests per Marketo call.
+// clients and the budgets, so 60 s of Marketo time take 6 s.
+//
+// Always asserted (safety, independent of the machine's load): no 606, no
+// 615, never more than 10 calls in flight on the budget's side (the spy),
+// and every worker served. (The spy's grants per 20 s are logged, not
+// asserted: it stamps a grant when Acquire returns, which a descheduled
+// goroutine does late; the simulator's 606 count is the authority.)
+//
+// Measured (efficiency): calls answered after the first (full) window as a
+// share of the budget, the mean over every 20 s window starting in the
+// measured span (calls come in waves, so a fixed span depends on where they
+// fall), each worker's share, and the DynamoDB requests per Marketo call.
+// These depend on the CPU the goroutines get while the simulated clock runs
+// ten times real time, so on a loaded machine they drop: a wall-clock limit
+// in disguise. They are logged always, and asserted (at least 85 % of the
+// budget, no worker under half its equal share) only when measuring:
+//
+//	go test -count=1 -v -run 'TestDynamoBudget/Four' ./lib/limit -args -budget.measure
+//
+// The planner's pacing decisions themselves are table-tested without
+// timing in plan_test.go.
+// measureBudget turns the efficiency figures of testFourWorkers into
+// assertions, for a measurement on an otherwise idle machine.
+var measureBudget = flag.Bool("budget.measure", false, "assert the shared budget's throughput and fairness figures (run on an idle machine)")
+
 func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	const (
 		workers    = 4
@@ -59,15 +75,21 @@ func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	var grants []time.Time
 	var grantsMu sync.Mutex
 	defer func() {
+		grantsMu.Lock()
+		defer grantsMu.Unlock()
+		slices.SortFunc(grants, func(a, b time.Time) int { return a.Compare(b) })
 		maxW := 0
 		for i := range grants {
 			n := 0
-			for j := i; j < len(grants) && grants[j].Sub(grants[i]) < 20*time.Second; j++ {
+			for j := i; j < len(grants) && grants[j].Sub(grants[i]) < window; j++ {
 				n++
 			}
 			maxW = max(maxW, n)
 		}
 		t.Logf("spy: max in flight %d, max grants in 20 s %d", maxIn.Load(), maxW)
+		if maxIn.Load() > 10 {
+			t.Errorf("spy: %d calls in flight, the budget allows 10", maxIn.Load())
+		}
 	}()
 	var histMu sync.Mutex
 	hist := map[int]int{}
@@ -128,7 +150,7 @@ func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	if c606 != 0 || c615 != 0 {
 		t.Errorf("got %d 606 and %d 615 answers, want none", c606, c615)
 	}
-	if ratio < 0.85 {
+	if *measureBudget && ratio < 0.85 {
 		t.Errorf("throughput %.1f%% of the budget, want at least 85%%", 100*ratio)
 	}
 	// Mean calls per 20 s over every window [s, s+20 s) with s in
@@ -160,11 +182,14 @@ func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	t.Logf("mean calls per sliding 20 s window after the first: %.1f%% of the budget; measured calls per worker %v", 100*mean, share)
 	t.Logf("DynamoDB: %d writes (%d lost races, %d lease renewals) + %d reads for %d grants in %d blocks = %.2f requests per Marketo call",
 		st.Writes, st.Conflicts, st.Renewals, st.Reads, st.Grants, st.BlocksTook, perCall)
-	if mean < 0.85 {
+	if *measureBudget && mean < 0.85 {
 		t.Errorf("mean calls per sliding 20 s window %.1f%% of the budget, want at least 85%%", 100*mean)
 	}
 	for w, c := range share {
-		if float64(c) < 0.5*float64(measured.Load())/workers {
+		if c == 0 {
+			t.Errorf("worker %d got none of the %d measured calls", w, measured.Load())
+		}
+		if *measureBudget && float64(c) < 0.5*float64(measured.Load())/workers {
 			t.Errorf("worker %d got %d of %d measured calls: starved (want at least half its equal share)", w, c, measured.Load())
 		}
 	}

@@ -315,8 +315,13 @@ func TestFilterPagingAndTooMany(t *testing.T) {
 }
 
 func TestDuplicateRace(t *testing.T) {
+	// The two calls overlap when the second decides before the first
+	// creates: the race's pause is the simulator's latency, 2 s on a clock
+	// ten times real time, so 200 ms of real time, far more than the two
+	// goroutines' start skew even on a loaded machine (at 50 ms simulated
+	// it failed under load).
 	clk := marketotest.NewFastClock(10)
-	sim := marketotest.NewServer(t, marketotest.WithClock(clk), marketotest.WithDuplicateRace(true))
+	sim := marketotest.NewServer(t, marketotest.WithClock(clk), marketotest.WithDuplicateRace(true), marketotest.WithLatency(2*time.Second))
 	c, err := sim.NewClient()
 	if err != nil {
 		t.Fatal(err)
