@@ -23,6 +23,7 @@ import (
 const (
 	maxEMFMetrics    = 100
 	maxEMFDimensions = 30
+	maxEMFValues     = 100 // values of one metric in one line
 )
 
 // MetricLevel is the level written on every EMF line. Lambda drops lines below the
@@ -31,31 +32,47 @@ const (
 const MetricLevel = "INFO"
 
 // EmitMetrics writes one CloudWatch Embedded Metric Format line to w: the metrics under
-// namespace, with one dimension set made of every key of dims, stamped with now. A metric's
-// unit follows its name: a name ending in "Ms" is Milliseconds, "Seconds" is Seconds,
-// "Bytes" is Bytes, anything else is Count. Keys are written in sorted order, so the line
-// is stable for a given input.
-//
-// It returns an error naming the problem, and writes nothing, for an empty namespace, no
-// metrics, more than 100 metrics or 30 dimensions, a NaN or infinite value, an empty name,
-// or a name used both as a dimension and a metric or clashing with the reserved keys
-// "_aws" and "level".
+// namespace, with one dimension set made of every key of dims, stamped with now. It is
+// Line{...}.Write with a single dimension set; see Line for the rules.
 func EmitMetrics(w io.Writer, namespace string, dims map[string]string, metrics map[string]float64, now time.Time) error {
-	if strings.TrimSpace(namespace) == "" {
+	return Line{Namespace: namespace, Dimensions: dims, Metrics: metrics, Time: now}.Write(w)
+}
+
+// Line is one CloudWatch Embedded Metric Format line.
+//
+// A metric's unit follows its name: a name ending in "Ms" is Milliseconds, "Seconds" is
+// Seconds, "Bytes" is Bytes, "Percent" is Percent, anything else is Count.
+type Line struct {
+	Namespace  string
+	Dimensions map[string]string // name -> value
+	// Metrics are the metrics with one value.
+	Metrics map[string]float64
+	// Series are metrics with several values in this line (at most 100 each), such as one
+	// latency per request: CloudWatch keeps each value, so percentiles see them all.
+	Series map[string][]float64
+	Time   time.Time
+}
+
+// Write writes the line to w, with one dimension set made of every key of Dimensions and
+// keys in sorted order, so the line is stable for a given input. It returns an error
+// naming the problem, and writes nothing, for an empty namespace, no metrics, more than
+// 100 metrics or 30 dimensions, a series of no or more than 100 values, a NaN or infinite
+// value, an empty name, or a name used twice or clashing with the reserved keys "_aws"
+// and "level".
+func (l Line) Write(w io.Writer) error {
+	if strings.TrimSpace(l.Namespace) == "" {
 		return errors.New("obs: EMF namespace is empty")
 	}
-	if len(metrics) == 0 {
+	n := len(l.Metrics) + len(l.Series)
+	if n == 0 {
 		return errors.New("obs: EMF line has no metrics")
 	}
-	if len(metrics) > maxEMFMetrics {
-		return fmt.Errorf("obs: EMF line has %d metrics, the limit is %d", len(metrics), maxEMFMetrics)
+	if n > maxEMFMetrics {
+		return fmt.Errorf("obs: EMF line has %d metrics, the limit is %d", n, maxEMFMetrics)
 	}
-	if len(dims) > maxEMFDimensions {
-		return fmt.Errorf("obs: EMF line has %d dimensions, the limit is %d", len(dims), maxEMFDimensions)
-	}
-	line := make(map[string]any, len(dims)+len(metrics)+2)
-	dimNames := make([]string, 0, len(dims))
-	for k, v := range dims {
+	line := make(map[string]any, len(l.Dimensions)+n+2)
+	dimNames := make([]string, 0, len(l.Dimensions))
+	for k, v := range l.Dimensions {
 		if err := checkEMFKey("dimension", k); err != nil {
 			return err
 		}
@@ -63,33 +80,51 @@ func EmitMetrics(w io.Writer, namespace string, dims map[string]string, metrics 
 		line[k] = v
 	}
 	sort.Strings(dimNames)
-	metricNames := make([]string, 0, len(metrics))
-	for k, v := range metrics {
+	if len(dimNames) > maxEMFDimensions {
+		return fmt.Errorf("obs: EMF line has %d dimensions, the limit is %d", len(dimNames), maxEMFDimensions)
+	}
+	metricNames := make([]string, 0, n)
+	add := func(k string, v any, values ...float64) error {
 		if err := checkEMFKey("metric", k); err != nil {
 			return err
 		}
-		if _, dup := dims[k]; dup {
-			return fmt.Errorf("obs: EMF name %q is both a dimension and a metric", k)
+		if _, dup := line[k]; dup {
+			return fmt.Errorf("obs: EMF name %q is used twice (dimension, metric or series)", k)
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("obs: EMF metric %q has value %v, which JSON cannot carry", k, v)
+		for _, x := range values {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("obs: EMF metric %q has value %v, which JSON cannot carry", k, x)
+			}
 		}
 		metricNames = append(metricNames, k)
 		line[k] = v
+		return nil
+	}
+	for k, v := range l.Metrics {
+		if err := add(k, v, v); err != nil {
+			return err
+		}
+	}
+	for k, vs := range l.Series {
+		if len(vs) == 0 || len(vs) > maxEMFValues {
+			return fmt.Errorf("obs: EMF series %q has %d values, want 1 to %d", k, len(vs), maxEMFValues)
+		}
+		if err := add(k, vs, vs...); err != nil {
+			return err
+		}
 	}
 	sort.Strings(metricNames)
 
 	defs := make([]emfMetric, len(metricNames))
-	for i, n := range metricNames {
-		defs[i] = emfMetric{Name: n, Unit: unitFor(n)}
+	for i, name := range metricNames {
+		defs[i] = emfMetric{Name: name, Unit: unitFor(name)}
 	}
-	dimSets := [][]string{dimNames}
 	line["level"] = MetricLevel
 	line["_aws"] = emfMeta{
-		Timestamp: now.UnixMilli(),
+		Timestamp: l.Time.UnixMilli(),
 		CloudWatchMetrics: []emfDirective{{
-			Namespace:  namespace,
-			Dimensions: dimSets,
+			Namespace:  l.Namespace,
+			Dimensions: [][]string{dimNames},
 			Metrics:    defs,
 		}},
 	}
@@ -122,6 +157,8 @@ func unitFor(name string) string {
 		return "Seconds"
 	case strings.HasSuffix(name, "Bytes"):
 		return "Bytes"
+	case strings.HasSuffix(name, "Percent"):
+		return "Percent"
 	}
 	return "Count"
 }

@@ -111,7 +111,7 @@ func TestEmitMetricsRejects(t *testing.T) {
 		{"too many dimensions", "NS", manyDims, map[string]float64{"A": 1}, "31 dimensions"},
 		{"NaN", "NS", nil, map[string]float64{"A": math.NaN()}, `"A"`},
 		{"Inf", "NS", nil, map[string]float64{"A": math.Inf(1)}, `"A"`},
-		{"dup name", "NS", map[string]string{"A": "x"}, map[string]float64{"A": 1}, "both"},
+		{"dup name", "NS", map[string]string{"A": "x"}, map[string]float64{"A": 1}, "twice"},
 		{"reserved level", "NS", nil, map[string]float64{"level": 1}, "reserved"},
 		{"reserved _aws", "NS", map[string]string{"_aws": "x"}, map[string]float64{"A": 1}, "reserved"},
 		{"empty metric name", "NS", nil, map[string]float64{"": 1}, "empty"},
@@ -141,5 +141,71 @@ func TestEmitMetricsWriteError(t *testing.T) {
 	err := EmitMetrics(failWriter{}, "NS", nil, map[string]float64{"A": 1}, time.Unix(0, 0))
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("error = %v, want the writer's error wrapped", err)
+	}
+}
+
+// A line with a series: CloudWatch keeps every value of it.
+func TestLineSeries(t *testing.T) {
+	var buf bytes.Buffer
+	err := Line{
+		Namespace:  "CertainMarketo",
+		Dimensions: map[string]string{"Stage": "prod", "JobType": "trigger-campaign"},
+		Metrics:    map[string]float64{"Runs": 1, "RecordsFailedPercent": 12.5},
+		Series:     map[string][]float64{"ChangeToCampaignMs": {61000, 75500}},
+		Time:       time.Unix(1_700_000_000, 0),
+	}.Write(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		ChangeToCampaignMs   []float64
+		RecordsFailedPercent float64
+		Stage, JobType       string
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, buf.String())
+	}
+	d := line.AWS.CloudWatchMetrics[0]
+	if fmt.Sprint(d.Dimensions) != "[[JobType Stage]]" {
+		t.Errorf("Dimensions = %v, want one set of every dimension", d.Dimensions)
+	}
+	if got := fmt.Sprint(d.Metrics); got != "[{ChangeToCampaignMs Milliseconds} {RecordsFailedPercent Percent} {Runs Count}]" {
+		t.Errorf("Metrics = %s", got)
+	}
+	if fmt.Sprint(line.ChangeToCampaignMs) != "[61000 75500]" || line.RecordsFailedPercent != 12.5 || line.Stage != "prod" || line.JobType != "trigger-campaign" {
+		t.Errorf("values = %s", buf.String())
+	}
+}
+
+func TestLineRejects(t *testing.T) {
+	long := make([]float64, 101)
+	tests := []struct {
+		name string
+		line Line
+		want string
+	}{
+		{"empty series", Line{Series: map[string][]float64{"LatencyMs": {}}}, "0 values"},
+		{"long series", Line{Series: map[string][]float64{"LatencyMs": long}}, "101 values"},
+		{"NaN in series", Line{Series: map[string][]float64{"LatencyMs": {1, math.NaN()}}}, `"LatencyMs"`},
+		{"metric and series share a name", Line{Metrics: map[string]float64{"A": 1}, Series: map[string][]float64{"A": {1}}}, "twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.line.Namespace = "NS"
+			var buf bytes.Buffer
+			err := tc.line.Write(&buf)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("wrote %q on error", buf.String())
+			}
+		})
 	}
 }
