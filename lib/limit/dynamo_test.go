@@ -37,6 +37,7 @@ func TestDynamoBudget(t *testing.T) {
 		{"ClosedBlockGivesUnusedCallsBack", testClosedBlock},
 		{"ConcurrencyCapHeldAcrossLambdas", testConcurrencyCap},
 		{"DailyBudgetResetsAtChicagoMidnight", testDaily},
+		{"DailyUsageCountsEveryLambda", testDailyUsage},
 		{"FourWorkersOnTheSimulator", testFourWorkers},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
