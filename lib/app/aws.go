@@ -11,6 +11,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
@@ -54,14 +55,30 @@ func NewDeps(ctx context.Context, s Settings, log *slog.Logger) (*Deps, error) {
 	}, nil
 }
 
+// Reporter is where finished runs are reported: their EMF lines on stdout
+// and, with ALERT_TOPIC_ARN set, their notices on the operations topic.
+func (d *Deps) Reporter() jobs.Reporter {
+	rp := jobs.Reporter{Metrics: os.Stdout, Stage: d.Settings.Stage, Quiet: d.Settings.NoticeQuiet}
+	if d.Settings.AlertTopicARN != "" {
+		rp.Notifier = &SNSNotifier{Client: sns.NewFromConfig(d.AWS), TopicARN: d.Settings.AlertTopicARN}
+	}
+	return rp
+}
+
+// Telemetry is where the detector's heartbeat and the Marketo budgets'
+// usage go: stdout, dimensioned by the stage.
+func (d *Deps) Telemetry() Telemetry {
+	return Telemetry{W: os.Stdout, Stage: d.Settings.Stage}
+}
+
 // Executor returns the executor of a scheduled function.
 func (d *Deps) Executor(funcs map[string]jobs.JobFunc) *jobs.Executor {
-	return &jobs.Executor{Store: d.Store, Connector: d.Connector, Funcs: funcs, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Metrics: os.Stdout}
+	return &jobs.Executor{Store: d.Store, Connector: d.Connector, Funcs: funcs, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Report: d.Reporter()}
 }
 
 // Trigger returns trigger-campaign's change handler.
 func (d *Deps) Trigger() *jobs.Trigger {
-	return &jobs.Trigger{Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Metrics: os.Stdout}
+	return &jobs.Trigger{Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin, Report: d.Reporter()}
 }
 
 // Postponer returns what keeps quota-stopped changes on the queue until the

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -34,7 +36,7 @@ type Connector struct {
 
 	mu      sync.Mutex
 	clients map[string]cached         // by account
-	budgets map[string]marketo.Budget // by Marketo instance
+	budgets map[string]*watchedBudget // by Marketo instance
 }
 
 type cached struct {
@@ -114,10 +116,11 @@ func (c *Connector) budget(key string, b config.Budget) (marketo.Budget, error) 
 		return nil, err
 	}
 	if c.budgets == nil {
-		c.budgets = map[string]marketo.Budget{}
+		c.budgets = map[string]*watchedBudget{}
 	}
-	c.budgets[key] = bud
-	return bud, nil
+	w := &watchedBudget{Budget: bud}
+	c.budgets[key] = w
+	return w, nil
 }
 
 // fingerprint identifies what the clients were built from; it is kept in
@@ -140,16 +143,11 @@ func fingerprint(conn config.Connection, m secrets.MarketoCredentials, c secrets
 // a Close (the in-process ones) hold nothing across invocations.
 func (c *Connector) ReleaseBudgets(ctx context.Context) error {
 	c.mu.Lock()
-	var closers []interface{ Close(context.Context) error }
-	for _, b := range c.budgets {
-		if cl, ok := b.(interface{ Close(context.Context) error }); ok {
-			closers = append(closers, cl)
-		}
-	}
+	budgets := slices.Collect(maps.Values(c.budgets))
 	c.mu.Unlock()
 	var errs []error
-	for _, cl := range closers {
-		if err := cl.Close(ctx); err != nil {
+	for _, b := range budgets {
+		if err := b.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

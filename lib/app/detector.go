@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
@@ -29,8 +30,9 @@ type Ticker interface {
 // DetectorHandler returns the registration-changes Lambda handler. A
 // failing account/event is reported as the invocation's error (after the
 // others were polled), so the failure shows in the function's metrics; the
-// next tick retries it from its stored watermark.
-func DetectorHandler(d Ticker) func(ctx context.Context, raw json.RawMessage) (jobs.DetectorResult, error) {
+// next tick retries it from its stored watermark. Every tick writes the
+// detector's metrics line to tm (its heartbeat: DetectorTicksCompleted).
+func DetectorHandler(d Ticker, tm Telemetry) func(ctx context.Context, raw json.RawMessage) (jobs.DetectorResult, error) {
 	return func(ctx context.Context, raw json.RawMessage) (jobs.DetectorResult, error) {
 		if len(bytes.TrimSpace(raw)) > 0 && string(bytes.TrimSpace(raw)) != "null" {
 			var inv DetectorInvocation
@@ -48,6 +50,10 @@ func DetectorHandler(d Ticker) func(ctx context.Context, raw json.RawMessage) (j
 				}
 			}
 		}
-		return d.Tick(ctx)
+		res, err := d.Tick(ctx)
+		if merr := tm.DetectorTick(res, err); merr != nil {
+			slog.ErrorContext(ctx, "cannot emit the detector's metrics", "error", merr)
+		}
+		return res, err
 	}
 }

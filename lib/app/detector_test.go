@@ -25,7 +25,7 @@ func (s *stubTicker) Tick(context.Context) (jobs.DetectorResult, error) {
 
 func TestDetectorHandlerSample(t *testing.T) {
 	tk := &stubTicker{}
-	out, err := lambda.NewHandler(app.DetectorHandler(tk)).Invoke(context.Background(), readEvent(t, "schedule-tick-registration-changes.json"))
+	out, err := lambda.NewHandler(app.DetectorHandler(tk, app.Telemetry{})).Invoke(context.Background(), readEvent(t, "schedule-tick-registration-changes.json"))
 	if err != nil || tk.ticks != 1 {
 		t.Fatalf("tick: %v, %d ticks", err, tk.ticks)
 	}
@@ -34,7 +34,7 @@ func TestDetectorHandlerSample(t *testing.T) {
 		t.Fatalf("response %s: %v", out, err)
 	}
 	for _, ok := range []string{`{}`, `null`, `{"scheduledTime":"2026-04-01T08:05:00Z"}`} {
-		if _, err := lambda.NewHandler(app.DetectorHandler(tk)).Invoke(context.Background(), []byte(ok)); err != nil {
+		if _, err := lambda.NewHandler(app.DetectorHandler(tk, app.Telemetry{})).Invoke(context.Background(), []byte(ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
@@ -44,14 +44,14 @@ func TestDetectorHandlerSample(t *testing.T) {
 		`{"jobId":"summit-sync"}`:       "unknown field",
 		`[1]`:                           "invalid registration-changes payload",
 	} {
-		_, err := lambda.NewHandler(app.DetectorHandler(tk)).Invoke(context.Background(), []byte(bad))
+		_, err := lambda.NewHandler(app.DetectorHandler(tk, app.Telemetry{})).Invoke(context.Background(), []byte(bad))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", bad, err, want)
 		}
 	}
 	// A failing scope is the invocation's error.
 	tk.err = errors.New("detector ACME/HS26: boom")
-	if _, err := lambda.NewHandler(app.DetectorHandler(tk)).Invoke(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "boom") {
+	if _, err := lambda.NewHandler(app.DetectorHandler(tk, app.Telemetry{})).Invoke(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("scope error not returned: %v", err)
 	}
 }

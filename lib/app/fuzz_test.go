@@ -52,7 +52,7 @@ func FuzzDetectorPayload(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		st := &stubTicker{}
-		_, err := DetectorHandler(st)(context.Background(), json.RawMessage(raw))
+		_, err := DetectorHandler(st, Telemetry{})(context.Background(), json.RawMessage(raw))
 		if err != nil && st.ticks != 0 {
 			t.Fatalf("refused payload still ticked: %v", err)
 		}

@@ -62,13 +62,14 @@ func MainDetector(lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(releasing(d, DetectorHandler(d.Detector())))
+	lambda.Start(releasing(d, DetectorHandler(d.Detector(), d.Telemetry())))
 	return nil
 }
 
 // releasing wraps a handler so that every invocation ends by giving back the
-// shared Marketo budget's slots and unused calls: a frozen Lambda must not
-// hold them until their leases expire.
+// shared Marketo budget's slots and unused calls (a frozen Lambda must not
+// hold them until their leases expire), then reporting the daily usage of
+// the Marketo instances it called.
 func releasing[E, R any](d *Deps, h func(context.Context, E) (R, error)) func(context.Context, E) (R, error) {
 	return func(ctx context.Context, ev E) (R, error) {
 		defer func() {
@@ -76,6 +77,9 @@ func releasing[E, R any](d *Deps, h func(context.Context, E) (R, error)) func(co
 			defer cancel()
 			if err := d.Connector.ReleaseBudgets(rctx); err != nil {
 				d.Logger.WarnContext(ctx, "cannot give back the shared Marketo budget's slots; they return when their lease expires", "error", err)
+			}
+			if err := d.Connector.BudgetUsage(d.Telemetry()); err != nil {
+				d.Logger.ErrorContext(ctx, "cannot emit the Marketo daily usage metrics", "error", err)
 			}
 		}()
 		return h(ctx, ev)

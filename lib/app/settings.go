@@ -28,13 +28,23 @@ type Settings struct {
 	// for an event sends a change for every registration instead of only
 	// recording their statuses.
 	EmitBaseline bool
+	// AlertTopicARN (ALERT_TOPIC_ARN): the operations SNS topic that runs
+	// ending failed or partial are notified to; empty: no notices.
+	AlertTopicARN string
+	// NoticeQuiet (RUN_NOTICE_QUIET, a Go duration, default 6h): a notice
+	// like one sent less than this ago is not sent again; 0 sends all.
+	NoticeQuiet time.Duration
 }
+
+// DefaultNoticeQuiet is RUN_NOTICE_QUIET's default.
+const DefaultNoticeQuiet = 6 * time.Hour
 
 // EnvNames lists every environment variable the functions read; the
 // template test checks that template.yaml declares each of them (the
 // AWS_LAMBDA_* ones are set by Lambda itself).
 func EnvNames() []string {
-	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE", "DETECTOR_EMIT_BASELINE"}
+	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE",
+		"DETECTOR_EMIT_BASELINE", "ALERT_TOPIC_ARN", "RUN_NOTICE_QUIET"}
 }
 
 // SettingsFromEnv reads the settings through lookup (os.LookupEnv in main).
@@ -47,7 +57,7 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 	s := Settings{
 		Stage: get("STAGE"), ConfigTable: get("CONFIG_TABLE"), StateTable: get("STATE_TABLE"),
 		ChangeQueueURL: get("CHANGE_QUEUE_URL"), BudgetMode: limit.ModeShared,
-		DeadlineMargin: 30 * time.Second,
+		DeadlineMargin: 30 * time.Second, AlertTopicARN: get("ALERT_TOPIC_ARN"), NoticeQuiet: DefaultNoticeQuiet,
 	}
 	var missing []string
 	for k, v := range map[string]string{"CONFIG_TABLE": s.ConfigTable, "STATE_TABLE": s.StateTable} {
@@ -68,6 +78,16 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 			return s, fmt.Errorf("environment: DEADLINE_MARGIN %q is not a non-negative Go duration such as 30s", m)
 		}
 		s.DeadlineMargin = d
+	}
+	if s.AlertTopicARN != "" && !strings.HasPrefix(s.AlertTopicARN, "arn:") {
+		return s, fmt.Errorf("environment: ALERT_TOPIC_ARN %q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", s.AlertTopicARN)
+	}
+	if q := get("RUN_NOTICE_QUIET"); q != "" {
+		d, err := time.ParseDuration(q)
+		if err != nil || d < 0 {
+			return s, fmt.Errorf("environment: RUN_NOTICE_QUIET %q is not a non-negative Go duration such as 6h", q)
+		}
+		s.NoticeQuiet = d
 	}
 	switch b := get("DETECTOR_EMIT_BASELINE"); b {
 	case "", "false":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -30,9 +29,9 @@ type Executor struct {
 	// safe point, as if the soft deadline had passed (an operator's stop, or
 	// a test cutting a run at an exact place).
 	Interrupt func(jobID string) bool
-	// Metrics, when set, receives one CloudWatch EMF line per finished run
-	// (os.Stdout in Lambda).
-	Metrics io.Writer
+	// Report receives every finished run: its metrics and, when it ended
+	// failed or partial, its notice.
+	Report Reporter
 }
 
 // TickResult says what one schedule tick did.
@@ -252,9 +251,7 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	if perr := e.Store.PutRun(fctx, run); perr != nil {
 		log.ErrorContext(fctx, "cannot record run end", "error", perr)
 	}
-	if merr := EmitRunMetrics(e.Metrics, run); merr != nil {
-		log.ErrorContext(fctx, "cannot emit run metrics", "error", merr)
-	}
+	e.Report.finished(fctx, e.Store, log, run, rec, nil)
 	lvl := slog.LevelInfo
 	if run.Outcome == store.RunFailed {
 		lvl = slog.LevelError

@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -182,28 +181,5 @@ func TestShouldStopAtSoftDeadline(t *testing.T) {
 	env.RunJob(t, ctx2, "j3")
 	if !stop {
 		t.Fatalf("ShouldStop false after an interrupt")
-	}
-}
-
-// Each finished run writes one EMF line with its counts, dimensioned by job type.
-func TestRunEmitsEMFMetrics(t *testing.T) {
-	env := jobstest.New(t, jobstest.WithFunc(testType, func(ctx context.Context, rc *jobs.RunContext) error {
-		rc.Run.Record(store.RecordOutcome{Key: "R-1", Outcome: store.OutcomeCreated})
-		rc.Run.Record(store.RecordOutcome{Key: "R-2", Outcome: store.OutcomeFailed, Code: "1006"})
-		return nil
-	}))
-	var buf bytes.Buffer
-	env.Executor.Metrics = &buf
-	env.PutJob(t, testJob("j4"))
-	env.RunJob(t, context.Background(), "j4")
-	var line map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-		t.Fatalf("metrics output %q is not one JSON line: %v", buf.String(), err)
-	}
-	if line["JobType"] != testType || line["RecordsCreated"] != 1.0 || line["RecordsFailed"] != 1.0 || line["RunsPartial"] != 1.0 {
-		t.Fatalf("EMF line = %s", buf.String())
-	}
-	if _, ok := line["_aws"].(map[string]any); !ok || line["level"] == nil {
-		t.Fatalf("EMF line lacks _aws or level: %s", buf.String())
 	}
 }

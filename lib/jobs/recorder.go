@@ -18,6 +18,7 @@ type Recorder struct {
 	mu    sync.Mutex
 	run   store.Run
 	buf   []store.RecordOutcome
+	fails failTally // failed records by code and reason, for metrics and the notice
 }
 
 // NewRecorder returns a recorder for a run that is not driven by Executor
@@ -35,6 +36,9 @@ func (r *Recorder) Record(o store.RecordOutcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.run.Counts[o.Outcome]++
+	if o.Outcome == store.OutcomeFailed {
+		r.fails.add(o.Code, o.Reason)
+	}
 	if o.Outcome != store.OutcomeUnchanged {
 		r.buf = append(r.buf, o)
 	}
@@ -56,6 +60,14 @@ func (r *Recorder) Counts() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// failures returns the failed records so far by code, and the n most
+// frequent failure reasons.
+func (r *Recorder) failures(n int) (byCode map[string]int, top []FailureReason) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fails.codes(), r.fails.top(n)
 }
 
 // ID is the run id.

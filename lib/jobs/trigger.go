@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -51,8 +50,10 @@ type Trigger struct {
 	Margin time.Duration
 	// MappingTTL is how long a checked field mapping is trusted (default 15 min).
 	MappingTTL time.Duration
-	// Metrics, when set, receives one CloudWatch EMF line per job run.
-	Metrics io.Writer
+	// Report receives every job run of a batch: its metrics (with the time
+	// from each change to its campaign request) and, when it ended partial,
+	// its notice.
+	Report Reporter
 
 	mu      sync.Mutex
 	checked map[string]time.Time // account -> when its mapping passed the describe check

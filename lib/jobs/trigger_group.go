@@ -35,6 +35,9 @@ type triggerGroup struct {
 	event   string
 	recs    map[string]*Recorder // by job id
 	done    map[string]bool      // pair key -> settled (completed or aborted)
+	// latency holds, by job id, the time from each change (changedAt) to
+	// its campaign request, for the run's metrics.
+	latency map[string][]time.Duration
 }
 
 // handleGroup does the work of one account/event of a batch: match the
@@ -44,7 +47,7 @@ func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []Cha
 	first := msgs[idx[0]]
 	g := &triggerGroup{t: t, msgs: msgs, errs: errs, soft: soft, account: first.Account, event: first.Event,
 		log:  t.env().logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
-		recs: map[string]*Recorder{}, done: map[string]bool{}}
+		recs: map[string]*Recorder{}, done: map[string]bool{}, latency: map[string][]time.Duration{}}
 	pairs := g.match(ctx, idx, all)
 	if len(pairs) == 0 {
 		return
@@ -347,8 +350,10 @@ func (g *triggerGroup) requestCampaign(ctx context.Context, mk Marketo, r *campa
 			g.abortAll(ctx, ps, fmt.Errorf("request campaign %d for %d leads: %w", r.campaign, len(chunk), err))
 			continue
 		}
+		requested := g.t.env().now()
 		for _, p := range ps {
 			c := g.msgs[p.msg]
+			g.latency[p.job.ID] = append(g.latency[p.job.ID], requested.Sub(c.ChangedAt))
 			g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
 				Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
 		}
@@ -418,9 +423,7 @@ func (g *triggerGroup) finish(ctx context.Context, mCalls, cCalls int) {
 			g.log.ErrorContext(ctx, "cannot record the trigger run", "jobId", id, "error", err)
 			continue
 		}
-		if merr := EmitRunMetrics(g.t.Metrics, run); merr != nil {
-			g.log.ErrorContext(ctx, "cannot emit run metrics", "jobId", id, "error", merr)
-		}
+		g.t.Report.finished(fctx, g.t.Store, g.log.With("jobId", id, "runId", run.ID), run, r, g.latency[id])
 		g.log.InfoContext(ctx, "trigger run recorded", "jobId", id, "runId", run.ID, "outcome", run.Outcome, "counts", run.Counts,
 			"marketoCalls", mCalls, "certainCalls", cCalls)
 	}

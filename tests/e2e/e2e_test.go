@@ -157,6 +157,7 @@ func setup(t *testing.T) *world {
 	refs := map[string]string{
 		"Stage": stage, "ConfigTable": names.Config, "StateTable": names.State,
 		"RegistrationChangeQueue": w.queue, "MarketoBudgetMode": "shared",
+		"AlertTopic": "", "RunNoticeQuiet": "6h",
 	}
 	w.envs = map[string][]string{}
 	for dir, f := range readTemplate(t) {

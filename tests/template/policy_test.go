@@ -3,6 +3,7 @@ package template
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ var allowedPolicyTemplates = map[string]bool{
 	"DynamoDBReadPolicy":                    true,
 	"DynamoDBCrudPolicy":                    true,
 	"SQSSendMessagePolicy":                  true,
+	"SNSPublishMessagePolicy":               true,
 	"AWSSecretsManagerGetSecretValuePolicy": true,
 }
 
@@ -139,6 +141,9 @@ func TestPoliciesAreScoped(t *testing.T) {
 						if !refersToStackResource(pv, resources) {
 							t.Errorf("%s %s %s = %v, want !Ref/!GetAtt of a resource of this stack", id, name, pk, pv)
 						}
+						if name == "SNSPublishMessagePolicy" && fmt.Sprint(asSlice(asMap(pv)["Fn::GetAtt"])) != "[AlertTopic TopicName]" {
+							t.Errorf("%s %s %s = %v, want !GetAtt AlertTopic.TopicName (the operations topic only)", id, name, pk, pv)
+						}
 						if pk == "TableName" && strings.HasPrefix(name, "DynamoDB") && name != "DynamoDBReadPolicy" &&
 							fmt.Sprint(asMap(pv)["Ref"]) == "ConfigTable" {
 							t.Errorf("%s may write the config table (%s); only the operator command writes it", id, name)
@@ -148,14 +153,20 @@ func TestPoliciesAreScoped(t *testing.T) {
 			}
 		}
 		sort.Strings(templates)
-		hasSend := false
-		for _, n := range templates {
-			hasSend = hasSend || n == "SQSSendMessagePolicy"
-		}
+		hasSend := slices.Contains(templates, "SQSSendMessagePolicy")
 		if hasSend != (id == "RegistrationChangesFunction") {
 			t.Errorf("%s SQSSendMessagePolicy = %v; only RegistrationChangesFunction sends messages", id, hasSend)
 		}
+		// Every function that runs jobs publishes the notices of its runs;
+		// the detector makes no run records, so it publishes nothing.
+		hasPublish := slices.Contains(templates, "SNSPublishMessagePolicy")
+		if hasPublish != (id != "RegistrationChangesFunction") {
+			t.Errorf("%s SNSPublishMessagePolicy = %v; every job function, and only those, publishes run notices", id, hasPublish)
+		}
 		want := []string{"AWSSecretsManagerGetSecretValuePolicy", "DynamoDBCrudPolicy", "DynamoDBReadPolicy"}
+		if hasPublish {
+			want = append(want, "SNSPublishMessagePolicy")
+		}
 		if hasSend {
 			want = append(want, "SQSSendMessagePolicy")
 		}

@@ -146,7 +146,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		FnInterestMetrics: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
 			config.TypeInterestMetrics: jobs.InterestMetrics}), config.TypeInterestMetrics)),
 		FnRegistrationChanges: lambda.NewHandler(app.DetectorHandler(&jobs.Detector{
-			Store: env.Store, Connector: conn, Sender: env.Queue, Logger: log})),
+			Store: env.Store, Connector: conn, Sender: env.Queue, Logger: log}, app.Telemetry{})),
 		FnTriggerCampaign: lambda.NewHandler(app.SQSChangeHandler(&jobs.Trigger{
 			Store: env.Store, Connector: conn, Logger: log}, log)),
 	}
