@@ -68,6 +68,20 @@ func (t Telemetry) DetectorTick(res jobs.DetectorResult, tickErr error) error {
 	return obs.Line{Namespace: jobs.MetricsNamespace, Dimensions: t.dims(), Metrics: m, Time: t.now()}.Write(t.W)
 }
 
+// BudgetUsage writes the usage line of one Marketo instance (see
+// Connector.BudgetUsage); nothing when the count is unknown.
+func (t Telemetry) BudgetUsage(instance string, u limit.DailyUsage) error {
+	if t.W == nil || !u.Known {
+		return nil
+	}
+	m := map[string]float64{"MarketoDailyCalls": float64(u.Calls)}
+	if u.Limit > 0 {
+		m["MarketoDailyBudget"] = float64(u.Limit)
+		m["MarketoDailyUsedPercent"] = u.Percent()
+	}
+	return obs.Line{Namespace: jobs.MetricsNamespace, Dimensions: t.dims("MarketoInstance", instance), Metrics: m, Time: t.now()}.Write(t.W)
+}
+
 // usageReporter is a budget that knows the day's count (*limit.Shared,
 // *limit.InProcess).
 type usageReporter interface {
@@ -131,17 +145,7 @@ func (c *Connector) BudgetUsage(t Telemetry) error {
 		if !b.takeUsed() || !ok {
 			continue
 		}
-		u := r.DailyUsage(now)
-		if !u.Known {
-			continue
-		}
-		m := map[string]float64{"MarketoDailyCalls": float64(u.Calls)}
-		if u.Limit > 0 {
-			m["MarketoDailyBudget"] = float64(u.Limit)
-			m["MarketoDailyUsedPercent"] = u.Percent()
-		}
-		l := obs.Line{Namespace: jobs.MetricsNamespace, Dimensions: t.dims("MarketoInstance", keys[i]), Metrics: m, Time: now}
-		if err := l.Write(t.W); err != nil {
+		if err := t.BudgetUsage(keys[i], r.DailyUsage(now)); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,7 @@ const maxNoticeReasons = 3
 // it does can fail the run: problems are logged.
 func (rp Reporter) finished(ctx context.Context, idem store.Idempotency, log *slog.Logger, run store.Run, rec *Recorder, latencies []time.Duration) {
 	byCode, top := rec.failures(maxNoticeReasons)
-	if err := rp.emitRun(run, byCode, latencies); err != nil {
+	if err := rp.EmitRun(run, byCode, latencies); err != nil {
 		log.ErrorContext(ctx, "cannot emit run metrics", "runId", run.ID, "error", err)
 	}
 	if run.Outcome == store.RunFailed || run.Outcome == store.RunPartial {
@@ -62,7 +62,8 @@ func (rp Reporter) dims(kv ...string) map[string]string {
 	return d
 }
 
-// emitRun writes the run's EMF lines. The run line, dimensioned by Stage and
+// EmitRun writes the EMF lines of a finished run, given its failed records
+// by code and, for trigger-campaign, the latency of each campaign request. The run line, dimensioned by Stage and
 // JobType: Runs (1) and RunsSucceeded/Failed/Partial/Checkpointed/Quota (1
 // where that is the outcome); the per-record outcome counts; the share of
 // the records the run tried to write that failed (RecordsFailedPercent:
@@ -71,7 +72,7 @@ func (rp Reporter) dims(kv ...string) map[string]string {
 // from each change to its campaign request (ChangeToCampaignMs, one value
 // per request). Then one line per failure code, dimensioned by Stage and
 // Code: RecordsFailedByCode. A nil Metrics writes nothing.
-func (rp Reporter) emitRun(run store.Run, byCode map[string]int, latencies []time.Duration) error {
+func (rp Reporter) EmitRun(run store.Run, byCode map[string]int, latencies []time.Duration) error {
 	if rp.Metrics == nil {
 		return nil
 	}
