@@ -47,6 +47,7 @@ type world struct {
 	sqs      *sqs.Client
 	queue    string // change queue URL
 	queueARN string
+	alerts   alerts                // the operations topic and the queue subscribed to it
 	jobs     map[string]config.Job // by type
 	timings  []string
 }
@@ -64,6 +65,9 @@ func TestScheduledJobsAndCampaignChainUnderRIE(t *testing.T) {
 
 	// The chain: detector -> queue -> trigger-campaign -> Marketo.
 	w.campaignChain()
+
+	// A run that fails publishes one notice to the operations topic.
+	w.failedRunNotice()
 
 	t.Logf("invocations (each: emulator start, cold init, one event):\n  %s", strings.Join(w.timings, "\n  "))
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
@@ -95,6 +99,9 @@ func setup(t *testing.T) *world {
 	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": dlq, "maxReceiveCount": "5"})
 	w.queueARN = w.createQueue(ctx, "certain-marketo-e2e-RegistrationChangeQueue", map[string]string{
 		"VisibilityTimeout": "900", "RedrivePolicy": string(redrive)})
+
+	// The operations topic, with a queue subscribed to read the notices.
+	w.alerts = newAlerts(t, ctx, cfg, w.sqs)
 
 	// The simulators, with the demo data set and credentials known only to
 	// them and to Secrets Manager.
@@ -157,7 +164,7 @@ func setup(t *testing.T) *world {
 	refs := map[string]string{
 		"Stage": stage, "ConfigTable": names.Config, "StateTable": names.State,
 		"RegistrationChangeQueue": w.queue, "MarketoBudgetMode": "shared",
-		"AlertTopic": "", "RunNoticeQuiet": "6h",
+		"AlertTopic": w.alerts.topicARN, "RunNoticeQuiet": "6h",
 	}
 	w.envs = map[string][]string{}
 	for dir, f := range readTemplate(t) {
