@@ -1,7 +1,8 @@
 // Command certain-sim serves the Certain simulator (lib/certain/certaintest)
 // on a loopback port, seeded with the deterministic demo data set, so that
-// the jobs, curl or a local Lambda can be pointed at a Certain that behaves
-// like the default contract of docs/certain.md.
+// the jobs, curl, a local Lambda or cmctl probe-certain can be pointed at a
+// Certain that behaves like the default contract of docs/certain.md, or like
+// any variant a tenant could present: every simulator option is a flag.
 package main
 
 import (
@@ -31,9 +32,10 @@ func run() error {
 	port := flag.Int("port", 8081, "loopback port to listen on")
 	account := flag.String("account", "ACME", "account code")
 	user := flag.String("user", certaintest.DefaultUsername, "Basic-auth user")
-	paging := flag.String("paging", "offset0", "start_index mode: offset0, offset1, page1")
 	seed := flag.Int64("seed", 2026, "demo data seed")
 	size := flag.Int("registrations", 300, "registrations to generate (0 = empty account)")
+	var o simFlags
+	o.register(flag.CommandLine)
 	flag.Parse()
 	pass := os.Getenv("CERTAIN_SIM_PASSWORD") // kept out of argv and logs
 	if pass == "" {
@@ -42,7 +44,11 @@ func run() error {
 	if *port < 1 || *port > 65535 {
 		return fmt.Errorf("-port %d is out of range", *port)
 	}
-	srv := certaintest.New(certaintest.WithCredentials(*user, pass), certaintest.WithPagingMode(*paging))
+	opts, err := o.options()
+	if err != nil {
+		return err
+	}
+	srv := certaintest.New(append(opts, certaintest.WithCredentials(*user, pass))...)
 	srv.AddAccount(*account)
 	if *size > 0 {
 		d := demodata.Generate(demodata.Options{Seed: *seed, Registrations: *size, Account: *account})
@@ -61,7 +67,8 @@ func run() error {
 		<-stop
 		_ = hs.Close()
 	}()
-	slog.Info("certain simulator listening", "url", "http://"+l.Addr().String(), "account", *account, "user", *user, "registrations", *size)
+	slog.Info("certain simulator listening", "url", "http://"+l.Addr().String(), "account", *account, "user", *user, "registrations", *size,
+		"paging", o.paging, "lenient", o.lenient, "pageCap", o.pageCap, "tagsField", o.tagsField, "errorFormat", o.errorFormat)
 	if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

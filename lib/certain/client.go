@@ -28,7 +28,7 @@ type Config struct {
 	AllowHTTP  bool
 	HTTPClient *http.Client // default: a client with a 60 s timeout
 	Fields     FieldNames   // zero values = Defaults()
-	PagingMode string       // PagingOffset0 (default), PagingOffset1, PagingPage1
+	PagingMode string       // PagingOffset0 (default), PagingOffset1, PagingPage1, PagingNone
 	PageSize   int          // max_results, default 200
 	// MaxInFlight bounds concurrent HTTP calls made through this client
 	// (default 4), so bulk writes from many goroutines stay bounded.
@@ -42,6 +42,9 @@ type Config struct {
 	// Sleep waits between retries; tests inject one that does not wait.
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
+	// Contract holds the tenant settings of docs/certain.md §9 that are
+	// not field names (contract.go).
+	Contract Contract
 }
 
 // Client talks to one Certain tenant. It is safe for concurrent use.
@@ -52,6 +55,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	stats Stats
+	sizes sync.Map // resource -> page size a page1 server uses (paging.go)
 }
 
 // New validates cfg and returns a Client.
@@ -108,9 +112,12 @@ func (cfg Config) validate() error {
 		return errors.New("certain: config: Username and Password are required")
 	}
 	switch cfg.PagingMode {
-	case "", PagingOffset0, PagingOffset1, PagingPage1:
+	case "", PagingOffset0, PagingOffset1, PagingPage1, PagingNone:
 	default:
-		return fmt.Errorf("certain: config: PagingMode %q is not one of offset0, offset1, page1", cfg.PagingMode)
+		return fmt.Errorf("certain: config: PagingMode %q is not one of offset0, offset1, page1, none", cfg.PagingMode)
+	}
+	if err := cfg.Contract.validate(); err != nil {
+		return err
 	}
 	if cfg.PageSize < 0 || cfg.MaxInFlight < 0 || cfg.MaxAttempts < 0 || cfg.MaxPages < 0 {
 		return errors.New("certain: config: PageSize, MaxInFlight, MaxAttempts and MaxPages must not be negative")
@@ -157,6 +164,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.Now = time.Now
 	}
 	cfg.Fields = cfg.Fields.WithDefaults()
+	cfg.Contract = cfg.Contract.withDefaults()
 	return cfg
 }
 

@@ -308,11 +308,11 @@ func TestAgendaSessionsAppointments(t *testing.T) {
 	srv, c, _ := newPair(t)
 	ctx := context.Background()
 	srv.AddEvent("ACME", map[string]any{"eventCode": "HS26"})
-	srv.AddAgendaItem("ACME", "HS26", map[string]any{"activityCode": "WS-204", "name": "Zero trust", "tags": []string{"Security", "Cloud"}, "points": 15})
+	srv.AddAgendaItem("ACME", "HS26", map[string]any{"activityCode": "WS-204", "name": "Zero trust", "tag": []string{"Security", "Cloud"}, "points": 15})
 	srv.AddAgendaItem("ACME", "HS26", map[string]any{"activityCode": "WS-205", "name": "Old", "isActive": false})
 	srv.AddAgendaLine("ACME", "HS26", map[string]any{"registrationCode": "R-1", "activityCode": "WS-204", "status": "ATTENDED", "rating": 4})
 	srv.AddAgendaLine("ACME", "HS26", map[string]any{"registrationCode": "R-2", "activityCode": "WS-204", "status": "REGISTERED", "rating": nil})
-	id := srv.AddSession("ACME", "HS26", map[string]any{"sessionCode": "KEY-1", "sessionTitle": "Keynote", "tags": []string{"AI"}, "points": 10})
+	id := srv.AddSession("ACME", "HS26", map[string]any{"sessionCode": "KEY-1", "sessionTitle": "Keynote", "tag": []string{"AI"}, "points": 10})
 	srv.AddSessionLine("ACME", "HS26", id, map[string]any{"registrationCode": "R-1", "registrationStatus": "Attended", "rating": 5})
 	srv.AddAppointment("ACME", "HS26", map[string]any{"status": "Attended", "appointmentSource": "AME", "appointmentRating": []int{4, 5},
 		"registration": map[string]any{"regCode": "R-1"}, "targetRegistration": map[string]any{"regCode": "R-2"}})

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is a Certain API failure: the HTTP status, the call and Certain's message.
@@ -41,22 +44,51 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-// errorMessage takes Certain's message from an error body: a known JSON
-// field, or else the (trimmed, shortened) body itself.
+// errorMessage takes Certain's message from an error body for errors and
+// run records: a known JSON field; the message of a servlet error page
+// ("HTTP Status 400 -  <message>", docs/certain.md §3), which may be HTML;
+// or else the body's text with any markup removed. At most 300 characters.
 func errorMessage(body []byte) string {
 	var m map[string]any
 	if json.Unmarshal(body, &m) == nil {
-		for _, k := range []string{"message", "Message", "error", "errorMessage"} {
+		for _, k := range []string{"message", "Message", "error", "errorMessage", "detail", "description"} {
 			if s := getString(m, k); s != "" {
-				return s
+				return shorten(s)
 			}
 		}
 	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	s := string(body)
+	if sm := servletRE.FindStringSubmatch(s); sm != nil && strings.TrimSpace(html.UnescapeString(sm[1])) != "" {
+		return shorten(strings.Join(strings.Fields(html.UnescapeString(sm[1])), " "))
 	}
-	return s
+	if strings.Contains(s, "<") && strings.Contains(s, ">") {
+		s = invisibleRE.ReplaceAllString(s, " ")
+		s = tagRE.ReplaceAllString(s, " ")
+		s = html.UnescapeString(s)
+	}
+	return shorten(strings.Join(strings.Fields(s), " "))
+}
+
+var (
+	// servletRE finds a servlet container's status line and its message,
+	// which ends at the next tag or line.
+	servletRE = regexp.MustCompile(`HTTP Status \d{3}\s*[-\x{2013}]\s*([^<\r\n]*)`)
+	// invisibleRE matches elements whose text is not part of the message.
+	invisibleRE = regexp.MustCompile(`(?is)<(head|style|script|title)\b.*?</(head|style|script|title)\s*>`)
+	tagRE       = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// shorten cuts s to 300 characters (on a rune boundary).
+func shorten(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= 300 {
+		return s
+	}
+	cut := 300
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // retryable reports whether an answer with status (0: no answer) may be
@@ -64,3 +96,33 @@ func errorMessage(body []byte) string {
 func (cl call) retryable(status int) bool {
 	return status == http.StatusTooManyRequests || (!cl.create && (status >= 500 || status == 0))
 }
+
+// ErrContract is matched (errors.Is) by a *ContractError: Certain answered
+// in a way that contradicts the connection's settings (paging mode, page
+// size, field names), so the read stopped rather than return part of the
+// data.
+var ErrContract = errors.New("Certain's answer contradicts the connection's settings")
+
+// ErrCollectionChanged is matched by a read stopped because rows were
+// removed from the collection while it was read.
+var ErrCollectionChanged = errors.New("the collection changed during the read")
+
+// ContractError is a mismatch between Certain's answers and the
+// connection's settings: what was seen, and the likely cause with the
+// setting to change.
+type ContractError struct {
+	Resource string
+	What     string
+	Cause    string
+	Err      error // the Certain error behind it, if any
+}
+
+func (e *ContractError) Error() string {
+	return fmt.Sprintf("certain: %s: %s: %s", e.Resource, e.What, e.Cause)
+}
+
+// Is makes errors.Is(err, ErrContract) true.
+func (e *ContractError) Is(target error) bool { return target == ErrContract }
+
+// Unwrap returns the Certain error behind the mismatch, if any.
+func (e *ContractError) Unwrap() error { return e.Err }

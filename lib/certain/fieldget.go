@@ -7,47 +7,45 @@ import (
 	"time"
 )
 
-// getString reads a (possibly dotted) field from decoded JSON as a trimmed string.
+// getString reads a field path (fieldpath.go) from decoded JSON as a
+// trimmed string; "" when absent, null or not a scalar.
 func getString(m map[string]any, name string) string {
-	var cur any = m
-	for _, part := range strings.Split(name, ".") {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return ""
-		}
-		cur = obj[part]
-	}
-	switch v := cur.(type) {
-	case nil:
-		return ""
-	case string:
-		return strings.TrimSpace(v)
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(v)
-	case int:
-		return strconv.Itoa(v)
-	case int64:
-		return strconv.FormatInt(v, 10)
-	}
-	return ""
+	v, _ := LookupPath(m, name)
+	return scalarString(v)
 }
 
 // ParseTime reads a Certain timestamp leniently: "T" or space separator,
 // optional fraction and zone; no zone means UTC. Unparseable gives zero.
-func ParseTime(s string) time.Time {
+func ParseTime(s string) time.Time { return ParseTimeIn(s, time.UTC) }
+
+// ParseTimeIn is ParseTime with a zone for timestamps that carry none (the
+// tenant's, docs/certain.md §4). The result is in UTC.
+func ParseTimeIn(s string, loc *time.Location) time.Time {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}
 	}
+	if loc == nil {
+		loc = time.UTC
+	}
 	s = strings.Replace(s, " ", "T", 1)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04", "2006-01-02"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC()
 		}
 	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t.UTC()
+		}
+	}
 	return time.Time{}
+}
+
+// getNum reads a number at a field path (0 when absent or not numeric).
+func getNum(m map[string]any, path string) float64 {
+	v, _ := LookupPath(m, path)
+	return num(v)
 }
 
 // getBool reads a field as a boolean: "true", "1" or "yes" in any case.
@@ -75,31 +73,46 @@ func num(v any) float64 {
 	return 0
 }
 
-// getTags accepts an array of names, an array of {"name"|"tagName"} objects,
-// or a comma-separated string.
-func getTags(m map[string]any, field string) []string {
+// getTags reads the tags at a field path. Every shape seen or plausible
+// is accepted (docs/certain.md §5.4): a list of names; a list of objects
+// whose name is under nameKey (else "name" or "tagName"); a wrapper object
+// holding the list ({"tag": [...]}); a single element instead of a list;
+// a comma-separated string. present is false when the field is absent.
+func getTags(m map[string]any, field, nameKey string) (tags []string, present bool) {
+	v, present := LookupPath(m, field)
 	var out []string
 	add := func(s string) {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
 	}
-	switch v := m[field].(type) {
-	case []any:
-		for _, t := range v {
-			switch x := t.(type) {
-			case string:
-				add(x)
-			case map[string]any:
-				add(firstNonEmpty(getString(x, "name"), getString(x, "tagName")))
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e, depth)
+			}
+		case string:
+			for _, s := range strings.Split(x, ",") {
+				add(s)
+			}
+		case float64:
+			add(scalarString(x))
+		case map[string]any:
+			if name := firstNonEmpty(getString(x, nameKey), getString(x, "name"), getString(x, "tagName")); name != "" {
+				add(name)
+				return
+			}
+			if len(x) == 1 && depth < 2 {
+				for _, inner := range x {
+					walk(inner, depth+1) // a wrapper: {"tag": [...]}
+				}
 			}
 		}
-	case string:
-		for _, s := range strings.Split(v, ",") {
-			add(s)
-		}
 	}
-	return out
+	walk(v, 0)
+	return out, present
 }
 
 // firstNonEmpty returns the first non-empty string of s.

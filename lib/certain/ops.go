@@ -7,13 +7,6 @@ import (
 	"strings"
 )
 
-// Path prefixes of Certain's two API families: v1 (certainExternal) and
-// Standard 2.0 (sessions).
-const (
-	v1Base = "/certainExternal/service/v1/"
-	v2Base = "/api/standard/2.0/"
-)
-
 // decodeObject decodes a response body that must be one JSON object.
 func decodeObject(method, resource string, body []byte) (map[string]any, error) {
 	var m map[string]any
@@ -43,4 +36,39 @@ func required(what string, pairs ...string) error {
 		}
 	}
 	return nil
+}
+
+// keyOf returns the row key of the repeated-row check: the given fields'
+// values joined ("" when the first is blank).
+func keyOf(fields ...string) func(map[string]any) string {
+	return func(m map[string]any) string {
+		k := getString(m, fields[0])
+		if k == "" {
+			return ""
+		}
+		for _, f := range fields[1:] {
+			k += "\x00" + getString(m, f)
+		}
+		return k
+	}
+}
+
+// tagsCheck stops a read whose rows carry their tags in another field than
+// the configured one: read as they are, every item would have no tags and
+// every interest metric would be zero, without an error.
+func (c *Client) tagsCheck(resource string) func(map[string]any) error {
+	field := c.cfg.Fields.Tags
+	return func(m map[string]any) error {
+		if _, ok := LookupPath(m, field); ok {
+			return nil
+		}
+		for _, alt := range []string{"tag", "tags", "tagList"} { // docs/certain.md §5.4
+			if _, ok := m[alt]; ok && alt != field {
+				return &ContractError{Resource: resource,
+					What:  fmt.Sprintf("rows carry their tags in %q, not in the configured %q", alt, field),
+					Cause: fmt.Sprintf("set certainFields.tagsField: %s", alt)}
+			}
+		}
+		return nil
+	}
 }

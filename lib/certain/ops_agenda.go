@@ -15,10 +15,12 @@ func (c *Client) AgendaItemPages(ctx context.Context, acct, event string) iter.S
 	v.Set(c.cfg.IncludeParam, "tags")
 	v.Set("isActive", "true")
 	f := c.cfg.Fields
-	return pages(ctx, c, pageSpec{resource: "AgendaItem", path: v1Base + seg("AgendaItem", acct, event), query: v, key: "agendaItems"},
+	return pages(ctx, c, pageSpec{resource: "AgendaItem", path: c.v1() + seg("AgendaItem", acct, event), query: v, key: "agendaItems",
+		id: keyOf("activityCode"), check: c.tagsCheck("AgendaItem")},
 		func(_, m map[string]any) AgendaItem {
+			tags, _ := getTags(m, f.Tags, f.TagNameKey)
 			return AgendaItem{Code: getString(m, "activityCode"), Name: getString(m, "name"), Active: getBool(m, "isActive"),
-				Tags: getTags(m, f.Tags), Points: num(m[f.Points])}
+				Tags: tags, Points: getNum(m, f.Points)}
 		})
 }
 
@@ -27,8 +29,8 @@ func (c *Client) RegistrationAgendaPages(ctx context.Context, acct, event string
 	if err := required("RegistrationAgendaPages", "account", acct, "event", event); err != nil {
 		return func(yield func(Page[AgendaLine], error) bool) { yield(Page[AgendaLine]{}, err) }
 	}
-	return pages(ctx, c, pageSpec{resource: "RegistrationAgenda", path: v1Base + seg("RegistrationAgenda", acct, event), key: "registrationAgendas", start: startIndex},
-		c.decodeAgendaLine)
+	return pages(ctx, c, pageSpec{resource: "RegistrationAgenda", path: c.v1() + seg("RegistrationAgenda", acct, event), key: "registrationAgendas", start: startIndex,
+		id: keyOf("registrationCode", "activityCode")}, c.decodeAgendaLine)
 }
 
 // RegistrationAgenda reads the agenda lines of one registration.
@@ -36,12 +38,12 @@ func (c *Client) RegistrationAgenda(ctx context.Context, acct, event, regCode st
 	if err := required("RegistrationAgenda", "account", acct, "event", event, "registration code", regCode); err != nil {
 		return nil, err
 	}
-	return collect(pages(ctx, c, pageSpec{resource: "RegistrationAgenda", path: v1Base + seg("RegistrationAgenda", acct, event, regCode), key: "registrationAgendas"},
-		c.decodeAgendaLine))
+	return collect(pages(ctx, c, pageSpec{resource: "RegistrationAgenda", path: c.v1() + seg("RegistrationAgenda", acct, event, regCode), key: "registrationAgendas",
+		id: keyOf("registrationCode", "activityCode")}, c.decodeAgendaLine))
 }
 
 // decodeAgendaLine reads one RegistrationAgenda row.
 func (c *Client) decodeAgendaLine(_, m map[string]any) AgendaLine {
 	return AgendaLine{RegistrationCode: getString(m, "registrationCode"), ActivityCode: getString(m, "activityCode"),
-		Status: getString(m, "status"), Rating: num(m[c.cfg.Fields.AgendaRating])}
+		Status: getString(m, "status"), Rating: getNum(m, c.cfg.Fields.AgendaRating)}
 }

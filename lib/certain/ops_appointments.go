@@ -13,7 +13,8 @@ func (c *Client) AppointmentPages(ctx context.Context, acct, event string, start
 		return func(yield func(Page[Appointment], error) bool) { yield(Page[Appointment]{}, err) }
 	}
 	swap := len(c.cfg.Fields.AppointmentRatingOrd) > 0 && c.cfg.Fields.AppointmentRatingOrd[0] == "targetRegistration"
-	return pages(ctx, c, pageSpec{resource: "Appointments", path: v1Base + seg("Appointments", acct, event), key: "appointments", start: startIndex},
+	return pages(ctx, c, pageSpec{resource: "Appointments", path: c.v1() + seg("Appointments", acct, event), key: "appointments", start: startIndex,
+		id: keyOf("appointmentId")},
 		func(_, m map[string]any) Appointment {
 			a := Appointment{ID: int(num(m["appointmentId"])), Status: getString(m, "status"), Source: getString(m, "appointmentSource"),
 				RegCode: getString(m, "registration.regCode"), TargetCode: getString(m, "targetRegistration.regCode")}

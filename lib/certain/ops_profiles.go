@@ -3,20 +3,45 @@ package certain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
-// FindProfiles searches profiles by one field ("email" or the external id
-// field), oldest dateModified first. No match is an empty slice.
+// FindProfiles searches profiles by one field ("email" or the External
+// Profile ID path), oldest dateModified first. No match is an empty slice.
+// A search by External Profile ID sends FieldNames.ExternalIDSearch as the
+// parameter. Every profile returned must carry the value searched for: one
+// that does not shows that Certain ignored or read the parameter
+// differently, and trusting it would link a lead to a stranger's profile,
+// so the search stops with a *ContractError naming the setting.
 func (c *Client) FindProfiles(ctx context.Context, acct, field, value string) ([]Profile, error) {
 	if err := required("FindProfiles", "account", acct, "search field", field, "search value", value); err != nil {
 		return nil, err
 	}
+	param, setting := field, ""
+	if field == c.cfg.Fields.ExternalID {
+		param, setting = c.cfg.Fields.ExternalIDSearch, "certainFields.externalIdSearchParam (or externalIdField)"
+	}
 	v := url.Values{}
-	v.Set(field, value)
-	v.Set("orderBy", "dateModified_asc")
-	return collect(pages(ctx, c, pageSpec{resource: "Profile", path: v1Base + seg("Profile", acct), query: v, key: "profiles"},
+	v.Set(param, value)
+	v.Set(c.cfg.Contract.OrderByParam, "dateModified_asc")
+	c.includeQuestions(v)
+	check := func(m map[string]any) error {
+		got := getString(m, field)
+		if got == value || (field == "email" && strings.EqualFold(got, strings.TrimSpace(value))) {
+			return nil
+		}
+		if setting == "" {
+			setting = "the search field " + field
+		}
+		return &ContractError{Resource: "Profile",
+			What:  fmt.Sprintf("the search %s=%s returned profile %q whose %s is %q", param, value, getString(m, "pin"), field, got),
+			Cause: "Certain ignores or reads this search parameter differently: check " + setting}
+	}
+	return collect(pages(ctx, c, pageSpec{resource: "Profile", path: c.v1() + seg("Profile", acct), query: v, key: "profiles",
+		id: keyOf("pin"), check: check},
 		func(_, m map[string]any) Profile { return c.decodeProfile(m) }))
 }
 
@@ -25,7 +50,9 @@ func (c *Client) GetProfile(ctx context.Context, acct, pin string) (Profile, err
 	if err := required("GetProfile", "account", acct, "pin", pin); err != nil {
 		return Profile{}, err
 	}
-	body, err := c.do(ctx, call{method: http.MethodGet, resource: "Profile", path: v1Base + seg("Profile", acct, pin)})
+	q := url.Values{}
+	c.includeQuestions(q)
+	body, err := c.do(ctx, call{method: http.MethodGet, resource: "Profile", path: c.v1() + seg("Profile", acct, pin), query: q})
 	if err != nil {
 		return Profile{}, err
 	}
@@ -36,7 +63,8 @@ func (c *Client) GetProfile(ctx context.Context, acct, pin string) (Profile, err
 	return c.decodeProfile(m), nil
 }
 
-// CreateProfile creates a profile and returns it with its new pin.
+// CreateProfile creates a profile and returns it with its new pin. Keys of
+// fields that are field paths are written nested (fieldpath.go).
 func (c *Client) CreateProfile(ctx context.Context, acct string, fields map[string]any) (Profile, error) {
 	if err := required("CreateProfile", "account", acct); err != nil {
 		return Profile{}, err
@@ -44,7 +72,11 @@ func (c *Client) CreateProfile(ctx context.Context, acct string, fields map[stri
 	if len(fields) == 0 {
 		return Profile{}, errors.New("certain: CreateProfile: no fields given")
 	}
-	body, err := c.do(ctx, call{method: http.MethodPost, resource: "Profile", path: v1Base + seg("Profile", acct), body: fields, create: true})
+	b, err := ExpandPaths(fields)
+	if err != nil {
+		return Profile{}, fmt.Errorf("certain: CreateProfile: %w", err)
+	}
+	body, err := c.do(ctx, call{method: http.MethodPost, resource: "Profile", path: c.v1() + seg("Profile", acct), body: b, create: true})
 	if err != nil {
 		return Profile{}, err
 	}
@@ -60,6 +92,8 @@ func (c *Client) CreateProfile(ctx context.Context, acct string, fields map[stri
 }
 
 // UpdateProfile sends only the given fields; other fields stay unchanged.
+// Keys that are field paths are written nested, so a profile question's
+// answer is sent as that question alone.
 func (c *Client) UpdateProfile(ctx context.Context, acct, pin string, changed map[string]any) error {
 	if err := required("UpdateProfile", "account", acct, "pin", pin); err != nil {
 		return err
@@ -67,7 +101,20 @@ func (c *Client) UpdateProfile(ctx context.Context, acct, pin string, changed ma
 	if len(changed) == 0 {
 		return nil
 	}
-	_, err := c.do(ctx, call{method: http.MethodPost, resource: "Profile", path: v1Base + seg("Profile", acct, pin), body: changed})
+	b, err := ExpandPaths(changed)
+	if err != nil {
+		return fmt.Errorf("certain: UpdateProfile: %w", err)
+	}
+	_, err = c.do(ctx, call{method: http.MethodPost, resource: "Profile", path: c.v1() + seg("Profile", acct, pin), body: b})
+	return err
+}
+
+// DeleteProfile deletes a profile (the probe's write test cleans up with it).
+func (c *Client) DeleteProfile(ctx context.Context, acct, pin string) error {
+	if err := required("DeleteProfile", "account", acct, "pin", pin); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, call{method: http.MethodDelete, resource: "Profile", path: c.v1() + seg("Profile", acct, pin)})
 	return err
 }
 
@@ -77,6 +124,34 @@ func (c *Client) decodeProfile(m map[string]any) Profile {
 	return Profile{
 		PIN: getString(m, "pin"), Email: getString(m, "email"),
 		ExternalID: getString(m, f.ExternalID), Source: getString(m, f.Source),
-		Fields: m, DateModified: ParseTime(getString(m, "dateModified")),
+		Fields: m, DateModified: c.parseTime(getString(m, "dateModified")),
 	}
+}
+
+// includeQuestions asks for profile questions when a configured profile
+// field lives in one (its path starts with profileQuestions): Certain leaves
+// them out unless the include list names profile_questions.
+func (c *Client) includeQuestions(q url.Values) {
+	f := c.cfg.Fields
+	for _, p := range []string{f.ExternalID, f.Source} {
+		if strings.HasPrefix(p, "profileQuestions") {
+			addInclude(q, c.cfg.IncludeParam, "profile_questions")
+			return
+		}
+	}
+}
+
+// addInclude adds item to the comma-separated include list param.
+func addInclude(q url.Values, param, item string) {
+	cur := q.Get(param)
+	for _, x := range strings.Split(cur, ",") {
+		if x == item {
+			return
+		}
+	}
+	if cur == "" {
+		q.Set(param, item)
+		return
+	}
+	q.Set(param, cur+","+item)
 }

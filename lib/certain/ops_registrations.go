@@ -8,7 +8,8 @@ import (
 	"net/url"
 )
 
-// FilterTimeFormat is the layout of dateModified_after and friends (UTC).
+// FilterTimeFormat is the default layout of dateModified_after and friends
+// (Contract.FilterTimeFormat, written in Contract.TimeZone).
 const FilterTimeFormat = "2006-01-02T15:04:05"
 
 // RegistrationPages streams an event's registrations page by page.
@@ -21,7 +22,7 @@ func (c *Client) RegistrationPages(ctx context.Context, acct, event string, q Re
 		v.Set(k, val)
 	}
 	if !q.ModifiedAfter.IsZero() {
-		v.Set("dateModified_after", q.ModifiedAfter.UTC().Format(FilterTimeFormat))
+		v.Set("dateModified_after", c.filterTime(q.ModifiedAfter))
 	}
 	if q.ActiveOnly {
 		v.Set("isActive", "true")
@@ -30,8 +31,10 @@ func (c *Client) RegistrationPages(ctx context.Context, acct, event string, q Re
 	if order == "" {
 		order = "dateModified_asc"
 	}
-	v.Set("orderBy", order)
-	return pages(ctx, c, pageSpec{resource: "Registration", path: v1Base + seg("Registration", acct, event), query: v, key: "registrations", start: q.StartIndex},
+	v.Set(c.cfg.Contract.OrderByParam, order)
+	c.includeQuestions(v)
+	return pages(ctx, c, pageSpec{resource: "Registration", path: c.v1() + seg("Registration", acct, event), query: v, key: "registrations", start: q.StartIndex,
+		id: keyOf("registrationCode")},
 		func(_, m map[string]any) Registration { return c.decodeRegistration(m) })
 }
 
@@ -40,7 +43,9 @@ func (c *Client) GetRegistration(ctx context.Context, acct, event, regCode strin
 	if err := required("GetRegistration", "account", acct, "event", event, "registration code", regCode); err != nil {
 		return Registration{}, err
 	}
-	body, err := c.do(ctx, call{method: http.MethodGet, resource: "Registration", path: v1Base + seg("Registration", acct, event, regCode)})
+	q := url.Values{}
+	c.includeQuestions(q)
+	body, err := c.do(ctx, call{method: http.MethodGet, resource: "Registration", path: c.v1() + seg("Registration", acct, event, regCode), query: q})
 	if err != nil {
 		return Registration{}, err
 	}
@@ -61,9 +66,13 @@ func (c *Client) CreateRegistration(ctx context.Context, acct, event string, r N
 		b["attendeeTypeCode"] = r.AttendeeType
 	}
 	if r.Status != "" {
-		b[c.cfg.Fields.RegistrationStatus] = r.Status
+		b[c.cfg.Fields.RegistrationStatusWrite] = r.Status
 	}
-	body, err := c.do(ctx, call{method: http.MethodPost, resource: "Registration", path: v1Base + seg("Registration", acct, event), body: b, create: true})
+	b, err := ExpandPaths(b)
+	if err != nil {
+		return Registration{}, fmt.Errorf("certain: CreateRegistration: %w", err)
+	}
+	body, err := c.do(ctx, call{method: http.MethodPost, resource: "Registration", path: c.v1() + seg("Registration", acct, event), body: b, create: true})
 	if err != nil {
 		return Registration{}, err
 	}
@@ -86,7 +95,21 @@ func (c *Client) UpdateRegistration(ctx context.Context, acct, event, regCode st
 	if len(changed) == 0 {
 		return nil
 	}
-	_, err := c.do(ctx, call{method: http.MethodPost, resource: "Registration", path: v1Base + seg("Registration", acct, event, regCode), body: changed})
+	b, err := ExpandPaths(changed)
+	if err != nil {
+		return fmt.Errorf("certain: UpdateRegistration: %w", err)
+	}
+	_, err = c.do(ctx, call{method: http.MethodPost, resource: "Registration", path: c.v1() + seg("Registration", acct, event, regCode), body: b})
+	return err
+}
+
+// DeleteRegistration deletes a registration (the probe's write test cleans
+// up with it).
+func (c *Client) DeleteRegistration(ctx context.Context, acct, event, regCode string) error {
+	if err := required("DeleteRegistration", "account", acct, "event", event, "registration code", regCode); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, call{method: http.MethodDelete, resource: "Registration", path: c.v1() + seg("Registration", acct, event, regCode)})
 	return err
 }
 
@@ -98,7 +121,7 @@ func (c *Client) decodeRegistration(m map[string]any) Registration {
 		Code: getString(m, "registrationCode"), EventCode: getString(m, "eventCode"), AccountCode: getString(m, "accountCode"),
 		AttendeeType: getString(m, "attendeeTypeCode"), Status: getString(m, f.RegistrationStatus),
 		Active: getBool(m, "isActive"), Complete: getBool(m, f.Complete),
-		DateCreated: ParseTime(getString(m, "dateCreated")), DateModified: ParseTime(getString(m, "dateModified")),
+		DateCreated: c.parseTime(getString(m, "dateCreated")), DateModified: c.parseTime(getString(m, "dateModified")),
 		Fields: m,
 	}
 	if p, ok := m["profile"].(map[string]any); ok {

@@ -15,10 +15,12 @@ func (c *Client) SessionPages(ctx context.Context, acct, event string) iter.Seq2
 	v := url.Values{}
 	v.Set(c.cfg.IncludeParam, "tags")
 	f := c.cfg.Fields
-	return pages(ctx, c, pageSpec{resource: "Session", path: v2Base + seg("accounts", acct, "events", event, "sessions"), query: v, key: "sessions"},
+	return pages(ctx, c, pageSpec{resource: "Session", path: c.v2() + seg("accounts", acct, "events", event, "sessions"), query: v, key: "sessions",
+		id: keyOf("instanceId"), check: c.tagsCheck("Session")},
 		func(_, m map[string]any) Session {
+			tags, _ := getTags(m, f.Tags, f.TagNameKey)
 			return Session{InstanceID: int(num(m["instanceId"])), SessionCode: getString(m, "sessionCode"), Title: getString(m, "sessionTitle"),
-				Tags: getTags(m, f.Tags), Points: num(m[f.Points])}
+				Tags: tags, Points: getNum(m, f.Points)}
 		})
 }
 
@@ -29,10 +31,11 @@ func (c *Client) SessionRegistrations(ctx context.Context, acct, event string, i
 	}
 	f := c.cfg.Fields
 	return collect(pages(ctx, c, pageSpec{resource: "SessionRegistration",
-		path: v2Base + seg("accounts", acct, "events", event, "sessions", strconv.Itoa(instanceID), "registrations"), key: "registrations"},
+		path: c.v2() + seg("accounts", acct, "events", event, "sessions", strconv.Itoa(instanceID), "registrations"), key: "registrations",
+		id: keyOf("registrationCode")},
 		func(env, m map[string]any) SessionLine {
 			return SessionLine{InstanceID: instanceID, SessionCode: firstNonEmpty(getString(m, "sessionCode"), getString(env, "sessionCode")),
-				RegistrationCode: getString(m, "registrationCode"), Status: getString(m, "registrationStatus"), Rating: num(m[f.SessionRating])}
+				RegistrationCode: getString(m, "registrationCode"), Status: getString(m, "registrationStatus"), Rating: getNum(m, f.SessionRating)}
 		}))
 }
 
@@ -43,9 +46,10 @@ func (c *Client) RegistrationSessions(ctx context.Context, acct, event, regCode 
 	}
 	f := c.cfg.Fields
 	return collect(pages(ctx, c, pageSpec{resource: "RegistrationSession",
-		path: v2Base + seg("accounts", acct, "events", event, "registrations", regCode, "sessions"), key: "instances"},
+		path: c.v2() + seg("accounts", acct, "events", event, "registrations", regCode, "sessions"), key: "instances",
+		id: keyOf("instanceId")},
 		func(_, m map[string]any) SessionLine {
 			return SessionLine{InstanceID: int(num(m["instanceId"])), SessionCode: getString(m, "sessionCode"),
-				RegistrationCode: regCode, Status: getString(m, "registrationStatus"), Rating: num(m[f.SessionRating])}
+				RegistrationCode: regCode, Status: getString(m, "registrationStatus"), Rating: getNum(m, f.SessionRating)}
 		}))
 }

@@ -27,6 +27,9 @@ import (
 //	(*Client).SessionRegistrations(ctx, acct, event string, instanceID int) ([]SessionLine, error) // 2.0, paged inside
 //	(*Client).RegistrationSessions(ctx, acct, event, regCode string) ([]SessionLine, error)       // 2.0
 //	(*Client).AppointmentPages(ctx, acct, event string, startIndex int) iter.Seq2[Page[Appointment], error]
+//	(*Client).CheckAccount(ctx, acct string) error                                  // 404 -> ErrNoAccount
+//	(*Client).DeleteRegistration(ctx, acct, event, regCode string) error             // cmctl probe-certain --write-test only
+//	(*Client).DeleteProfile(ctx, acct, pin string) error                             // cmctl probe-certain --write-test only
 //	(*Client).Stats() Stats
 //
 // Every Page carries the offset it started at and the offset of the next page,
@@ -34,14 +37,27 @@ import (
 
 // FieldNames are the Certain field names and values docs/certain.md leaves open
 // (section 9). Zero values mean the documented defaults (see Defaults()).
+//
+// Names are field paths (fieldpath.go): dotted keys walk nested objects and
+// selectors pick list elements, so a tenant that keeps External Profile ID
+// or Source of Profile in a profile question is configured, not coded.
 type FieldNames struct {
-	RegistrationStatus   string   `json:"registrationStatusField,omitempty"`
-	Complete             string   `json:"completeField,omitempty"`
-	ExternalID           string   `json:"externalIdField,omitempty"`
-	Source               string   `json:"sourceField,omitempty"`
-	SourceValueMarketo   string   `json:"sourceValueMarketo,omitempty"`
-	SourceValueImport    string   `json:"sourceValueImport,omitempty"`
-	Tags                 string   `json:"tagsField,omitempty"`
+	RegistrationStatus string `json:"registrationStatusField,omitempty"`
+	// RegistrationStatusWrite is where a registration create writes the
+	// status, when it differs from where reads find it (default: the same).
+	RegistrationStatusWrite string `json:"registrationStatusWriteField,omitempty"`
+	Complete                string `json:"completeField,omitempty"`
+	ExternalID              string `json:"externalIdField,omitempty"`
+	// ExternalIDSearch is the query parameter a profile search by External
+	// Profile ID sends (default: the externalIdField path itself).
+	ExternalIDSearch   string `json:"externalIdSearchParam,omitempty"`
+	Source             string `json:"sourceField,omitempty"`
+	SourceValueMarketo string `json:"sourceValueMarketo,omitempty"`
+	SourceValueImport  string `json:"sourceValueImport,omitempty"`
+	Tags               string `json:"tagsField,omitempty"`
+	// TagNameKey is the key holding a tag's name when tags are objects
+	// (default "name"; "name" and "tagName" are always tried after it).
+	TagNameKey           string   `json:"tagNameKey,omitempty"`
 	Points               string   `json:"pointsField,omitempty"`
 	AgendaRating         string   `json:"agendaRatingField,omitempty"`
 	SessionRating        string   `json:"sessionRatingField,omitempty"`
@@ -64,7 +80,7 @@ func Defaults() FieldNames {
 		RegistrationStatus: "registrationStatusLabel", Complete: "isConfirmed",
 		ExternalID: "externalKey", Source: "sourceOfProfile",
 		SourceValueMarketo: "Marketo", SourceValueImport: "Import",
-		Tags: "tags", Points: "points", AgendaRating: "rating", SessionRating: "rating",
+		Tags: "tag", TagNameKey: "name", Points: "points", AgendaRating: "rating", SessionRating: "rating",
 		AgendaRegistered: "REGISTERED", AgendaAttended: "ATTENDED", AgendaCancelled: "CANCELLED", AgendaWaitlisted: "WAITLISTED",
 		SessionRegistered: "Registered", SessionAttended: "Attended",
 		AppointmentSSA: []string{"SSA"}, AppointmentMatched: []string{"AME"},
@@ -87,12 +103,15 @@ func (f FieldNames) WithDefaults() FieldNames {
 		}
 	}
 	set(&f.RegistrationStatus, d.RegistrationStatus)
+	set(&f.RegistrationStatusWrite, f.RegistrationStatus)
 	set(&f.Complete, d.Complete)
 	set(&f.ExternalID, d.ExternalID)
+	set(&f.ExternalIDSearch, f.ExternalID)
 	set(&f.Source, d.Source)
 	set(&f.SourceValueMarketo, d.SourceValueMarketo)
 	set(&f.SourceValueImport, d.SourceValueImport)
 	set(&f.Tags, d.Tags)
+	set(&f.TagNameKey, d.TagNameKey)
 	set(&f.Points, d.Points)
 	set(&f.AgendaRating, d.AgendaRating)
 	set(&f.SessionRating, d.SessionRating)
@@ -128,11 +147,14 @@ type RegistrationQuery struct {
 }
 
 type Event struct {
-	Code      string
-	Name      string
+	Code string
+	Name string
+	// StartDate and EndDate are read in the event's own zone when it names
+	// one (timezoneMapping, an IANA name), else in the tenant's.
 	StartDate time.Time
 	EndDate   time.Time
 	Active    bool
+	TimeZone  string // timezoneMapping, "" when absent
 }
 
 // Profile is an account-level attendee profile. Fields holds every field as

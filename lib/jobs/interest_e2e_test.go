@@ -65,7 +65,7 @@ func seedInterest(s *certaintest.Server, mk *marketotest.Server, lines []line, l
 		tags   []string
 		points float64
 	}{{"W1", []string{"Security", "Cloud"}, 15}, {"W2", []string{"Cloud"}, 10}, {"W3", []string{"AI"}, 0}, {"W4", []string{"AI"}, 7}} {
-		s.AddAgendaItem("ACME", "HS26", map[string]any{"activityCode": it.code, "name": it.code, "tags": it.tags, "points": it.points})
+		s.AddAgendaItem("ACME", "HS26", map[string]any{"activityCode": it.code, "name": it.code, "tag": it.tags, "points": it.points})
 	}
 	for _, l := range lines {
 		s.AddAgendaLine("ACME", "HS26", map[string]any{"registrationCode": l.reg, "activityCode": l.item, "status": l.status})
@@ -136,8 +136,8 @@ func TestInterestMetricsSessions(t *testing.T) {
 	e := newMetricsEnv(t, memstore.New())
 	interestObject(e.mk)
 	ids := seedInterest(e.certain, e.mk, []line{{"R-A", "W1", "REGISTERED"}}) // agenda lines ignored with sessions on
-	s1 := e.certain.AddSession("ACME", "HS26", map[string]any{"sessionCode": "KEY-1", "tags": []string{"Security"}, "points": 20})
-	s2 := e.certain.AddSession("ACME", "HS26", map[string]any{"sessionCode": "BR-7", "tags": []string{"Security", "AI"}, "points": 5})
+	s1 := e.certain.AddSession("ACME", "HS26", map[string]any{"sessionCode": "KEY-1", "tag": []string{"Security"}, "points": 20})
+	s2 := e.certain.AddSession("ACME", "HS26", map[string]any{"sessionCode": "BR-7", "tag": []string{"Security", "AI"}, "points": 5})
 	e.certain.AddSessionLine("ACME", "HS26", s1, map[string]any{"registrationCode": "R-A", "registrationStatus": "Attended"})
 	e.certain.AddSessionLine("ACME", "HS26", s2, map[string]any{"registrationCode": "R-A", "registrationStatus": "Attended"})
 	e.certain.AddSessionLine("ACME", "HS26", s2, map[string]any{"registrationCode": "R-B", "registrationStatus": "Registered"})

@@ -27,7 +27,7 @@ func engagementJob(id string, modules ...string) config.Job {
 // with one attended agenda line (rating i%5) and one tagged item.
 func seedLinked(env *jobstest.Env, n int) {
 	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26", "eventName": "Harbour Summit 2026"})
-	env.Certain.AddAgendaItem(jobstest.Account, "HS26", map[string]any{"activityCode": "W1", "tags": []string{"Cloud", "AI"}, "points": 10})
+	env.Certain.AddAgendaItem(jobstest.Account, "HS26", map[string]any{"activityCode": "W1", "tag": []string{"Cloud", "AI"}, "points": 10})
 	for i := range n {
 		email := fmt.Sprintf("att%05d@example.org", i)
 		id := env.Marketo.AddLead(marketo.Lead{"email": email})

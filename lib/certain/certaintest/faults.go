@@ -83,5 +83,5 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *fault) {
 	if f.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
 	}
-	s.plain(w, r, f.status, fmt.Sprintf("simulated fault %d", f.status))
+	s.fail(w, r, f.status, fmt.Sprintf("simulated fault %d", f.status))
 }

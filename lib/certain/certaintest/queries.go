@@ -2,6 +2,7 @@ package certaintest
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -20,7 +21,7 @@ type sortEntry struct {
 
 // reserved are the query parameters that are not field filters.
 var reserved = map[string]bool{
-	"start_index": true, "max_results": true, "orderBy": true, "includeList": true, "include_list": true,
+	"start_index": true, "max_results": true, "orderBy": true, "order_by": true, "includeList": true, "include_list": true,
 	"dateModified_after": true, "dateModified_before": true, "dateCreated_after": true, "dateCreated_before": true,
 }
 
@@ -71,19 +72,21 @@ func (s *Server) collection(q map[string][]string, v view) (map[string]any, *htt
 	if herr != nil {
 		return nil, herr
 	}
-	size, offset, herr := s.pageWindow(q)
+	w, herr := s.pageWindow(q, len(recs))
 	if herr != nil {
 		return nil, herr
 	}
-	if offset >= len(recs) {
+	if w.offset >= len(recs) {
 		return nil, notFound("no %s found", v.key)
 	}
-	end := min(offset+size, len(recs))
-	page := make([]map[string]any, 0, end-offset)
-	for _, r := range recs[offset:end] {
+	end := min(w.offset+w.size, len(recs))
+	page := make([]map[string]any, 0, end-w.offset)
+	for _, r := range recs[w.offset:end] {
 		page = append(page, rend(r))
 	}
-	return map[string]any{"size": len(page), "completeCollectionSize": len(recs), "maxResults": size, v.key: page}, nil
+	// The envelope of recorded traffic (docs/certain.md §4).
+	return map[string]any{"etag": fmt.Sprintf("%d-null", s.gen), "transactionId": nil,
+		"completeCollectionSize": len(recs), "size": len(page), "startingIndex": w.echo, "maxResults": w.size, v.key: page}, nil
 }
 
 // selection returns the rows q selects from v: from the cache when it holds
@@ -110,40 +113,56 @@ func (s *Server) selection(q map[string][]string, v view) ([]*rec, *httpErr) {
 	return recs, nil
 }
 
+// window is the page a query asks for: its size (max_results after the
+// cap), its record offset, and the startingIndex the envelope echoes.
+type window struct{ size, offset, echo int }
+
 // pageWindow reads the page size (max_results, default 200, capped by
-// WithPageSizeCap) and the record offset start_index means in the paging mode.
-func (s *Server) pageWindow(q map[string][]string) (size, offset int, herr *httpErr) {
-	size = 200
+// WithPageSizeCap) and the record offset start_index means in the paging
+// mode. A 1-based mode refuses start_index 0 unless the server is lenient,
+// which answers it as its first page. Mode none ignores both parameters.
+func (s *Server) pageWindow(q map[string][]string, rows int) (window, *httpErr) {
+	if s.paging == certain.PagingNone {
+		return window{size: max(rows, 1), echo: 0}, nil
+	}
+	w := window{size: 200}
 	if val := first(q["max_results"]); val != "" {
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 1 {
-			return 0, 0, badRequest("max_results=%q must be a positive integer", val)
+			return w, badRequest("max_results=%q must be a positive integer", val)
 		}
-		size = n
+		w.size = n
 	}
-	if s.pageCap > 0 && size > s.pageCap {
-		size = s.pageCap
+	if s.pageCap > 0 && w.size > s.pageCap {
+		w.size = s.pageCap
 	}
-	val := first(q["start_index"])
-	if val == "" {
-		return size, 0, nil
+	base := 1
+	if s.paging == certain.PagingOffset0 {
+		base = 0
 	}
-	n, err := strconv.Atoi(val)
-	if err != nil {
-		return 0, 0, badRequest("start_index=%q must be an integer", val)
+	n := base
+	if val := first(q["start_index"]); val != "" {
+		var err error
+		if n, err = strconv.Atoi(val); err != nil {
+			return w, badRequest("start_index=%q must be an integer", val)
+		}
 	}
+	if n == 0 && base == 1 && s.lenient {
+		n = 1
+	}
+	if n < base {
+		return w, badRequest("start_index=%d is out of range: the first index is %d", n, base)
+	}
+	w.echo = n
 	switch s.paging {
 	case certain.PagingOffset1:
-		offset = n - 1
+		w.offset = n - 1
 	case certain.PagingPage1:
-		offset = (n - 1) * size
+		w.offset = (n - 1) * w.size
 	default:
-		offset = n
+		w.offset = n
 	}
-	if offset < 0 {
-		return 0, 0, badRequest("start_index=%q is out of range for paging mode %s", val, s.paging)
-	}
-	return size, offset, nil
+	return w, nil
 }
 
 // selectionKey is the query without its paging parameters: the same key
@@ -230,7 +249,12 @@ func (v view) narrow(scalars []scalarFilter) (hits []*rec, ok bool) {
 // insertion order); without orderBy it returns them as they are. A
 // cacheable view keeps its sorted collection until the next write.
 func (s *Server) order(q map[string][]string, v view, recs []*rec, get getter) ([]*rec, *httpErr) {
-	ob := first(q["orderBy"])
+	var ob string
+	for _, k := range []string{"orderBy", "order_by"} {
+		if ob == "" && (s.orderParam == "" || s.orderParam == k) {
+			ob = first(q[k])
+		}
+	}
 	if ob == "" {
 		return recs, nil
 	}
@@ -330,21 +354,14 @@ func first(v []string) string {
 	return v[0]
 }
 
-// lookup reads a (dotted) field as a string, the way a query compares it.
+// lookup reads a field path (certain.LookupPath) as a string, the way a
+// query compares it.
 func lookup(m map[string]any, name string) (string, bool) {
-	var cur any = m
-	for rest, more := name, true; more; {
-		var part string
-		part, rest, more = strings.Cut(rest, ".")
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return "", false
-		}
-		if cur, ok = obj[part]; !ok {
-			return "", false
-		}
+	v, ok := certain.LookupPath(m, name)
+	if !ok {
+		return "", false
 	}
-	switch v := cur.(type) {
+	switch v := v.(type) {
 	case nil:
 		return "", true
 	case string:
@@ -357,9 +374,13 @@ func lookup(m map[string]any, name string) (string, bool) {
 	return "", false
 }
 
-// tagsWanted reports whether includeList (or include_list) asks for tags.
-func tagsWanted(q map[string][]string) bool {
+// tagsWanted reports whether includeList (or include_list, or only the
+// spelling WithIncludeParam names) asks for tags.
+func (s *Server) tagsWanted(q map[string][]string) bool {
 	for _, k := range []string{"includeList", "include_list"} {
+		if s.includeParam != "" && s.includeParam != k {
+			continue
+		}
 		for _, v := range q[k] {
 			for _, item := range strings.Split(v, ",") {
 				if strings.EqualFold(strings.TrimSpace(item), "tags") {
@@ -371,15 +392,44 @@ func tagsWanted(q map[string][]string) bool {
 	return false
 }
 
-// tagRender renders records with, or without, the tenant's tags field.
+// tagRender renders records with, or without, the tenant's tags field, in
+// the server's tag shape.
 func (s *Server) tagRender(withTags bool) func(*rec) map[string]any {
+	field := s.fields.Tags
 	return func(r *rec) map[string]any {
 		m := render(r)
-		if !withTags {
-			delete(m, s.fields.Tags)
+		v, had := m[field]
+		delete(m, field)
+		if !withTags || !had {
+			return m
+		}
+		shaped := s.shapeTags(v)
+		if strings.ContainsAny(field, ".[") {
+			_ = certain.SetPath(m, field, shaped)
+		} else {
+			m[field] = shaped
 		}
 		return m
 	}
+}
+
+// shapeTags renders a seeded tag list in the server's tag shape.
+func (s *Server) shapeTags(v any) any {
+	list, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	switch s.tagShape {
+	case TagObjects:
+		out := make([]any, len(list))
+		for i, t := range list {
+			out[i] = map[string]any{"name": t}
+		}
+		return out
+	case TagWrapped:
+		return map[string]any{"tag": list}
+	}
+	return list
 }
 
 // filter keeps the records whose field equals value.

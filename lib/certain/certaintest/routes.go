@@ -36,7 +36,7 @@ func (s *Server) route(r *http.Request, body map[string]any) (any, *httpErr) {
 	default:
 		return nil, notFound("no such API path %s", p)
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost && (r.Method != http.MethodDelete || v2) {
 		return nil, &httpErr{http.StatusMethodNotAllowed, "method " + r.Method + " not supported"}
 	}
 	if v2 {

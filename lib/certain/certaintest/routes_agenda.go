@@ -2,7 +2,7 @@ package certaintest
 
 // agendaItemRoute serves AgendaItem/{account}/{event}[/{activityCode}].
 func (s *Server) agendaItemRoute(e *eventData, rest []string, q map[string][]string) (any, *httpErr) {
-	rend := s.tagRender(tagsWanted(q))
+	rend := s.tagRender(s.tagsWanted(q))
 	if len(rest) == 1 {
 		for _, r := range e.agendaItems {
 			if r.f["activityCode"] == rest[0] {

@@ -2,6 +2,7 @@ package certaintest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -30,8 +31,32 @@ func (s *Server) registrationRoute(a *account, acct, event string, e *eventData,
 		s.gen++
 		merge(r, body, s.stamp(), "registrationCode", "eventCode", "accountCode")
 		return s.renderReg(a, r), nil
+	case method == http.MethodDelete && len(rest) == 1:
+		return s.deleteRegistration(e, rest[0])
 	}
 	return nil, notFound("no such Registration resource")
+}
+
+// deleteRegistration removes a registration from its event.
+func (s *Server) deleteRegistration(e *eventData, code string) (any, *httpErr) {
+	r := e.regs[code]
+	if r == nil {
+		return nil, notFound("registration %s not found", code)
+	}
+	s.gen++
+	pin, _ := r.f["profile"].(string)
+	if set := e.byPin[pin]; set != nil {
+		delete(set, r)
+		if len(set) == 0 {
+			delete(e.byPin, pin)
+		}
+	}
+	delete(e.regs, code)
+	e.regList = slices.Delete(e.regList, r.ord, r.ord+1)
+	for i := r.ord; i < len(e.regList); i++ {
+		e.regList[i].ord = i
+	}
+	return map[string]any{"registrationCode": code, "deleted": true}, nil
 }
 
 // registrationsView is an event's registrations as a searchable collection:

@@ -6,7 +6,7 @@ import (
 
 // sessionsRoute serves accounts/{account}/events/{event}/sessions.
 func (s *Server) sessionsRoute(e *eventData, q map[string][]string) (any, *httpErr) {
-	return s.collection(q, view{key: "sessions", recs: e.sessions, render: s.tagRender(tagsWanted(q))})
+	return s.collection(q, view{key: "sessions", recs: e.sessions, render: s.tagRender(s.tagsWanted(q))})
 }
 
 // sessionRegistrationsRoute serves .../sessions/{instanceId}/registrations:

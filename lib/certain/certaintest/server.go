@@ -8,10 +8,18 @@
 // be simulated too.
 //
 // Rules the simulator enforces (and where docs/certain.md is silent, chooses):
-//   - Basic auth; a wrong user or password is 401 with a plain-text message.
-//   - Collections page with start_index/max_results in the configured mode,
-//     return the envelope (size, completeCollectionSize, maxResults, key),
-//     and answer 404 when the page is empty (an empty search).
+//   - Basic auth; a wrong user or password is 401.
+//   - Errors are a servlet error page ("HTTP Status 400 -  <message>", in
+//     HTML) by default, as recorded traffic shows, or JSON
+//     (WithErrorFormat).
+//   - Collections page with start_index/max_results in the configured mode
+//     (offset0 by default; offset1, page1, or none: every row in one
+//     answer) and return the recorded envelope: etag, transactionId,
+//     completeCollectionSize, size, startingIndex and maxResults (both
+//     echoed; maxResults after WithPageSizeCap's cap), and the array. They
+//     answer 404 when the page is empty (an empty search). A 1-based server
+//     refuses start_index=0 with 400, unless WithLenient makes it answer 0
+//     as its first page (echoing startingIndex 1), as a real tenant may.
 //   - Filters: dateModified_after/_before and dateCreated_after/_before are
 //     strict; any other parameter is a scalar field=value filter compared as
 //     a string, except that email is compared case-insensitively (Certain
@@ -20,10 +28,16 @@
 //     Dotted names ("profile.email") reach nested objects.
 //   - orderBy={field}_{asc|desc}; otherwise insertion order.
 //   - includeList=tags (or include_list) adds the tags field to agenda items
-//     and sessions; without it the tags are left out.
-//   - POST to a collection creates (code generated), POST to a record merges
-//     only the sent fields; both set dateModified from the clock, which is
-//     truncated to whole seconds like the wire format.
+//     and sessions; without it the tags are left out. The field is "tag" by
+//     default (WithFieldNames or WithTagsField change it), its elements
+//     strings, {"name": …} objects, or a {"tag": [...]} wrapper
+//     (WithTagShape).
+//   - POST to a collection creates (code generated) and answers 200 with
+//     the object, as recorded traffic shows (WithCreateStatus(201) for the
+//     other variant); POST to a record merges only the sent fields, nested
+//     objects and list elements picked by their code included; both set
+//     dateModified from the clock, which is truncated to whole seconds like
+//     the wire format. DELETE removes a profile or a registration.
 //
 // It is built to stay fast at benchmark scale (100,000 leads): a profile
 // search by email or by the external id field is an index look-up, the
@@ -39,10 +53,12 @@ package certaintest
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,8 +90,50 @@ type Call struct {
 // Option configures a Server.
 type Option func(*Server)
 
-// WithPagingMode sets how start_index is read: "offset0" (default), "offset1", "page1".
+// WithPagingMode sets how start_index is read: "offset0" (default),
+// "offset1", "page1", or "none" (no paging: every row in one answer).
 func WithPagingMode(mode string) Option { return func(s *Server) { s.paging = mode } }
+
+// WithLenient makes a 1-based server (offset1, page1) answer start_index=0
+// as its first page, echoing startingIndex 1, instead of refusing it.
+func WithLenient() Option { return func(s *Server) { s.lenient = true } }
+
+// WithCreateStatus sets the status of a successful create: 200 (default,
+// as recorded) or 201.
+func WithCreateStatus(code int) Option { return func(s *Server) { s.createStatus = code } }
+
+// WithTagsField sets the field agenda items and sessions carry their tags
+// in ("tag" by default; "tags" for the other variant).
+func WithTagsField(name string) Option { return func(s *Server) { s.fields.Tags = name } }
+
+// Tag shapes for WithTagShape.
+const (
+	TagStrings = "strings" // ["Security", "Cloud"] (default)
+	TagObjects = "objects" // [{"name": "Security"}, ...]
+	TagWrapped = "wrapped" // {"tag": ["Security", ...]}
+)
+
+// WithTagShape sets how tags are rendered: TagStrings, TagObjects or TagWrapped.
+func WithTagShape(shape string) Option { return func(s *Server) { s.tagShape = shape } }
+
+// WithOrderByParam makes the server sort only by the given spelling of the
+// sort parameter ("orderBy" or "order_by") and ignore the other, as a
+// tenant that knows one spelling would. By default both sort.
+func WithOrderByParam(name string) Option { return func(s *Server) { s.orderParam = name } }
+
+// WithIncludeParam makes the server honour only the given spelling of the
+// include list ("includeList" or "include_list") and ignore the other. By
+// default both work.
+func WithIncludeParam(name string) Option { return func(s *Server) { s.includeParam = name } }
+
+// Error formats for WithErrorFormat.
+const (
+	ErrorServlet = "servlet" // an HTML servlet error page (default, as recorded)
+	ErrorJSON    = "json"    // {"message": …}
+)
+
+// WithErrorFormat sets how error bodies look: ErrorServlet or ErrorJSON.
+func WithErrorFormat(format string) Option { return func(s *Server) { s.errFormat = format } }
 
 // WithFieldNames sets the tenant's field names (zero values = defaults).
 func WithFieldNames(f certain.FieldNames) Option {
@@ -101,14 +159,20 @@ func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = 
 type Server struct {
 	URL string // base URL for certain.Config.BaseURL ("" for New)
 
-	ts      *httptest.Server
-	t       testing.TB
-	paging  string
-	fields  certain.FieldNames
-	now     func() time.Time
-	pageCap int
-	user    string
-	pass    string
+	ts           *httptest.Server
+	t            testing.TB
+	paging       string
+	lenient      bool
+	createStatus int
+	tagShape     string
+	errFormat    string
+	orderParam   string
+	includeParam string
+	fields       certain.FieldNames
+	now          func() time.Time
+	pageCap      int
+	user         string
+	pass         string
 
 	mu       sync.Mutex
 	latency  time.Duration
@@ -127,6 +191,7 @@ type Server struct {
 func New(opts ...Option) *Server {
 	s := &Server{
 		paging: certain.PagingOffset0, fields: certain.Defaults(), now: time.Now,
+		createStatus: http.StatusOK, tagShape: TagStrings, errFormat: ErrorServlet,
 		user: DefaultUsername, pass: DefaultPassword,
 		accounts: map[string]*account{}, sorted: map[string]sortEntry{},
 	}
@@ -165,6 +230,9 @@ func (s *Server) Password() string { return s.pass }
 
 // Fields returns the simulated tenant's field names.
 func (s *Server) Fields() certain.FieldNames { return s.fields }
+
+// PagingMode returns how the simulated tenant reads start_index.
+func (s *Server) PagingMode() string { return s.paging }
 
 // Config returns a certain.Config pointed at this server, with the server's
 // field names and paging mode and a Sleep that does not wait.
@@ -221,19 +289,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authorized(r) {
-		s.plain(w, r, http.StatusUnauthorized, "Invalid username or password")
+		s.fail(w, r, http.StatusUnauthorized, "Invalid username or password")
 		return
 	}
 	body, ok := readBody(r)
 	if !ok {
-		s.plain(w, r, http.StatusBadRequest, "request body must be a JSON object")
+		s.fail(w, r, http.StatusBadRequest, "request body must be a JSON object")
 		return
 	}
 	s.mu.Lock()
 	out, herr := s.route(r, body)
 	s.mu.Unlock()
 	if herr != nil {
-		s.plain(w, r, herr.status, herr.msg)
+		s.fail(w, r, herr.status, herr.msg)
 		return
 	}
 	s.writeJSON(w, r, out)
@@ -269,16 +337,17 @@ func readBody(r *http.Request) (body map[string]any, ok bool) {
 	return body, err == nil && body != nil
 }
 
-// writeJSON answers out as JSON: 201 for a create, 200 otherwise.
+// writeJSON answers out as JSON: the create status for a create, 200
+// otherwise.
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, out any) {
 	b, err := json.Marshal(out)
 	if err != nil {
-		s.plain(w, r, http.StatusInternalServerError, err.Error())
+		s.fail(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
 	status := http.StatusOK
 	if r.Method == http.MethodPost && created(r) {
-		status = http.StatusCreated
+		status = s.createStatus
 	}
 	s.log(r, status)
 	w.Header().Set("Content-Type", "application/json")
@@ -299,10 +368,31 @@ func (s *Server) log(r *http.Request, status int) {
 	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: status})
 }
 
-// plain answers a plain-text message (errors and faults, as Certain does).
-func (s *Server) plain(w http.ResponseWriter, r *http.Request, status int, msg string) {
+// fail answers an error in the server's error format: a servlet error page
+// (docs/certain.md §3) or a JSON message.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	s.log(r, status)
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.errFormat == ErrorJSON {
+		b, _ := json.Marshal(map[string]any{"status": status, "message": msg})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, msg)
+	_, _ = io.WriteString(w, servletPage(status, msg))
+}
+
+// servletPage is an error page in the style of a Java servlet container:
+// the status line carries the message after "HTTP Status NNN - " (two
+// spaces, as recorded), inside HTML.
+func servletPage(status int, msg string) string {
+	m := html.EscapeString(msg)
+	return "<html><head><title>Simulated servlet container - Error report</title>" +
+		"<style><!--H1 {font-family:Tahoma,Arial,sans-serif;color:white;background-color:#525D76;}--></style></head>" +
+		"<body><h1>HTTP Status " + strconv.Itoa(status) + " -  " + m + "</h1><hr size=\"1\" noshade=\"noshade\">" +
+		"<p><b>type</b> Status report</p><p><b>message</b> <u>" + m + "</u></p>" +
+		"<p><b>description</b> <u>" + html.EscapeString(http.StatusText(status)) + "</u></p>" +
+		"<hr size=\"1\" noshade=\"noshade\"><h3>certain-sim</h3></body></html>"
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -268,26 +269,85 @@ func toFloat(v any) float64 {
 	return 0
 }
 
-// merge applies only the sent fields; protected keys are ignored.
+// merge applies only the sent fields; protected keys are ignored. Nested
+// objects merge key by key, and list elements merge with the element that
+// has the same code (a key ending in "Code" or "Id", such as questionCode)
+// or, without one, the same position: so an update that carries one profile
+// question's answer changes that answer alone.
 func merge(r *rec, body map[string]any, now time.Time, protected ...string) {
 	for k, v := range body {
 		if slices.Contains(protected, k) || k == "dateCreated" || k == "dateModified" {
 			continue
 		}
-		if sub, ok := v.(map[string]any); ok {
-			if cur, ok := r.f[k].(map[string]any); ok {
-				nm := make(map[string]any, len(cur)+len(sub))
-				for ck, cv := range cur {
-					nm[ck] = cv
-				}
-				for sk, sv := range sub {
-					nm[sk] = sv
-				}
-				r.f[k] = nm
-				continue
-			}
-		}
-		r.f[k] = v
+		r.f[k] = mergeValue(r.f[k], jsonValue(v))
 	}
 	r.modified = now
+}
+
+// mergeValue merges src into a copy of dst (see merge).
+func mergeValue(dst, src any) any {
+	switch sv := src.(type) {
+	case map[string]any:
+		dm, ok := dst.(map[string]any)
+		if !ok {
+			return sv
+		}
+		out := make(map[string]any, len(dm)+len(sv))
+		for k, v := range dm {
+			out[k] = v
+		}
+		for k, v := range sv {
+			out[k] = mergeValue(dm[k], v)
+		}
+		return out
+	case []any:
+		dl, ok := dst.([]any)
+		if !ok {
+			if dm, single := dst.(map[string]any); single {
+				dl = []any{dm}
+			} else {
+				return sv
+			}
+		}
+		return mergeList(dl, sv)
+	}
+	return src
+}
+
+// mergeList merges each element of src into the element of dst it matches.
+func mergeList(dst, src []any) []any {
+	out := slices.Clone(dst)
+	for i, e := range src {
+		em, ok := e.(map[string]any)
+		if !ok {
+			return src // a list of scalars is replaced whole
+		}
+		j := matchElement(out, em, i)
+		if j < 0 {
+			out = append(out, em)
+			continue
+		}
+		out[j] = mergeValue(out[j], em)
+	}
+	return out
+}
+
+// matchElement finds the element of list that el updates: the one with the
+// same code, or without codes the one at position pos; -1 for none.
+func matchElement(list []any, el map[string]any, pos int) int {
+	for k, v := range el {
+		if !strings.HasSuffix(k, "Code") && !strings.HasSuffix(k, "Id") {
+			continue
+		}
+		for j, x := range list {
+			if xm, ok := x.(map[string]any); ok && xm[k] == v && v != nil {
+				return j
+			}
+		}
+		return -1
+	}
+	if pos < len(list) {
+		return pos
+	}
+	return -1
 }
