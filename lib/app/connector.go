@@ -84,12 +84,12 @@ func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.C
 	if err != nil {
 		return jobs.Clients{}, fmt.Errorf("account %q: marketo client: %w", conn.Account, err)
 	}
-	cc, err := certain.New(certain.Config{
-		BaseURL: conn.CertainBaseURL, Username: ccred.Username, Password: ccred.Password,
-		AllowHTTP: conn.AllowHTTP, HTTPClient: c.HTTPClient, Fields: conn.CertainFields,
-		PagingMode: conn.PagingMode, PageSize: conn.PageSize, MaxInFlight: conn.MaxInFlight,
-		Logger: log.With("api", "certain", "account", conn.Account),
-	})
+	ccfg, err := conn.CertainConfig(ccred.Username, ccred.Password)
+	if err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: certain client: %w", conn.Account, err)
+	}
+	ccfg.HTTPClient, ccfg.Logger = c.HTTPClient, log.With("api", "certain", "account", conn.Account)
+	cc, err := certain.New(ccfg)
 	if err != nil {
 		return jobs.Clients{}, fmt.Errorf("account %q: certain client: %w", conn.Account, err)
 	}

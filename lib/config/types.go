@@ -42,8 +42,18 @@ type Connection struct {
 	// standard list of docs/certain.md §6.
 	Statuses    []Status `json:"statuses,omitempty"`
 	PageSize    int      `json:"pageSize,omitempty"`    // Certain page size, default 200
-	PagingMode  string   `json:"pagingMode,omitempty"`  // offset0 (default), offset1, page1
+	PagingMode  string   `json:"pagingMode,omitempty"`  // offset0 (default), offset1, page1, none
 	MaxInFlight int      `json:"maxInFlight,omitempty"` // Certain concurrent calls, default 4
+
+	// The tenant's API conventions nothing public settles (docs/certain.md
+	// §9); cmctl probe-certain infers most of them.
+	IncludeParam     string   `json:"includeParam,omitempty"`     // includeList (default) or include_list
+	OrderByParam     string   `json:"orderByParam,omitempty"`     // orderBy (default) or order_by
+	FilterTimeFormat string   `json:"filterTimeFormat,omitempty"` // Go layout of dateModified_after, default 2006-01-02T15:04:05
+	FilterTimeZone   string   `json:"filterTimeZone,omitempty"`   // IANA zone of filters and zone-less dates, default UTC
+	WatermarkOverlap Duration `json:"watermarkOverlap,omitempty"` // the detector re-reads this much before its watermark, default 2m
+	APIBasePath      string   `json:"apiBasePath,omitempty"`      // v1 ("API 2.0") base path, default /certainExternal/service/v1
+	StandardBasePath string   `json:"standardBasePath,omitempty"` // Standard 2.0 base path (sessions), default /api/standard/2.0
 }
 
 // Budget is the share of the Marketo instance's limits this product may use.

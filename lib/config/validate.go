@@ -185,17 +185,7 @@ func (c Connection) Validate() error {
 			l.add(f+".category", "must be one of %s, got %q", strings.Join(statusCategories(), ", "), s.Category)
 		}
 	}
-	if c.PageSize < 0 || c.PageSize > 1000 {
-		l.add("pageSize", "must be between 1 and 1000 (0 = default %d), got %d", DefaultPageSize, c.PageSize)
-	}
-	switch c.PagingMode {
-	case "", "offset0", "offset1", "page1":
-	default:
-		l.add("pagingMode", "must be offset0, offset1 or page1, got %q", c.PagingMode)
-	}
-	if c.MaxInFlight < 0 || c.MaxInFlight > 32 {
-		l.add("maxInFlight", "must be between 1 and 32 (0 = default %d), got %d", DefaultMaxInFlight, c.MaxInFlight)
-	}
+	c.validateCertain(l)
 	return l.err()
 }
 

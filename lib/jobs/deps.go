@@ -27,6 +27,7 @@ type Marketo interface {
 type Certain interface {
 	Fields() certain.FieldNames
 	GetEvent(ctx context.Context, acct, event string) (certain.Event, error)
+	CheckAccount(ctx context.Context, acct string) error
 	RegistrationPages(ctx context.Context, acct, event string, q certain.RegistrationQuery) iter.Seq2[certain.Page[certain.Registration], error]
 	GetRegistration(ctx context.Context, acct, event, regCode string) (certain.Registration, error)
 	CreateRegistration(ctx context.Context, acct, event string, r certain.NewRegistration) (certain.Registration, error)

@@ -40,7 +40,8 @@ type Detector struct {
 	Sender    ChangeSender
 	Now       func() time.Time
 	Logger    *slog.Logger
-	// Overlap is re-read before the watermark (default 2 minutes).
+	// Overlap is re-read before the watermark when the connection sets no
+	// watermarkOverlap (default 2 minutes).
 	Overlap time.Duration
 	// EmitBaseline makes the first run for an event send a change (from
 	// status "") for every registration; by default it only records them.
@@ -96,6 +97,7 @@ func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 	}
 	soft := newSoftDeadline(ctx, d.Margin, 10*time.Second)
 	clients := map[string]Clients{}
+	overlaps := map[string]config.Duration{} // the connection's watermarkOverlap
 	var errs []error
 	for _, s := range scopes {
 		sr := ScopeResult{Account: s.account, Event: s.event}
@@ -118,8 +120,9 @@ func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 				continue
 			}
 			clients[s.account] = cl
+			overlaps[s.account] = conn.WatermarkOverlap
 		}
-		if err := d.poll(ctx, soft, cl.Certain, &sr); err != nil {
+		if err := d.poll(ctx, soft, cl.Certain, &sr, time.Duration(overlaps[s.account])); err != nil {
 			err = fmt.Errorf("detector %s/%s: %w", s.account, s.event, err)
 			sr.Error = err.Error()
 			errs = append(errs, err)
@@ -134,8 +137,17 @@ func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 // poll reads the scope's registrations modified since its watermark and
 // sends their status changes. Progress is stored page by page, so a poll
 // stopped at the soft deadline loses nothing: the next tick continues.
-func (d *Detector) poll(ctx context.Context, soft softDeadline, ct Certain, sr *ScopeResult) error {
-	p, q, err := d.startPoll(ctx, sr)
+func (d *Detector) poll(ctx context.Context, soft softDeadline, ct Certain, sr *ScopeResult, overlap time.Duration) error {
+	// Certain answers 404 for an unknown event as for an empty search: the
+	// event is read first, so that a mistyped code is an error, not an
+	// event without registrations.
+	if _, err := ct.GetEvent(ctx, sr.Account, sr.Event); err != nil {
+		if certain.IsNotFound(err) {
+			return Configf("event %q not found in Certain account %q (Certain answers 404 for an unknown event or account): %v", sr.Event, sr.Account, err)
+		}
+		return fmt.Errorf("read event: %w", err)
+	}
+	p, q, err := d.startPoll(ctx, sr, overlap)
 	if err != nil {
 		return err
 	}
@@ -167,7 +179,7 @@ type scopePoll struct {
 
 // startPoll reads the scope's watermark and returns the poll with the
 // query that continues from it.
-func (d *Detector) startPoll(ctx context.Context, sr *ScopeResult) (*scopePoll, certain.RegistrationQuery, error) {
+func (d *Detector) startPoll(ctx context.Context, sr *ScopeResult, overlap time.Duration) (*scopePoll, certain.RegistrationQuery, error) {
 	q := certain.RegistrationQuery{}
 	scope := DetectorScope(sr.Account, sr.Event)
 	wm, have, err := d.Store.GetWatermark(ctx, scope)
@@ -176,11 +188,15 @@ func (d *Detector) startPoll(ctx context.Context, sr *ScopeResult) (*scopePoll, 
 	}
 	sr.Watermark = wm
 	sr.Baseline = !have
-	p := &scopePoll{d: d, sr: sr, scope: scope, overlap: d.Overlap, wm: wm, have: have, send: have || d.EmitBaseline}
+	p := &scopePoll{d: d, sr: sr, scope: scope, overlap: overlap, wm: wm, have: have, send: have || d.EmitBaseline}
 	if p.overlap <= 0 {
-		p.overlap = 2 * time.Minute
+		p.overlap = d.Overlap
 	}
-	if have {
+	if p.overlap <= 0 {
+		p.overlap = config.DefaultWatermarkOverlap
+	}
+	if have && !wm.IsZero() {
+		// A zero watermark is "from the beginning" (finish): no filter.
 		q.ModifiedAfter = wm.Add(-p.overlap)
 	}
 	// A baseline that records without sending sets the watermark only once
@@ -323,12 +339,16 @@ func (p *scopePoll) finish(ctx context.Context) error {
 	}
 	if !p.have {
 		// An event with no registrations yet: the baseline is "nothing", so
-		// registrations created from now on are changes.
-		wm := p.d.env().now().Add(-p.overlap).UTC()
-		if err := p.d.Store.PutWatermark(context.WithoutCancel(ctx), p.scope, wm); err != nil {
+		// every registration that appears is a change. The watermark is
+		// "from the beginning" (zero), never this product's clock: Certain's
+		// dateModified is written in the tenant's zone and clock, and a
+		// watermark from another clock could lie after a registration's
+		// dateModified and hide it. The next polls read the event without a
+		// filter until its first registration gives a Certain timestamp.
+		if err := p.d.Store.PutWatermark(context.WithoutCancel(ctx), p.scope, time.Time{}); err != nil {
 			return fmt.Errorf("store watermark: %w", err)
 		}
-		p.sr.Watermark = wm
+		p.sr.Watermark = time.Time{}
 	}
 	return nil
 }

@@ -23,6 +23,10 @@ type pagedCertain struct {
 	failAt int // page number that fails once; -1: none
 }
 
+func (c *pagedCertain) GetEvent(_ context.Context, _, event string) (certain.Event, error) {
+	return certain.Event{Code: event}, nil
+}
+
 func (c *pagedCertain) RegistrationPages(_ context.Context, _, _ string, q certain.RegistrationQuery) iter.Seq2[certain.Page[certain.Registration], error] {
 	return func(yield func(certain.Page[certain.Registration], error) bool) {
 		var items []certain.Registration

@@ -271,6 +271,9 @@ func (e *Executor) prepare(ctx context.Context, rc *RunContext) error {
 	if rc.Clients, err = e.Connector.Connect(ctx, conn); err != nil {
 		return fmt.Errorf("job %q: connect account %q: %w", rc.Job.ID, conn.Account, err)
 	}
+	if err := checkScope(ctx, rc); err != nil {
+		return err
+	}
 	// A forced run ("resend everything") that outlives one invocation leaves
 	// a marker, so that its continuations are forced too.
 	m, err := e.Store.GetCheckpoint(ctx, forceMarker(rc.Job.ID))

@@ -38,6 +38,7 @@ func TestTickOverlapRunsJobOnce(t *testing.T) {
 		return nil
 	}))
 	env.PutJob(t, testJob("j1"))
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	var wg sync.WaitGroup
 	results := make([]jobs.TickResult, 6)
 	for i := range results {
@@ -103,6 +104,7 @@ func TestRunOutcomesAndCheckpoint(t *testing.T) {
 		return jobs.Configf("params.listId: list 99 not found")
 	}))
 	env.PutJob(t, testJob("j1"))
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	ctx := context.Background()
 
 	r1 := env.RunJob(t, ctx, "j1")
@@ -153,6 +155,7 @@ func TestMissingConnectionIsConfigError(t *testing.T) {
 	j := testJob("j2")
 	j.Account = "NOPE"
 	env.PutJob(t, j)
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	run := env.RunJob(t, context.Background(), "j2")
 	if run.Outcome != store.RunFailed || !strings.Contains(run.Error, `account "NOPE"`) {
 		t.Fatalf("run = %+v, want failed naming account NOPE", run)
@@ -167,6 +170,7 @@ func TestShouldStopAtSoftDeadline(t *testing.T) {
 		return nil
 	}))
 	env.PutJob(t, testJob("j3"))
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	env.Executor.Margin = 5 * time.Second // capped to a sixth of what is left: ~333 ms

@@ -153,6 +153,9 @@ type importCursor struct {
 // checkEvent fails the run with a configuration error when the job's event
 // does not exist, before anything is written.
 func (im *importer) checkEvent(ctx context.Context) error {
+	if im.rc.Event.Code != "" {
+		return nil // the executor read it (checkScope)
+	}
 	if _, err := im.ce.GetEvent(ctx, im.acct, im.event); err != nil {
 		if certain.IsNotFound(err) {
 			return Configf("job %q: event %q not found in Certain account %q", im.rc.Job.ID, im.event, im.acct)

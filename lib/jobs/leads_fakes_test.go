@@ -267,6 +267,9 @@ func (c *fakeCertain) Stats() certain.Stats {
 func (c *fakeCertain) GetEvent(context.Context, string, string) (certain.Event, error) {
 	return certain.Event{}, errors.New("fake: not expected")
 }
+func (c *fakeCertain) CheckAccount(context.Context, string) error {
+	return errors.New("fake: not expected")
+}
 func (c *fakeCertain) CreateRegistration(context.Context, string, string, certain.NewRegistration) (certain.Registration, error) {
 	return certain.Registration{}, errors.New("fake: not expected")
 }

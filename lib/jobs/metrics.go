@@ -318,9 +318,12 @@ func (m *metricsRun) eventName(ctx context.Context, co coPlan) (string, error) {
 	if _, ok := co.Fields[FieldProgramName]; !ok {
 		return "", nil
 	}
-	ev, err := m.rc.Clients.Certain.GetEvent(ctx, m.rc.Job.Account, m.rc.Job.Event)
-	if err != nil {
-		return "", fmt.Errorf("read event %s/%s: %w", m.rc.Job.Account, m.rc.Job.Event, err)
+	ev := m.rc.Event // read before the job ran (checkScope)
+	if ev.Code == "" {
+		var err error
+		if ev, err = m.rc.Clients.Certain.GetEvent(ctx, m.rc.Job.Account, m.rc.Job.Event); err != nil {
+			return "", fmt.Errorf("read event %s/%s: %w", m.rc.Job.Account, m.rc.Job.Event, err)
+		}
 	}
 	if strings.TrimSpace(ev.Name) == "" {
 		return m.rc.Job.Event, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
@@ -39,6 +40,9 @@ type RunContext struct {
 	Run        *Recorder
 	Logger     *slog.Logger
 	Checkpoint []byte // the previous run's checkpoint, nil when starting fresh
+	// Event is the job's event as Certain answered it before the job ran
+	// (checkScope); zero for an account-level job.
+	Event certain.Event
 
 	cpVersion    int64
 	forceVersion int64 // version of the forced-run marker, 0 when none
@@ -73,5 +77,34 @@ func (rc *RunContext) SaveCheckpoint(ctx context.Context, data []byte) error {
 		return fmt.Errorf("job %q: save checkpoint: %w", rc.Job.ID, err)
 	}
 	rc.cpVersion = v
+	return nil
+}
+
+// checkScope reads the job's event (or, for an account-level job, checks
+// its account) before the job does anything. Certain answers 404 both for
+// an empty search and for an unknown event or account, so without this a
+// mistyped event code would run as an event without registrations and
+// "succeed" with nothing done; with it, the run fails with a configuration
+// error naming the event.
+func checkScope(ctx context.Context, rc *RunContext) error {
+	ct, j := rc.Clients.Certain, rc.Job
+	if j.Event == "" {
+		err := ct.CheckAccount(ctx, j.Account)
+		switch {
+		case errors.Is(err, certain.ErrNoAccount):
+			return Configf("job %q: account %q not found in Certain: %v", j.ID, j.Account, err)
+		case err != nil:
+			return fmt.Errorf("job %q: check account %q: %w", j.ID, j.Account, err)
+		}
+		return nil
+	}
+	ev, err := ct.GetEvent(ctx, j.Account, j.Event)
+	switch {
+	case certain.IsNotFound(err):
+		return Configf("job %q: event %q not found in Certain account %q (Certain answers 404 for an unknown event or account): %v", j.ID, j.Event, j.Account, err)
+	case err != nil:
+		return fmt.Errorf("job %q: read event %s/%s: %w", j.ID, j.Account, j.Event, err)
+	}
+	rc.Event = ev
 	return nil
 }

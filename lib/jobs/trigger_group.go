@@ -223,6 +223,10 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 // code and the pairs still open.
 func (g *triggerGroup) currentRegistrations(ctx context.Context, ct Certain, inFlight int, active []pair) (map[string]*certain.Registration, []pair) {
 	fetched := g.readRegistrations(ctx, ct, inFlight, active)
+	if err := g.checkEventOn404(ctx, ct, fetched); err != nil {
+		g.abortAll(ctx, active, err)
+		return nil, nil
+	}
 	regs := map[string]*certain.Registration{}
 	readFailed := map[string]bool{}
 	var live []pair
@@ -471,4 +475,27 @@ func (g *triggerGroup) readRegistrations(ctx context.Context, ct Certain, inFlig
 		m[c] = out[i]
 	}
 	return m
+}
+
+// checkEventOn404 reads the event when a registration read answered 404,
+// before that 404 may skip a change as "registration no longer exists":
+// Certain answers 404 for an unknown event too, and a mistyped event would
+// otherwise skip every change of the batch without an error. A missing
+// event is a configuration error; the messages are redelivered and end in
+// the DLQ, from where they can be redriven once it is fixed.
+func (g *triggerGroup) checkEventOn404(ctx context.Context, ct Certain, fetched map[string]fetchedReg) error {
+	for _, f := range fetched {
+		if !certain.IsNotFound(f.err) {
+			continue
+		}
+		_, err := ct.GetEvent(ctx, g.account, g.event)
+		switch {
+		case certain.IsNotFound(err):
+			return Configf("event %q not found in Certain account %q (Certain answers 404 for an unknown event or account): %v", g.event, g.account, err)
+		case err != nil:
+			return fmt.Errorf("read event %s/%s: %w", g.account, g.event, err)
+		}
+		return nil
+	}
+	return nil
 }

@@ -112,14 +112,6 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatalf("jobstest: marketo client: %v", err)
 	}
-	ccfg := env.Certain.Config()
-	ccfg.Now = clk.Now
-	cc, err := certain.New(ccfg)
-	if err != nil {
-		t.Fatalf("jobstest: certain client: %v", err)
-	}
-	env.MarketoClient, env.CertainClient = mc, cc
-	env.Clients = jobs.Clients{Marketo: mc, Certain: cc}
 
 	if o.dynamo {
 		env.Store = newDynamo(t, clk.Now)
@@ -135,10 +127,25 @@ func New(t testing.TB, opts ...Option) *Env {
 		AllowHTTP:      true,
 		FieldMapping:   DefaultMapping(),
 		CertainFields:  env.Certain.Fields(),
+		PagingMode:     env.Certain.PagingMode(),
 	}
 	for _, e := range o.editConn {
 		e(&env.Conn)
 	}
+	// The Certain client is the connection's, as lib/app builds it: a
+	// test that edits the connection's Certain settings reads the
+	// simulator with them.
+	ccfg, err := env.Conn.CertainConfig(env.Certain.Username(), env.Certain.Password())
+	if err != nil {
+		t.Fatalf("jobstest: certain client: %v", err)
+	}
+	ccfg.Now, ccfg.Sleep = clk.Now, env.Certain.Config().Sleep
+	cc, err := certain.New(ccfg)
+	if err != nil {
+		t.Fatalf("jobstest: certain client: %v", err)
+	}
+	env.MarketoClient, env.CertainClient = mc, cc
+	env.Clients = jobs.Clients{Marketo: mc, Certain: cc}
 	ctx := context.Background()
 	if err := env.Store.PutConnection(ctx, env.Conn); err != nil {
 		t.Fatalf("jobstest: put connection: %v", err)
