@@ -51,7 +51,7 @@ func run() error {
 	srv := certaintest.New(append(opts, certaintest.WithCredentials(*user, pass))...)
 	srv.AddAccount(*account)
 	if *size > 0 {
-		d := demodata.Generate(demodata.Options{Seed: *seed, Registrations: *size, Account: *account})
+		d := demodata.Generate(demodata.Options{Seed: *seed, Registrations: *size, Account: *account, Fields: srv.Fields()})
 		if err := d.SeedCertain(srv); err != nil {
 			return err
 		}

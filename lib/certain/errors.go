@@ -126,3 +126,7 @@ func (e *ContractError) Is(target error) bool { return target == ErrContract }
 
 // Unwrap returns the Certain error behind the mismatch, if any.
 func (e *ContractError) Unwrap() error { return e.Err }
+
+// ErrorMessage is the message of an error body as run records show it:
+// JSON, a servlet error page or any markup reduced to its text.
+func ErrorMessage(body []byte) string { return errorMessage(body) }

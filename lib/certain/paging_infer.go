@@ -39,6 +39,9 @@ func InferPaging(obs []PagingObservation) (mode, why string, ok bool) {
 	if o[1].Status != 200 || len(o[1].Keys) < 2 || o[2].Status != 200 || len(o[2].Keys) == 0 {
 		return "", "start_index 1 and 2 did not both return rows: the collection needs at least 3 rows to tell the paging mode", false
 	}
+	if len(o[1].Keys) > 2 && slices.Equal(o[1].Keys, o[2].Keys) {
+		return PagingNone, "start_index and max_results=2 are ignored: every answer holds all rows", true
+	}
 	zero := o[0].Status == 200 && len(o[0].Keys) >= 2
 	if zero && o[0].Keys[0] != o[1].Keys[0] {
 		if o[0].Keys[1] == o[1].Keys[0] && o[2].Keys[0] == o[1].Keys[1] {

@@ -108,6 +108,7 @@ func commands() []command {
 		{"failures", "RUN_ID [--outcome failed|skipped]", "a run's per-record failures and skips", runFailures},
 		{"redrive-dlq", "[--max N]", "move messages from the DLQ back to the registration-change queue", runRedrive},
 		{"put-secret", "NAME --file F [--kind marketo|certain]", "create or update a credentials secret from a JSON file", runPutSecret},
+		{"probe-certain", "--event EVENT (--url URL --account ACCT --user USER | --connection FILE|ACCOUNT)", "check a Certain tenant and infer its connection settings (read-only; password from $CERTAIN_PASSWORD)", runProbeCertain},
 		{"help", "", "this text", nil},
 	}
 }
@@ -199,6 +200,18 @@ Command flags:
               --wait S         long-poll S seconds before calling the DLQ empty (default 1)
   put-secret  --file F         the secret's JSON (the value is never printed)
               --kind K         marketo or certain (default: whichever the JSON is)
+  probe-certain --url URL --account ACCT --event EVENT --user USER
+                               check one tenant read-only: one PASS/FAIL/INFO line per
+                               check, then the inferred settings as connection YAML
+              --connection F|A use a connection file (F) or the table's connection of
+                               account A, and its secret unless --user is given;
+                               exit 1 when a configured setting differs
+              --record DIR     save every raw response, credentials and personal data
+                               redacted (the contract test of lib/certain replays them)
+              --write-test     also create, update, re-read and delete a profile and
+                               a registration: sandbox events only
+              --allow-http     permit http:// (simulators)
+              password: $CERTAIN_PASSWORD (or the connection's secret)
 
 AWS: the SDK's usual credentials, region and endpoints. AWS_ENDPOINT_URL (or
 AWS_ENDPOINT_URL_DYNAMODB, _SQS, _SECRETS_MANAGER, _LAMBDA) points cmctl at
