@@ -133,12 +133,8 @@ func (r *recorder) write(req *http.Request, reqBody []byte, resp *http.Response,
 		Response: RecordedResponse{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"),
 			RetryAfter: resp.Header.Get("Retry-After"), Body: redactBody(body)},
 	}
-	b, err := json.MarshalIndent(ex, "", "  ")
-	if err != nil {
-		return err
-	}
 	name := fmt.Sprintf("%03d-%s-%s.json", r.n, req.Method, resourceOf(req.URL.Path))
-	return os.WriteFile(filepath.Join(r.dir, name), append(b, '\n'), 0o644)
+	return writeFile(filepath.Join(r.dir, name), ex)
 }
 
 // resourceOf names a path for a file name: its resource segment.
@@ -165,11 +161,19 @@ func (r *recorder) finish(rep Report, settings config.Connection) error {
 	if r.err != nil {
 		return fmt.Errorf("--record: %w", r.err)
 	}
-	b, err := json.MarshalIndent(Manifest{Account: rep.Account, Event: rep.Event, Settings: settings, Reads: r.reads}, "", "  ")
-	if err != nil {
+	return writeFile(filepath.Join(r.dir, "probe.json"), Manifest{Account: rep.Account, Event: rep.Event, Settings: settings, Reads: r.reads})
+}
+
+// writeFile writes v as indented JSON, without escaping & < >.
+func writeFile(path string, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(r.dir, "probe.json"), append(b, '\n'), 0o644)
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // personal are the keys whose values are personal data (compared in lower
