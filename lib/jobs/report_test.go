@@ -86,6 +86,7 @@ func TestRunEmitsEMFMetrics(t *testing.T) {
 	var buf bytes.Buffer
 	env.Executor.Report = jobs.Reporter{Metrics: &buf, Stage: "prod"}
 	env.PutJob(t, testJob("j4"))
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	env.RunJob(t, context.Background(), "j4")
 	lines := emfLines(t, buf.Bytes())
 	if len(lines) != 3 {
@@ -219,6 +220,7 @@ func TestRunNoticesAndQuietPeriod(t *testing.T) {
 	nt := &recordingNotifier{}
 	env.Executor.Report = jobs.Reporter{Stage: "dev", Notifier: nt, Quiet: time.Hour}
 	env.PutJob(t, testJob("j5"))
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	ctx := context.Background()
 	r1 := env.RunJob(t, ctx, "j5")
 	got := nt.notices()
@@ -279,6 +281,7 @@ func TestRunNoticeOnlyForFailedOrPartial(t *testing.T) {
 	nt := &recordingNotifier{}
 	env.Executor.Report = jobs.Reporter{Notifier: nt}
 	env.PutJob(t, testJob("j6"))
+	env.Certain.AddEvent(jobstest.Account, map[string]any{"eventCode": "HS26"}) // jobs read their event first
 	ctx := context.Background()
 	env.RunJob(t, ctx, "j6")
 	if n := len(nt.notices()); n != 0 {
