@@ -228,7 +228,10 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	var mBefore, cBefore int
 	if err == nil {
 		mBefore, cBefore = rc.Clients.Marketo.Stats().Calls, rc.Clients.Certain.Stats().Calls
-		err = e.Funcs[j.Type](ctx, rc)
+		// The event is read first, and its call counted in the run.
+		if err = checkScope(ctx, rc); err == nil {
+			err = e.Funcs[j.Type](ctx, rc)
+		}
 		rec.SetCalls(rc.Clients.Marketo.Stats().Calls-mBefore, rc.Clients.Certain.Stats().Calls-cBefore)
 	}
 	// Finishing writes must survive the parent context's cancellation.
@@ -270,9 +273,6 @@ func (e *Executor) prepare(ctx context.Context, rc *RunContext) error {
 	rc.Conn = conn
 	if rc.Clients, err = e.Connector.Connect(ctx, conn); err != nil {
 		return fmt.Errorf("job %q: connect account %q: %w", rc.Job.ID, conn.Account, err)
-	}
-	if err := checkScope(ctx, rc); err != nil {
-		return err
 	}
 	// A forced run ("resend everything") that outlives one invocation leaves
 	// a marker, so that its continuations are forced too.
