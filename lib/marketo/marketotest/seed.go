@@ -156,3 +156,76 @@ func (s *Server) CustomObjectRecords(apiName string) []marketo.Record {
 	}
 	return out
 }
+
+// MergeLeads merges the losing leads into the winner, as a person does in
+// Marketo: the losers' ids no longer exist (every lead read, update and
+// filter by id then finds nothing, as for a deleted lead), their static list
+// memberships move to the winner, and custom object records linked to them
+// are linked to the winner (a simulator choice: Marketo's documentation
+// says merged leads keep their activity and memberships; nothing documents
+// custom object records either way). It panics on an unknown id: a test
+// mistake.
+func (s *Server) MergeLeads(winner int, losers ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.leads[winner] == nil {
+		panic(fmt.Sprintf("marketotest: MergeLeads: no lead %d", winner))
+	}
+	for _, id := range losers {
+		l := s.st.leads[id]
+		if l == nil || id == winner {
+			panic(fmt.Sprintf("marketotest: MergeLeads: no losing lead %d", id))
+		}
+		s.index(id, l["email"], nil)
+		delete(s.st.leads, id)
+		for _, list := range s.st.lists {
+			if i := slices.Index(list.members, id); i >= 0 {
+				list.members = slices.Delete(list.members, i, i+1)
+				if !slices.Contains(list.members, winner) {
+					list.members = append(list.members, winner)
+				}
+			}
+		}
+		for _, t := range s.st.coTypes {
+			if t.def.LinkField == "" {
+				continue
+			}
+			for _, r := range t.records {
+				if atoi(scalar(r.fields[t.def.LinkField])) == id {
+					r.fields[t.def.LinkField] = winner
+				}
+			}
+		}
+	}
+}
+
+// DeleteLead deletes a lead: its id no longer exists, it leaves its static
+// lists, and custom object records linked to it are deleted with it (a
+// simulator choice). It panics on an unknown id.
+func (s *Server) DeleteLead(id int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.st.leads[id]
+	if l == nil {
+		panic(fmt.Sprintf("marketotest: DeleteLead: no lead %d", id))
+	}
+	s.index(id, l["email"], nil)
+	delete(s.st.leads, id)
+	for _, list := range s.st.lists {
+		list.members = slices.DeleteFunc(list.members, func(x int) bool { return x == id })
+	}
+	for _, t := range s.st.coTypes {
+		if t.def.LinkField == "" {
+			continue
+		}
+		t.records = slices.DeleteFunc(t.records, func(r *coRecord) bool {
+			if atoi(scalar(r.fields[t.def.LinkField])) != id {
+				return false
+			}
+			if k, ok := t.key(r.fields); ok && t.byKey[k] == r {
+				delete(t.byKey, k)
+			}
+			return true
+		})
+	}
+}

@@ -114,6 +114,9 @@ type CallLog struct {
 	Counted    bool   // counted against the rate window and the daily quota
 	Code       string // Marketo error code, "" on success or non-200
 	HTTPStatus int
+	// FilterType is the filterType of a read by filter (Get Leads by
+	// Filter Type, Get Custom Objects), "" for other calls.
+	FilterType string
 }
 
 // Server is a running simulator.
@@ -338,6 +341,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	req, a, done := s.parse(r, body)
 	if !done {
+		log.FilterType = req.params.Get("filterType")
 		a = s.route(r.Context(), req)
 	}
 	if a.code != "" && freeCodes[a.code] {
