@@ -219,3 +219,44 @@ func TestScheduleNext(t *testing.T) {
 		})
 	}
 }
+
+// overwriteForeignExternalIds is a boolean connection setting, off by
+// default; anything but true or false is an error that names it.
+func TestOverwriteForeignExternalIDsSetting(t *testing.T) {
+	base := `{"account":"ACME","certainBaseURL":"https://certain.example.com","certainSecret":"c","marketoSecret":"m","marketoBudget":{"callsPer20s":0,"concurrent":0,"daily":0},"fieldMapping":[]`
+	c, err := ParseConnection([]byte(base + `}`))
+	if err != nil || c.OverwriteForeignExternalIDs {
+		t.Fatalf("default: %+v %v, want off", c.OverwriteForeignExternalIDs, err)
+	}
+	c, err = ParseConnection([]byte(base + `,"overwriteForeignExternalIds":true}`))
+	if err != nil || !c.OverwriteForeignExternalIDs || c.Validate() != nil {
+		t.Fatalf("on: %+v %v", c.OverwriteForeignExternalIDs, err)
+	}
+	if _, err := ParseConnection([]byte(base + `,"overwriteForeignExternalIds":"yes"}`)); err == nil || !strings.Contains(err.Error(), "overwriteForeignExternalIds") {
+		t.Fatalf("a string: %v, want an error naming overwriteForeignExternalIds", err)
+	}
+}
+
+// params.customObject of the metrics jobs may be left out: validation
+// accepts the job, and WithDefaults gives it the documented object.
+func TestMetricsCustomObjectDefault(t *testing.T) {
+	for typ, want := range map[string]string{TypeEngagementMetrics: DefaultEngagementObject, TypeInterestMetrics: DefaultInterestObject} {
+		j := Job{ID: "m", Account: "ACME", Event: "HS26", Type: typ, Schedule: Schedule{Interval: Duration(time.Hour)}, Params: Params{Modules: []string{ModuleSpeakerSession}}}
+		if typ == TypeInterestMetrics {
+			j.Params.Include = []string{"registered"}
+		}
+		if err := j.Validate(); err != nil {
+			t.Errorf("%s without customObject: %v", typ, err)
+		}
+		if got := j.WithDefaults().Params.CustomObject; got != want {
+			t.Errorf("%s: default object %q, want %q", typ, got, want)
+		}
+		j.Params.CustomObject = " eventInterest_c "
+		if got := j.WithDefaults().Params.CustomObject; got != "eventInterest_c" {
+			t.Errorf("%s: configured object %q, want it trimmed and kept", typ, got)
+		}
+	}
+	if got := validJob().WithDefaults(); got.Params.CustomObject != "" {
+		t.Errorf("sync-leads got a custom object %q", got.Params.CustomObject)
+	}
+}

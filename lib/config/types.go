@@ -54,6 +54,13 @@ type Connection struct {
 	WatermarkOverlap Duration `json:"watermarkOverlap,omitempty"` // the detector re-reads this much before its watermark, default 2m
 	APIBasePath      string   `json:"apiBasePath,omitempty"`      // v1 ("API 2.0") base path, default /certainExternal/service/v1
 	StandardBasePath string   `json:"standardBasePath,omitempty"` // Standard 2.0 base path (sessions), default /api/standard/2.0
+
+	// OverwriteForeignExternalIDs: when a job finds or creates the Marketo
+	// lead of a profile whose External Profile ID belongs to another system
+	// (Source of Profile neither blank, Import nor Marketo), write the
+	// Marketo id and Source = Marketo over it (rule C). Default false: the
+	// other system's id stays, and the record's outcome says so.
+	OverwriteForeignExternalIDs bool `json:"overwriteForeignExternalIds,omitempty"`
 }
 
 // Budget is the share of the Marketo instance's limits this product may use.
@@ -123,7 +130,7 @@ type Params struct {
 	Statuses []string `json:"statuses,omitempty"`
 
 	// engagement-metrics, interest-metrics
-	CustomObject string            `json:"customObject,omitempty"` // API name
+	CustomObject string            `json:"customObject,omitempty"` // API name; default DefaultEngagementObject / DefaultInterestObject
 	Fields       map[string]string `json:"fields,omitempty"`       // logical name -> CO field API name
 	Modules      []string          `json:"modules,omitempty"`      // engagement: enabled modules; interest: "speakerSessionManagement"
 	Include      []string          `json:"include,omitempty"`      // interest: "registered", "attended"

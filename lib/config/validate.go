@@ -102,6 +102,29 @@ func (c Connection) StatusCategory(name string) (string, bool) {
 	return "", false
 }
 
+// The custom objects the metrics jobs write when params.customObject is
+// blank (the names Certain's jobs used).
+const (
+	DefaultEngagementObject = "CertainEngagementMetrics"
+	DefaultInterestObject   = "CertainInterestPoints"
+)
+
+// WithDefaults returns j with every unset param that has a default filled
+// in: the custom object of the metrics jobs.
+func (j Job) WithDefaults() Job {
+	if strings.TrimSpace(j.Params.CustomObject) != "" {
+		j.Params.CustomObject = strings.TrimSpace(j.Params.CustomObject)
+		return j
+	}
+	switch j.Type {
+	case TypeEngagementMetrics:
+		j.Params.CustomObject = DefaultEngagementObject
+	case TypeInterestMetrics:
+		j.Params.CustomObject = DefaultInterestObject
+	}
+	return j
+}
+
 // WithDefaults returns c with every unset setting filled with its default.
 func (c Connection) WithDefaults() Connection {
 	if c.MarketoBudget.CallsPer20s == 0 {
@@ -394,9 +417,9 @@ func validateMetricsParams(l *errList, jobType string, p Params) {
 	if p.RetryFailuresAfter < 0 {
 		l.add("params.retryFailuresAfter", "must not be negative")
 	}
-	if strings.TrimSpace(p.CustomObject) == "" {
-		l.add("params.customObject", "required (custom object API name)")
-	}
+	// params.customObject is optional: Job.WithDefaults gives the metrics
+	// jobs their documented objects (DefaultEngagementObject,
+	// DefaultInterestObject).
 	// params.fields is optional: every logical field has a documented
 	// default field name (lib/jobs metrics documentation).
 	for k, v := range p.Fields {
