@@ -51,6 +51,9 @@ type CallInfo struct {
 	Status int // 0 when no answer reached the client
 	// Reached is true when the server received the call.
 	Reached bool
+	// Read is true for a POST that reads (Marketo's ?_method=GET form of a
+	// read with a long query, e.g. Get Leads by Filter Type).
+	Read bool
 }
 
 // FaultNet is an http.RoundTripper in front of each simulator that injects
@@ -196,7 +199,7 @@ func (n *FaultNet) roundTrip(api API, r *http.Request) (*http.Response, error) {
 		n.bearer[tok] = true
 	}
 	n.seq[api]++
-	info := CallInfo{API: api, Seq: n.seq[api], Method: r.Method, Path: r.URL.Path}
+	info := CallInfo{API: api, Seq: n.seq[api], Method: r.Method, Path: r.URL.Path, Read: r.URL.Query().Get("_method") == http.MethodGet}
 	kind := ""
 	if !identity && n.rate[api] > 0 && len(n.kinds[api]) > 0 && n.rng.Float64() < n.rate[api] {
 		kind = n.kinds[api][n.rng.IntN(len(n.kinds[api]))]

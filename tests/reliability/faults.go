@@ -143,7 +143,7 @@ func writePath(c CallInfo) bool {
 	if c.API == APICertain {
 		return c.Method == http.MethodPost
 	}
-	return c.Method == http.MethodPost && (c.Path == "/rest/v1/leads.json" || strings.HasPrefix(c.Path, "/rest/v1/customobjects/") ||
+	return c.Method == http.MethodPost && !c.Read && (c.Path == "/rest/v1/leads.json" || strings.HasPrefix(c.Path, "/rest/v1/customobjects/") ||
 		strings.HasPrefix(c.Path, "/rest/v1/campaigns/"))
 }
 
