@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
@@ -33,8 +34,8 @@ const FieldDisabled = "-"
 
 // Default custom objects (docs/jobs.md §4 and §5).
 const (
-	DefaultEngagementObject = "CertainEngagementMetrics"
-	DefaultInterestObject   = "CertainInterestPoints"
+	DefaultEngagementObject = config.DefaultEngagementObject
+	DefaultInterestObject   = config.DefaultInterestObject
 )
 
 // coSpec describes what a job writes to its custom object before Describe
@@ -220,6 +221,11 @@ type coRecord struct {
 	// Zero marks an interest record sent as 0 because the owner's points
 	// fell to nothing: it never takes a record from another registration.
 	Zero bool
+	// Lead is the lead id the record links to.
+	Lead int
+	// Note is added to the record's outcome when it is written (what
+	// resolving its lead did: a stale id healed).
+	Note string
 }
 
 // coUploader sends custom object records with delta detection.
@@ -252,14 +258,54 @@ const recordHashPrefix = "r:"
 // Params.RetryFailuresAfter, not re-sent while the record is the same. An error (store failure,
 // Marketo quota...) means no outcome was recorded for the records not sent.
 func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, err error) {
+	ok, _, err = u.uploadAll(ctx, recs, false)
+	return ok, err
+}
+
+// heldRecord is a record Marketo refused because the lead it links to does
+// not exist (1004), held back by uploadHolding with the outcome it would
+// have recorded: the caller checks the lead, and either sends the record
+// again under the lead it finds or releases it (records the refusal).
+type heldRecord struct {
+	i    int // index in the upload's records
+	out  store.RecordOutcome
+	key  string // delta key
+	hash string
+}
+
+// uploadHolding is upload, except that records refused because their lead
+// does not exist are returned instead of recorded.
+func (u *coUploader) uploadHolding(ctx context.Context, recs []coRecord) (ok []bool, held []heldRecord, err error) {
+	return u.uploadAll(ctx, recs, true)
+}
+
+// release records the refusals of held records (and remembers permanent
+// ones, as upload does).
+func (u *coUploader) release(ctx context.Context, held []heldRecord) {
+	done := map[string]string{}
+	now := u.rc.Now()
+	for _, h := range held {
+		u.rc.Run.Record(h.out)
+		if m, ok := failureMemo(h.out, h.hash, now); ok {
+			done[h.key] = m.encode()
+		}
+	}
+	if len(done) > 0 {
+		if err := u.rc.Store.PutHashes(ctx, u.scope, done); err != nil {
+			u.rc.Logger.WarnContext(ctx, "cannot remember refused custom object records; they are sent again next run", "records", len(done), "error", err)
+		}
+	}
+}
+
+func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) (ok []bool, held []heldRecord, err error) {
 	b := u.newBatch(recs)
 	if len(recs) == 0 {
-		return b.ok, nil
+		return b.ok, nil, nil
 	}
 	prev := map[string]string{}
 	if !u.force {
 		if prev, err = u.rc.Store.GetHashes(ctx, u.scope, b.distinct); err != nil {
-			return b.ok, fmt.Errorf("read delta hashes: %w", err)
+			return b.ok, nil, fmt.Errorf("read delta hashes: %w", err)
 		}
 	}
 	if u.claims == nil {
@@ -279,9 +325,10 @@ func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, er
 		}
 	}
 	if len(send) == 0 {
-		return b.ok, nil
+		return b.ok, nil, nil
 	}
-	return b.ok, u.send(ctx, b, send, now)
+	held, err = u.send(ctx, b, send, now, hold)
+	return b.ok, held, err
 }
 
 // coBatch is the records of one upload with their delta keys and hashes.
@@ -365,8 +412,10 @@ func (u *coUploader) ownedByOther(k string, r coRecord, e deltaEntry) (owner str
 }
 
 // send makes the Sync Custom Objects call for the records idx, records
-// their outcomes and stores their hashes (or remembered refusals).
-func (u *coUploader) send(ctx context.Context, b *coBatch, idx []int, now time.Time) error {
+// their outcomes and stores their hashes (or remembered refusals). With
+// hold, a record refused because its lead does not exist (1004) is
+// returned instead.
+func (u *coUploader) send(ctx context.Context, b *coBatch, idx []int, now time.Time, hold bool) ([]heldRecord, error) {
 	send := make([]marketo.Record, len(idx))
 	for j, i := range idx {
 		send[j] = b.recs[i].Rec
@@ -374,11 +423,12 @@ func (u *coUploader) send(ctx context.Context, b *coBatch, idx []int, now time.T
 	res, err := u.rc.Clients.Marketo.SyncCustomObjects(ctx, u.plan.APIName, marketo.SyncCustomObjectsRequest{
 		Action: marketo.ActionCreateOrUpdate, DedupeBy: "dedupeFields", Input: send})
 	if err != nil {
-		return fmt.Errorf("sync %d records to custom object %q: %w", len(send), u.plan.APIName, err)
+		return nil, fmt.Errorf("sync %d records to custom object %q: %w", len(send), u.plan.APIName, err)
 	}
 	if len(res) != len(send) {
-		return fmt.Errorf("sync custom object %q: %d results for %d records", u.plan.APIName, len(res), len(send))
+		return nil, fmt.Errorf("sync custom object %q: %d results for %d records", u.plan.APIName, len(res), len(send))
 	}
+	var held []heldRecord
 	done := map[string]string{}
 	for j, x := range res {
 		i := idx[j]
@@ -387,13 +437,17 @@ func (u *coUploader) send(ctx context.Context, b *coBatch, idx []int, now time.T
 		case marketo.StatusCreated, marketo.StatusUpdated:
 			b.ok[i] = true
 			done[b.keys[i]] = deltaEntry{Hash: b.hashes[i], Owner: r.Owner}.encode()
-			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: x.Status})
+			u.rc.Run.Record(store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: x.Status, Reason: r.Note})
 		default:
 			code, reason := reasonOf(x.Reasons)
 			if reason == "" {
 				reason = "custom object record " + x.Status
 			}
 			out := store.RecordOutcome{Key: r.OutKey, Email: r.Email, Outcome: store.OutcomeFailed, Code: code, Reason: reason}
+			if hold && code == "1004" {
+				held = append(held, heldRecord{i: i, out: out, key: b.keys[i], hash: b.hashes[i]})
+				continue
+			}
 			u.rc.Run.Record(out)
 			if m, ok := failureMemo(out, b.hashes[i], now); ok {
 				done[b.keys[i]] = m.encode()
@@ -407,7 +461,7 @@ func (u *coUploader) send(ctx context.Context, b *coBatch, idx []int, now time.T
 			u.rc.Logger.WarnContext(ctx, "cannot store delta hashes; the next run resends these records", "records", len(done), "error", err)
 		}
 	}
-	return nil
+	return held, nil
 }
 
 func reasonOf(rs []marketo.Reason) (code, msg string) {

@@ -56,7 +56,7 @@ func (m *metricsRun) engagement(ctx context.Context) error {
 	if len(plan.Metrics) == 0 {
 		return Configf("params.modules %q enable no engagement metric (see the module table of docs/jobs.md §4)", p.Modules)
 	}
-	co, err := planCustomObject(ctx, rc.Clients.Marketo, customObjectName(p.CustomObject, DefaultEngagementObject), p.Fields, engagementSpec(plan))
+	co, err := planCustomObject(ctx, rc.Clients.Marketo, rc.Job.WithDefaults().Params.CustomObject, p.Fields, engagementSpec(plan))
 	if err != nil {
 		return err
 	}
@@ -106,16 +106,41 @@ func (r *engagementRun) accept(_ context.Context, page []certain.Registration) (
 }
 
 // flush resolves the batch's leads and uploads one record per registration
-// that has one.
+// that has one. A record Marketo refuses because its lead no longer exists
+// (a stored id of a lead merged away or deleted) is sent again under the
+// lead its registration is resolved to now (metricsRun.healLeads).
 func (r *engagementRun) flush(ctx context.Context, batch []pendingReg) error {
 	regs := make([]certain.Registration, len(batch))
+	byCode := make(map[string]certain.Registration, len(batch))
 	for i, b := range batch {
 		regs[i] = b.Reg
+		byCode[b.Reg.Code] = b.Reg
 	}
-	ids, err := r.leadIDs(ctx, regs)
+	ids, notes, err := r.leadIDs(ctx, regs)
 	if err != nil {
 		return err
 	}
+	recs := r.records(batch, ids, notes)
+	_, held, err := r.up.uploadHolding(ctx, recs)
+	if err != nil || len(held) == 0 {
+		return err
+	}
+	_, healed, notes, err := r.healLeads(ctx, held, recs, byCode, ids)
+	if err != nil {
+		return err
+	}
+	var again []pendingReg
+	for _, b := range batch {
+		if _, ok := healed[b.Reg.Code]; ok {
+			again = append(again, b)
+		}
+	}
+	_, err = r.up.upload(ctx, r.records(again, healed, notes))
+	return err
+}
+
+// records builds the record of each registration of batch that has a lead.
+func (r *engagementRun) records(batch []pendingReg, ids map[string]int, notes map[string]string) []coRecord {
 	event := r.rc.Job.Event
 	var recs []coRecord
 	for _, b := range batch {
@@ -128,10 +153,9 @@ func (r *engagementRun) flush(ctx context.Context, batch []pendingReg) error {
 		v[FieldKey] = event + ":" + strconv.Itoa(id)
 		v[FieldEvent] = event
 		v[FieldProgramName] = r.eventName
-		recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: r.co.record(v), Owner: b.Reg.Code})
+		recs = append(recs, coRecord{OutKey: b.Reg.Code, Email: b.Reg.Profile.Email, Rec: r.co.record(v), Owner: b.Reg.Code, Lead: id, Note: notes[b.Reg.Code]})
 	}
-	_, err = r.up.upload(ctx, recs)
-	return err
+	return recs
 }
 
 // engagementAggs is the counters of every registration, by registration code.

@@ -93,7 +93,7 @@ func (m *metricsRun) interest(ctx context.Context) error {
 	if !rules.registered && !rules.attended {
 		return Configf("params.include must name %q and/or %q", IncludeRegistered, IncludeAttended)
 	}
-	co, err := planCustomObject(ctx, rc.Clients.Marketo, customObjectName(p.CustomObject, DefaultInterestObject), p.Fields, interestSpec())
+	co, err := planCustomObject(ctx, rc.Clients.Marketo, rc.Job.WithDefaults().Params.CustomObject, p.Fields, interestSpec())
 	if err != nil {
 		return err
 	}
@@ -167,24 +167,85 @@ func (r *interestRun) pending(ctx context.Context, reg certain.Registration, man
 }
 
 // flush resolves the batch's leads, uploads its records and moves the
-// manifests to what Marketo now holds.
+// manifests to what Marketo now holds. A record Marketo refuses because
+// its lead no longer exists (merged away or deleted) is sent again: under
+// the registration's lead resolved now, or, for a 0 that clears a tag of
+// that lead, linked to the registration's current lead under its old key.
 func (r *interestRun) flush(ctx context.Context, batch []pendingReg) error {
 	var regs []certain.Registration
+	byCode := map[string]certain.Registration{}
 	for _, b := range batch {
+		byCode[b.Reg.Code] = b.Reg
 		if b.NeedsLead {
 			regs = append(regs, b.Reg)
 		}
 	}
-	ids, err := r.leadIDs(ctx, regs)
+	ids, notes, err := r.leadIDs(ctx, regs)
 	if err != nil {
 		return err
 	}
-	recs, from := r.records(batch, ids)
-	ok, err := r.up.upload(ctx, recs)
+	recs, from := r.records(batch, ids, notes)
+	ok, held, err := r.up.uploadHolding(ctx, recs)
 	if err != nil {
 		return err
+	}
+	if len(held) > 0 {
+		if from, ok, err = r.heal(ctx, batch, byCode, ids, recs, from, ok, held); err != nil {
+			return err
+		}
 	}
 	return r.storeManifests(ctx, batch, nextManifests(batch, ids, from, ok))
+}
+
+// heal sends again the held records of dead leads (see flush) and returns
+// the origins and results of the batch's records with them. ids is updated
+// with the healed registrations' leads.
+func (r *interestRun) heal(ctx context.Context, batch []pendingReg, byCode map[string]certain.Registration, ids map[string]int,
+	recs []coRecord, from []interestOrigin, ok []bool, held []heldRecord) ([]interestOrigin, []bool, error) {
+	dead, healed, notes, err := r.healLeads(ctx, held, recs, byCode, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	for code, id := range healed {
+		ids[code] = id
+	}
+	entry := map[string]int{}
+	for i, b := range batch {
+		entry[b.Reg.Code] = i
+	}
+	var again []coRecord
+	var againFrom []interestOrigin
+	drop := map[int]bool{}
+	for _, h := range held {
+		o, rec := from[h.i], recs[h.i]
+		lead, has := ids[rec.Owner]
+		if !dead[o.lead] || !has || dead[lead] {
+			continue // released, or its registration has no live lead: its outcome is recorded
+		}
+		b := batch[entry[rec.Owner]]
+		keyLead, pts := lead, b.Points[o.tag]
+		if o.zero {
+			pts = 0
+			// Clear the dead lead's record under its key, linked to the
+			// registration's lead now (a merge moves the record there).
+			keyLead = o.lead
+			drop[h.i] = true
+		}
+		again = append(again, r.record(b, lead, keyLead, o.tag, pts, notes[rec.Owner]))
+		againFrom = append(againFrom, interestOrigin{entry: o.entry, lead: keyLead, tag: o.tag, zero: o.zero})
+	}
+	okAgain, err := r.up.upload(ctx, again)
+	if err != nil {
+		return nil, nil, err
+	}
+	var outFrom []interestOrigin
+	var outOK []bool
+	for j := range from {
+		if !drop[j] {
+			outFrom, outOK = append(outFrom, from[j]), append(outOK, ok[j])
+		}
+	}
+	return append(outFrom, againFrom...), append(outOK, okAgain...), nil
 }
 
 // interestOrigin is what an uploaded record stands for: a batch entry, the
@@ -199,12 +260,9 @@ type interestOrigin struct {
 // records builds the batch's records: each tag with points, and a 0 for
 // each tag sent before (for this lead or another) that has nothing now.
 // from[i] is what recs[i] stands for.
-func (r *interestRun) records(batch []pendingReg, ids map[string]int) (recs []coRecord, from []interestOrigin) {
-	event := r.rc.Job.Event
+func (r *interestRun) records(batch []pendingReg, ids map[string]int, notes map[string]string) (recs []coRecord, from []interestOrigin) {
 	rec := func(i int, b pendingReg, lead int, tag string, pts float64) {
-		v := map[string]any{FieldLead: lead, FieldKey: event + ":" + strconv.Itoa(lead) + ":" + tag, FieldEvent: event,
-			FieldProgramName: r.eventName, FieldInterest: tag, FieldPoints: pts}
-		recs = append(recs, coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: r.co.record(v), Owner: b.Reg.Code, Zero: pts == 0})
+		recs = append(recs, r.record(b, lead, lead, tag, pts, notes[b.Reg.Code]))
 		from = append(from, interestOrigin{entry: i, lead: lead, tag: tag, zero: pts == 0})
 	}
 	for i, b := range batch {
@@ -225,6 +283,16 @@ func (r *interestRun) records(batch []pendingReg, ids map[string]int) (recs []co
 		}
 	}
 	return recs, from
+}
+
+// record is the record of one tag of a registration, linked to lead, with
+// the key of keyLead (the same lead, except when a 0 clears a record of a
+// lead that no longer exists).
+func (r *interestRun) record(b pendingReg, lead, keyLead int, tag string, pts float64, note string) coRecord {
+	event := r.rc.Job.Event
+	v := map[string]any{FieldLead: lead, FieldKey: event + ":" + strconv.Itoa(keyLead) + ":" + tag, FieldEvent: event,
+		FieldProgramName: r.eventName, FieldInterest: tag, FieldPoints: pts}
+	return coRecord{OutKey: b.Reg.Code + "/" + tag, Email: b.Reg.Profile.Email, Rec: r.co.record(v), Owner: b.Reg.Code, Zero: pts == 0, Lead: lead, Note: note}
 }
 
 // nextManifests is, per batch entry, the tags Marketo may now hold with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -81,14 +82,30 @@ type leadOps struct {
 	inFlight int
 	log      *slog.Logger
 	add      func(name string, n int) // run counters; may be nil
+	// overwriteForeign is the connection's overwriteForeignExternalIds:
+	// whether a lead found for a profile whose External Profile ID belongs
+	// to another system replaces that id (rule C) or leaves it.
+	overwriteForeign bool
+	// idCache is what Marketo said this run about stored lead ids
+	// (leads_ids.go).
+	idCache *leadIDCache
+	// stale holds, by registration code, the dead Marketo id a profile
+	// stores: such a profile is handled as one without an id (rule A).
+	// Written only between calls, never by the write-back workers.
+	stale map[string]int
 }
 
 // newLeadOps is the lead handling of a job run, counting into its record.
+// Every leadOps of the run shares the run's answers about stored ids.
 func newLeadOps(rc *RunContext) *leadOps {
 	ops := leadOpsFor(rc.Clients, rc.Conn, rc.Job.Account, rc.Logger)
 	if rc.Run != nil {
 		ops.add = rc.Run.Add
 	}
+	if rc.leadIDs == nil {
+		rc.leadIDs = newLeadIDCache()
+	}
+	ops.idCache = rc.leadIDs
 	return ops
 }
 
@@ -105,8 +122,18 @@ func leadOpsFor(cl Clients, conn config.Connection, acct string, log *slog.Logge
 	return &leadOps{
 		mk: cl.Marketo, ct: cl.Certain, acct: acct,
 		fields: cl.Certain.Fields().WithDefaults(), mapping: conn.FieldMapping,
-		inFlight: conn.MaxInFlight, log: log,
+		inFlight: conn.MaxInFlight, log: log, overwriteForeign: conn.OverwriteForeignExternalIDs,
+		idCache: newLeadIDCache(), stale: map[string]int{},
 	}
+}
+
+// ruleFor is classifyLead, except that a profile whose stored Marketo id
+// was found dead is handled as one without an id (rule A).
+func (o *leadOps) ruleFor(r certain.Registration) (leadRule, string) {
+	if _, dead := o.stale[r.Code]; dead {
+		return ruleUpsert, ""
+	}
+	return classifyLead(o.fields, r.Profile)
 }
 
 func (o *leadOps) count(name string, n int) {
@@ -186,6 +213,12 @@ type leadResult struct {
 	// Synced: Marketo accepted the payload and rule C's write-back is done,
 	// so the payload hash may be stored.
 	Synced bool
+	// Note says what the write-back did that the run record should tell:
+	// a stale id replaced, another system's id kept.
+	Note string
+	// Healed: the write-back replaced a dead stored id; Kept: it left
+	// another system's External Profile ID in place.
+	Healed, Kept bool
 }
 
 // isStopping reports errors that must end the run rather than one record:
@@ -203,31 +236,88 @@ func isStopping(err error) bool {
 // sharing an email never cause 1036 or a duplicate lead: their payloads are
 // merged (first registration's non-blank values win) and both take the
 // result. Upserts are sent before update-only records, in separate calls.
+//
+// An update-only profile Marketo has no lead for (1004) that stores a
+// Marketo id may hold a dead id: those ids are checked (one call for the
+// batch), and a profile whose id is dead is sent again as one without an id
+// (rule A: created when no lead has its email).
 func (o *leadOps) syncLeads(ctx context.Context, regs []*certain.Registration) ([]leadResult, error) {
 	res := make([]leadResult, len(regs))
-	var groups [3][]*syncGroup
-	byKey := [3]map[string]*syncGroup{{}, {}, {}}
+	var byRule [3][]int
 	for i, r := range regs {
 		res[i].Outcome = store.RecordOutcome{Key: r.Code, Email: r.Profile.Email}
-		rule, why := classifyLead(o.fields, r.Profile)
+		rule, why := o.ruleFor(*r)
 		if rule == ruleSkip {
 			res[i].Outcome.Outcome, res[i].Outcome.Reason = store.OutcomeSkipped, why
 			continue
 		}
-		payload := BuildLeadPayload(o.mapping, *r)
-		email := leadEmail(payload, *r)
-		if email == "" {
+		if leadEmail(BuildLeadPayload(o.mapping, *r), *r) == "" {
 			res[i].Outcome.Outcome, res[i].Outcome.Reason = store.OutcomeSkipped, "profile has no email address"
 			continue
 		}
+		byRule[rule] = append(byRule[rule], i)
+	}
+	for _, rule := range []leadRule{ruleUpsert, ruleUpdateOnly} {
+		if err := o.syncGroup(ctx, regs, res, byRule[rule], rule); err != nil {
+			return res, err
+		}
+	}
+	again, err := o.staleAfterNotFound(ctx, regs, res, byRule[ruleUpdateOnly])
+	if err != nil || len(again) == 0 {
+		return res, err
+	}
+	return res, o.syncGroup(ctx, regs, res, again, ruleUpsert)
+}
+
+// staleAfterNotFound checks the stored ids of the update-only registrations
+// idx that Marketo found no lead for (1004) and returns those whose id is
+// dead, reset and marked stale so that they are sent again under rule A.
+func (o *leadOps) staleAfterNotFound(ctx context.Context, regs []*certain.Registration, res []leadResult, idx []int) ([]int, error) {
+	var cand, ids []int
+	for _, i := range idx {
+		if id, ok := knownLeadID(o.fields, regs[i].Profile); ok && res[i].Outcome.Code == "1004" {
+			cand = append(cand, i)
+			ids = append(ids, id)
+		}
+	}
+	if len(cand) == 0 {
+		return nil, nil
+	}
+	dead, err := o.deadLeadIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var again []int
+	for j, i := range cand {
+		if dead[ids[j]] {
+			o.stale[regs[i].Code] = ids[j]
+			res[i] = leadResult{Outcome: store.RecordOutcome{Key: regs[i].Code, Email: regs[i].Profile.Email}}
+			again = append(again, i)
+		}
+	}
+	return again, nil
+}
+
+// syncGroup sends the registrations idx of regs under one rule: one input
+// per email, then rule C for every registration that got a lead.
+func (o *leadOps) syncGroup(ctx context.Context, regs []*certain.Registration, res []leadResult, idx []int, rule leadRule) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	var gs []*syncGroup
+	byKey := map[string]*syncGroup{}
+	for _, i := range idx {
+		r := regs[i]
+		payload := BuildLeadPayload(o.mapping, *r)
+		email := leadEmail(payload, *r)
 		payload["email"] = email
 		res[i].Outcome.Email = email
 		k := emailKey(email)
-		g := byKey[rule][k]
+		g := byKey[k]
 		if g == nil {
 			g = &syncGroup{lead: marketo.Lead{}}
-			byKey[rule][k] = g
-			groups[rule] = append(groups[rule], g)
+			byKey[k] = g
+			gs = append(gs, g)
 		}
 		for f, v := range payload {
 			if _, ok := g.lead[f]; !ok {
@@ -236,42 +326,42 @@ func (o *leadOps) syncLeads(ctx context.Context, regs []*certain.Registration) (
 		}
 		g.members = append(g.members, i)
 	}
-	for _, rule := range []leadRule{ruleUpsert, ruleUpdateOnly} {
-		gs := groups[rule]
-		if len(gs) == 0 {
-			continue
-		}
-		req := marketo.SyncLeadsRequest{Action: rule.String(), LookupField: "email", Input: make([]marketo.Lead, len(gs))}
-		for i, g := range gs {
-			req.Input[i] = g.lead
-		}
-		out, err := o.mk.SyncLeads(ctx, req)
-		if err != nil {
-			return res, fmt.Errorf("sync %d leads (%s): %w", len(gs), rule, err)
-		}
-		if len(out) != len(gs) {
-			return res, fmt.Errorf("sync %d leads (%s): Marketo returned %d results", len(gs), rule, len(out))
-		}
-		// Outcomes are per registration; these count Marketo leads, so the
-		// run record also says what Marketo did when registrations share an
-		// email (one lead, several registrations).
-		o.count("leadsCreated", countStatus(out, marketo.StatusCreated))
-		o.count("leadsUpdated", countStatus(out, marketo.StatusUpdated))
-		var wb []int
-		for gi, g := range gs {
-			r := out[gi]
-			for _, i := range g.members {
-				o.applySyncResult(&res[i], rule, r)
-				if res[i].ID > 0 {
-					wb = append(wb, i)
-				}
+	req := marketo.SyncLeadsRequest{Action: rule.String(), LookupField: "email", Input: make([]marketo.Lead, len(gs))}
+	for i, g := range gs {
+		req.Input[i] = g.lead
+	}
+	out, err := o.mk.SyncLeads(ctx, req)
+	if err != nil {
+		return fmt.Errorf("sync %d leads (%s): %w", len(gs), rule, err)
+	}
+	if len(out) != len(gs) {
+		return fmt.Errorf("sync %d leads (%s): Marketo returned %d results", len(gs), rule, len(out))
+	}
+	// Outcomes are per registration; these count Marketo leads, so the
+	// run record also says what Marketo did when registrations share an
+	// email (one lead, several registrations).
+	o.count("leadsCreated", countStatus(out, marketo.StatusCreated))
+	o.count("leadsUpdated", countStatus(out, marketo.StatusUpdated))
+	var wb []int
+	for gi, g := range gs {
+		r := out[gi]
+		for _, i := range g.members {
+			o.applySyncResult(&res[i], rule, r)
+			if res[i].ID > 0 {
+				o.idCache.set(true, res[i].ID)
+				wb = append(wb, i)
 			}
 		}
-		if err := o.writeBacks(ctx, regs, res, wb); err != nil {
-			return res, err
+	}
+	if err := o.writeBacks(ctx, regs, res, wb); err != nil {
+		return err
+	}
+	for _, i := range wb {
+		if res[i].Note != "" {
+			res[i].Outcome.Reason = strings.TrimSpace(res[i].Outcome.Reason + " " + res[i].Note)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 type syncGroup struct {
@@ -314,12 +404,15 @@ func (o *leadOps) applySyncResult(lr *leadResult, rule leadRule, r marketo.SyncR
 // writeBacks applies rule C to regs[i] for every i in idx, at most inFlight
 // at a time. A Certain failure fails that record (its lead exists in
 // Marketo; the next run retries the write-back); run-stopping errors return.
+// A written-back id that replaces a stale one, and another system's id
+// kept, are counted and noted in res[i].Note.
 func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, res []leadResult, idx []int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(o.inFlight, 1))
 	for _, i := range idx {
+		old := o.stale[regs[i].Code]
 		g.Go(func() error {
-			changed, err := o.writeBack(gctx, regs[i], res[i].ID)
+			wb, err := o.writeBack(gctx, regs[i], res[i].ID)
 			if err != nil {
 				if gctx.Err() != nil || isStopping(err) {
 					return err
@@ -330,283 +423,100 @@ func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, 
 				return nil
 			}
 			res[i].Synced = true
-			if changed {
-				o.count("profilesWrittenBack", 1)
-			}
+			res[i].Note = o.writeBackNote(wb, old, res[i].ID)
+			res[i].Healed, res[i].Kept = old > 0 && wb.changed, wb.kept
 			return nil
 		})
 	}
 	return g.Wait()
 }
 
-// writeBack sets External Profile ID = id and Source of Profile = Marketo on
-// the registration's profile when they differ, and mirrors the change in
-// reg so later rules see it.
-func (o *leadOps) writeBack(ctx context.Context, reg *certain.Registration, id int) (bool, error) {
-	want := strconv.Itoa(id)
-	changed := map[string]any{}
-	if strings.TrimSpace(reg.Profile.ExternalID) != want {
-		changed[o.fields.ExternalID] = want
+// writeBackNote counts what a write-back did and says it for the run
+// record; old is the dead id the profile stored, 0 when none was found.
+func (o *leadOps) writeBackNote(wb writeBackResult, old, id int) string {
+	if wb.changed {
+		o.count("profilesWrittenBack", 1)
 	}
-	if !strings.EqualFold(strings.TrimSpace(reg.Profile.Source), o.fields.SourceValueMarketo) {
+	switch {
+	case wb.kept:
+		o.count(CountForeignIdsKept, 1)
+		return fmt.Sprintf("External Profile ID %q belongs to source %q and was kept (overwriteForeignExternalIds is off); Marketo lead %d used.", wb.foreignID, wb.foreignSource, id)
+	case old > 0 && wb.changed:
+		o.count(CountStaleIdsHealed, 1)
+		return staleNote(old, id, "used") + "."
+	case wb.replaced != "":
+		return fmt.Sprintf("External Profile ID %s replaced by %d, the Marketo lead with this email.", wb.replaced, id)
+	}
+	return ""
+}
+
+// writeBackResult is what rule C did to one profile.
+type writeBackResult struct {
+	changed  bool   // the profile was updated
+	replaced string // the External Profile ID the lead id replaced ("" when blank or the same)
+	// kept: the External Profile ID belongs to another system and
+	// overwriteForeignExternalIds is off, so nothing was written.
+	kept                     bool
+	foreignID, foreignSource string
+}
+
+// writeBack sets External Profile ID = id and Source of Profile = exactly
+// the configured Marketo value on the registration's profile when they
+// differ, and mirrors the change in reg so later rules see it. Another
+// system's External Profile ID is replaced only with overwriteForeign.
+func (o *leadOps) writeBack(ctx context.Context, reg *certain.Registration, id int) (writeBackResult, error) {
+	if foreignID(o.fields, reg.Profile) && !o.overwriteForeign {
+		return writeBackResult{kept: true, foreignID: strings.TrimSpace(reg.Profile.ExternalID), foreignSource: strings.TrimSpace(reg.Profile.Source)}, nil
+	}
+	want := strconv.Itoa(id)
+	var wb writeBackResult
+	changed := map[string]any{}
+	if old := strings.TrimSpace(reg.Profile.ExternalID); old != want {
+		changed[o.fields.ExternalID] = want
+		wb.replaced = old
+	}
+	if !sourceIsExactlyMarketo(o.fields, reg.Profile) {
 		changed[o.fields.Source] = o.fields.SourceValueMarketo
 	}
 	if len(changed) == 0 {
-		return false, nil
+		return wb, nil
 	}
 	if reg.Profile.PIN == "" {
-		return false, fmt.Errorf("registration %s: profile has no pin to write the Marketo id to", reg.Code)
+		return wb, fmt.Errorf("registration %s: profile has no pin to write the Marketo id to", reg.Code)
 	}
 	if err := o.ct.UpdateProfile(ctx, o.acct, reg.Profile.PIN, changed); err != nil {
-		return false, fmt.Errorf("update profile %s: %w", reg.Profile.PIN, err)
+		return wb, fmt.Errorf("update profile %s: %w", reg.Profile.PIN, err)
 	}
-	fields := make(map[string]any, len(reg.Profile.Fields)+2)
-	for k, v := range reg.Profile.Fields {
-		fields[k] = v
+	fields := maps.Clone(reg.Profile.Fields)
+	if fields == nil {
+		fields = map[string]any{}
 	}
 	for k, v := range changed {
-		fields[k] = v
+		setField(fields, k, v)
 	}
 	reg.Profile.Fields = fields
 	reg.Profile.ExternalID = want
 	reg.Profile.Source = o.fields.SourceValueMarketo
-	return true, nil
+	wb.changed = true
+	return wb, nil
 }
 
-// ResolveLeadIDs finds the Marketo lead id of each registration (by
-// registration code). The profile's External Profile ID is used when Source
-// of Profile is Marketo; otherwise the lead is looked up by email (300
-// emails per call) and, where rules A/B allow it, created (createOnly, one
-// input per email). Ids found or created are written back to Certain (rule
-// C, only when different). Registrations without an id get an outcome
-// (skipped or failed, with reason and code) instead. err is returned only for
-// run-stopping errors (quota, credentials, configuration, context) and
-// failed Marketo calls.
-func ResolveLeadIDs(ctx context.Context, rc *RunContext, regs []certain.Registration) (map[string]int, []store.RecordOutcome, error) {
-	ptrs := make([]*certain.Registration, len(regs))
-	for i := range regs {
-		r := regs[i]
-		ptrs[i] = &r
+// setField sets a (dotted) field in a copy-on-write way: nested objects on
+// the path are copied, so maps shared with other registrations stay as
+// they were.
+func setField(fields map[string]any, name string, v any) {
+	head, rest, nested := strings.Cut(name, ".")
+	if !nested {
+		fields[name] = v
+		return
 	}
-	return newLeadOps(rc).resolve(ctx, ptrs)
-}
-
-func (o *leadOps) resolve(ctx context.Context, regs []*certain.Registration) (map[string]int, []store.RecordOutcome, error) {
-	ids, outs, todo, emails := o.needLookup(regs)
-	if len(todo) == 0 {
-		return ids, outs, nil
+	inner, _ := fields[head].(map[string]any)
+	inner = maps.Clone(inner)
+	if inner == nil {
+		inner = map[string]any{}
 	}
-	found, err := o.lookup(ctx, emails)
-	if err != nil {
-		return ids, outs, err
-	}
-	lm := o.match(regs, todo, found)
-	if err := o.createMissing(ctx, lm); err != nil {
-		return ids, outs, err
-	}
-	if err := o.writeBackIDs(ctx, regs, lm, ids); err != nil {
-		return ids, outs, err
-	}
-	for _, p := range todo {
-		if f, ok := lm.fail[p.i]; ok {
-			outs = append(outs, f)
-		}
-	}
-	return ids, outs, nil
-}
-
-// leadLookup is a registration whose lead is looked up by email.
-type leadLookup struct {
-	i     int // index in regs
-	rule  leadRule
-	email string
-}
-
-// needLookup sorts regs: ids holds the lead ids the profiles already carry,
-// outs the outcomes of registrations the rules skip, todo those to look up
-// by email, and emails the distinct emails to look up.
-func (o *leadOps) needLookup(regs []*certain.Registration) (ids map[string]int, outs []store.RecordOutcome, todo []leadLookup, emails []string) {
-	ids = map[string]int{}
-	seenEmail := map[string]bool{}
-	for i, r := range regs {
-		if id, ok := knownLeadID(o.fields, r.Profile); ok {
-			ids[r.Code] = id
-			continue
-		}
-		rule, why := classifyLead(o.fields, r.Profile)
-		if rule == ruleSkip {
-			outs = append(outs, store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeSkipped, Reason: why})
-			continue
-		}
-		email := leadEmail(BuildLeadPayload(o.mapping, *r), *r)
-		if email == "" {
-			outs = append(outs, store.RecordOutcome{Key: r.Code, Outcome: store.OutcomeSkipped, Reason: "profile has no email address and no Marketo lead id"})
-			continue
-		}
-		todo = append(todo, leadLookup{i, rule, email})
-		if k := emailKey(email); !seenEmail[k] {
-			seenEmail[k] = true
-			emails = append(emails, email)
-		}
-	}
-	return ids, outs, todo, emails
-}
-
-// leadMatches is what the look-up decided, by index in regs.
-type leadMatches struct {
-	idOf      []int                       // the lead id found or created
-	withID    []int                       // the registrations that have one, to write back
-	fail      map[int]store.RecordOutcome // the registrations left without one
-	create    []*certain.Registration     // the registrations whose lead is to be created
-	createIdx []int                       // their indexes
-}
-
-// match applies rules A/B to the look-up: one lead is the registration's;
-// several are a failure (1007); none is a create, or a skip for an
-// update-only profile (1004).
-func (o *leadOps) match(regs []*certain.Registration, todo []leadLookup, found map[string][]int) *leadMatches {
-	lm := &leadMatches{idOf: make([]int, len(regs)), fail: map[int]store.RecordOutcome{}}
-	for _, p := range todo {
-		r := regs[p.i]
-		switch m := found[emailKey(p.email)]; {
-		case len(m) == 1:
-			lm.idOf[p.i] = m[0]
-			lm.withID = append(lm.withID, p.i)
-		case len(m) > 1:
-			lm.fail[p.i] = store.RecordOutcome{Key: r.Code, Email: p.email, Outcome: store.OutcomeFailed, Code: "1007",
-				Reason: fmt.Sprintf("%d Marketo leads share this email (ids %v); merge them in Marketo", len(m), m)}
-		case p.rule == ruleUpdateOnly:
-			lm.fail[p.i] = store.RecordOutcome{Key: r.Code, Email: p.email, Outcome: store.OutcomeSkipped, Code: "1004",
-				Reason: "no Marketo lead has this email; the profile's External Profile ID is set, so no lead is created (rule B)"}
-		default:
-			lm.create = append(lm.create, r)
-			lm.createIdx = append(lm.createIdx, p.i)
-		}
-	}
-	return lm
-}
-
-// createMissing creates the leads match left to create.
-func (o *leadOps) createMissing(ctx context.Context, lm *leadMatches) error {
-	if len(lm.create) == 0 {
-		return nil
-	}
-	created, err := o.create(ctx, lm.create)
-	if err != nil {
-		return err
-	}
-	for j, c := range created {
-		i := lm.createIdx[j]
-		if c.ID > 0 {
-			lm.idOf[i] = c.ID
-			lm.withID = append(lm.withID, i)
-		} else {
-			lm.fail[i] = c.Outcome
-		}
-	}
-	return nil
-}
-
-// writeBackIDs applies rule C to the registrations with a lead id and adds
-// their ids to ids.
-func (o *leadOps) writeBackIDs(ctx context.Context, regs []*certain.Registration, lm *leadMatches, ids map[string]int) error {
-	res := make([]leadResult, len(regs))
-	for _, i := range lm.withID {
-		res[i] = leadResult{ID: lm.idOf[i], Outcome: store.RecordOutcome{Key: regs[i].Code, Email: regs[i].Profile.Email, Outcome: store.OutcomeUpdated}}
-	}
-	if err := o.writeBacks(ctx, regs, res, lm.withID); err != nil {
-		return err
-	}
-	for _, i := range lm.withID {
-		// The lead id is good even when the write-back failed; the failure is
-		// counted and logged, and the next resolve retries it.
-		if !res[i].Synced {
-			o.count("profileWriteBackFailed", 1)
-			o.log.WarnContext(ctx, "Certain write-back of the Marketo lead id failed", "registration", regs[i].Code, "leadId", lm.idOf[i], "reason", res[i].Outcome.Reason)
-		}
-		ids[regs[i].Code] = lm.idOf[i]
-	}
-	return nil
-}
-
-// lookup finds leads by email; the client sends 300 emails per call.
-func (o *leadOps) lookup(ctx context.Context, emails []string) (map[string][]int, error) {
-	leads, err := o.mk.GetLeadsByFilter(ctx, "email", emails, []string{"id", "email"})
-	if err != nil {
-		return nil, fmt.Errorf("look up %d leads by email: %w", len(emails), err)
-	}
-	found := map[string][]int{}
-	for _, l := range leads {
-		if id := l.ID(); id > 0 {
-			k := emailKey(l.Email())
-			found[k] = append(found[k], id)
-		}
-	}
-	return found, nil
-}
-
-// create creates leads the lookup did not find, with createOnly so that a
-// lead created meanwhile by someone else is refused (1005) rather than
-// duplicated; those are looked up again.
-func (o *leadOps) create(ctx context.Context, regs []*certain.Registration) ([]leadResult, error) {
-	res := make([]leadResult, len(regs))
-	var input []marketo.Lead
-	groupOf := map[string]int{}
-	member := make([]int, len(regs))
-	for i, r := range regs {
-		p := BuildLeadPayload(o.mapping, *r)
-		email := leadEmail(p, *r)
-		p["email"] = email
-		res[i].Outcome = store.RecordOutcome{Key: r.Code, Email: email}
-		k := emailKey(email)
-		g, ok := groupOf[k]
-		if !ok {
-			g = len(input)
-			groupOf[k] = g
-			input = append(input, p)
-		}
-		member[i] = g
-	}
-	out, err := o.mk.SyncLeads(ctx, marketo.SyncLeadsRequest{Action: marketo.ActionCreateOnly, LookupField: "email", Input: input})
-	if err != nil {
-		return res, fmt.Errorf("create %d leads: %w", len(input), err)
-	}
-	if len(out) != len(input) {
-		return res, fmt.Errorf("create %d leads: Marketo returned %d results", len(input), len(out))
-	}
-	var again []string
-	for i := range regs {
-		r := out[member[i]]
-		if r.Status == marketo.StatusCreated && r.ID > 0 {
-			res[i].ID = r.ID
-			continue
-		}
-		if len(r.Reasons) > 0 && r.Reasons[0].Code == "1005" {
-			again = append(again, res[i].Outcome.Email)
-			continue
-		}
-		o.applySyncResult(&res[i], ruleUpsert, r)
-	}
-	o.count("leadsCreated", countStatus(out, marketo.StatusCreated))
-	if len(again) > 0 {
-		found, err := o.lookup(ctx, again)
-		if err != nil {
-			return res, err
-		}
-		for i := range res {
-			if res[i].ID > 0 || res[i].Outcome.Outcome != "" {
-				continue
-			}
-			switch m := found[emailKey(res[i].Outcome.Email)]; {
-			case len(m) == 1:
-				res[i].ID = m[0]
-			default:
-				res[i].Outcome.Outcome, res[i].Outcome.Code = store.OutcomeFailed, "1005"
-				res[i].Outcome.Reason = fmt.Sprintf("Marketo said a lead with this email exists but %d match it", len(m))
-			}
-		}
-	}
-	return res, nil
+	setField(inner, rest, v)
+	fields[head] = inner
 }
 
 func countStatus(out []marketo.SyncResult, status string) int {

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -24,6 +25,7 @@ type fakeMarketo struct {
 	fields    []marketo.LeadField
 	syncs     []marketo.SyncLeadsRequest
 	lookups   [][]string
+	idChecks  [][]string // Get Leads by filterType=id calls
 	campaigns []fakeCampaign
 	calls     int
 	failSync  error // returned by the next SyncLeads
@@ -76,12 +78,21 @@ func (f *fakeMarketo) DescribeLeads(context.Context) ([]marketo.LeadField, error
 func (f *fakeMarketo) GetLeadsByFilter(_ context.Context, filterType string, values []string, _ []string) ([]marketo.Lead, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if filterType != "email" {
+	if filterType != "email" && filterType != "id" {
 		return nil, fmt.Errorf("fake: filter %q", filterType)
 	}
 	var out []marketo.Lead
 	for chunk := range slices.Chunk(values, 300) {
 		f.calls++
+		if filterType == "id" {
+			f.idChecks = append(f.idChecks, slices.Clone(chunk))
+			for _, v := range chunk {
+				if id, err := strconv.Atoi(v); err == nil && f.leads[id] != nil {
+					out = append(out, marketo.Lead{"id": id})
+				}
+			}
+			continue
+		}
 		f.lookups = append(f.lookups, slices.Clone(chunk))
 		for _, v := range chunk {
 			for _, id := range f.byEmail(v) {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -33,7 +35,9 @@ func testRC(mk Marketo, ct Certain) *RunContext {
 
 // TestRulesABC walks every combination of External Profile ID, Source of
 // Profile and Marketo state through the rules and checks the Marketo
-// action, the outcome and the Certain write-back.
+// action, the outcome and the Certain write-back. With leads=0 the stored id
+// 3107 is dead: under Source Marketo the profile is then handled as one
+// without an id (created, and the new id written back).
 func TestRulesABC(t *testing.T) {
 	const existingID = 3107
 	for _, ext := range []string{"", strconv.Itoa(existingID)} {
@@ -61,6 +65,7 @@ func TestRulesABC(t *testing.T) {
 					// Expected per the rules.
 					upsert := ext == "" || src == "Import"
 					updateOnly := !upsert && (src == "" || src == "Marketo")
+					staleHealed := updateOnly && src == "Marketo" && leads == 0
 					var wantAction, wantOutcome, wantCode string
 					wantID := 0
 					switch {
@@ -70,7 +75,7 @@ func TestRulesABC(t *testing.T) {
 						wantOutcome, wantCode = store.OutcomeFailed, "1007"
 					case leads == 1:
 						wantOutcome, wantID = store.OutcomeUpdated, existingID
-					case upsert:
+					case upsert, staleHealed:
 						wantOutcome, wantID = store.OutcomeCreated, 5001
 					default:
 						wantOutcome, wantCode = store.OutcomeSkipped, "1004"
@@ -88,16 +93,25 @@ func TestRulesABC(t *testing.T) {
 					if (got.Outcome.Outcome == store.OutcomeSkipped || got.Outcome.Outcome == store.OutcomeFailed) && got.Outcome.Reason == "" {
 						t.Errorf("no reason for %s", got.Outcome.Outcome)
 					}
-					if wantAction == "" {
+					switch {
+					case wantAction == "":
 						if len(mk.syncs) != 0 {
 							t.Fatalf("skipped registration caused %d Sync Leads calls", len(mk.syncs))
 						}
-					} else {
+					case staleHealed:
+						if len(mk.syncs) != 2 || mk.syncs[0].Action != marketo.ActionUpdateOnly || mk.syncs[1].Action != marketo.ActionCreateOrUpdate ||
+							len(mk.idChecks) != 1 || !slices.Equal(mk.idChecks[0], []string{ext}) {
+							t.Fatalf("sync calls %+v, id checks %v: want updateOnly (1004), the id check, then createOrUpdate", mk.syncs, mk.idChecks)
+						}
+						if !strings.Contains(got.Outcome.Reason, "stored Marketo id 3107 no longer exists") {
+							t.Errorf("healed outcome reason %q does not name the stale id", got.Outcome.Reason)
+						}
+					default:
 						if len(mk.syncs) != 1 || mk.syncs[0].Action != wantAction || mk.syncs[0].LookupField != "email" {
 							t.Fatalf("sync calls %+v, want one %s by email", mk.syncs, wantAction)
 						}
 					}
-					if leads == 0 && updateOnly && len(mk.leads) != 0 {
+					if leads == 0 && updateOnly && !staleHealed && len(mk.leads) != 0 {
 						t.Fatal("update-only rule created a lead")
 					}
 					// Rule C: only after a create or update, only what differs.
@@ -206,6 +220,7 @@ func TestResolveLeadIDs(t *testing.T) {
 	dup1 := mk.add(marketo.Lead{"email": "dup@example.org"})
 	mk.add(marketo.Lead{"email": "dup@example.org"})
 	found := mk.add(marketo.Lead{"email": "found@example.org"})
+	mk.add(marketo.Lead{"id": 777, "email": "known@example.org"})
 	regs := []certain.Registration{
 		reg("R-known", "P1", "known@example.org", "777", "Marketo", "Invited", nil),
 		reg("R-found", "P2", "found@example.org", "", "", "Invited", nil),
@@ -220,10 +235,11 @@ func TestResolveLeadIDs(t *testing.T) {
 	}
 	ct.regs = regs
 	rc := testRC(mk, ct)
-	ids, outs, err := ResolveLeadIDs(context.Background(), rc, regs)
+	res, err := ResolveLeadIDs(context.Background(), rc, regs)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ids, outs := res.IDs, res.Outs
 	if ids["R-known"] != 777 || ids["R-found"] != found || ids["R-new"] == 0 {
 		t.Fatalf("ids %v", ids)
 	}
@@ -249,7 +265,7 @@ func TestResolveLeadIDs(t *testing.T) {
 		t.Errorf("%d ids + %d outcomes for %d registrations", len(ids), len(outs), len(regs))
 	}
 	if len(mk.lookups) != 3 {
-		t.Errorf("%d lookups for %d emails, want 3 (300 per call)", len(mk.lookups), 654)
+		t.Errorf("%d lookups for %d emails, want 3 (300 per call; the stored id is confirmed by its email in the same calls)", len(mk.lookups), 655)
 	}
 	if len(mk.syncs) != 3 || mk.syncs[0].Action != marketo.ActionCreateOnly {
 		t.Errorf("create calls %d (action %q), want 3 createOnly calls for 651 new leads", len(mk.syncs), mk.syncs[0].Action)

@@ -161,26 +161,65 @@ func (m *metricsRun) stream(ctx context.Context, q certain.RegistrationQuery,
 // later run with Params.RetryFailuresAfter set does not look it up again
 // while that hash is the same and less than that has passed, but records
 // the same outcome again; by default it is looked up again every run.
-func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (map[string]int, error) {
+//
+// notes says, by registration code, what resolving the lead did that the
+// record's outcome should tell (a stale id healed).
+func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (ids map[string]int, notes map[string]string, err error) {
 	if len(regs) == 0 {
-		return map[string]int{}, nil
+		return map[string]int{}, nil, nil
 	}
 	now := m.rc.Now()
 	memos, err := m.readLookupMemos(ctx, regs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ask := m.notHeld(regs, memos, now)
 	if len(ask) == 0 {
-		return map[string]int{}, nil
+		return map[string]int{}, nil, nil
 	}
-	ids, outs, err := m.resolve(ctx, m.rc, ask)
+	res, err := m.resolve(ctx, m.rc, ask)
 	if err != nil {
-		return nil, fmt.Errorf("resolve lead ids: %w", err)
+		return nil, nil, fmt.Errorf("resolve lead ids: %w", err)
 	}
-	put, del := m.recordResolution(ask, ids, outs, memos, now)
+	put, del := m.recordResolution(ask, res.IDs, res.Outs, memos, now)
 	m.storeLookupMemos(ctx, put, del)
-	return ids, nil
+	return res.IDs, res.Notes, nil
+}
+
+// healLeads handles the records Marketo refused because the lead they link
+// to does not exist (1004; held by coUploader.uploadHolding): their leads
+// are checked (one Get Leads by filterType=id for the batch), and each
+// registration of regs whose current lead (in ids) is dead is resolved
+// again as a profile without an id: found by e-mail or created, and written
+// back. It returns the dead lead ids, the new lead id and note of each
+// healed registration, and releases (records) the held records whose lead
+// exists: Marketo refused them for another reason.
+func (m *metricsRun) healLeads(ctx context.Context, held []heldRecord, recs []coRecord, regs map[string]certain.Registration, ids map[string]int) (dead map[int]bool, healed map[string]int, notes map[string]string, err error) {
+	var leads []int
+	for _, h := range held {
+		leads = append(leads, recs[h.i].Lead)
+	}
+	dead, err = newLeadOps(m.rc).deadLeadIDs(ctx, leads)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var again []certain.Registration
+	var release []heldRecord
+	asked := map[string]bool{}
+	for _, h := range held {
+		r := recs[h.i]
+		if !dead[r.Lead] {
+			release = append(release, h)
+			continue
+		}
+		if reg, ok := regs[r.Owner]; ok && dead[ids[r.Owner]] && !asked[r.Owner] {
+			asked[r.Owner] = true
+			again = append(again, reg)
+		}
+	}
+	m.up.release(ctx, release)
+	healed, notes, err = m.leadIDs(ctx, again)
+	return dead, healed, notes, err
 }
 
 // lookupMemos is what leadIDs knows of earlier look-ups of a batch.
@@ -307,13 +346,6 @@ func (m *metricsRun) recordUnknownStatus(r certain.Registration) {
 		Reason: fmt.Sprintf("registration status %q is not in the connection's status list", r.Status)})
 }
 
-func customObjectName(name, def string) string {
-	if strings.TrimSpace(name) == "" {
-		return def
-	}
-	return strings.TrimSpace(name)
-}
-
 func (m *metricsRun) eventName(ctx context.Context, co coPlan) (string, error) {
 	if _, ok := co.Fields[FieldProgramName]; !ok {
 		return "", nil
@@ -334,7 +366,7 @@ func (m *metricsRun) eventName(ctx context.Context, co coPlan) (string, error) {
 // leadResolver maps registrations (by registration code) to Marketo lead ids
 // and returns the outcomes of the registrations it could not map. The jobs
 // use ResolveLeadIDs, shared with trigger-campaign and sync-leads.
-type leadResolver func(ctx context.Context, rc *RunContext, regs []certain.Registration) (map[string]int, []store.RecordOutcome, error)
+type leadResolver func(ctx context.Context, rc *RunContext, regs []certain.Registration) (leadResolution, error)
 
 // includedCategories is Params.Categories or, by default, accepted and
 // pending.

@@ -49,6 +49,7 @@ type RunContext struct {
 	now          func() time.Time
 	soft         softDeadline
 	interrupt    func(jobID string) bool
+	leadIDs      *leadIDCache // what Marketo said this run about stored lead ids
 }
 
 // Now is the executor's clock.

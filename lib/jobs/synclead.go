@@ -37,9 +37,16 @@ type syncCheckpoint struct {
 // that long, but is recorded as failed, with its reason, in every run (see
 // leads_retry.go).
 //
+// The delta hash never hides a dead Marketo id: an unchanged registration
+// whose profile stores a Marketo id is counted unchanged only once Marketo
+// confirmed the lead exists (Get Leads by filterType=id, 300 ids per call,
+// across pages; leads_ids.go). One whose lead was merged away or deleted is
+// due: it is sent as a profile without an id (rule A) and the id found is
+// written back (rule C), counted as staleIdsHealed.
+//
 // The field mapping is checked against Marketo's lead describe once per
-// run, before the first write; a run with nothing to send makes no Marketo
-// call at all.
+// run, before the first write; a run with nothing to send and no stored id
+// to check makes no Marketo call at all.
 func SyncLeads(ctx context.Context, rc *RunContext) error {
 	j := rc.Job
 	if j.Event == "" {
@@ -63,6 +70,9 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 			return s.saveAt(ctx, s.resumeAt(page.StartIndex), err)
 		}
 		resume = page.NextIndex
+	}
+	if err := s.checkIDs(ctx); err != nil {
+		return s.saveAt(ctx, s.resumeAt(resume), err)
 	}
 	for _, b := range s.bufs {
 		if err := s.flush(ctx, b); err != nil {
@@ -99,6 +109,17 @@ type leadSyncRun struct {
 	// so that each call carries up to 300 records of one action instead of
 	// every flush splitting into two part-filled calls.
 	bufs [2]*syncBuf
+	// ids holds the unchanged registrations whose stored Marketo id is
+	// checked before they count as unchanged.
+	ids idCheckBuf
+}
+
+// idCheckBuf is unchanged registrations waiting for their stored id to be
+// checked, with the Certain offset of the page each came from.
+type idCheckBuf struct {
+	regs    []*certain.Registration
+	ids     []int
+	offsets []int
 }
 
 type syncBuf struct {
@@ -153,50 +174,135 @@ func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Regist
 	}
 	for _, i := range cand {
 		r := page.Items[i]
-		if s.settled(r, stored) {
+		switch s.settled(r, stored) {
+		case settledDone:
+			continue
+		case settledIfIDLives:
+			if err := s.addIDCheck(ctx, &r, page.StartIndex); err != nil {
+				return err
+			}
 			continue
 		}
 		// Progress is kept at page starts: every paging mode can resume
 		// there (page1 refuses a mid-page offset), and the records of the
 		// page already sent are skipped by their delta hashes.
-		b := s.add(&r, page.StartIndex)
-		if len(b.regs) >= syncBatch {
-			if err := s.flush(ctx, b); err != nil {
-				return err
-			}
+		if err := s.send(ctx, &r, page.StartIndex); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// send buffers a registration for Sync Leads and sends a full buffer.
+func (s *leadSyncRun) send(ctx context.Context, r *certain.Registration, offset int) error {
+	b := s.add(r, offset)
+	if len(b.regs) >= syncBatch {
+		return s.flush(ctx, b)
+	}
+	return nil
+}
+
+// addIDCheck buffers an unchanged registration whose stored id is to be
+// checked, and checks a full buffer.
+func (s *leadSyncRun) addIDCheck(ctx context.Context, r *certain.Registration, offset int) error {
+	id, _ := knownLeadID(s.ops.fields, r.Profile)
+	s.ids.regs = append(s.ids.regs, r)
+	s.ids.ids = append(s.ids.ids, id)
+	s.ids.offsets = append(s.ids.offsets, offset)
+	if len(s.ids.regs) >= syncBatch {
+		return s.checkIDs(ctx)
+	}
+	return nil
+}
+
+// checkIDs asks Marketo about the buffered stored ids (one call per 300):
+// a registration whose lead exists is unchanged; one whose lead no longer
+// exists is sent as a profile without an id.
+func (s *leadSyncRun) checkIDs(ctx context.Context) error {
+	if len(s.ids.regs) == 0 {
+		return nil
+	}
+	dead, err := s.ops.deadLeadIDs(ctx, s.ids.ids)
+	if err != nil {
+		return err
+	}
+	pending := s.ids
+	s.ids = idCheckBuf{}
+	for j, r := range pending.regs {
+		if !dead[pending.ids[j]] {
+			s.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
+			continue
+		}
+		s.ops.stale[r.Code] = pending.ids[j]
+		if err := s.send(ctx, r, pending.offsets[j]); err != nil {
+			// What is not sent yet is re-read from the checkpoint, which
+			// the buffers still hold.
+			s.ids.regs, s.ids.ids, s.ids.offsets = pending.regs[j+1:], pending.ids[j+1:], pending.offsets[j+1:]
+			return err
+		}
+	}
+	return nil
+}
+
+// settledness says what a registration needs.
+type settledness int
+
+const (
+	settledNot       settledness = iota // to send
+	settledDone                         // outcome recorded; nothing to send
+	settledIfIDLives                    // unchanged if the Marketo id it stores still exists
+)
+
 // settled records the outcome of a registration that needs no Sync Leads
-// call and reports whether it did: unchanged since its last send, refused
-// for good with this very payload, or skipped by the rules.
-func (s *leadSyncRun) settled(r certain.Registration, stored map[string]string) bool {
+// call and says whether it did: unchanged since its last send (once its
+// stored id is confirmed), refused for good with this very payload, or
+// skipped by the rules.
+func (s *leadSyncRun) settled(r certain.Registration, stored map[string]string) settledness {
 	if v, ok := stored[r.Code]; ok {
 		e, h := parseDelta(v), s.ops.leadHash(r)
 		if !e.Failed && e.Hash == h {
-			s.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
-			return true
+			return s.unchanged(r)
 		}
 		if after := time.Duration(s.rc.Job.Params.RetryFailuresAfter); e.held(h, s.rc.Now(), after) {
 			// Refused for good last time with this very payload:
 			// reported again, not re-sent (see leads_retry.go).
 			s.rc.Run.Record(e.heldOutcome(r.Code, r.Profile.Email, after))
 			s.rc.Run.Add("failuresNotRetried", 1)
-			return true
+			return settledDone
 		}
 	}
 	if out, skip := s.ops.precheck(r); skip {
 		s.rc.Run.Record(out) // no Marketo call needed to know
-		return true
+		return settledDone
 	}
-	return false
+	return settledNot
+}
+
+// unchanged settles a registration whose delta hash is unchanged: at once,
+// unless its profile stores a Marketo id this run has not confirmed, or
+// Source of Profile is not exactly the configured value (rule C has a
+// write left to do).
+func (s *leadSyncRun) unchanged(r certain.Registration) settledness {
+	id, linked := knownLeadID(s.ops.fields, r.Profile)
+	if linked && !sourceIsExactlyMarketo(s.ops.fields, r.Profile) {
+		return settledNot
+	}
+	if linked {
+		switch exists, known := s.ops.idCache.get(id); {
+		case !known:
+			return settledIfIDLives
+		case !exists:
+			s.ops.stale[r.Code] = id
+			return settledNot
+		}
+	}
+	s.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
+	return settledDone
 }
 
 func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {
 	i := 0
-	if rule, _ := classifyLead(s.ops.fields, r.Profile); rule == ruleUpdateOnly {
+	if rule, _ := s.ops.ruleFor(*r); rule == ruleUpdateOnly {
 		i = 1
 	}
 	if s.bufs[i] == nil {
@@ -219,6 +325,9 @@ func (s *leadSyncRun) resumeAt(next int) int {
 		if b != nil && len(b.regs) > 0 && b.firstPending < at {
 			at = b.firstPending
 		}
+	}
+	for _, off := range s.ids.offsets {
+		at = min(at, off)
 	}
 	return at
 }

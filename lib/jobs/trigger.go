@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,8 +29,10 @@ var ErrChangeInProgress = errors.New("another delivery of this change is being p
 // (docs/architecture.md §8): a redelivered or duplicated message, or the same
 // change sent by two producers, triggers the campaign once; a concurrent
 // delivery finds the in-progress lock and is retried later. The record is
-// completed only after Marketo accepted the request, and deleted when the
-// work failed, so a retry can run it.
+// completed only after Marketo accepted the request (or when the change
+// needs nothing: its registration is gone), and deleted when the work
+// failed, so a retry can run it: SQS's redelivery for a passing failure, or
+// cmctl retry-failures (Redrive) for one a person must fix first.
 type Trigger struct {
 	Store     store.Store
 	Connector Connector
@@ -87,6 +90,19 @@ func Matches(j config.Job, c ChangeMessage) bool {
 // matched no job, or failed permanently with an outcome on the run record),
 // non-nil when it must be delivered again.
 func (t *Trigger) Handle(ctx context.Context, msgs []ChangeMessage) []error {
+	return t.handle(ctx, msgs, groupScope{trigger: "sqs"})
+}
+
+// groupScope is what a batch is handled for: the run records' trigger,
+// optionally one job only (a re-drive), and a hook that hears every
+// message's settlement.
+type groupScope struct {
+	trigger string
+	job     string                                               // "" = every matching job
+	settled func(msg int, runID string, out store.RecordOutcome) // may be nil
+}
+
+func (t *Trigger) handle(ctx context.Context, msgs []ChangeMessage, scope groupScope) []error {
 	errs := make([]error, len(msgs))
 	if len(msgs) == 0 {
 		return errs
@@ -97,6 +113,9 @@ func (t *Trigger) Handle(ctx context.Context, msgs []ChangeMessage) []error {
 			errs[i] = fmt.Errorf("list trigger-campaign jobs: %w", err)
 		}
 		return errs
+	}
+	if scope.job != "" {
+		all = slices.DeleteFunc(all, func(j config.Job) bool { return j.ID != scope.job })
 	}
 	soft := newSoftDeadline(ctx, t.Margin, 10*time.Second)
 	var order []string
@@ -116,7 +135,7 @@ func (t *Trigger) Handle(ctx context.Context, msgs []ChangeMessage) []error {
 			}
 			continue
 		}
-		t.handleGroup(ctx, soft, msgs, idx, all, errs)
+		t.handleGroup(ctx, soft, msgs, idx, all, errs, scope)
 	}
 	return errs
 }
@@ -128,11 +147,15 @@ func (t *Trigger) lockFor() time.Duration {
 	return 5 * time.Minute
 }
 
+// DefaultChangeRetention is how long a settled change is remembered by
+// default (Trigger.Retention): longer than SQS's 14-day maximum retention.
+const DefaultChangeRetention = 15 * 24 * time.Hour
+
 func (t *Trigger) retention() time.Duration {
 	if t.Retention > 0 {
 		return t.Retention
 	}
-	return 15 * 24 * time.Hour
+	return DefaultChangeRetention
 }
 
 // checkMapping checks the account's field mapping against the lead describe

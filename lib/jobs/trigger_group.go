@@ -38,16 +38,17 @@ type triggerGroup struct {
 	// latency holds, by job id, the time from each change (changedAt) to
 	// its campaign request, for the run's metrics.
 	latency map[string][]time.Duration
+	scope   groupScope
 }
 
 // handleGroup does the work of one account/event of a batch: match the
 // messages to jobs, claim each pair, and run the claimed ones with the
 // account's clients, recording one run per job.
-func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []ChangeMessage, idx []int, all []config.Job, errs []error) {
+func (t *Trigger) handleGroup(ctx context.Context, soft softDeadline, msgs []ChangeMessage, idx []int, all []config.Job, errs []error, scope groupScope) {
 	first := msgs[idx[0]]
 	g := &triggerGroup{t: t, msgs: msgs, errs: errs, soft: soft, account: first.Account, event: first.Event,
 		log:  t.env().logger().With("account", first.Account, "event", first.Event, "jobType", config.TypeTriggerCampaign),
-		recs: map[string]*Recorder{}, done: map[string]bool{}, latency: map[string][]time.Duration{}}
+		recs: map[string]*Recorder{}, done: map[string]bool{}, latency: map[string][]time.Duration{}, scope: scope}
 	pairs := g.match(ctx, idx, all)
 	if len(pairs) == 0 {
 		return
@@ -88,6 +89,8 @@ func (g *triggerGroup) match(ctx context.Context, idx []int, all []config.Job) [
 		if n == 0 {
 			g.log.InfoContext(ctx, "no enabled trigger-campaign job matches this change", "changeId", g.msgs[i].ChangeID,
 				"registration", g.msgs[i].RegistrationCode, "previousStatus", g.msgs[i].PreviousStatus, "newStatus", g.msgs[i].NewStatus)
+			g.tell(i, "", store.RecordOutcome{Key: g.msgs[i].RegistrationCode, Outcome: RedriveNoJob,
+				Reason: "no enabled trigger-campaign job fires for this change (disabled, or its statuses or window do not match)"})
 		}
 	}
 	return pairs
@@ -110,6 +113,8 @@ func (g *triggerGroup) claim(ctx context.Context, pairs []pair) []pair {
 			g.fail(p, fmt.Errorf("claim change %s: %w", p.key, err))
 		case r.Status == store.IdemDuplicate:
 			g.log.InfoContext(ctx, "change already triggered; duplicate delivery ignored", "jobId", p.job.ID, "changeId", g.msgs[p.msg].ChangeID, "key", p.key)
+			g.tell(p.msg, "", store.RecordOutcome{Key: g.msgs[p.msg].RegistrationCode, Outcome: RedriveDuplicate,
+				Reason: "this change was settled before (" + string(r.Result) + "): not triggered again"})
 		case r.Status == store.IdemInProgress:
 			g.fail(p, ErrChangeInProgress)
 		default:
@@ -124,7 +129,7 @@ func (g *triggerGroup) rec(j config.Job) *Recorder {
 	if !ok {
 		env := g.t.env()
 		r = NewRecorder(g.t.Store, store.Run{ID: env.newID(), JobID: j.ID, JobType: j.Type, Account: j.Account, Event: j.Event,
-			Trigger: "sqs", Started: env.now(), Outcome: store.RunRunning})
+			Trigger: g.scope.trigger, Started: env.now(), Outcome: store.RunRunning})
 		g.recs[j.ID] = r
 	}
 	return r
@@ -148,8 +153,56 @@ func (g *triggerGroup) abort(ctx context.Context, p pair, cause error) {
 		g.log.ErrorContext(ctx, "cannot release the claim on a change; it is retried when the lock expires", "key", p.key, "error", err)
 	}
 	c := g.msgs[p.msg]
-	g.rec(p.job).Record(store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Code: errCode(cause),
-		Reason: fmt.Sprintf("change %s not triggered, will be retried: %v", c.ChangeID, cause)})
+	out := store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Code: errCode(cause),
+		Reason: fmt.Sprintf("change %s not triggered, will be retried: %v", c.ChangeID, cause), Change: g.changeJSON(p)}
+	g.rec(p.job).Record(out)
+	g.tell(p.msg, g.rec(p.job).ID(), out)
+}
+
+// tell passes a message's settlement (and the run that recorded it) to the
+// scope's hook.
+func (g *triggerGroup) tell(msg int, runID string, out store.RecordOutcome) {
+	if g.scope.settled != nil {
+		g.scope.settled(msg, runID, out)
+	}
+}
+
+// changeJSON is the pair's change message as cmctl retry-failures sends it
+// again ("" if it cannot be encoded, which a validated message always can).
+func (g *triggerGroup) changeJSON(p pair) string {
+	b, err := g.msgs[p.msg].Encode()
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// giveUp settles a pair whose campaign cannot be requested until someone
+// fixes the data (several leads share the e-mail, no e-mail, a lead Marketo
+// refuses to create): its outcome says what to do and carries the change,
+// and the message is done. The claim is released rather than completed, so
+// cmctl retry-failures can run the change once more after the fix; a
+// change that was triggered keeps its completed record and is never
+// triggered again.
+func (g *triggerGroup) giveUp(ctx context.Context, p pair, out store.RecordOutcome) {
+	if g.done[p.key] {
+		return
+	}
+	g.done[p.key] = true
+	rec := g.rec(p.job)
+	out.Change = g.changeJSON(p)
+	out.Reason = fmt.Sprintf("%s; once fixed, re-drive it: cmctl retry-failures %s", out.Reason, rec.ID())
+	rec.Record(out)
+	g.tell(p.msg, rec.ID(), out)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = g.t.Store.AbortIdem(actx, p.key); err == nil {
+			return
+		}
+	}
+	g.log.ErrorContext(ctx, "cannot release the claim on a change that was not triggered; a re-drive can run it once the lock expires", "key", p.key, "error", err)
 }
 
 func (g *triggerGroup) abortAll(ctx context.Context, ps []pair, cause error) {
@@ -166,6 +219,7 @@ func (g *triggerGroup) complete(ctx context.Context, p pair, out store.RecordOut
 	}
 	g.done[p.key] = true
 	g.rec(p.job).Record(out)
+	g.tell(p.msg, g.rec(p.job).ID(), out)
 	var err error
 	// The record must land even when the invocation's context is ending, but
 	// within the time Lambda still gives it.
@@ -206,13 +260,13 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		g.abortAll(ctx, live, err)
 		return
 	}
-	ids, noLead, err := g.leadIDs(ctx, ops, live, regs)
+	res, err := g.leadIDs(ctx, ops, live, regs)
 	if err != nil {
 		g.abortAll(ctx, live, fmt.Errorf("find Marketo leads: %w", err))
 		return
 	}
-	for _, r := range g.campaignRequests(ctx, live, regs, ids, noLead) {
-		g.requestCampaign(ctx, cl.Marketo, r, regs, ids)
+	for _, r := range g.campaignRequests(ctx, live, regs, res) {
+		g.requestCampaign(ctx, cl.Marketo, r, regs, res)
 	}
 }
 
@@ -262,9 +316,10 @@ func (g *triggerGroup) currentRegistrations(ctx context.Context, ct Certain, inF
 }
 
 // leadIDs resolves the Marketo lead of each registration of the open pairs
-// (by registration code); noLead holds, by code, the outcomes of those left
-// without one.
-func (g *triggerGroup) leadIDs(ctx context.Context, ops *leadOps, live []pair, regs map[string]*certain.Registration) (ids map[string]int, noLead map[string]store.RecordOutcome, err error) {
+// (by registration code): a live stored id (External Profile ID with Source
+// of Profile = Marketo, confirmed by Marketo), else the lead found by e-mail
+// or created (resolveFindOrCreate).
+func (g *triggerGroup) leadIDs(ctx context.Context, ops *leadOps, live []pair, regs map[string]*certain.Registration) (leadResolution, error) {
 	var codes []string
 	var list []*certain.Registration
 	for _, p := range live {
@@ -277,15 +332,7 @@ func (g *triggerGroup) leadIDs(ctx context.Context, ops *leadOps, live []pair, r
 			list = append(list, regs[c])
 		}
 	}
-	ids, outs, err := ops.resolve(ctx, list)
-	if err != nil {
-		return nil, nil, err
-	}
-	noLead = map[string]store.RecordOutcome{}
-	for _, o := range outs {
-		noLead[o.Key] = o
-	}
-	return ids, noLead, nil
+	return ops.resolve(ctx, list, resolveFindOrCreate)
 }
 
 // campaignRequest is one campaign to request with one set of token values,
@@ -298,9 +345,14 @@ type campaignRequest struct {
 }
 
 // campaignRequests groups the open pairs by campaign and identical token
-// values. A pair whose registration has no lead is completed with the
-// reason.
-func (g *triggerGroup) campaignRequests(ctx context.Context, live []pair, regs map[string]*certain.Registration, ids map[string]int, noLead map[string]store.RecordOutcome) []*campaignRequest {
+// values. A pair whose registration has no lead is settled with the reason:
+// given up (for a re-drive once fixed) when it failed, completed when the
+// rules skip it.
+func (g *triggerGroup) campaignRequests(ctx context.Context, live []pair, regs map[string]*certain.Registration, res leadResolution) []*campaignRequest {
+	noLead := map[string]store.RecordOutcome{}
+	for _, o := range res.Outs {
+		noLead[o.Key] = o
+	}
 	var reqs []*campaignRequest
 	byKey := map[string]*campaignRequest{}
 	for _, p := range live {
@@ -308,14 +360,18 @@ func (g *triggerGroup) campaignRequests(ctx context.Context, live []pair, regs m
 			continue
 		}
 		c := g.msgs[p.msg]
-		id, ok := ids[c.RegistrationCode]
+		id, ok := res.IDs[c.RegistrationCode]
 		if !ok {
 			o := noLead[c.RegistrationCode]
 			if o.Outcome == "" {
 				o = store.RecordOutcome{Key: c.RegistrationCode, Outcome: store.OutcomeFailed, Reason: "no Marketo lead id found"}
 			}
-			o.Reason = "campaign not requested: " + o.Reason
-			g.complete(ctx, p, o)
+			o.Reason = fmt.Sprintf("campaign %d not requested: %s", p.job.Params.CampaignID, o.Reason)
+			if o.Outcome == store.OutcomeFailed {
+				g.giveUp(ctx, p, o)
+			} else {
+				g.complete(ctx, p, o)
+			}
 			continue
 		}
 		tokens := tokenValues(p.job.Params.Tokens, *regs[c.RegistrationCode])
@@ -337,7 +393,8 @@ func (g *triggerGroup) campaignRequests(ctx context.Context, live []pair, regs m
 // requestCampaign makes r's Request Campaign calls, 100 leads per call.
 // Each call's changes are settled on their own, so a failing call never
 // makes a retry request the leads of an earlier call again.
-func (g *triggerGroup) requestCampaign(ctx context.Context, mk Marketo, r *campaignRequest, regs map[string]*certain.Registration, ids map[string]int) {
+func (g *triggerGroup) requestCampaign(ctx context.Context, mk Marketo, r *campaignRequest, regs map[string]*certain.Registration, res leadResolution) {
+	ids := res.IDs
 	slices.Sort(r.leads)
 	for chunk := range slices.Chunk(r.leads, maxCampaignLeads) {
 		var ps []pair
@@ -357,10 +414,32 @@ func (g *triggerGroup) requestCampaign(ctx context.Context, mk Marketo, r *campa
 		requested := g.t.env().now()
 		for _, p := range ps {
 			c := g.msgs[p.msg]
-			g.latency[p.job.ID] = append(g.latency[p.job.ID], requested.Sub(c.ChangedAt))
-			g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested,
-				Reason: fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)})
+			if g.scope.trigger != triggerRetry {
+				// A re-drive's change is as old as its fix took: not a latency.
+				g.latency[p.job.ID] = append(g.latency[p.job.ID], requested.Sub(c.ChangedAt))
+			}
+			reason := fmt.Sprintf("campaign %d requested for lead %d (%s -> %s, change %s)", r.campaign, ids[c.RegistrationCode], c.PreviousStatus, c.NewStatus, c.ChangeID)
+			if note := res.Notes[c.RegistrationCode]; note != "" {
+				reason += "; " + note
+			}
+			g.countResolution(p.job, c.RegistrationCode, res)
+			g.complete(ctx, p, store.RecordOutcome{Key: c.RegistrationCode, Email: regs[c.RegistrationCode].Profile.Email, Outcome: store.OutcomeRequested, Reason: reason})
 		}
+	}
+}
+
+// countResolution adds to the job's run what resolving the registration's
+// lead did: a stale id found and healed, another system's id kept.
+func (g *triggerGroup) countResolution(j config.Job, code string, res leadResolution) {
+	rec := g.rec(j)
+	if _, ok := res.Stale[code]; ok {
+		rec.Add(CountStaleIds, 1)
+	}
+	if res.Healed[code] {
+		rec.Add(CountStaleIdsHealed, 1)
+	}
+	if res.Kept[code] {
+		rec.Add(CountForeignIdsKept, 1)
 	}
 }
 

@@ -109,6 +109,10 @@ type RecordOutcome struct {
 	Outcome string
 	Reason  string // human-readable, for skipped and failed
 	Code    string // Marketo or Certain code, for failed
+	// Change is, for a trigger-campaign change that was not triggered, the
+	// registration-change message (JSON) that cmctl retry-failures sends
+	// again once the cause is fixed.
+	Change string `json:",omitempty"`
 }
 
 // MaxOutcomesPerRun bounds the per-record outcomes kept per run.

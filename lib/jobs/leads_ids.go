@@ -1,0 +1,157 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+)
+
+// Stored Marketo ids go stale: Marketo merges leads routinely, and the losing
+// lead's id disappears (so does a deleted lead's). Request Campaign accepts
+// an id that no longer exists and reaches nobody, and a delta hash would
+// hide the dead id forever, so every job that addresses a lead by the id a
+// profile stores first checks that the lead exists (docs/jobs.md §8):
+//
+//   - Get Leads by filterType=id, 300 ids per call; when the batch looks
+//     e-mails up anyway, a stored id that comes back for its profile's
+//     e-mail is confirmed by that same call.
+//   - Answers are kept for the run (leadIDCache): an id that exists is not
+//     asked about again, and neither is one that does not (Marketo never
+//     reuses a lead id).
+//   - A dead id is treated as no id: the lead is found by e-mail or created
+//     (rule A), written back (rule C), and the healing is counted
+//     (CountStaleIdsHealed) and named in the record's outcome.
+
+// Counts of the stale-id checks.
+const (
+	CountStaleIds       = "staleIds"       // stored Marketo ids found to no longer exist
+	CountStaleIdsHealed = "staleIdsHealed" // of those, replaced on the profile by the lead found or created by e-mail
+	CountForeignIdsKept = "foreignIdsKept" // another system's External Profile ID left in place (overwriteForeignExternalIds off)
+)
+
+// leadIDCache is what Marketo said this run about stored lead ids: true for
+// an id that exists, false for one that does not.
+type leadIDCache struct {
+	mu  sync.Mutex
+	ids map[int]bool
+}
+
+func newLeadIDCache() *leadIDCache { return &leadIDCache{ids: map[int]bool{}} }
+
+// get returns what is known of id.
+func (c *leadIDCache) get(id int) (exists, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exists, known = c.ids[id]
+	return exists, known
+}
+
+// set records that the ids exist (or not).
+func (c *leadIDCache) set(exists bool, ids ...int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		if id > 0 {
+			c.ids[id] = exists
+		}
+	}
+}
+
+// deadLeadIDs returns which of ids no longer exist in Marketo, asking with
+// one Get Leads by filterType=id per 300 ids whose answer the run does not
+// know yet.
+func (o *leadOps) deadLeadIDs(ctx context.Context, ids []int) (map[int]bool, error) {
+	dead := map[int]bool{}
+	var ask []int
+	for _, id := range ids {
+		exists, known := o.idCache.get(id)
+		switch {
+		case known && !exists:
+			dead[id] = true
+		case !known && !slices.Contains(ask, id):
+			ask = append(ask, id)
+		}
+	}
+	if len(ask) == 0 {
+		return dead, nil
+	}
+	values := make([]string, len(ask))
+	for i, id := range ask {
+		values[i] = strconv.Itoa(id)
+	}
+	leads, err := o.mk.GetLeadsByFilter(ctx, "id", values, []string{"id"})
+	if err != nil {
+		return nil, fmt.Errorf("check %d stored Marketo lead ids: %w", len(ask), err)
+	}
+	found := map[int]bool{}
+	for _, l := range leads {
+		found[l.ID()] = true
+	}
+	for _, id := range ask {
+		o.idCache.set(found[id], id)
+		if !found[id] {
+			dead[id] = true
+		}
+	}
+	o.count(CountStaleIds, countTrue(dead, ask))
+	return dead, nil
+}
+
+func countTrue(m map[int]bool, keys []int) int {
+	n := 0
+	for _, k := range keys {
+		if m[k] {
+			n++
+		}
+	}
+	return n
+}
+
+// staleNote is the outcome reason of a registration whose stored id was dead.
+func staleNote(old, id int, how string) string {
+	return fmt.Sprintf("stored Marketo id %d no longer exists (merged or deleted); %s lead %d and wrote it back", old, how, id)
+}
+
+// rawField is a profile field as Certain stores it (not trimmed), and
+// whether it is set; dotted names address nested objects.
+func rawField(p certain.Profile, name string) (string, bool) {
+	var cur any = p.Fields
+	for _, part := range strings.Split(name, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		cur = obj[part]
+	}
+	switch v := cur.(type) {
+	case nil:
+		return "", false
+	case string:
+		return v, true
+	default:
+		return fmt.Sprint(v), true
+	}
+}
+
+// sourceIsExactlyMarketo reports whether Source of Profile holds exactly the
+// configured Marketo value (rule C writes it when it differs even in case or
+// spaces). A profile read without its raw fields is judged by its value.
+func sourceIsExactlyMarketo(f certain.FieldNames, p certain.Profile) bool {
+	if raw, ok := rawField(p, f.Source); ok || p.Fields != nil {
+		return raw == f.SourceValueMarketo
+	}
+	return p.Source == f.SourceValueMarketo
+}
+
+// foreignID reports whether the profile's External Profile ID belongs to
+// another system: set, with a Source of Profile other than blank, Import or
+// Marketo.
+func foreignID(f certain.FieldNames, p certain.Profile) bool {
+	ext, src := strings.TrimSpace(p.ExternalID), strings.TrimSpace(p.Source)
+	return ext != "" && src != "" && !strings.EqualFold(src, f.SourceValueImport) && !strings.EqualFold(src, f.SourceValueMarketo)
+}

@@ -1,0 +1,143 @@
+package jobs_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+)
+
+// profileOf returns the profile with the e-mail on s.
+func profileOf(t *testing.T, s *certaintest.Server, email string) map[string]any {
+	t.Helper()
+	for _, p := range s.Profiles("ACME") {
+		if p["email"] == email {
+			return p
+		}
+	}
+	t.Fatalf("no profile %s", email)
+	return nil
+}
+
+// idCheckCalls counts Get Leads by filterType=id calls on the simulator.
+func idCheckCalls(e *metricsEnv) int {
+	n := 0
+	for _, c := range e.mk.Calls() {
+		if c.FilterType == "id" {
+			n++
+		}
+	}
+	return n
+}
+
+// An engagement record addressed to a stored id whose lead was merged away
+// is refused by Marketo (1004, lead not found); the job checks the id, finds
+// the lead by e-mail (the merge winner), writes it back to the profile,
+// sends the record under it, and counts and names the healing. Unchanged
+// records address no lead and cost no check.
+func TestEngagementHealsStaleLeadID(t *testing.T) {
+	e := newMetricsEnv(t, memstore.New())
+	engagementObject(e.mk, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
+	e.certain.AddEvent("ACME", map[string]any{"eventCode": "HS26", "eventName": "Harbour Summit 2026"})
+	lost := attendee(e.certain, e.mk, "R-A", "a@example.org", "Pre-Registered", true, nil)
+	live := attendee(e.certain, e.mk, "R-B", "b@example.org", "Pre-Registered", true, nil)
+	e.certain.AddAgendaLine("ACME", "HS26", map[string]any{"registrationCode": "R-A", "activityCode": "S1", "status": "ATTENDED"})
+	winner := e.mk.AddLead(marketo.Lead{"email": "a@example.org"})
+	e.mk.MergeLeads(winner, lost)
+	e.putJob(config.Job{ID: "eng", Type: config.TypeEngagementMetrics, Schedule: config.Schedule{Interval: config.Duration(time.Hour)},
+		Params: config.Params{CustomObject: jobs.DefaultEngagementObject, Modules: []string{config.ModuleAgenda}}})
+
+	run := e.run("eng", false)
+	recs := e.records(jobs.DefaultEngagementObject, "metricKey")
+	if r, ok := recs["HS26:"+strconv.Itoa(winner)]; !ok || fmt.Sprint(r["leadID"]) != strconv.Itoa(winner) || fmt.Sprint(r[jobs.MetricSessionsAttended]) != "1" {
+		t.Fatalf("records %v: want HS26:%d linked to the merge winner with the metrics", recs, winner)
+	}
+	if _, ok := recs["HS26:"+strconv.Itoa(live)]; !ok || len(recs) != 2 {
+		t.Errorf("records %v, want the live lead's too, and nothing else", recs)
+	}
+	if p := profileOf(t, e.certain, "a@example.org"); p["externalKey"] != strconv.Itoa(winner) {
+		t.Errorf("profile holds %v, want the winner %d", p["externalKey"], winner)
+	}
+	if run.Outcome != store.RunSucceeded || run.Counts[store.OutcomeCreated] != 2 || run.Counts[jobs.CountStaleIdsHealed] != 1 {
+		t.Errorf("run %s %v %q, want succeeded, 2 created, 1 stale id healed", run.Outcome, run.Counts, run.Error)
+	}
+	outs, err := e.store.ListOutcomes(t.Context(), run.ID, store.OutcomeCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for _, o := range outs {
+		named = named || (o.Key == "R-A" && strings.Contains(o.Reason, fmt.Sprintf("stored Marketo id %d no longer exists", lost)))
+	}
+	if !named {
+		t.Errorf("outcomes %+v: R-A's does not name the stale id", outs)
+	}
+	checks := idCheckCalls(e)
+	run = e.run("eng", false)
+	if run.Counts[store.OutcomeUnchanged] != 2 || idCheckCalls(e) != checks || run.MarketoCalls != 1 {
+		t.Errorf("unchanged run %v, %d Marketo calls, %d new id checks: want 2 unchanged, the describe only", run.Counts, run.MarketoCalls, idCheckCalls(e)-checks)
+	}
+}
+
+// An interest 0 that clears a tag of a lead merged away is sent under the
+// tag's old key, linked to the lead the registration resolves to now (the
+// merge moved the record there), and the profile is healed; the next run
+// moves the registration's tags to the new lead and clears the old ones.
+func TestInterestHealsStaleLeadID(t *testing.T) {
+	e := newMetricsEnv(t, memstore.New())
+	interestObject(e.mk)
+	lines := []line{{"R-A", "W1", "REGISTERED"}, {"R-A", "W4", "REGISTERED"}}
+	ids := seedInterest(e.certain, e.mk, lines)
+	e.putJob(interestJob("int", []string{"registered"}, nil))
+	if run := e.run("int", false); run.Counts[store.OutcomeCreated] != 3 {
+		t.Fatalf("first run %v %q, want 3 created (Security, Cloud, AI)", run.Counts, run.Error)
+	}
+	lost := ids["R-A"]
+	winner := e.mk.AddLead(marketo.Lead{"email": "R-A@example.org"})
+	e.mk.MergeLeads(winner, lost)
+	// R-A cancels W4 (AI).
+	next := certaintest.NewServer(t)
+	seedInterest(next, nil, []line{{"R-A", "W1", "REGISTERED"}, {"R-A", "W4", "CANCELLED"}}, ids)
+	e.setCertain(next)
+
+	run := e.run("int", false)
+	old := func(tag string) string { return "HS26:" + strconv.Itoa(lost) + ":" + tag }
+	neu := func(tag string) string { return "HS26:" + strconv.Itoa(winner) + ":" + tag }
+	recs := e.records(jobs.DefaultInterestObject, "interestKey")
+	if r := recs[old("AI")]; fmt.Sprint(r["interestPoints"]) != "0" || fmt.Sprint(r["leadID"]) != strconv.Itoa(winner) {
+		t.Fatalf("AI record after the merge: %v, want 0 linked to the winner %d", r, winner)
+	}
+	if p := profileOf(t, next, "R-A@example.org"); p["externalKey"] != strconv.Itoa(winner) {
+		t.Errorf("profile holds %v, want the winner %d", p["externalKey"], winner)
+	}
+	if run.Counts[jobs.CountStaleIdsHealed] != 1 || run.Counts[store.OutcomeFailed] != 0 {
+		t.Errorf("second run %v, want 1 stale id healed and no failure", run.Counts)
+	}
+
+	e.run("int", false)
+	want := map[string]string{old("Security"): "0", old("Cloud"): "0", old("AI"): "0", neu("Security"): "15", neu("Cloud"): "15"}
+	for k, v := range points(e) {
+		if strings.Contains(k, ":"+strconv.Itoa(ids["R-B"])+":") {
+			continue // R-B registered for nothing here
+		}
+		if want[k] != v {
+			t.Errorf("record %s = %s, want %s", k, v, want[k])
+		}
+		delete(want, k)
+	}
+	if len(want) != 0 {
+		t.Errorf("missing records %v", want)
+	}
+	run = e.run("int", false)
+	if run.Counts[store.OutcomeCreated]+run.Counts[store.OutcomeUpdated]+run.Counts[store.OutcomeFailed] != 0 || run.MarketoCalls != 1 {
+		t.Errorf("fourth run %v, %d Marketo calls: want nothing sent, the describe only", run.Counts, run.MarketoCalls)
+	}
+}
