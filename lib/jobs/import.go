@@ -47,7 +47,8 @@ const (
 	CountProfilesCreated        = "profilesCreated"
 	CountProfilesMatchedByID    = "profilesMatchedById"
 	CountProfilesMatchedByEmail = "profilesMatchedByEmail"
-	CountProfilesLinked         = "profilesLinked" // blank External Profile ID filled
+	CountProfilesLinked         = "profilesLinked"   // blank External Profile ID filled
+	CountProfilesRelinked       = "profilesRelinked" // another Marketo id replaced by the lead's (a stale id)
 	CountRegistrationsCreated   = "registrationsCreated"
 	CountAlreadyRegistered      = "alreadyRegistered"
 	CountListPages              = "listPages"
@@ -73,32 +74,38 @@ type importCheckpoint struct {
 	Pages     int    `json:"pages"` // pages finished before this one (for logs)
 }
 
+// profileRef is what the import needs to know of a profile.
 type profileRef struct {
 	PIN        string
+	Email      string // lower case
 	ExternalID string
+	Source     string
+	Exact      bool // Source of Profile is exactly the configured Marketo value
 }
 
 type importer struct {
-	rc      *RunContext
-	mk      Marketo
-	ce      Certain
-	acct    string
-	event   string
-	withReg bool
-	listID  int
-	status  string
-	attType string
-	fields  certain.FieldNames
-	mapping []profileField
-	mkCols  []string
-	workers int
+	rc *RunContext
+	mk Marketo
+	// overwriteForeign: the connection's overwriteForeignExternalIds.
+	overwriteForeign bool
+	ce               Certain
+	acct             string
+	event            string
+	withReg          bool
+	listID           int
+	status           string
+	attType          string
+	fields           certain.FieldNames
+	mapping          []profileField
+	mkCols           []string
+	workers          int
 
 	emailLocks keyLock
 	pinLocks   keyLock
 
 	mu         sync.Mutex
 	registered map[string]bool       // pins with an active registration
-	regByExt   map[string]string     // Marketo lead id -> registered pin (Source = Marketo)
+	regByExt   map[string]profileRef // Marketo lead id -> registered profile (Source Marketo or blank)
 	regByEmail map[string]profileRef // lower-case email -> registered profile
 	byEmail    map[string]profileRef // lower-case email -> profile learned this run
 }
@@ -276,8 +283,9 @@ func newImporter(rc *RunContext, withReg bool) (*importer, error) {
 		rc: rc, mk: rc.Clients.Marketo, ce: rc.Clients.Certain,
 		acct: j.Account, event: j.Event, withReg: withReg, listID: j.Params.ListID,
 		fields: fields, mapping: mapping, mkCols: leadFields(mapping), workers: workers,
-		registered: map[string]bool{}, regByExt: map[string]string{},
+		registered: map[string]bool{}, regByExt: map[string]profileRef{},
 		regByEmail: map[string]profileRef{}, byEmail: map[string]profileRef{},
+		overwriteForeign: rc.Conn.OverwriteForeignExternalIDs,
 	}
 	if withReg {
 		im.status = canonicalStatus(rc.Conn, j.Params.RegistrationStatus)
@@ -335,14 +343,15 @@ func (im *importer) loadRegistrations(ctx context.Context) (stopped bool, err er
 				continue
 			}
 			im.registered[p.PIN] = true
-			if p.ExternalID != "" && strings.EqualFold(p.Source, im.fields.SourceValueMarketo) {
-				if _, dup := im.regByExt[p.ExternalID]; !dup {
-					im.regByExt[p.ExternalID] = p.PIN
+			ref := im.refOf(p)
+			if ref.ExternalID != "" && (ref.Source == "" || strings.EqualFold(ref.Source, im.fields.SourceValueMarketo)) {
+				if cur, dup := im.regByExt[ref.ExternalID]; !dup || (!strings.EqualFold(cur.Source, im.fields.SourceValueMarketo) && strings.EqualFold(ref.Source, im.fields.SourceValueMarketo)) {
+					im.regByExt[ref.ExternalID] = ref
 				}
 			}
-			if e := strings.ToLower(p.Email); e != "" {
+			if e := ref.Email; e != "" {
 				if _, dup := im.regByEmail[e]; !dup {
-					im.regByEmail[e] = profileRef{PIN: p.PIN, ExternalID: p.ExternalID}
+					im.regByEmail[e] = ref
 				}
 			}
 		}

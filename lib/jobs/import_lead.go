@@ -23,111 +23,222 @@ func (im *importer) handle(ctx context.Context, lead marketo.Lead) error {
 	id := lead.ID()
 	key := strconv.Itoa(id)
 	email := strings.TrimSpace(lead.Email())
-	switch {
-	case id <= 0:
+	if id <= 0 {
 		im.record(store.RecordOutcome{Key: "(no id)", Email: email, Outcome: store.OutcomeSkipped, Reason: fmt.Sprintf("lead has no Marketo id (id field %v)", lead["id"])})
 		return nil
-	case email == "":
-		im.record(store.RecordOutcome{Key: key, Outcome: store.OutcomeSkipped, Reason: "lead has no email address"})
-		return nil
-	case !plausibleEmail(email):
-		im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeSkipped, Reason: fmt.Sprintf("email %q is not an address", email)})
-		return nil
 	}
-	ek := strings.ToLower(email)
-	unlock := im.emailLocks.lock(ek)
-	defer unlock()
-
+	// A lead without a usable e-mail is still matched by its Marketo id;
+	// only creating a profile needs the e-mail.
+	usable := email != "" && plausibleEmail(email)
+	ek := ""
+	if usable {
+		ek = strings.ToLower(email)
+		unlock := im.emailLocks.lock(ek)
+		defer unlock()
+	}
 	if im.withReg {
 		// Registered already, known from the registration index: no call.
-		if pin, ok := im.registeredByExt(key); ok {
+		if ref, ok := im.registeredByExt(key); ok && im.settled(ref, key) {
 			im.rc.Run.Add(CountProfilesMatchedByID, 1)
-			im.already(key, email, pin, "matched by Marketo id")
+			im.already(key, email, ref.PIN, "matched by Marketo id")
 			return nil
 		}
-		if ref, ok := im.registeredByEmail(ek); ok && ref.ExternalID != "" {
+		if ref, ok := im.registeredByEmail(ek); ok && ref.ExternalID != "" && im.settled(ref, key) {
 			im.rc.Run.Add(CountProfilesMatchedByEmail, 1)
-			im.already(key, email, ref.PIN, "matched by email")
+			im.already(key, email, ref.PIN, "matched by email"+im.keptNote(ref))
 			return nil
 		}
 	}
-	ref, how, err := im.resolve(ctx, lead, key, email, ek)
+	m, err := im.resolve(ctx, lead, key, email, usable)
 	if err != nil {
 		return im.recordErr(key, email, "profile", err)
 	}
-	if !im.withReg {
-		switch how {
-		case "created":
-			im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeCreated, Reason: "profile " + ref.PIN + " created"})
-		case "linked":
-			im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeUpdated, Reason: "profile " + ref.PIN + " matched by email; External Profile ID set"})
-		default:
-			im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeUnchanged})
-		}
+	if m.skip != "" {
+		im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeSkipped, Reason: m.skip})
 		return nil
 	}
-	return im.register(ctx, key, email, ref, how)
+	if !im.withReg {
+		im.recordProfile(key, email, m)
+		return nil
+	}
+	return im.register(ctx, key, email, ek, m)
 }
 
-func (im *importer) registeredByExt(leadID string) (string, bool) {
+// recordProfile records import-profiles' outcome of one lead.
+func (im *importer) recordProfile(key, email string, m profileMatch) {
+	switch {
+	case m.how == "created":
+		im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeCreated, Reason: "profile " + m.ref.PIN + " created"})
+	case m.wrote:
+		im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeUpdated, Reason: "profile " + m.ref.PIN + " " + howText(m.how)})
+	default:
+		im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeUnchanged, Reason: strings.TrimPrefix(m.note, "; ")})
+	}
+}
+
+// settled reports whether a profile found for lead key needs no write: it
+// holds the lead's id with Source of Profile exactly Marketo, or another
+// system's id the connection keeps.
+func (im *importer) settled(ref profileRef, key string) bool {
+	return (ref.ExternalID == key && ref.Exact) || (im.foreign(ref) && !im.overwriteForeign)
+}
+
+// foreign reports whether the profile's External Profile ID belongs to
+// another system.
+func (im *importer) foreign(ref profileRef) bool {
+	return foreignID(im.fields, certain.Profile{ExternalID: ref.ExternalID, Source: ref.Source})
+}
+
+// keptNote says that another system's id was left on the profile.
+func (im *importer) keptNote(ref profileRef) string {
+	if !im.foreign(ref) || im.overwriteForeign {
+		return ""
+	}
+	im.rc.Run.Add(CountForeignIdsKept, 1)
+	return fmt.Sprintf("; its External Profile ID %q belongs to source %q and was kept (overwriteForeignExternalIds is off)", ref.ExternalID, ref.Source)
+}
+
+func (im *importer) registeredByExt(leadID string) (profileRef, bool) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	pin, ok := im.regByExt[leadID]
-	return pin, ok
+	ref, ok := im.regByExt[leadID]
+	return ref, ok
 }
 
 func (im *importer) registeredByEmail(ek string) (profileRef, bool) {
+	if ek == "" {
+		return profileRef{}, false
+	}
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	ref, ok := im.regByEmail[ek]
 	return ref, ok
 }
 
+// profileMatch is the profile a lead resolved to, and how: "id", "email",
+// "linked" (blank External Profile ID set), "relinked" (another Marketo id
+// replaced) or "created"; wrote says whether the profile was written; skip
+// is the reason the lead has no profile.
+type profileMatch struct {
+	ref   profileRef
+	how   string
+	wrote bool
+	note  string // for the outcome: what was left as it was
+	skip  string
+}
+
 // resolve finds the lead's profile: by Marketo id first (External Profile
-// ID with Source = Marketo), then by email (case-insensitive), else creates
-// it. A profile matched by email with a blank External Profile ID gets the
-// lead id and Source = Marketo. how is "id", "email", "linked" or "created".
-func (im *importer) resolve(ctx context.Context, lead marketo.Lead, key, email, ek string) (profileRef, string, error) {
+// ID = the lead id with Source of Profile Marketo or blank), then by
+// email (case-insensitive), else creates it. The profile found ends with
+// External Profile ID = the lead id and Source of Profile = exactly
+// Marketo, written when either differs, unless its id belongs to another
+// system and the connection keeps those. A profile is never created while
+// another holds the lead id, and not without an email.
+func (im *importer) resolve(ctx context.Context, lead marketo.Lead, key, email string, usable bool) (profileMatch, error) {
 	ps, err := im.ce.FindProfiles(ctx, im.acct, im.fields.ExternalID, key)
 	if err != nil {
-		return profileRef{}, "", fmt.Errorf("find profile by %s=%s: %w", im.fields.ExternalID, key, err)
+		return profileMatch{}, fmt.Errorf("find profile by %s=%s: %w", im.fields.ExternalID, key, err)
 	}
-	for _, p := range ps {
-		if p.ExternalID == key && strings.EqualFold(p.Source, im.fields.SourceValueMarketo) {
-			ref := profileRef{PIN: p.PIN, ExternalID: key}
-			im.learn(p.Email, ref)
-			im.rc.Run.Add(CountProfilesMatchedByID, 1)
-			return ref, "id", nil
+	byID, holder := im.pickByID(ps, key)
+	if byID != nil {
+		im.rc.Run.Add(CountProfilesMatchedByID, 1)
+		return im.adopt(ctx, im.refOf(*byID), key, "id")
+	}
+	if usable {
+		ref, ok, err := im.findByEmail(ctx, email, strings.ToLower(email))
+		if err != nil {
+			return profileMatch{}, err
+		}
+		if ok {
+			im.rc.Run.Add(CountProfilesMatchedByEmail, 1)
+			return im.adopt(ctx, ref, key, "email")
 		}
 	}
-
-	ref, ok, err := im.findByEmail(ctx, email, ek)
-	if err != nil {
-		return profileRef{}, "", err
+	switch {
+	case holder != nil:
+		return profileMatch{skip: fmt.Sprintf("profile %s holds this lead's id %s as External Profile ID of source %q: not creating a second profile with it", holder.PIN, key, holder.Source)}, nil
+	case email == "":
+		return profileMatch{skip: "lead has no email address, and no profile holds its Marketo id"}, nil
+	case !usable:
+		return profileMatch{skip: fmt.Sprintf("email %q is not an address, and no profile holds the lead's Marketo id", email)}, nil
 	}
-	if ok {
-		im.rc.Run.Add(CountProfilesMatchedByEmail, 1)
-		if ref.ExternalID != "" {
-			return ref, "email", nil
-		}
-		link := map[string]any{im.fields.ExternalID: key, im.fields.Source: im.fields.SourceValueMarketo}
-		if err := im.ce.UpdateProfile(ctx, im.acct, ref.PIN, link); err != nil {
-			return profileRef{}, "", fmt.Errorf("set External Profile ID of profile %s: %w", ref.PIN, err)
-		}
-		ref.ExternalID = key
-		im.learn(ek, ref)
-		im.rc.Run.Add(CountProfilesLinked, 1)
-		return ref, "linked", nil
-	}
-
 	p, err := im.ce.CreateProfile(ctx, im.acct, profileBody(lead, email, key, im.mapping, im.fields))
 	if err != nil {
-		return profileRef{}, "", fmt.Errorf("create profile: %w", err)
+		return profileMatch{}, fmt.Errorf("create profile: %w", err)
 	}
-	ref = profileRef{PIN: p.PIN, ExternalID: key}
-	im.learn(ek, ref)
+	ref := profileRef{PIN: p.PIN, Email: strings.ToLower(email), ExternalID: key, Source: im.fields.SourceValueMarketo, Exact: true}
+	im.learn(email, ref)
 	im.rc.Run.Add(CountProfilesCreated, 1)
-	return ref, "created", nil
+	return profileMatch{ref: ref, how: "created", wrote: true}, nil
+}
+
+// pickByID returns the profile of ps that holds the lead id with Source of
+// Profile Marketo (first) or blank; holder is one that holds it under
+// another source (Import, another system): not the lead's profile, but a
+// reason not to create a second profile with the id.
+func (im *importer) pickByID(ps []certain.Profile, key string) (byID, holder *certain.Profile) {
+	var blank *certain.Profile
+	for i := range ps {
+		p := &ps[i]
+		if strings.TrimSpace(p.ExternalID) != key {
+			continue
+		}
+		switch src := strings.TrimSpace(p.Source); {
+		case strings.EqualFold(src, im.fields.SourceValueMarketo):
+			return p, nil
+		case src == "":
+			if blank == nil {
+				blank = p
+			}
+		case holder == nil:
+			holder = p
+		}
+	}
+	return blank, holder
+}
+
+// refOf is a profile's reference.
+func (im *importer) refOf(p certain.Profile) profileRef {
+	return profileRef{PIN: p.PIN, Email: strings.ToLower(strings.TrimSpace(p.Email)), ExternalID: strings.TrimSpace(p.ExternalID),
+		Source: strings.TrimSpace(p.Source), Exact: sourceIsExactlyMarketo(im.fields, p)}
+}
+
+// adopt makes ref the lead's profile: it writes External Profile ID = key
+// and Source of Profile = Marketo when they differ (rule C), except over
+// another system's id the connection keeps.
+func (im *importer) adopt(ctx context.Context, ref profileRef, key, how string) (profileMatch, error) {
+	if im.settled(ref, key) {
+		return profileMatch{ref: ref, how: how, note: im.keptNote(ref)}, nil
+	}
+	write := map[string]any{}
+	if ref.ExternalID != key {
+		write[im.fields.ExternalID] = key
+	}
+	if !ref.Exact {
+		write[im.fields.Source] = im.fields.SourceValueMarketo
+	}
+	if err := im.ce.UpdateProfile(ctx, im.acct, ref.PIN, write); err != nil {
+		return profileMatch{}, fmt.Errorf("set External Profile ID of profile %s: %w", ref.PIN, err)
+	}
+	switch old := ref.ExternalID; {
+	case old == key && how == "email":
+	case old == key:
+		how = "id, Source of Profile set"
+	case old == "":
+		how = "linked"
+		im.rc.Run.Add(CountProfilesLinked, 1)
+	default:
+		how = "relinked"
+		im.rc.Run.Add(CountProfilesRelinked, 1)
+	}
+	m := profileMatch{how: how, wrote: true}
+	if how == "relinked" {
+		m.note = fmt.Sprintf(" (External Profile ID %s replaced by %s)", ref.ExternalID, key)
+	}
+	ref.ExternalID, ref.Source, ref.Exact = key, im.fields.SourceValueMarketo, true
+	im.learnRef(ref)
+	m.ref = ref
+	return m, nil
 }
 
 // findByEmail looks in what this run learned, then among registered
@@ -155,7 +266,7 @@ func (im *importer) findByEmail(ctx context.Context, email, ek string) (profileR
 		}
 		for _, p := range ps {
 			if strings.EqualFold(strings.TrimSpace(p.Email), email) {
-				ref := profileRef{PIN: p.PIN, ExternalID: p.ExternalID}
+				ref := im.refOf(p)
 				im.learn(ek, ref)
 				return ref, true, nil
 			}
@@ -178,19 +289,33 @@ func (im *importer) learn(email string, ref profileRef) {
 	}
 }
 
-func (im *importer) register(ctx context.Context, key, email string, ref profileRef, how string) error {
+// learnRef replaces what the run knows of a profile after it was written:
+// under its email, and, when registered, under its new Marketo id.
+func (im *importer) learnRef(ref profileRef) {
+	im.learn(ref.Email, ref)
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if cur, ok := im.regByEmail[ref.Email]; ok && cur.PIN == ref.PIN {
+		im.regByEmail[ref.Email] = ref
+	}
+	if im.registered[ref.PIN] {
+		im.regByExt[ref.ExternalID] = ref
+	}
+}
+
+func (im *importer) register(ctx context.Context, key, email, ek string, m profileMatch) error {
+	ref := m.ref
 	unlock := im.pinLocks.lock(ref.PIN)
 	defer unlock()
-	ek := strings.ToLower(email)
 	im.mu.Lock()
 	already := im.registered[ref.PIN]
 	other, emailRegistered := im.regByEmail[ek]
 	im.mu.Unlock()
 	if already {
-		im.already(key, email, ref.PIN, howText(how))
+		im.already(key, email, ref.PIN, howText(m.how)+m.note)
 		return nil
 	}
-	if emailRegistered {
+	if emailRegistered && ek != "" {
 		// Matched both ways: by id to one profile, by email to another
 		// that is registered. The lead is registered; do not add a second.
 		im.already(key, email, other.PIN, "its email matches this registered profile")
@@ -202,16 +327,16 @@ func (im *importer) register(ctx context.Context, key, email string, ref profile
 	}
 	im.mu.Lock()
 	im.registered[ref.PIN] = true
-	if _, ok := im.regByEmail[ek]; !ok {
+	if _, ok := im.regByEmail[ek]; !ok && ek != "" {
 		im.regByEmail[ek] = ref
 	}
-	if _, ok := im.regByExt[key]; !ok {
-		im.regByExt[key] = ref.PIN
+	if _, ok := im.regByExt[key]; !ok && ref.ExternalID == key {
+		im.regByExt[key] = ref
 	}
 	im.mu.Unlock()
 	im.rc.Run.Add(CountRegistrationsCreated, 1)
 	im.record(store.RecordOutcome{Key: key, Email: email, Outcome: store.OutcomeCreated,
-		Reason: fmt.Sprintf("registration %s for profile %s (%s)", reg.Code, ref.PIN, howText(how))})
+		Reason: fmt.Sprintf("registration %s for profile %s (%s%s)", reg.Code, ref.PIN, howText(m.how), m.note)})
 	return nil
 }
 
@@ -219,10 +344,14 @@ func howText(how string) string {
 	switch how {
 	case "id":
 		return "matched by Marketo id"
+	case "id, Source of Profile set":
+		return "matched by Marketo id; Source of Profile set to Marketo"
 	case "email":
 		return "matched by email"
 	case "linked":
 		return "matched by email; External Profile ID set"
+	case "relinked":
+		return "matched by email; External Profile ID set to this lead's id"
 	}
 	return "profile created"
 }
