@@ -41,15 +41,18 @@
 //   - Sessions Attended: lines whose status is the attended status.
 //   - Average Session Rating: the mean of the ratings > 0 of the lines that
 //     count as registered; unrated lines are ignored.
-//   - An appointment is SSA when its source is one of the SSA sources and
-//     the SSA module is on, matched when its source is one of the matched
-//     sources and Appointment Matching is on; any other appointment is not
-//     counted (run count "appointmentsNotCounted"). Appointments whose status
-//     is a not-scheduled status (Cancelled, Declined) are not counted at all.
+//   - An appointment is SSA when its source is one of the SSA sources,
+//     matched when its source is one of the matched sources, whichever
+//     appointment modules are on; any other appointment is not counted (run
+//     count "appointmentsNotCounted"). Appointments whose status is a
+//     not-scheduled status (Cancelled, Declined) are not counted at all.
 //   - SSA Appointments, Matched Appointments: counted appointments of that
 //     kind in which the attendee is either party (registration or target).
-//   - Appointments Scheduled: SSA + matched. Appointments Attended: those of
-//     them whose status is an attended status.
+//   - Appointments Scheduled: SSA + matched, both kinds the data holds
+//     whenever either appointment module is on (the topic's "total, i.e.
+//     both Matched and SSA"). Appointments Attended: those of them whose
+//     status is an attended status. The ratings (8, 9) are over both kinds
+//     too; which of SSA (4) and Matched (5) is sent follows the modules.
 //   - Average Appointment Rating Given / Received: over counted
 //     appointments, the mean of the attendee's own rating position (given)
 //     or the other party's (received), ignoring 0 (not rated).

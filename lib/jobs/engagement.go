@@ -324,8 +324,6 @@ type engagementPlan struct {
 	ReadSessions bool // agenda lines or session registrations (metrics 1-3)
 	UseSessions  bool // Speaker and Session Management: 2.0 sessions instead of agenda lines
 	ReadAppts    bool // metrics 4-9
-	CountSSA     bool // SSA module enabled: SSA appointments count
-	CountMatched bool // Appointment Matching enabled: matched appointments count
 }
 
 func newEngagementPlan(modules []string) engagementPlan {
@@ -339,8 +337,6 @@ func newEngagementPlan(modules []string) engagementPlan {
 		}
 	}
 	p.UseSessions = slices.Contains(modules, config.ModuleSpeakerSession)
-	p.CountSSA = slices.Contains(modules, config.ModuleSSA)
-	p.CountMatched = slices.Contains(modules, config.ModuleAppointmentMatching)
 	return p
 }
 
@@ -402,20 +398,24 @@ func (in engagementInputs) sessionLine(agg *engagementAgg, status string, rating
 	agg.SessionRating.add(rating)
 }
 
-// appointmentKind is "ssa", "matched" or "" (a source the job does not count).
+// appointmentKind is "ssa", "matched" or "" (a source that is neither).
+// The kind does not depend on the modules: metrics 6 to 9 count both kinds
+// the data holds ("total, i.e. both Matched and SSA") whenever either
+// appointment module is on, and the module gating decides which of metrics
+// 4 (SSA) and 5 (matched) are sent.
 func (in engagementInputs) appointmentKind(a certain.Appointment) string {
 	switch {
-	case in.plan.CountSSA && inFold(in.f.AppointmentSSA, a.Source):
+	case inFold(in.f.AppointmentSSA, a.Source):
 		return config.ModuleSSA
-	case in.plan.CountMatched && inFold(in.f.AppointmentMatched, a.Source):
+	case inFold(in.f.AppointmentMatched, a.Source):
 		return config.ModuleAppointmentMatching
 	}
 	return ""
 }
 
 // appointment folds one appointment into the aggregates of both parties.
-// It returns false when the appointment was not counted (a source whose
-// module is off or unknown, or a cancelled or declined appointment).
+// It returns false when the appointment was not counted (a source that is
+// neither SSA nor matched, or a cancelled or declined appointment).
 func (in engagementInputs) appointment(a certain.Appointment, aggOf func(regCode string) *engagementAgg) bool {
 	kind := in.appointmentKind(a)
 	if kind == "" || inFold(in.f.AppointmentNotSched, a.Status) {

@@ -48,8 +48,8 @@ func TestEnabledMetricsFollowsModuleTable(t *testing.T) {
 
 func TestEngagementPlanReadsOnlyWhatEnabledMetricsNeed(t *testing.T) {
 	p := newEngagementPlan([]string{config.ModuleSSA})
-	if p.ReadSessions || !p.ReadAppts || !p.CountSSA || p.CountMatched {
-		t.Errorf("ssa only: plan %+v, want appointments only, SSA counted, matched not", p)
+	if p.ReadSessions || !p.ReadAppts {
+		t.Errorf("ssa only: plan %+v, want appointments only", p)
 	}
 	p = newEngagementPlan([]string{config.ModuleAgenda})
 	if !p.ReadSessions || p.UseSessions || p.ReadAppts {
@@ -130,19 +130,44 @@ func TestEngagementMetricsByHand(t *testing.T) {
 	}
 }
 
-func TestEngagementAppointmentsOfDisabledModuleNotCounted(t *testing.T) {
-	// Only SSA on: the matched appointment counts nowhere, not even in
-	// "scheduled", and ratings come from SSA appointments only.
-	in := engagementInputs{f: certain.Defaults(), plan: newEngagementPlan([]string{config.ModuleSSA, config.ModuleMobile})}
-	agg := &engagementAgg{}
-	of := func(string) *engagementAgg { return agg }
-	in.appointment(certain.Appointment{Status: "Attended", Source: "AME", Rating: [2]float64{1, 1}, RegCode: "A", TargetCode: "B"}, of)
-	in.appointment(certain.Appointment{Status: "Scheduled", Source: "SSA", Rating: [2]float64{5, 0}, RegCode: "A", TargetCode: ""}, of)
-	got := engagementValues(in.plan, *agg)
-	want := map[string]any{MetricAvgSessionRating: nil, MetricSSAAppointments: 1, MetricAppointmentsScheduled: 1,
-		MetricAppointmentsAttended: 0, MetricAvgRatingGiven: 5.0, MetricAvgRatingReceived: nil}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v\nwant %v", got, want)
+// Metrics 6 and 7 are "total, i.e. both Matched and SSA": with either
+// appointment module on, both kinds the data holds count in Scheduled,
+// Attended and the ratings, while SSA (4) and Matched (5) are sent only with
+// their own module.
+func TestEngagementAppointmentTotalsCountBothKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		modules []string
+		want    map[string]any
+	}{
+		{"ssa only", []string{config.ModuleSSA, config.ModuleMobile}, map[string]any{MetricAvgSessionRating: nil,
+			MetricSSAAppointments: 1, MetricAppointmentsScheduled: 2, MetricAppointmentsAttended: 1,
+			MetricAvgRatingGiven: 3.0, MetricAvgRatingReceived: 1.0}},
+		{"matching only", []string{config.ModuleAppointmentMatching, config.ModuleMobile}, map[string]any{MetricAvgSessionRating: nil,
+			MetricMatchedAppointments: 1, MetricAppointmentsScheduled: 2, MetricAppointmentsAttended: 1,
+			MetricAvgRatingGiven: 3.0, MetricAvgRatingReceived: 1.0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := engagementInputs{f: certain.Defaults(), plan: newEngagementPlan(tc.modules)}
+			aggs := engagementAggs{}
+			counted := 0
+			for _, a := range []certain.Appointment{
+				{Status: "Attended", Source: "AME", Rating: [2]float64{1, 1}, RegCode: "A", TargetCode: "B"},
+				{Status: "Scheduled", Source: "SSA", Rating: [2]float64{5, 0}, RegCode: "A"},
+				{Status: "Scheduled", Source: "Kiosk", RegCode: "A"}, // neither kind: not counted
+				{Status: "Cancelled", Source: "SSA", RegCode: "A"},   // not scheduled: not counted
+			} {
+				if in.appointment(a, aggs.of) {
+					counted++
+				}
+			}
+			if counted != 2 {
+				t.Errorf("%d appointments counted, want 2", counted)
+			}
+			if got := engagementValues(in.plan, *aggs["A"]); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("A:\n got %v\nwant %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -447,6 +447,23 @@ type interestRules struct {
 	registered bool               // include rows with the registered status
 	attended   bool               // include rows with the attended status
 	allow      []string           // tag allow-list; empty = every tag
+	names      tagNames           // one spelling per tag
+}
+
+// tagNames gives every tag one name: tags are one tag whatever their letter
+// case and surrounding spaces ("Cloud" and "cloud " add up in one record),
+// named as the account spells it first (in Certain's order of the items).
+type tagNames map[string]string // lower-case trimmed tag -> its first spelling
+
+// name returns the tag's name, learning t's spelling if it is the first.
+func (n tagNames) name(t string) string {
+	t = strings.TrimSpace(t)
+	k := strings.ToLower(t)
+	if first, ok := n[k]; ok {
+		return first
+	}
+	n[k] = t
+	return t
 }
 
 func newInterestRules(f certain.FieldNames, p config.Params) interestRules {
@@ -456,22 +473,21 @@ func newInterestRules(f certain.FieldNames, p config.Params) interestRules {
 		registered: slices.Contains(p.Include, IncludeRegistered),
 		attended:   slices.Contains(p.Include, IncludeAttended),
 		allow:      p.TagAllowList,
+		names:      tagNames{},
 	}
 }
 
-// item keeps the allowed tags of an agenda item or session (deduplicated,
-// case-insensitively, keeping the first spelling) with its points.
+// item keeps the allowed tags of an agenda item or session, each under its
+// one name (tagNames) and once, with its points.
 func (r interestRules) item(tags []string, points float64) pointsItem {
 	var kept []string
 	for _, t := range tags {
-		t = strings.TrimSpace(t)
-		if t == "" || inFold(kept, t) {
+		if strings.TrimSpace(t) == "" || (len(r.allow) > 0 && !inFold(r.allow, t)) {
 			continue
 		}
-		if len(r.allow) > 0 && !inFold(r.allow, t) {
-			continue
+		if t = r.names.name(t); !slices.Contains(kept, t) {
+			kept = append(kept, t)
 		}
-		kept = append(kept, t)
 	}
 	if points < 0 {
 		points = 0

@@ -54,9 +54,11 @@ func TestEngagementMetricsOnDynamo(t *testing.T) {
 			a = r
 		}
 	}
-	// Matching off: the matched appointment is not counted; A's SSA meeting
-	// (A gave 4, B unrated) is the only one.
-	if fmt.Sprint(a[jobs.MetricSSAAppointments], a[jobs.MetricAppointmentsScheduled], a[jobs.MetricAvgRatingGiven], a[jobs.MetricAvgRatingReceived]) != "1 1 4 <nil>" ||
+	// Matching off: Matched Appointments is not sent, but Scheduled and the
+	// ratings are the total of both kinds ("total, i.e. both Matched and
+	// SSA"): A's SSA meeting (A gave 4, B unrated) and the matched one B
+	// asked for (B gave 3, A gave 5).
+	if fmt.Sprint(a[jobs.MetricSSAAppointments], a[jobs.MetricAppointmentsScheduled], a[jobs.MetricAvgRatingGiven], a[jobs.MetricAvgRatingReceived]) != "1 2 4.5 3" ||
 		a[jobs.MetricMatchedAppointments] != nil {
 		t.Errorf("A = %v", a)
 	}
