@@ -14,8 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/dynamostore"
@@ -351,4 +354,100 @@ func TestAgainstMoto(t *testing.T) {
 			t.Errorf("run trigger-campaign: exit %d %s", r.code, r.stderr)
 		}
 	})
+
+	t.Run("retry-failures re-drives a trigger run's failed changes once", func(t *testing.T) {
+		env, st := tables(t)
+		env["MARKETO_BUDGET_MODE"] = "shared"
+		mk := marketotest.NewServer(t)
+		ce := certaintest.NewServer(t)
+		ce.AddAccount("ACME")
+		ce.AddEvent("ACME", map[string]any{"eventCode": "HS26", "eventName": "Harbour Summit"})
+		mk.AddCampaign(marketotest.Campaign{ID: 5150, Name: "Registered", Type: "trigger", Active: true, Requestable: true})
+		twin1 := mk.AddLead(marketo.Lead{"email": "twin@example.org"})
+		twin2 := mk.AddLead(marketo.Lead{"email": "twin@example.org"})
+		pin := ce.AddProfile("ACME", map[string]any{"email": "twin@example.org"})
+		code := ce.AddRegistration("ACME", "HS26", pin, map[string]any{"registrationStatusLabel": "Pre-Registered"})
+		dir := t.TempDir()
+		mf, cf := filepath.Join(dir, "m.json"), filepath.Join(dir, "c.json")
+		os.WriteFile(mf, fmt.Appendf(nil, `{"baseURL":%q,"clientId":%q,"clientSecret":%q}`, mk.URL, mk.ClientID(), mk.ClientSecret()), 0o600)
+		os.WriteFile(cf, fmt.Appendf(nil, `{"username":%q,"password":%q}`, certaintest.DefaultUsername, certaintest.DefaultPassword), 0o600)
+		for name, file := range map[string]string{"retry-test/marketo": mf, "retry-test/certain": cf} {
+			if r := cmctl(t, nil, "put-secret", name, "--file", file); r.code != ExitOK {
+				t.Fatalf("put-secret %s: %s", name, r.stderr)
+			}
+		}
+		fieldsJSON, _ := json.Marshal(ce.Fields())
+		cfgFile := filepath.Join(dir, "acme.json")
+		os.WriteFile(cfgFile, fmt.Appendf(nil, `[
+		 {"kind":"connection","account":"ACME","certainBaseURL":%q,"certainSecret":"retry-test/certain","marketoSecret":"retry-test/marketo",
+		  "allowHTTP":true,"certainFields":%s,"fieldMapping":[{"certain":"email","marketo":"email"}]},
+		 {"kind":"job","id":"hs26-registered","account":"ACME","event":"HS26","type":"trigger-campaign","name":"registered","enabled":true,
+		  "schedule":{"interval":"15m"},"params":{"campaignId":5150,"toStatus":"Pre-Registered"}}]`, ce.URL, fieldsJSON), 0o600)
+		if r := cmctl(t, env, "put", cfgFile); r.code != ExitOK {
+			t.Fatalf("put: %s", r.stderr)
+		}
+		// The change arrives while two Marketo leads share the e-mail: the
+		// campaign cannot be requested (1007).
+		mkc, err := mk.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := certain.New(ce.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := &jobs.Trigger{Store: st, Connector: staticConnector{jobs.Clients{Marketo: mkc, Certain: cc}}}
+		msg := jobs.NewChange("ACME", "HS26", code, "Invited", "Pre-Registered", time.Now().UTC().Truncate(time.Second))
+		for _, err := range tr.Handle(ctx, []jobs.ChangeMessage{msg}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		runs, err := st.ListRuns(ctx, "hs26-registered", 1)
+		if err != nil || len(runs) != 1 || runs[0].Counts[store.OutcomeFailed] != 1 {
+			t.Fatalf("trigger run %+v %v, want one failed change", runs, err)
+		}
+		runID := runs[0].ID
+		retry := func(wantCode int) retryJSON {
+			t.Helper()
+			r := cmctl(t, env, "retry-failures", runID, "--json")
+			var out retryJSON
+			if r.code != wantCode || json.Unmarshal([]byte(r.stdout), &out) != nil || len(out.Changes) != 1 {
+				t.Fatalf("retry-failures: exit %d, want %d\n%s\n%s", r.code, wantCode, r.stdout, r.stderr)
+			}
+			return out
+		}
+		// Not fixed yet: it fails again, with the reason.
+		if out := retry(ExitFailure); out.Changes[0].Result != store.OutcomeFailed || out.Changes[0].Code != "1007" || out.Changes[0].RunID == "" {
+			t.Fatalf("before the fix: %+v", out.Changes)
+		}
+		mk.MergeLeads(twin1, twin2)
+		if out := retry(ExitOK); out.Changes[0].Result != store.OutcomeRequested || out.Changes[0].Registration != code {
+			t.Fatalf("after the fix: %+v", out.Changes)
+		}
+		if out := retry(ExitOK); out.Changes[0].Result != jobs.RedriveDuplicate {
+			t.Fatalf("third time: %+v, want duplicate", out.Changes)
+		}
+		reqs := mk.CampaignRequests()
+		if len(reqs) != 1 || len(reqs[0].LeadIDs) != 1 || reqs[0].LeadIDs[0] != twin1 {
+			t.Fatalf("campaign requests %+v, want exactly one for lead %d", reqs, twin1)
+		}
+		// Only trigger-campaign runs are re-driven; an unknown run is named.
+		if r := cmctl(t, env, "retry-failures", "no-such-run"); r.code != ExitFailure || !strings.Contains(r.stderr, `run "no-such-run": not found`) {
+			t.Errorf("unknown run: exit %d %s", r.code, r.stderr)
+		}
+		if err := st.PutRun(ctx, store.Run{ID: "sync-run", JobID: "hs26-sync", JobType: config.TypeSyncLeads, Started: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if r := cmctl(t, env, "retry-failures", "sync-run"); r.code != ExitFailure || !strings.Contains(r.stderr, "retry-failures re-drives trigger-campaign changes") {
+			t.Errorf("sync-leads run: exit %d %s", r.code, r.stderr)
+		}
+	})
+}
+
+// staticConnector hands out fixed clients.
+type staticConnector struct{ cl jobs.Clients }
+
+func (s staticConnector) Connect(context.Context, config.Connection) (jobs.Clients, error) {
+	return s.cl, nil
 }

@@ -106,6 +106,7 @@ func commands() []command {
 		{"run", "JOB_ID (--function NAME | --in-process) [--force]", "run one job now", runRun},
 		{"runs", "JOB_ID [--limit N]", "a job's run history, newest first", runRuns},
 		{"failures", "RUN_ID [--outcome failed|skipped]", "a run's per-record failures and skips", runFailures},
+		{"retry-failures", "RUN_ID", "re-drive the changes a trigger-campaign run could not trigger, once their cause is fixed (each at most once)", runRetryFailures},
 		{"redrive-dlq", "[--max N]", "move messages from the DLQ back to the registration-change queue", runRedrive},
 		{"put-secret", "NAME --file F [--kind marketo|certain]", "create or update a credentials secret from a JSON file", runPutSecret},
 		{"probe-certain", "--event EVENT (--url URL --account ACCT --user USER | --connection FILE|ACCOUNT)", "check a Certain tenant and infer its connection settings (read-only; password from $CERTAIN_PASSWORD)", runProbeCertain},
@@ -196,6 +197,9 @@ Command flags:
               --verbose        in-process: log at info level (default: warnings)
   runs        --limit N        at most N runs (default 20)
   failures    --outcome O      failed or skipped (default: both)
+  retry-failures               in this process, with the functions' configuration
+              --timeout D      deadline (default 15m)
+              --verbose        info logs (default: warnings)
   redrive-dlq --max N          move at most N messages (default: until the DLQ is empty)
               --wait S         long-poll S seconds before calling the DLQ empty (default 1)
   put-secret  --file F         the secret's JSON (the value is never printed)
