@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strconv"
 	"strings"
 
@@ -487,12 +486,16 @@ func (o *leadOps) writeBack(ctx context.Context, reg *certain.Registration, id i
 	if err := o.ct.UpdateProfile(ctx, o.acct, reg.Profile.PIN, changed); err != nil {
 		return wb, fmt.Errorf("update profile %s: %w", reg.Profile.PIN, err)
 	}
-	fields := maps.Clone(reg.Profile.Fields)
+	// The registration's profile mirrors the write, in a copy: its maps
+	// may be shared with the caller's.
+	fields, _ := deepCopy(reg.Profile.Fields).(map[string]any)
 	if fields == nil {
 		fields = map[string]any{}
 	}
 	for k, v := range changed {
-		setField(fields, k, v)
+		if err := certain.SetPath(fields, k, v); err != nil {
+			fields[k] = v
+		}
 	}
 	reg.Profile.Fields = fields
 	reg.Profile.ExternalID = want
@@ -501,22 +504,24 @@ func (o *leadOps) writeBack(ctx context.Context, reg *certain.Registration, id i
 	return wb, nil
 }
 
-// setField sets a (dotted) field in a copy-on-write way: nested objects on
-// the path are copied, so maps shared with other registrations stay as
-// they were.
-func setField(fields map[string]any, name string, v any) {
-	head, rest, nested := strings.Cut(name, ".")
-	if !nested {
-		fields[name] = v
-		return
+// deepCopy copies decoded JSON (objects and lists; other values are
+// immutable).
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
 	}
-	inner, _ := fields[head].(map[string]any)
-	inner = maps.Clone(inner)
-	if inner == nil {
-		inner = map[string]any{}
-	}
-	setField(inner, rest, v)
-	fields[head] = inner
+	return v
 }
 
 func countStatus(out []marketo.SyncResult, status string) int {

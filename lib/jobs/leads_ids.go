@@ -118,15 +118,11 @@ func staleNote(old, id int, how string) string {
 }
 
 // rawField is a profile field as Certain stores it (not trimmed), and
-// whether it is set; dotted names address nested objects.
+// whether it is set; name is a field path (certain.LookupPath).
 func rawField(p certain.Profile, name string) (string, bool) {
-	var cur any = p.Fields
-	for _, part := range strings.Split(name, ".") {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return "", false
-		}
-		cur = obj[part]
+	cur, ok := certain.LookupPath(p.Fields, name)
+	if !ok {
+		return "", false
 	}
 	switch v := cur.(type) {
 	case nil:

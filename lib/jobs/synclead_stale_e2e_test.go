@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
@@ -114,5 +116,31 @@ func TestRuleCWritesExactSourceOfProfile(t *testing.T) {
 	}
 	if p := profileByPIN(t, env.Env, pinC); p["sourceOfProfile"] != "Marketo" || p["externalKey"] != fmt.Sprint(c) {
 		t.Errorf("trigger: profile %v, want Source of Profile exactly \"Marketo\" and the id kept", p)
+	}
+}
+
+// A tenant whose Source of Profile lives behind a field path with a
+// selector (a profile question's answer): rule C reads and writes it
+// through the path, writes it once, and a later run finds it exact and
+// writes nothing.
+func TestRuleCExactSourceThroughFieldPath(t *testing.T) {
+	f := certain.Defaults()
+	f.Source = "profileQuestions.question[questionCode=SRC].answer"
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads), jobstest.WithCertain(certaintest.WithFieldNames(f)))
+	ctx := context.Background()
+	id := env.Marketo.AddLead(marketo.Lead{"email": "q@example.org"})
+	pin, _ := seedReg(env, map[string]any{"email": "q@example.org", "externalKey": fmt.Sprint(id),
+		"profileQuestions": map[string]any{"question": []any{map[string]any{"questionCode": "SRC", "answer": "marketo "}}}}, "Attended")
+	env.PutJob(t, syncJob("sync-path", "Attended"))
+	env.RunJob(t, ctx, "sync-path")
+	src, _ := certain.LookupPath(profileByPIN(t, env, pin), f.Source)
+	if src != "Marketo" {
+		t.Fatalf("Source of Profile %q, want exactly \"Marketo\"", src)
+	}
+	writes := env.Certain.CountCalls("POST", "Profile/")
+	env.Clock.Advance(2 * time.Hour)
+	run := env.RunJob(t, ctx, "sync-path")
+	if env.Certain.CountCalls("POST", "Profile/") != writes || run.Counts[store.OutcomeUnchanged] != 1 {
+		t.Errorf("second run %v wrote %d profiles; want unchanged and none", run.Counts, env.Certain.CountCalls("POST", "Profile/")-writes)
 	}
 }
