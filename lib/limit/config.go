@@ -11,7 +11,8 @@ import (
 
 // Config is the budget of one Marketo instance. Zero values take defaults.
 // InProcess reads CallsPer20s, Window, Concurrent, Daily, Now and Sleep;
-// the other settings tune Shared.
+// the other settings tune Shared. A Certain account's budget is built from
+// CertainConfig instead (certain.go), which sets pace.
 type Config struct {
 	CallsPer20s int           // calls per Window; default 50, at most 100
 	Window      time.Duration // default 20 s
@@ -44,6 +45,21 @@ type Config struct {
 	IdleGrace time.Duration
 	Now       func() time.Time
 	Sleep     func(ctx context.Context, d time.Duration) error
+
+	// pace, when set, makes the budget a paced one (a Certain account's):
+	// one call per pace with Burst calls ahead of it, and no window
+	// (CallsPer20s and Window are unused). Only CertainConfig sets it.
+	pace time.Duration
+	// name labels the budget's errors ("marketo budget" when empty).
+	name string
+}
+
+// label is the budget's name in its errors.
+func (cfg Config) label() string {
+	if cfg.name == "" {
+		return "marketo budget"
+	}
+	return cfg.name
 }
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -54,10 +70,11 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Concurrent == 0 {
 		cfg.Concurrent = 5
 	}
-	if cfg.Window == 0 {
+	// A paced budget has no window (and so no margin for it).
+	if cfg.Window == 0 && cfg.pace == 0 {
 		cfg.Window = 20 * time.Second
 	}
-	if cfg.Margin == 0 {
+	if cfg.Margin == 0 && cfg.pace == 0 {
 		cfg.Margin = 500 * time.Millisecond
 	}
 	if cfg.MaxCall == 0 {
@@ -89,6 +106,9 @@ func (cfg Config) withDefaults() Config {
 
 // validate reports the first setting out of range, after withDefaults.
 func (cfg Config) validate() error {
+	if cfg.pace > 0 {
+		return cfg.validatePaced()
+	}
 	switch {
 	case cfg.CallsPer20s < 0 || cfg.CallsPer20s > 100:
 		return fmt.Errorf("limit: CallsPer20s %d out of range 1..100", cfg.CallsPer20s)

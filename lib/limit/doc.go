@@ -1,16 +1,34 @@
-// Package limit holds the two Marketo budgets (marketo.Budget): Shared,
-// held in DynamoDB and shared by every Lambda of one Marketo instance, and
-// InProcess, which paces one process only (make demo, single-instance
-// tests). Marketo enforces 100 calls per sliding 20 s, 10 calls in flight
-// and a daily quota per instance, for all integrations together; Lambdas
-// scale out, so an in-process limiter cannot keep them under it. The rest
-// of this documentation is about Shared.
+// Package limit holds the budgets of the two APIs: Shared, held in
+// DynamoDB and shared by every Lambda that calls one Marketo instance
+// (NewShared, a marketo.Budget) or one Certain account (NewSharedCertain,
+// a certain.Budget), and InProcess, which paces one process only (make
+// demo, single-instance tests). Marketo enforces 100 calls per sliding
+// 20 s, 10 calls in flight and a daily quota per instance, for all
+// integrations together; Certain publishes no limit but answers 429 when
+// an account is overloaded. Lambdas scale out, so an in-process limiter
+// cannot keep them under either. The rest of this documentation is about
+// Shared.
 //
-// Files: config.go (Config, shared by both), item.go (the DynamoDB item),
-// plan.go (the pure planner), dynamo.go (the DynamoDB requests), handout.go
-// (handing calls and slots out to the process's goroutines), shared.go
-// (the Shared type), inprocess.go (InProcess), factory.go (Mode and the
-// Factory that makes either).
+// Files: config.go (Config, shared by both), certain.go (CertainConfig:
+// a Certain account's budget), item.go (the DynamoDB item), plan.go (the
+// pure planner), dynamo.go (the DynamoDB requests), handout.go (handing
+// calls and slots out to the process's goroutines), shared.go (the Shared
+// type), inprocess.go (InProcess), factory.go (Mode and the Factory that
+// makes either).
+//
+// # A Certain account's budget
+//
+// It is the same item, planner and leases with one difference: it is
+// paced, not windowed. Certain publishes no window to stay under, so the
+// ceiling is a rate the product sets itself: calls are granted on the
+// shared GCRA schedule below at one per 1/CallsPerSecond (Burst ahead of
+// it), and no stamps are kept (the item stays small however fast the
+// calls go). Slots, leases, blocks, fairness and the give-back at the end
+// of an invocation are as for Marketo; a dead Lambda's slots come back
+// when its lease lapses (LeaseTTL, 90 s by default), and its unused block
+// costs the others at most Block calls of pace. The adaptive limit inside
+// each client (lib/certain) decides how much of this ceiling a process
+// asks for.
 //
 // # Why leases of blocks and slots
 //

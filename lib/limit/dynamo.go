@@ -37,7 +37,7 @@ func (d *Shared) key() map[string]types.AttributeValue {
 func (d *Shared) sync(ctx context.Context) (did bool, err error) {
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
-			return true, fmt.Errorf("marketo budget: %w", err)
+			return true, fmt.Errorf("%s: %w", d.cfg.label(), err)
 		}
 		step, err := d.syncOnce(ctx)
 		switch {
@@ -155,7 +155,7 @@ func (d *Shared) sleep(ctx context.Context, p plan) error {
 		jitter = p.wait / 10
 	}
 	if err := d.cfg.Sleep(ctx, p.wait+time.Duration(rand.Int64N(int64(jitter)+1))); err != nil {
-		return fmt.Errorf("marketo budget: %w", err)
+		return fmt.Errorf("%s: %w", d.cfg.label(), err)
 	}
 	d.mu.Lock()
 	d.fresh = false
@@ -174,7 +174,7 @@ func (d *Shared) quotaError(now time.Time) error {
 func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error) {
 	av, err := attributevalue.MarshalMap(p.next)
 	if err != nil {
-		return false, fmt.Errorf("marketo budget: encode: %w", err)
+		return false, fmt.Errorf("%s: encode: %w", d.cfg.label(), err)
 	}
 	cond := expression.Name("ver").Equal(expression.Value(st.Ver))
 	if st.Ver == 0 {
@@ -182,7 +182,7 @@ func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error)
 	}
 	e, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
-		return false, fmt.Errorf("marketo budget: %w", err)
+		return false, fmt.Errorf("%s: %w", d.cfg.label(), err)
 	}
 	d.mu.Lock()
 	d.stats.Writes++
@@ -202,12 +202,12 @@ func (d *Shared) write(ctx context.Context, st budgetItem, p plan) (bool, error)
 		}
 		var cur budgetItem
 		if err := attributevalue.UnmarshalMap(ccf.Item, &cur); err != nil {
-			return false, fmt.Errorf("marketo budget: decode: %w", err)
+			return false, fmt.Errorf("%s: decode: %w", d.cfg.label(), err)
 		}
 		d.setState(cur)
 		return false, nil
 	default:
-		return false, fmt.Errorf("marketo budget: write %s: %w", d.pk, err)
+		return false, fmt.Errorf("%s: write %s: %w", d.cfg.label(), d.pk, err)
 	}
 	d.adopt(p)
 	return true, nil
@@ -243,7 +243,7 @@ func (d *Shared) renew(ctx context.Context, now time.Time) (bool, error) {
 	cond := expression.Name("owners." + d.owner + ".u").GreaterThan(expression.Value(nowMS))
 	e, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
-		return false, fmt.Errorf("marketo budget: %w", err)
+		return false, fmt.Errorf("%s: %w", d.cfg.label(), err)
 	}
 	d.mu.Lock()
 	d.stats.Writes++
@@ -262,11 +262,11 @@ func (d *Shared) renew(ctx context.Context, now time.Time) (bool, error) {
 		d.mu.Unlock()
 		return false, d.refresh(ctx)
 	default:
-		return false, fmt.Errorf("marketo budget: renew lease %s: %w", d.pk, err)
+		return false, fmt.Errorf("%s: renew lease %s: %w", d.cfg.label(), d.pk, err)
 	}
 	var cur budgetItem
 	if err := attributevalue.UnmarshalMap(out.Attributes, &cur); err != nil {
-		return false, fmt.Errorf("marketo budget: decode: %w", err)
+		return false, fmt.Errorf("%s: decode: %w", d.cfg.label(), err)
 	}
 	d.setState(cur)
 	d.mu.Lock()
@@ -289,12 +289,12 @@ func (d *Shared) refresh(ctx context.Context) error {
 	d.mu.Unlock()
 	out, err := d.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(d.table), Key: d.key(), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return fmt.Errorf("marketo budget: read %s: %w", d.pk, err)
+		return fmt.Errorf("%s: read %s: %w", d.cfg.label(), d.pk, err)
 	}
 	var st budgetItem
 	if out.Item != nil {
 		if err := attributevalue.UnmarshalMap(out.Item, &st); err != nil {
-			return fmt.Errorf("marketo budget: decode: %w", err)
+			return fmt.Errorf("%s: decode: %w", d.cfg.label(), err)
 		}
 	}
 	d.setState(st)

@@ -39,6 +39,8 @@ func TestDynamoBudget(t *testing.T) {
 		{"DailyBudgetResetsAtChicagoMidnight", testDaily},
 		{"DailyUsageCountsEveryLambda", testDailyUsage},
 		{"FourWorkersOnTheSimulator", testFourWorkers},
+		{"CertainPaceSharedBetweenLambdas", testCertainPaceShared},
+		{"CertainLeasesExpireWhenAHolderDies", testCertainLeasesExpire},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := seq.Add(1)

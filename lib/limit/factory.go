@@ -1,8 +1,10 @@
 package limit
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -34,7 +36,8 @@ func ParseMode(s string) (Mode, error) {
 		s, ModeShared, ModeInProcess, oldModeInProcess, ModeInProcess)
 }
 
-// Factory makes the budget of each Marketo instance, held where Mode says.
+// Factory makes the budget of each Marketo instance and of each Certain
+// account, held where Mode says.
 type Factory struct {
 	Mode Mode
 	// DB and Table (the state table) hold the budgets of ModeShared.
@@ -45,15 +48,35 @@ type Factory struct {
 // New returns the budget of the Marketo instance instanceKey (munchkin id
 // or REST host), sized by cfg.
 func (f Factory) New(instanceKey string, cfg Config) (marketo.Budget, error) {
+	return f.build(func() (*Shared, error) { return NewShared(f.DB, f.Table, instanceKey, cfg) },
+		func() (*InProcess, error) { return NewInProcess(cfg) })
+}
+
+// NewCertain returns the budget of the Certain account accountKey (its
+// host and account code), sized by cfg.
+func (f Factory) NewCertain(accountKey string, cfg CertainConfig) (certain.Budget, error) {
+	return f.build(func() (*Shared, error) { return NewSharedCertain(f.DB, f.Table, accountKey, cfg) },
+		func() (*InProcess, error) { return NewInProcessCertain(cfg) })
+}
+
+// budget is what both kinds of budget offer (marketo.Budget and
+// certain.Budget alike).
+type budget interface {
+	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// build makes the budget Mode says, with shared or inProcess; a nil
+// interface (never a typed nil) on error.
+func (f Factory) build(shared func() (*Shared, error), inProcess func() (*InProcess, error)) (budget, error) {
 	switch f.Mode {
 	case ModeShared:
-		b, err := NewShared(f.DB, f.Table, instanceKey, cfg)
+		b, err := shared()
 		if err != nil {
 			return nil, err
 		}
 		return b, nil
 	case ModeInProcess:
-		b, err := NewInProcess(cfg)
+		b, err := inProcess()
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,7 @@ func (d *Shared) Acquire(ctx context.Context) (func(), error) {
 	defer func() { d.waiting--; d.mu.Unlock() }()
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("marketo budget: %w", err)
+			return nil, fmt.Errorf("%s: %w", d.cfg.label(), err)
 		}
 		now := d.cfg.Now()
 		if b := d.spare(now); b != nil && d.inflight < d.slots && d.until >= now.Add(d.cfg.MaxCall).UnixMilli() {
@@ -157,7 +157,7 @@ func (d *Shared) Close(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("marketo budget: close: %w", ctx.Err())
+			return fmt.Errorf("%s: close: %w", d.cfg.label(), ctx.Err())
 		}
 		d.mu.Lock()
 	}

@@ -6,16 +6,20 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
 // InProcess is a sliding-window, concurrency and daily-counter budget for
-// one process. It cannot coordinate several Lambdas; Shared does that
-// behind the same interface.
+// one process (a Marketo instance's), or a paced concurrency budget (a
+// Certain account's, NewInProcessCertain). It cannot coordinate several
+// Lambdas; Shared does that behind the same interface.
 type InProcess struct {
-	cfg  Config
-	loc  *time.Location
-	slot chan struct{}
+	cfg   Config
+	loc   *time.Location
+	slot  chan struct{}
+	pacer *rate.Limiter // a paced budget's schedule; nil for a windowed one
 
 	mu       sync.Mutex
 	stamps   []time.Time // one per call still inside the window; oldest first
@@ -30,11 +34,19 @@ var _ marketo.Budget = (*InProcess)(nil)
 // the defaults Adobe advises for one integration: 50 calls per 20 s, 5 in
 // flight, no daily limit (Marketo's own 607 still stops the run).
 func NewInProcess(cfg Config) (*InProcess, error) {
-	cfg = cfg.withDefaults()
+	return newInProcess(cfg.withDefaults())
+}
+
+// newInProcess returns the in-process budget of cfg, which has its defaults.
+func newInProcess(cfg Config) (*InProcess, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &InProcess{cfg: cfg, loc: marketo.ChicagoLocation(), slot: make(chan struct{}, cfg.Concurrent)}, nil
+	b := &InProcess{cfg: cfg, loc: marketo.ChicagoLocation(), slot: make(chan struct{}, cfg.Concurrent)}
+	if cfg.pace > 0 {
+		b.pacer = rate.NewLimiter(rate.Every(cfg.pace), cfg.Burst)
+	}
+	return b, nil
 }
 
 // Acquire waits for a concurrency slot and room in the window, then counts
@@ -45,7 +57,15 @@ func (b *InProcess) Acquire(ctx context.Context) (func(), error) {
 	select {
 	case b.slot <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("marketo budget: waiting for a concurrency slot: %w", ctx.Err())
+		return nil, fmt.Errorf("%s: waiting for a concurrency slot: %w", b.cfg.label(), ctx.Err())
+	}
+	if b.pacer != nil {
+		if err := b.takePace(ctx); err != nil {
+			<-b.slot
+			return nil, err
+		}
+		var once sync.Once
+		return func() { once.Do(func() { <-b.slot }) }, nil
 	}
 	idx, err := b.takeWindow(ctx)
 	if err != nil {
@@ -61,6 +81,18 @@ func (b *InProcess) Acquire(ctx context.Context) (func(), error) {
 			<-b.slot
 		})
 	}, nil
+}
+
+// takePace waits for the call's turn on the pace (on the configured clock:
+// the limiter is told the time rather than reading it).
+func (b *InProcess) takePace(ctx context.Context) error {
+	now := b.cfg.Now()
+	r := b.pacer.ReserveN(now, 1)
+	if err := b.cfg.Sleep(ctx, r.DelayFrom(now)); err != nil {
+		r.CancelAt(b.cfg.Now())
+		return fmt.Errorf("%s: waiting for the pace: %w", b.cfg.label(), err)
+	}
+	return nil
 }
 
 // stampRef identifies a window entry by its acquire time; restamp moves it.
@@ -93,7 +125,7 @@ func (b *InProcess) takeWindow(ctx context.Context) (stampRef, error) {
 			wait = time.Millisecond
 		}
 		if err := b.cfg.Sleep(ctx, wait); err != nil {
-			return stampRef{}, fmt.Errorf("marketo budget: waiting for the rate window: %w", err)
+			return stampRef{}, fmt.Errorf("%s: waiting for the rate window: %w", b.cfg.label(), err)
 		}
 	}
 }

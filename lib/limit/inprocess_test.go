@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,27 +43,42 @@ func TestInProcessWindow(t *testing.T) {
 	}
 }
 
+// TestInProcessConcurrency: both in-process budgets, a Marketo instance's
+// and a Certain account's, hold calls in flight to their Concurrent.
 func TestInProcessConcurrency(t *testing.T) {
-	b, err := limit.NewInProcess(limit.Config{Concurrent: 2})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		label string
+		make  func() (*limit.InProcess, error)
+	}{
+		{"marketo", "marketo budget:", func() (*limit.InProcess, error) { return limit.NewInProcess(limit.Config{Concurrent: 2}) }},
+		{"certain", "certain budget:", func() (*limit.InProcess, error) {
+			return limit.NewInProcessCertain(limit.CertainConfig{Concurrent: 2, CallsPerSecond: 1000})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.make()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			r1, _ := b.Acquire(ctx)
+			r2, _ := b.Acquire(ctx)
+			short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+			defer cancel()
+			if _, err := b.Acquire(short); !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), tc.label) {
+				t.Fatalf("third concurrent acquire: %v, want to block, then an error starting %q", err, tc.label)
+			}
+			r1()
+			r1() // release is idempotent
+			r3, err := b.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r2()
+			r3()
+		})
 	}
-	ctx := context.Background()
-	r1, _ := b.Acquire(ctx)
-	r2, _ := b.Acquire(ctx)
-	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	defer cancel()
-	if _, err := b.Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("third concurrent acquire: %v, want to block", err)
-	}
-	r1()
-	r1() // release is idempotent
-	r3, err := b.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2()
-	r3()
 }
 
 func TestInProcessDaily(t *testing.T) {

@@ -56,13 +56,23 @@ type planning struct {
 	// delta is the pacing step: one call per delta (ms), where delta is the
 	// time a call counts in the window (Occ, at least Window+Margin) over
 	// CallsPer20s, so that the window refills as fast as it empties and
-	// never fills in a burst. deltaOwn is this owner's step: delta times
+	// never fills in a burst; a paced budget's is its pace. deltaOwn is this owner's step: delta times
 	// the active processes.
 	delta, deltaOwn float64
 	others          int  // slots held by the other owners
 	active          int  // processes holding or wanting slots (this one when it needs any)
 	othersWant      bool // another owner wants slots it did not get
 	p               plan
+}
+
+// paceMS is the pacing step (ms per call) of a budget whose calls count
+// occ ms in the window: a paced budget's pace, or else the time a call
+// counts (at least Window+Margin) over CallsPer20s.
+func (cfg Config) paceMS(occ int64) float64 {
+	if cfg.pace > 0 {
+		return float64(cfg.pace) / float64(time.Millisecond)
+	}
+	return float64(max(occ, (cfg.Window+cfg.Margin).Milliseconds())) / float64(cfg.CallsPer20s)
 }
 
 // planner returns the planner of this process.
@@ -125,7 +135,7 @@ func (pl planner) begin(st budgetItem, now time.Time, nd need, inflight int) *pl
 		g.next.Day, g.next.DayCount = today, 0
 		g.p.changed = true
 	}
-	g.delta = float64(max(st.Occ, (pl.cfg.Window+pl.cfg.Margin).Milliseconds())) / float64(pl.cfg.CallsPer20s)
+	g.delta = pl.cfg.paceMS(st.Occ)
 	g.me = g.next.Owners[pl.owner]
 	g.countOthers()
 	g.deltaOwn = g.delta * float64(max(g.active, 1))
@@ -176,8 +186,12 @@ func (g *planning) refund(b *heldBlock, sb block) {
 }
 
 // stamp records the live stamps of b's calls under this owner and folds
-// the time they counted in the window into Occ.
+// the time they counted in the window into Occ. A paced budget has no
+// window: nothing to record.
 func (g *planning) stamp(b *heldBlock) {
+	if g.cfg.pace > 0 {
+		return
+	}
 	var sum int64
 	for _, e := range b.ends {
 		sum += e - b.granted.UnixMilli()
@@ -234,8 +248,12 @@ func (g *planning) takeSlots() {
 // takeCalls grants a block of calls if the window, both schedules and the
 // day allow at least a useful part of one, or else says how long to wait.
 func (g *planning) takeCalls(blockID string) {
-	counted, frees := g.next.counted()
-	free := g.cfg.CallsPer20s - counted
+	free, frees := math.MaxInt, []int64(nil)
+	if g.cfg.pace == 0 {
+		var counted int
+		counted, frees = g.next.counted()
+		free = g.cfg.CallsPer20s - counted
+	}
 	// The shared schedule allows Burst calls ahead of its pace; each
 	// process's own schedule allows it 1/active of the pace (so that
 	// processes that all want more get equal shares), unless every other
@@ -365,8 +383,12 @@ func (g *planning) finish() plan {
 		g.p.wait = 5 * time.Millisecond
 	}
 	// A pacing wait is exact (only refunds and holders leaving shorten
-	// it); bound it anyway.
-	g.p.wait = min(g.p.wait, g.cfg.Window/4)
+	// it); bound it anyway: by a quarter window, or a second when paced.
+	bound := g.cfg.Window / 4
+	if g.cfg.pace > 0 {
+		bound = time.Second
+	}
+	g.p.wait = min(g.p.wait, bound)
 	g.p.next = g.next
 	return g.p
 }

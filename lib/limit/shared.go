@@ -4,7 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,7 +13,7 @@ import (
 
 // Stats counts a budget's DynamoDB requests, for tests and reports.
 type Stats struct {
-	Grants     int // Marketo calls handed out
+	Grants     int // calls handed out
 	Writes     int // conditional writes sent (PutItem and UpdateItem)
 	Conflicts  int // writes that lost a race (ConditionalCheckFailed)
 	Reads      int // GetItem requests
@@ -22,9 +21,10 @@ type Stats struct {
 	BlocksTook int // blocks granted
 }
 
-// Shared is the budget of one Marketo instance held in DynamoDB and shared
-// by every Lambda of the instance (see the package documentation); it
-// implements marketo.Budget.
+// Shared is the budget of one Marketo instance (NewShared) or one Certain
+// account (NewSharedCertain) held in DynamoDB and shared by every Lambda
+// that calls it (see the package documentation); it implements
+// marketo.Budget and certain.Budget.
 type Shared struct {
 	db    DynamoAPI
 	table string
@@ -67,12 +67,17 @@ type heldBlock struct {
 }
 
 // NewShared returns the budget of the Marketo instance instanceKey (munchkin
-// id or REST host) kept in table (the state table).
+// id or REST host) kept in table (the state table), item "budget#<instanceKey>".
 func NewShared(api DynamoAPI, table, instanceKey string, cfg Config) (*Shared, error) {
-	if api == nil || table == "" || instanceKey == "" {
-		return nil, errors.New("limit: DynamoDB client, table and instance key are required")
+	return newShared(api, table, "budget#", instanceKey, cfg.withDefaults())
+}
+
+// newShared returns the budget kept in table's item prefix+key; cfg has its
+// defaults.
+func newShared(api DynamoAPI, table, prefix, key string, cfg Config) (*Shared, error) {
+	if api == nil || table == "" || key == "" {
+		return nil, fmt.Errorf("limit: %s: DynamoDB client, table and key are required", cfg.label())
 	}
-	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -80,7 +85,7 @@ func NewShared(api DynamoAPI, table, instanceKey string, cfg Config) (*Shared, e
 	if err != nil {
 		return nil, err
 	}
-	return &Shared{db: api, table: table, pk: "budget#" + instanceKey, cfg: cfg, loc: marketo.ChicagoLocation(),
+	return &Shared{db: api, table: table, pk: prefix + key, cfg: cfg, loc: marketo.ChicagoLocation(),
 		owner: owner, wake: make(chan struct{})}, nil
 }
 
