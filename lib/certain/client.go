@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -30,9 +31,16 @@ type Config struct {
 	Fields     FieldNames   // zero values = Defaults()
 	PagingMode string       // PagingOffset0 (default), PagingOffset1, PagingPage1, PagingNone
 	PageSize   int          // max_results, default 200
-	// MaxInFlight bounds concurrent HTTP calls made through this client
-	// (default 4), so bulk writes from many goroutines stay bounded.
-	MaxInFlight  int
+	// MaxInFlight is the most HTTP calls this client has in flight at once
+	// (default 16): the ceiling of its adaptive limit, which starts at
+	// InitialInFlight (default 4) and finds what the tenant tolerates
+	// (adaptive.go).
+	MaxInFlight     int
+	InitialInFlight int
+	// Budget is taken before every HTTP attempt, so that every Lambda
+	// calling the account together stays inside its capacity
+	// (limit.Shared); nil means none.
+	Budget       Budget
 	IncludeParam string // default "includeList"
 	MaxAttempts  int    // tries per call for 429/5xx, default 6
 	MinBackoff   time.Duration
@@ -51,7 +59,7 @@ type Config struct {
 type Client struct {
 	cfg  Config
 	base *url.URL
-	sem  chan struct{}
+	lim  *adaptive
 
 	mu    sync.Mutex
 	stats Stats
@@ -71,7 +79,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg:  cfg,
 		base: u,
-		sem:  make(chan struct{}, cfg.MaxInFlight),
+		lim:  newAdaptive(cfg.InitialInFlight, cfg.MaxInFlight, cfg.Now, cfg.Sleep, cfg.MaxBackoff),
 		stats: Stats{
 			ByPath: map[string]int{},
 			ByCode: map[int]int{},
@@ -119,8 +127,8 @@ func (cfg Config) validate() error {
 	if err := cfg.Contract.validate(); err != nil {
 		return err
 	}
-	if cfg.PageSize < 0 || cfg.MaxInFlight < 0 || cfg.MaxAttempts < 0 || cfg.MaxPages < 0 {
-		return errors.New("certain: config: PageSize, MaxInFlight, MaxAttempts and MaxPages must not be negative")
+	if cfg.PageSize < 0 || cfg.MaxInFlight < 0 || cfg.InitialInFlight < 0 || cfg.MaxAttempts < 0 || cfg.MaxPages < 0 {
+		return errors.New("certain: config: PageSize, MaxInFlight, InitialInFlight, MaxAttempts and MaxPages must not be negative")
 	}
 	return nil
 }
@@ -134,7 +142,13 @@ func (cfg Config) withDefaults() Config {
 		cfg.PageSize = 200
 	}
 	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = 4
+		cfg.MaxInFlight = 16
+	}
+	if cfg.InitialInFlight == 0 {
+		cfg.InitialInFlight = 4
+	}
+	if cfg.Budget == nil {
+		cfg.Budget = unbudgeted{}
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 6
@@ -175,13 +189,11 @@ func (c *Client) Fields() FieldNames { return c.cfg.Fields }
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Stats{Calls: c.stats.Calls, Retries: c.stats.Retries, ByPath: map[string]int{}, ByCode: map[int]int{}}
-	for k, v := range c.stats.ByPath {
-		s.ByPath[k] = v
-	}
-	for k, v := range c.stats.ByCode {
-		s.ByCode[k] = v
-	}
+	s := c.stats
+	var a adaptiveStats
+	s.Limit, s.InFlight, a = c.lim.snapshot()
+	s.PeakInFlight, s.Cuts, s.LatencyCuts, s.Paused, s.CallTime, s.Throttled = a.peak, a.cuts, a.latCuts, a.paused, a.busy, a.throttled
+	s.ByPath, s.ByCode = maps.Clone(c.stats.ByPath), maps.Clone(c.stats.ByCode)
 	return s
 }
 
@@ -263,14 +275,20 @@ func (c *Client) target(cl call) string {
 	return target
 }
 
-// retryWait sleeps the back-off of attempt, or what Retry-After asked.
+// retryWait sleeps the back-off of attempt, or what Retry-After asked (at
+// most MaxBackoff). A 429's or 503's Retry-After pauses every new call of
+// the client (adaptive.go), the retry's included, so it is not slept here
+// a second time.
 func (c *Client) retryWait(ctx context.Context, cl call, status, attempt int, retryAfter time.Duration) error {
 	wait := c.backoff(attempt)
 	if retryAfter > 0 {
-		wait = retryAfter
+		wait = min(retryAfter, c.cfg.MaxBackoff)
 	}
 	c.cfg.Logger.WarnContext(ctx, "certain call retried",
 		"method", cl.method, "resource", cl.resource, "status", status, "attempt", attempt, "wait", wait.String())
+	if retryAfter > 0 && overload(status) {
+		return nil
+	}
 	if err := c.cfg.Sleep(ctx, wait); err != nil {
 		return fmt.Errorf("certain: %s %s: waiting to retry: %w", cl.method, cl.resource, err)
 	}
@@ -289,15 +307,37 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return half + rand.N(half+1)
 }
 
-// attempt performs a single HTTP attempt. status is 0 for a transport error.
+// attempt performs a single HTTP attempt under the adaptive limit and the
+// budget. status is 0 for a transport error.
 func (c *Client) attempt(ctx context.Context, cl call, target string, payload []byte, retry bool) ([]byte, int, time.Duration, error) {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, 0, 0, ctx.Err()
+	t, err := c.lim.acquire(ctx)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("certain: %s %s: waiting for the concurrency limit: %w", cl.method, cl.resource, err)
 	}
-	defer func() { <-c.sem }()
+	t0 := time.Now()
+	release, err := c.cfg.Budget.Acquire(ctx)
+	c.addBudgetWait(time.Since(t0))
+	if err != nil {
+		c.lim.abandon(t)
+		return nil, 0, 0, fmt.Errorf("certain: %s %s: budget: %w", cl.method, cl.resource, err)
+	}
+	start := c.cfg.Now()
+	body, status, retryAfter, err := c.send(ctx, cl, target, payload, retry)
+	release()
+	c.lim.release(t, answer{status: status, rtt: c.cfg.Now().Sub(start), retryAfter: retryAfter})
+	return body, status, retryAfter, err
+}
 
+// addBudgetWait counts time spent waiting for the budget.
+func (c *Client) addBudgetWait(d time.Duration) {
+	c.mu.Lock()
+	c.stats.BudgetWait += d
+	c.mu.Unlock()
+}
+
+// send makes the HTTP request of cl and reads its answer. status is 0 for a
+// transport error, -1 when no request could be built.
+func (c *Client) send(ctx context.Context, cl call, target string, payload []byte, retry bool) ([]byte, int, time.Duration, error) {
 	var rdr io.Reader
 	if payload != nil {
 		rdr = bytes.NewReader(payload)

@@ -177,11 +177,12 @@ func TestRetry429HonoursRetryAfter(t *testing.T) {
 	var waits []time.Duration
 	var mu sync.Mutex
 	cfg := srv.Config()
+	cfg.Now = clk.Now
 	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		waits = append(waits, d)
-		return nil
+		return clk.Sleep(ctx, d)
 	}
 	c, err := certain.New(cfg)
 	if err != nil {
@@ -199,6 +200,12 @@ func TestRetry429HonoursRetryAfter(t *testing.T) {
 	st := c.Stats()
 	if st.Retries != 2 || st.ByCode[429] != 1 || st.ByCode[503] != 1 || st.ByPath["GET Event"] != 3 {
 		t.Errorf("stats %+v", st)
+	}
+	// The 429 and the 503 are one congestion event each (the retry started
+	// after the first cut): the limit went 4 → 3 → 2; the Retry-After
+	// paused the client (the retry included) for 7 s.
+	if st.Throttled != 2 || st.Cuts != 2 || st.Limit != 2 || st.Paused != 7*time.Second {
+		t.Errorf("throttled %d, cuts %d, limit %d, paused %s; want 2, 2, 2 and 7s", st.Throttled, st.Cuts, st.Limit, st.Paused)
 	}
 	// A create is not retried on 5xx (it may have happened), only on 429.
 	srv.FailNext("Profile/ACME", 1, http.StatusInternalServerError, 0)

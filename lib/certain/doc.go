@@ -9,6 +9,9 @@
 //
 // Transport rules: HTTP Basic auth, JSON only, 404 on a collection search is an
 // empty result, 429 and 5xx are retried with exponential back-off honouring
-// Retry-After, and a semaphore bounds the calls in flight per client (Certain
-// publishes no limits; docs/certain.md §3 assumes 4).
+// Retry-After. Every attempt first takes a slot of the client's adaptive
+// concurrency limit (adaptive.go: AIMD with a latency signal, between 1 and
+// MaxInFlight, cut on 429/503 and paused for their Retry-After), then the
+// account's Budget (limit.Shared, shared by every Lambda of the account);
+// Certain publishes no limits (docs/certain.md §3).
 package certain

@@ -248,4 +248,13 @@ type Stats struct {
 	Retries int
 	ByPath  map[string]int // per resource ("Registration", "Profile", ...) and verb: "GET Registration"
 	ByCode  map[int]int    // HTTP statuses received
+
+	// The adaptive limit (adaptive.go) and the budget: the limit now, the
+	// calls in flight now and at most, the cuts on a 429/503 and on a
+	// latency jump, the 429 and 503 answers, the time calls waited for a
+	// Retry-After and for the budget, and the sum of the calls' round
+	// trips (the mean calls in flight over a period is CallTime/period).
+	Limit, InFlight, PeakInFlight int
+	Cuts, LatencyCuts, Throttled  int
+	Paused, BudgetWait, CallTime  time.Duration
 }
