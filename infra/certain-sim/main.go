@@ -36,6 +36,8 @@ func run() error {
 	size := flag.Int("registrations", 300, "registrations to generate (0 = empty account)")
 	var o simFlags
 	o.register(flag.CommandLine)
+	var lim limitFlags
+	lim.register(flag.CommandLine)
 	flag.Parse()
 	pass := os.Getenv("CERTAIN_SIM_PASSWORD") // kept out of argv and logs
 	if pass == "" {
@@ -48,7 +50,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := certaintest.New(append(opts, certaintest.WithCredentials(*user, pass))...)
+	limOpts, err := lim.options()
+	if err != nil {
+		return err
+	}
+	srv := certaintest.New(append(append(opts, limOpts...), certaintest.WithCredentials(*user, pass))...)
 	srv.AddAccount(*account)
 	if *size > 0 {
 		d := demodata.Generate(demodata.Options{Seed: *seed, Registrations: *size, Account: *account, Fields: srv.Fields()})
@@ -68,7 +74,8 @@ func run() error {
 		_ = hs.Close()
 	}()
 	slog.Info("certain simulator listening", "url", "http://"+l.Addr().String(), "account", *account, "user", *user, "registrations", *size,
-		"paging", o.paging, "lenient", o.lenient, "pageCap", o.pageCap, "tagsField", o.tagsField, "errorFormat", o.errorFormat)
+		"paging", o.paging, "lenient", o.lenient, "pageCap", o.pageCap, "tagsField", o.tagsField, "errorFormat", o.errorFormat,
+		"rate", lim.rate, "concurrency", lim.concurrency, "latency", lim.latency.String(), "latencyMax", max(lim.latency, lim.latencyMax).String())
 	if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

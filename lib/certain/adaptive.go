@@ -70,7 +70,7 @@ type adaptiveStats struct {
 	peak      int           // most calls in flight at once
 	cuts      int           // decreases on 429/503
 	latCuts   int           // decreases on a latency jump
-	paused    time.Duration // time calls waited for a Retry-After
+	paused    time.Duration // time the client paused new calls for a Retry-After
 	busy      time.Duration // sum of the round trips (mean in flight = busy / elapsed)
 	throttled int           // 429 and 503 answers
 }
@@ -103,9 +103,6 @@ func (a *adaptive) acquire(ctx context.Context) (ticket, error) {
 			if err := a.sleep(ctx, wait); err != nil {
 				return ticket{}, err
 			}
-			a.mu.Lock()
-			a.st.paused += wait
-			a.mu.Unlock()
 			waited = until
 			continue
 		}
@@ -133,6 +130,14 @@ func overload(status int) bool {
 	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 }
 
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // answer is what became of one call, for the limit.
 type answer struct {
 	status     int           // HTTP status; 0 when no answer came
@@ -158,8 +163,10 @@ func (a *adaptive) release(t ticket, ans answer) {
 			a.st.cuts++
 		}
 		if ans.retryAfter > 0 {
-			until := a.now().Add(min(ans.retryAfter, a.maxPause))
+			now := a.now()
+			until := now.Add(min(ans.retryAfter, a.maxPause))
 			if until.After(a.pauseUntil) {
+				a.st.paused += until.Sub(later(now, a.pauseUntil))
 				a.pauseUntil = until
 			}
 		}

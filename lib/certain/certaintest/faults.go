@@ -18,13 +18,6 @@ type fault struct {
 	drop       bool
 }
 
-// SetLatency changes the delay added to every response.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
 // FailNext makes the next n requests whose path matches pathPattern answer
 // status (with a Retry-After header when retryAfter > 0). pathPattern is
 // matched against the path below the API base ("Registration/ACME/HS26",

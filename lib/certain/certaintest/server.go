@@ -55,6 +55,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -65,6 +66,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/clock"
 )
 
 const (
@@ -151,9 +153,6 @@ func WithCredentials(user, pass string) Option {
 	return func(s *Server) { s.user, s.pass = user, pass }
 }
 
-// WithLatency delays every response by d.
-func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = d } }
-
 // Server is the simulator. It is an http.Handler; NewServer also serves it
 // on a loopback listener.
 type Server struct {
@@ -174,8 +173,10 @@ type Server struct {
 	user         string
 	pass         string
 
+	sleep func(ctx context.Context, d time.Duration) error
+
 	mu       sync.Mutex
-	latency  time.Duration
+	lim      limits
 	accounts map[string]*account
 	calls    []Call
 	faults   []*fault
@@ -192,8 +193,9 @@ func New(opts ...Option) *Server {
 	s := &Server{
 		paging: certain.PagingOffset0, fields: certain.Defaults(), now: time.Now,
 		createStatus: http.StatusOK, tagShape: TagStrings, errFormat: ErrorServlet,
-		user: DefaultUsername, pass: DefaultPassword,
+		user: DefaultUsername, pass: DefaultPassword, sleep: clock.Sleep,
 		accounts: map[string]*account{}, sorted: map[string]sortEntry{},
+		lim: limits{rng: rand.New(rand.NewPCG(2026, 19)), arrivals: map[string][]time.Time{}, inflight: map[string]int{}, peak: map[string]int{}},
 	}
 	for _, o := range opts {
 		o(s)
@@ -276,18 +278,25 @@ func rel(p string) string {
 	return p
 }
 
-// ServeHTTP answers one request: injected latency and faults first, then
-// Basic auth, the JSON body of a POST, and the route under s.mu.
+// ServeHTTP answers one request: an injected fault (after the latency),
+// or else the account's limits (limits.go), the latency, Basic auth, the
+// JSON body of a POST, and the route under s.mu.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	lat := s.latency
 	f := s.takeFault(r.URL.Path)
 	s.mu.Unlock()
-	delay(r.Context(), lat)
 	if f != nil {
+		s.hold(r.Context(), s.latencyOf())
 		s.serveFault(w, r, f)
 		return
 	}
+	leave, lat, ok, retryAfter := s.admit(r.URL.Path)
+	if !ok {
+		s.throttle(w, r, retryAfter)
+		return
+	}
+	defer leave()
+	s.hold(r.Context(), lat)
 	if !s.authorized(r) {
 		s.fail(w, r, http.StatusUnauthorized, "Invalid username or password")
 		return
@@ -305,17 +314,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, r, out)
-}
-
-// delay waits d, or until ctx ends.
-func delay(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-	}
 }
 
 // authorized checks the Basic-auth user and password.
