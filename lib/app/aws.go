@@ -48,10 +48,10 @@ func NewDeps(ctx context.Context, s Settings, log *slog.Logger) (*Deps, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	sec := secrets.New(secretsmanager.NewFromConfig(cfg), SecretsTTL, time.Now)
-	budgets := Budgets(limit.Factory{Mode: s.BudgetMode, DB: ddb, Table: s.StateTable})
+	f := limit.Factory{Mode: s.BudgetMode, DB: ddb, Table: s.StateTable}
 	return &Deps{
 		Settings: s, AWS: cfg, Store: st, Secrets: sec, Logger: log,
-		Connector: &Connector{Secrets: sec, Budgets: budgets, Logger: log},
+		Connector: &Connector{Secrets: sec, Budgets: Budgets(f), CertainBudgets: CertainBudgets(f), Logger: log},
 	}, nil
 }
 

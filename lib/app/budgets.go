@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/limit"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
@@ -26,4 +27,24 @@ func Budgets(f limit.Factory) BudgetFactory {
 // instance and process): for make demo and MARKETO_BUDGET_MODE=in-process.
 func InProcessBudgets(instanceKey string, b config.Budget) (marketo.Budget, error) {
 	return Budgets(limit.Factory{Mode: limit.ModeInProcess})(instanceKey, b)
+}
+
+// CertainBudgetFactory returns the budget of one Certain account (keyed by
+// its host and account code) sized by a connection's certainBudget.
+type CertainBudgetFactory func(accountKey string, b config.CertainBudget) (certain.Budget, error)
+
+// CertainBudgets is the CertainBudgetFactory of f: with limit.ModeShared
+// (MARKETO_BUDGET_MODE=shared, the default, also decides this) the budget
+// is held in the state table and shared by every Lambda calling the
+// account: a pace of calls per second and self-expiring concurrency leases.
+func CertainBudgets(f limit.Factory) CertainBudgetFactory {
+	return func(accountKey string, b config.CertainBudget) (certain.Budget, error) {
+		return f.NewCertain(accountKey, limit.CertainConfig{Concurrent: b.Concurrent, CallsPerSecond: b.CallsPerSecond})
+	}
+}
+
+// InProcessCertainBudgets is a CertainBudgetFactory of in-process budgets
+// (one per account and process): for make demo and in-process mode.
+func InProcessCertainBudgets(accountKey string, b config.CertainBudget) (certain.Budget, error) {
+	return CertainBudgets(limit.Factory{Mode: limit.ModeInProcess})(accountKey, b)
 }

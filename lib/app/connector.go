@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"slices"
+	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -29,14 +29,22 @@ type SecretSource interface {
 // life of the process (a warm Lambda reuses them, tokens included). A
 // changed connection or rotated credential builds new clients.
 type Connector struct {
-	Secrets    SecretSource
-	Budgets    BudgetFactory
-	HTTPClient *http.Client
-	Logger     *slog.Logger
+	Secrets        SecretSource
+	Budgets        BudgetFactory
+	CertainBudgets CertainBudgetFactory
+	HTTPClient     *http.Client
+	Logger         *slog.Logger
 
-	mu      sync.Mutex
-	clients map[string]cached         // by account
-	budgets map[string]*watchedBudget // by Marketo instance
+	mu       sync.Mutex
+	clients  map[string]cached         // by account
+	budgets  map[string]*watchedBudget // by Marketo instance
+	cbudgets map[string]certainBudget  // by Certain host and account
+}
+
+// certainBudget is the budget of one Certain account and what sized it.
+type certainBudget struct {
+	size   config.CertainBudget
+	budget certain.Budget
 }
 
 type cached struct {
@@ -88,6 +96,9 @@ func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.C
 	if err != nil {
 		return jobs.Clients{}, fmt.Errorf("account %q: certain client: %w", conn.Account, err)
 	}
+	if ccfg.Budget, err = c.certainBudget(conn.CertainBaseURL, conn.Account, conn.WithDefaults().CertainBudget); err != nil {
+		return jobs.Clients{}, fmt.Errorf("account %q: certain budget: %w", conn.Account, err)
+	}
 	ccfg.HTTPClient, ccfg.Logger = c.HTTPClient, log.With("api", "certain", "account", conn.Account)
 	cc, err := certain.New(ccfg)
 	if err != nil {
@@ -123,6 +134,31 @@ func (c *Connector) budget(key string, b config.Budget) (marketo.Budget, error) 
 	return w, nil
 }
 
+// certainBudget returns the one budget of a Certain account (its host and
+// account code) in this process, built anew when its size changed. mu held.
+func (c *Connector) certainBudget(baseURL, account string, size config.CertainBudget) (certain.Budget, error) {
+	key := account
+	if u, err := url.Parse(baseURL); err == nil && u.Host != "" {
+		key = strings.ToLower(u.Host) + "/" + account
+	}
+	if got, ok := c.cbudgets[key]; ok && got.size == size {
+		return got.budget, nil
+	}
+	f := c.CertainBudgets
+	if f == nil {
+		f = InProcessCertainBudgets
+	}
+	b, err := f(key, size)
+	if err != nil {
+		return nil, err
+	}
+	if c.cbudgets == nil {
+		c.cbudgets = map[string]certainBudget{}
+	}
+	c.cbudgets[key] = certainBudget{size: size, budget: b}
+	return b, nil
+}
+
 // fingerprint identifies what the clients were built from; it is kept in
 // memory only and never logged.
 func fingerprint(conn config.Connection, m secrets.MarketoCredentials, c secrets.CertainCredentials) [32]byte {
@@ -137,16 +173,25 @@ func fingerprint(conn config.Connection, m secrets.MarketoCredentials, c secrets
 	return out
 }
 
-// ReleaseBudgets gives back what the process's shared budgets hold (their
-// concurrency slots and unused calls) so that other Lambdas of the instance
-// can use them while this one is frozen between invocations. Budgets without
+// ReleaseBudgets gives back what the process's shared budgets, Marketo's
+// and Certain's, hold (their concurrency slots and unused calls) so that
+// other Lambdas of the instance or account can use them while this one is
+// frozen between invocations. Budgets without
 // a Close (the in-process ones) hold nothing across invocations.
 func (c *Connector) ReleaseBudgets(ctx context.Context) error {
 	c.mu.Lock()
-	budgets := slices.Collect(maps.Values(c.budgets))
+	var closers []interface{ Close(context.Context) error }
+	for _, b := range c.budgets {
+		closers = append(closers, b)
+	}
+	for _, b := range c.cbudgets {
+		if cl, ok := b.budget.(interface{ Close(context.Context) error }); ok {
+			closers = append(closers, cl)
+		}
+	}
 	c.mu.Unlock()
 	var errs []error
-	for _, b := range budgets {
+	for _, b := range closers {
 		if err := b.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}

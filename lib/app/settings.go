@@ -22,7 +22,8 @@ type Settings struct {
 	DeadlineMargin time.Duration // DEADLINE_MARGIN, default 30s
 	// BudgetMode (MARKETO_BUDGET_MODE): limit.ModeShared ("shared", the
 	// default) or limit.ModeInProcess ("in-process", or "local", its old
-	// spelling).
+	// spelling). It decides where both budgets are held: each Marketo
+	// instance's and each Certain account's.
 	BudgetMode limit.Mode
 	// EmitBaseline (DETECTOR_EMIT_BASELINE=true): the detector's first run
 	// for an event sends a change for every registration instead of only

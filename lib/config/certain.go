@@ -29,7 +29,7 @@ func (c Connection) CertainConfig(username, password string) (certain.Config, er
 	}
 	return certain.Config{
 		BaseURL: c.CertainBaseURL, Username: username, Password: password, AllowHTTP: c.AllowHTTP,
-		Fields: c.CertainFields, PagingMode: c.PagingMode, PageSize: c.PageSize, MaxInFlight: c.MaxInFlight,
+		Fields: c.CertainFields, PagingMode: c.PagingMode, PageSize: c.PageSize, MaxInFlight: c.WithDefaults().MaxInFlight,
 		IncludeParam: c.IncludeParam,
 		Contract: certain.Contract{OrderByParam: c.OrderByParam, FilterTimeFormat: c.FilterTimeFormat, TimeZone: loc,
 			APIBasePath: c.APIBasePath, StandardBasePath: c.StandardBasePath},
@@ -52,8 +52,15 @@ func (c Connection) validateCertain(l *errList) {
 	if c.PagingMode != "" && !slices.Contains(certain.PagingModes(), c.PagingMode) {
 		l.add("pagingMode", "must be one of %s, got %q (cmctl probe-certain infers it)", strings.Join(certain.PagingModes(), ", "), c.PagingMode)
 	}
-	if c.MaxInFlight < 0 || c.MaxInFlight > 32 {
-		l.add("maxInFlight", "must be between 1 and 32 (0 = default %d), got %d", DefaultMaxInFlight, c.MaxInFlight)
+	cb := c.CertainBudget
+	if cb.Concurrent < 0 || cb.Concurrent > MaxCertainConcurrent {
+		l.add("certainBudget.concurrent", "must be between 1 and %d (0 = default %d), got %d", MaxCertainConcurrent, DefaultCertainConcurrent, cb.Concurrent)
+	}
+	if cb.CallsPerSecond < 0 || cb.CallsPerSecond > MaxCertainCallsPerSecond {
+		l.add("certainBudget.callsPerSecond", "must be between 1 and %d (0 = default %d), got %d", MaxCertainCallsPerSecond, DefaultCertainCallsPerSecond, cb.CallsPerSecond)
+	}
+	if c.MaxInFlight < 0 || c.MaxInFlight > MaxCertainConcurrent {
+		l.add("maxInFlight", "must be between 1 and %d (0 = certainBudget.concurrent), got %d", MaxCertainConcurrent, c.MaxInFlight)
 	}
 	oneOf(l, "includeParam", c.IncludeParam, "includeList", "include_list")
 	oneOf(l, "orderByParam", c.OrderByParam, "orderBy", "order_by")

@@ -73,12 +73,17 @@ func TestConnectionValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.MarketoBudget = Budget{CallsPer20s: 101, Concurrent: 11}
+	c.CertainBudget = CertainBudget{Concurrent: 65, CallsPerSecond: -1}
+	c.MaxInFlight = 65
 	c.CertainBaseURL = "http://x"
 	c.Statuses = []Status{{"A", "accepted"}, {" a ", "weird"}}
 	err := c.Validate()
 	for _, want := range []string{
 		`connection "ACME": marketoBudget.callsPer20s: must be between 1 and 100`,
 		`marketoBudget.concurrent: must be between 1 and 10`,
+		`certainBudget.concurrent: must be between 1 and 64 (0 = default 16), got 65`,
+		`certainBudget.callsPerSecond: must be between 1 and 1000 (0 = default 50), got -1`,
+		`maxInFlight: must be between 1 and 64 (0 = certainBudget.concurrent), got 65`,
 		`certainBaseURL: scheme must be https`,
 		`statuses[1].name: status " a " repeats statuses[0]`,
 		`statuses[1].category: must be one of`,
@@ -90,6 +95,16 @@ func TestConnectionValidate(t *testing.T) {
 	d := validConn().WithDefaults()
 	if d.MarketoBudget != (Budget{50, 5, 10000}) || len(d.Statuses) != 11 || d.PageSize != 200 || d.CertainFields.ExternalID != "externalKey" {
 		t.Fatalf("defaults: %+v", d)
+	}
+	// The Certain budget: 16 in flight and 50 calls per second, and one
+	// process may use all 16 unless maxInFlight says less.
+	if d.CertainBudget != (CertainBudget{16, 50}) || d.MaxInFlight != 16 {
+		t.Fatalf("certain defaults: %+v, maxInFlight %d", d.CertainBudget, d.MaxInFlight)
+	}
+	c = validConn()
+	c.CertainBudget.Concurrent = 6
+	if d := c.WithDefaults(); d.MaxInFlight != 6 || d.CertainBudget.CallsPerSecond != 50 {
+		t.Fatalf("maxInFlight %d with certainBudget.concurrent 6, want 6 (and 50 calls/s)", d.MaxInFlight)
 	}
 }
 

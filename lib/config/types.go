@@ -40,10 +40,15 @@ type Connection struct {
 	CertainFields certain.FieldNames `json:"certainFields,omitempty"`
 	// Statuses is the registration-status vocabulary; empty means the
 	// standard list of docs/certain.md §6.
-	Statuses    []Status `json:"statuses,omitempty"`
-	PageSize    int      `json:"pageSize,omitempty"`    // Certain page size, default 200
-	PagingMode  string   `json:"pagingMode,omitempty"`  // offset0 (default), offset1, page1, none
-	MaxInFlight int      `json:"maxInFlight,omitempty"` // Certain concurrent calls, default 4
+	Statuses   []Status `json:"statuses,omitempty"`
+	PageSize   int      `json:"pageSize,omitempty"`   // Certain page size, default 200
+	PagingMode string   `json:"pagingMode,omitempty"` // offset0 (default), offset1, page1, none
+	// MaxInFlight is the most Certain calls one process has in flight (the
+	// ceiling of its client's adaptive limit; default CertainBudget.Concurrent).
+	MaxInFlight int `json:"maxInFlight,omitempty"`
+	// CertainBudget is what every Lambda calling the Certain account may
+	// use together (lib/limit.CertainConfig).
+	CertainBudget CertainBudget `json:"certainBudget,omitzero"`
 
 	// The tenant's API conventions nothing public settles (docs/certain.md
 	// §9); cmctl probe-certain infers most of them.
@@ -61,6 +66,14 @@ type Connection struct {
 	// Marketo id and Source = Marketo over it (rule C). Default false: the
 	// other system's id stays, and the record's outcome says so.
 	OverwriteForeignExternalIDs bool `json:"overwriteForeignExternalIds,omitempty"`
+}
+
+// CertainBudget is the ceiling on the product's use of one Certain account,
+// shared by all its Lambdas; within it, each client's adaptive limit finds
+// what the tenant tolerates.
+type CertainBudget struct {
+	Concurrent     int `json:"concurrent,omitempty"`     // calls in flight, default 16, at most 64
+	CallsPerSecond int `json:"callsPerSecond,omitempty"` // calls started per second, default 50, at most 1000
 }
 
 // Budget is the share of the Marketo instance's limits this product may use.

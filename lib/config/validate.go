@@ -20,9 +20,16 @@ const (
 	MaxCallsPer20s     = 100
 	MaxConcurrent      = 10
 
-	DefaultPageSize    = 200
-	DefaultPagingMode  = "offset0"
-	DefaultMaxInFlight = 4
+	DefaultPageSize   = 200
+	DefaultPagingMode = "offset0"
+	// Certain budget defaults and ceilings (docs/certain.md §3): Certain
+	// publishes no limit; these stay below what public clients run, and
+	// each client's adaptive limit finds the tenant's real capacity
+	// within them.
+	DefaultCertainConcurrent     = 16
+	DefaultCertainCallsPerSecond = 50
+	MaxCertainConcurrent         = 64
+	MaxCertainCallsPerSecond     = 1000
 	// MinInterval is the shortest recurring interval; schedule ticks come
 	// every few minutes, so a shorter one would only mislead.
 	MinInterval = time.Minute
@@ -145,8 +152,14 @@ func (c Connection) WithDefaults() Connection {
 	if c.PagingMode == "" {
 		c.PagingMode = DefaultPagingMode
 	}
+	if c.CertainBudget.Concurrent == 0 {
+		c.CertainBudget.Concurrent = DefaultCertainConcurrent
+	}
+	if c.CertainBudget.CallsPerSecond == 0 {
+		c.CertainBudget.CallsPerSecond = DefaultCertainCallsPerSecond
+	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
+		c.MaxInFlight = c.CertainBudget.Concurrent
 	}
 	c.CertainFields = c.CertainFields.WithDefaults()
 	return c

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
@@ -101,7 +102,9 @@ func TestImportLeadsCertainThrottlingIsRetried(t *testing.T) {
 // past the client's retries the run fails with a checkpoint, and the next
 // run finishes the list with nothing duplicated.
 func TestImportLeadsCertainOutageStopsAndResumes(t *testing.T) {
-	e := newImportEnv(t)
+	// 8 workers (twice maxInFlight), so that the deadline after 310
+	// registrations falls before the last 20 leads are all under way.
+	e := newImportEnv(t, jobstest.WithConnection(func(c *config.Connection) { c.MaxInFlight = 4 }))
 	ids := e.addLeads(320)
 	e.PutJob(t, leadsJob(listID))
 	e.stopAfterRegistrations(310) // let the first page finish and a few more
