@@ -123,6 +123,33 @@ func CertainFaults() Fault {
 		}}
 }
 
+// CertainThrottlesMidRun: the Certain tenant holds every call 2 ms of wall
+// time (so that the jobs' calls overlap there) and, from the world's
+// onset-th Certain call on, tolerates 2 calls in flight: beyond them it
+// answers 429 with Retry-After: 1, as a tenant whose other integrations
+// have just taken most of its capacity would.
+func CertainThrottlesMidRun(onset int) Fault {
+	var mu sync.Mutex
+	seen := 0
+	return Fault{Name: "Certain tenant starts answering 429",
+		Setup: func(w *World) {
+			w.Certain.SetLatency(2 * time.Millisecond)
+			w.Net.OnCall(func(c CallInfo) {
+				if c.API != APICertain {
+					return
+				}
+				mu.Lock()
+				seen++
+				fire := seen == onset
+				mu.Unlock()
+				if fire {
+					w.Certain.SetLimits(0, 2)
+					w.Net.Note("certain tolerates 2 in flight", 1)
+				}
+			})
+		}}
+}
+
 // Deadline stops every long job at a safe point early in each of its
 // first invocations (the Lambda's soft deadline), so each continues from
 // its checkpoint in the next.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
 
 // StepMetrics runs engagement and interest metrics at the same time, as
@@ -74,7 +75,7 @@ func RunScenario(t testing.TB, sc Scenario) Result {
 	if sc.World != nil {
 		sc.World(&cfg)
 	}
-	ref := Reference(t, steps)
+	ref := referenceOf(t, cfg.Data, steps)
 
 	w := NewWorld(t, cfg)
 	base := w.Observe()
@@ -223,7 +224,13 @@ func compact(outs []string) string {
 // simulators hold afterwards.
 func Reference(t testing.TB, steps []string) State {
 	t.Helper()
-	w := NewWorld(t, Config{})
+	return referenceOf(t, nil, steps)
+}
+
+// referenceOf is Reference over the data set d (nil: the demo data set).
+func referenceOf(t testing.TB, d *demodata.Dataset, steps []string) State {
+	t.Helper()
+	w := NewWorld(t, Config{Data: d})
 	for range 2 {
 		for _, s := range steps {
 			if out := w.drive(t, s, nil); strings.Contains(out, "unfinished") {

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,41 @@ func TestSQSDuplicateAndOutOfOrder(t *testing.T) {
 	requireHeld(t, r)
 	if r.Injected == 0 {
 		t.Error("nothing duplicated")
+	}
+}
+
+// TestCertainTenantStarts429MidRun: from the 30th Certain call on, the
+// tenant refuses every call beyond 2 in flight with 429 and Retry-After: 1.
+// The invariants hold, and there is no 429 storm: each client cuts its
+// adaptive limit and pauses for the Retry-After, so the tenant refuses a
+// few calls while the limits come down (at most the calls beyond 2 that
+// each client had in flight), then only the rare probe of the level it
+// refused. A client with a fixed 16 in flight would see most of its calls
+// refused.
+func TestCertainTenantStarts429MidRun(t *testing.T) {
+	const onset = 30
+	var w *World
+	r := RunScenario(t, Scenario{Name: "certain 429 mid-run",
+		Faults: []Fault{CertainThrottlesMidRun(onset), {Name: "spy", Setup: func(x *World) { w = x }}}})
+	requireHeld(t, r)
+	calls := w.Certain.Calls()
+	after := calls[min(len(calls), onset-1):]
+	refused := 0
+	for _, c := range after {
+		if c.Status == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	ls := w.Certain.LimitStats()
+	t.Logf("%d Certain calls; from the onset on %d, %d refused; tenant's peak in flight %d", len(calls), len(after), refused, ls.PeakInFlight[w.Data.Account])
+	if refused == 0 {
+		t.Fatal("the tenant answered no 429: the calls did not overlap")
+	}
+	// The world's two Certain clients reach the tenant with at most 16 in
+	// flight each; coming down to 2 by cuts of a quarter refuses at most
+	// 14+10+7+4+2+1 calls per client, and then only probes: 1 call after
+	// 100, 200, 400, ... clean answers.
+	if bound := 2*38 + len(after)/100; refused > bound {
+		t.Errorf("%d of the %d calls from the onset on were refused, more than the %d the cuts and probes allow: a 429 storm", refused, len(after), bound)
 	}
 }

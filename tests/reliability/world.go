@@ -56,6 +56,9 @@ type Config struct {
 	CertainOptions []certaintest.Option
 	// Budget is the connection's Marketo budget (default: the product's).
 	Budget config.Budget
+	// CertainBudget is the connection's Certain budget (default: the
+	// product's), held in process and shared by the world's clients.
+	CertainBudget config.CertainBudget
 	// Log receives every log line of the product at debug level; nil
 	// discards them.
 	Log *bytes.Buffer
@@ -103,6 +106,7 @@ type World struct {
 	// beforeDeliver runs between the detector's tick and the delivery.
 	beforeDeliver func()
 	budget        marketo.Budget
+	cbudget       certain.Budget
 	certainWait   []time.Duration
 	violations    []Violation
 	runs          []store.Run
@@ -153,7 +157,11 @@ func NewWorld(t testing.TB, cfg Config) *World {
 		t.Fatalf("reliability: budget: %v", err)
 	}
 	w.budget = lb
-	mc, cc := w.newClients()
+	cb := config.Connection{CertainBudget: cfg.CertainBudget}.WithDefaults().CertainBudget
+	if w.cbudget, err = limit.NewInProcessCertain(limit.CertainConfig{Concurrent: cb.Concurrent, CallsPerSecond: cb.CallsPerSecond, Now: clk.Now, Sleep: clk.Sleep}); err != nil {
+		t.Fatalf("reliability: certain budget: %v", err)
+	}
+	mc, cc := w.newClients(w.cbudget)
 	w.MarketoClient, w.CertainClient = mc, cc
 	clients := jobs.Clients{Marketo: mc, Certain: cc}
 	conn := jobstest.StaticConnector{Clients: clients, Account: d.Account}
@@ -162,6 +170,7 @@ func NewWorld(t testing.TB, cfg Config) *World {
 	w.Store = &CrashStore{Store: w.Mem}
 	w.Conn = demodata.DemoConnection(d, w.Certain.URL, w.Certain.Fields())
 	w.Conn.MarketoBudget = budget
+	w.Conn.CertainBudget = cb
 	ctx := context.Background()
 	if err := w.Mem.PutConnection(ctx, w.Conn); err != nil {
 		t.Fatalf("reliability: connection: %v", err)
@@ -174,7 +183,7 @@ func NewWorld(t testing.TB, cfg Config) *World {
 	}
 	w.Executor = w.NewExecutor(w.MarketoClient, w.CertainClient)
 	// A second function's process: its own clients, the same budget.
-	w.Executor2 = w.NewExecutor(w.newClients())
+	w.Executor2 = w.NewExecutor(w.newClients(w.cbudget))
 	w.Trigger = &jobs.Trigger{Store: w.Store, Connector: conn, Now: clk.Now, Logger: w.Logger}
 	w.Detector = &jobs.Detector{Store: w.Store, Connector: conn, Sender: w.Queue, Now: clk.Now, Logger: w.Logger}
 	w.SQS = app.SQSChangeHandler(w.Trigger, w.Logger)
@@ -203,8 +212,9 @@ func NewWorld(t testing.TB, cfg Config) *World {
 }
 
 // newClients returns a Marketo and a Certain client of the world: through
-// the fault network, on the world clock, sharing the Marketo budget.
-func (w *World) newClients() (*marketo.Client, *certain.Client) {
+// the fault network, on the world clock, sharing the Marketo budget; the
+// Certain client takes from cb.
+func (w *World) newClients(cb certain.Budget) (*marketo.Client, *certain.Client) {
 	mc, err := w.Marketo.NewClient(func(c *marketo.Config) {
 		c.HTTPClient = &http.Client{Transport: w.Net.For(APIMarketo)}
 		c.Budget = w.budget
@@ -217,6 +227,7 @@ func (w *World) newClients() (*marketo.Client, *certain.Client) {
 	ccfg.Now = w.Clock.Now
 	ccfg.HTTPClient = &http.Client{Transport: w.Net.For(APICertain)}
 	ccfg.Logger = w.Logger.With("api", "certain")
+	ccfg.Budget = cb
 	ccfg.Sleep = func(ctx context.Context, d time.Duration) error {
 		w.mu.Lock()
 		w.certainWait = append(w.certainWait, d)
@@ -228,6 +239,13 @@ func (w *World) newClients() (*marketo.Client, *certain.Client) {
 		w.T.Fatalf("reliability: %v", err)
 	}
 	return mc, cc
+}
+
+// NewProcess returns the executor of a new process of the world, whose
+// Certain client takes from cb (its own shared budget, as a new Lambda's).
+func (w *World) NewProcess(cb certain.Budget) (*jobs.Executor, *certain.Client) {
+	mc, cc := w.newClients(cb)
+	return w.NewExecutor(mc, cc), cc
 }
 
 // NewExecutor returns an executor of the four scheduled jobs over the
