@@ -40,7 +40,8 @@ type adaptive struct {
 	mu         sync.Mutex
 	wake       chan struct{} // closed and replaced when a slot frees
 	limit      float64
-	inflight   int
+	inflight   int    // calls holding a slot (sent, or waiting for the budget)
+	onWire     int    // calls sent and not yet answered
 	seq        uint64 // calls started
 	cutSeq     uint64 // seq at the last cut
 	failedAt   int    // the limit a cut happened at (0: none to respect)
@@ -67,7 +68,7 @@ const (
 
 // adaptiveStats are the limit's counters, copied into Stats.
 type adaptiveStats struct {
-	peak      int           // most calls in flight at once
+	peak      int           // most calls sent and unanswered at once
 	cuts      int           // decreases on 429/503
 	latCuts   int           // decreases on a latency jump
 	paused    time.Duration // time the client paused new calls for a Retry-After
@@ -109,7 +110,6 @@ func (a *adaptive) acquire(ctx context.Context) (ticket, error) {
 		if a.inflight < int(a.limit) {
 			a.inflight++
 			a.seq++
-			a.st.peak = max(a.st.peak, a.inflight)
 			t := ticket{seq: a.seq, full: a.inflight >= int(a.limit)}
 			a.mu.Unlock()
 			return t, nil
@@ -152,9 +152,28 @@ type answer struct {
 func (a *adaptive) release(t ticket, ans answer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.onWire--
+	a.free()
+	a.judge(t, ans)
+}
+
+// sent counts a call that took its slot (and the budget) as sent.
+func (a *adaptive) sent() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onWire++
+	a.st.peak = max(a.st.peak, a.onWire)
+}
+
+// free gives a slot back and wakes the waiting. mu held.
+func (a *adaptive) free() {
 	a.inflight--
 	close(a.wake)
 	a.wake = make(chan struct{})
+}
+
+// judge adapts the limit to the answer of t. mu held.
+func (a *adaptive) judge(t ticket, ans answer) {
 	switch {
 	case overload(ans.status):
 		a.st.throttled++
@@ -232,11 +251,16 @@ func (a *adaptive) grow() {
 
 // abandon gives t's slot back without judging anything (the call was never
 // sent).
-func (a *adaptive) abandon(t ticket) { a.release(t, answer{}) }
-
-// snapshot returns the current limit, calls in flight and counters.
-func (a *adaptive) snapshot() (limit, inflight int, st adaptiveStats) {
+func (a *adaptive) abandon(ticket) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return int(a.limit), a.inflight, a.st
+	a.free()
+}
+
+// snapshot returns the current limit, the calls holding a slot, the calls
+// sent and unanswered, and the counters.
+func (a *adaptive) snapshot() (limit, inflight, onWire int, st adaptiveStats) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return int(a.limit), a.inflight, a.onWire, a.st
 }

@@ -47,7 +47,7 @@ func (l *load) round(t *testing.T, status int, rtt time.Duration) int {
 func (l *load) fill(t *testing.T) {
 	t.Helper()
 	for {
-		lim, in, _ := l.a.snapshot()
+		lim, in, _, _ := l.a.snapshot()
 		if in >= lim {
 			return
 		}
@@ -55,11 +55,12 @@ func (l *load) fill(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		l.a.sent()
 		l.busy = append(l.busy, tk)
 	}
 }
 
-func limitOf(a *adaptive) int { l, _, _ := a.snapshot(); return l }
+func limitOf(a *adaptive) int { l, _, _, _ := a.snapshot(); return l }
 
 func TestAdaptiveGrowsWhileCleanAndNeverPassesTheCeiling(t *testing.T) {
 	a, _ := newTestLimit(4, 16)
@@ -116,7 +117,7 @@ func TestAdaptiveCutsOnceForOneCongestionEvent(t *testing.T) {
 	for _, tk := range ts[3:] {
 		a.release(tk, answer{status: 200, rtt: 100 * time.Millisecond})
 	}
-	_, _, st := a.snapshot()
+	_, _, _, st := a.snapshot()
 	if l := limitOf(a); l != 6 || st.cuts != 1 || st.throttled != 3 {
 		t.Fatalf("limit %d, cuts %d, throttled %d; want 6, 1, 3", l, st.cuts, st.throttled)
 	}
@@ -202,7 +203,7 @@ func TestAdaptiveCutsOnALatencyJump(t *testing.T) {
 	for range 3 { // the tenant queues: 5x the round trip
 		l.round(t, 200, time.Second)
 	}
-	_, _, st := a.snapshot()
+	_, _, _, st := a.snapshot()
 	if l := limitOf(a); st.latCuts == 0 || l >= before {
 		t.Errorf("limit %d → %d with %d latency cuts after the round trip jumped 5x, want a cut", before, l, st.latCuts)
 	}
@@ -221,7 +222,7 @@ func TestAdaptiveRetryAfterPausesNewCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.abandon(tk)
-	_, _, st := a.snapshot()
+	_, _, _, st := a.snapshot()
 	if w := clk.Now().Sub(start); w != 7*time.Second || st.paused != 7*time.Second {
 		t.Errorf("the next call waited %s (paused %s), want the 7 s the tenant asked for", w, st.paused)
 	}

@@ -191,7 +191,7 @@ func (c *Client) Stats() Stats {
 	defer c.mu.Unlock()
 	s := c.stats
 	var a adaptiveStats
-	s.Limit, s.InFlight, a = c.lim.snapshot()
+	s.Limit, _, s.InFlight, a = c.lim.snapshot()
 	s.PeakInFlight, s.Cuts, s.LatencyCuts, s.Paused, s.CallTime, s.Throttled = a.peak, a.cuts, a.latCuts, a.paused, a.busy, a.throttled
 	s.ByPath, s.ByCode = maps.Clone(c.stats.ByPath), maps.Clone(c.stats.ByCode)
 	return s
@@ -321,6 +321,7 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, payload []
 		c.lim.abandon(t)
 		return nil, 0, 0, fmt.Errorf("certain: %s %s: budget: %w", cl.method, cl.resource, err)
 	}
+	c.lim.sent()
 	start := c.cfg.Now()
 	body, status, retryAfter, err := c.send(ctx, cl, target, payload, retry)
 	release()

@@ -250,7 +250,7 @@ type Stats struct {
 	ByCode  map[int]int    // HTTP statuses received
 
 	// The adaptive limit (adaptive.go) and the budget: the limit now, the
-	// calls in flight now and at most, the cuts on a 429/503 and on a
+	// calls sent and unanswered now and at most, the cuts on a 429/503 and on a
 	// latency jump, the 429 and 503 answers, the time calls waited for a
 	// Retry-After and for the budget, and the sum of the calls' round
 	// trips (the mean calls in flight over a period is CallTime/period).

@@ -324,8 +324,14 @@ func (w *World) Run(ctx context.Context, jobID string) (string, error) {
 	if jobID == StepTrigger {
 		return w.runTrigger(ctx)
 	}
+	return w.RunOn(ctx, w.Executor, jobID)
+}
+
+// RunOn runs one scheduled job now in the process of ex (see NewProcess)
+// and checks its run record as Run does.
+func (w *World) RunOn(ctx context.Context, ex *jobs.Executor, jobID string) (string, error) {
 	before := w.observe()
-	run, out, err := w.runJob(ctx, jobID)
+	run, out, err := w.runJobOn(ctx, ex, jobID)
 	if err != nil || out == "crashed" {
 		return out, err
 	}
