@@ -189,7 +189,7 @@ func (a *adaptive) judge(t ticket, ans answer) {
 				a.pauseUntil = until
 			}
 		}
-	case ans.status != 0:
+	case ans.status > 0:
 		a.st.busy += ans.rtt
 		if a.observe(ans.rtt) {
 			if a.cut(t, softCut) {
