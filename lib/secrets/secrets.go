@@ -9,8 +9,11 @@
 //
 //	Marketo: {"munchkinId": "123-ABC-456", "clientId": "...", "clientSecret": "..."}
 //	     or: {"baseURL": "https://123-ABC-456.mktorest.com", "identityURL": "...", "clientId": "...", "clientSecret": "..."}
-//	         exactly one of baseURL / munchkinId; identityURL is optional
-//	         (default, applied by lib/marketo: baseURL + "/identity").
+//	         exactly one of baseURL / munchkinId; identityURL is optional: the
+//	         identity service as Admin > Web Services shows it
+//	         ("https://123-ABC-456.mktorest.com/identity"), passed to lib/marketo
+//	         as given (default there: baseURL + "/identity"; it appends
+//	         /oauth/token).
 //	Certain: {"username": "...", "password": "..."}
 //
 // For local runs, Static serves the same JSON from memory; LoadFile reads
@@ -189,7 +192,7 @@ func (m *Manager) Certain(ctx context.Context, id string) (CertainCredentials, e
 type MarketoCredentials struct {
 	BaseURL      string // REST host, e.g. https://123-ABC-456.mktorest.com (no /rest)
 	MunchkinID   string
-	IdentityURL  string // identity endpoint as given; "" = the client's default (BaseURL + "/identity")
+	IdentityURL  string // the identity service as Admin > Web Services shows it (…/identity), kept as given; lib/marketo appends /oauth/token; "" = BaseURL + "/identity"
 	ClientID     string
 	ClientSecret string
 }
@@ -251,16 +254,27 @@ func hostURL(field, raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// InstanceKey names the Marketo instance for the shared budget: the
-// munchkin id when known, otherwise the REST host.
+// mktorestHost is the REST host Marketo gives an instance: its munchkin id
+// under mktorest.com.
+var mktorestHost = regexp.MustCompile(`(?i)^([a-z0-9]{3}-[a-z0-9]{3}-[a-z0-9]{3})\.mktorest\.com(:443)?$`)
+
+// InstanceKey names the Marketo instance for the shared budget, the same
+// for every way a secret may name it: the munchkin id in upper case, given
+// as munchkinId or read from a baseURL on mktorest.com (any case, with or
+// without /rest); otherwise (a simulator, a proxy) the REST host in lower
+// case. So two connections to one instance always share one budget.
 func (c MarketoCredentials) InstanceKey() string {
 	if c.MunchkinID != "" {
 		return strings.ToUpper(c.MunchkinID)
 	}
-	if u, err := url.Parse(c.BaseURL); err == nil && u.Host != "" {
-		return strings.ToLower(u.Host)
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || u.Host == "" {
+		return c.BaseURL
 	}
-	return c.BaseURL
+	if m := mktorestHost.FindStringSubmatch(u.Host); m != nil {
+		return strings.ToUpper(m[1])
+	}
+	return strings.ToLower(u.Host)
 }
 
 const redacted = "[REDACTED]"

@@ -49,7 +49,7 @@ func TestMarketoShapesAndCache(t *testing.T) {
 		t.Fatalf("Marketo(m1) = %+v (%s), %v", c, c.InstanceKey(), err)
 	}
 	c2, err := m.Marketo(ctx, "m2")
-	if err != nil || c2.BaseURL != "https://123-abc-456.mktorest.com" || c2.IdentityURL != "https://123-abc-456.mktorest.com/identity" || c2.InstanceKey() != "123-abc-456.mktorest.com" {
+	if err != nil || c2.BaseURL != "https://123-abc-456.mktorest.com" || c2.IdentityURL != "https://123-abc-456.mktorest.com/identity" || c2.InstanceKey() != "123-ABC-456" {
 		t.Fatalf("Marketo(m2) = %+v, %v", c2, err)
 	}
 	for range 5 {
@@ -169,5 +169,42 @@ func TestSecretsManagerOnMoto(t *testing.T) {
 	_, err = m.Certain(ctx, "certain-marketo/dev/nope")
 	if err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Fatalf("missing secret on moto: %v", err)
+	}
+}
+
+// One Marketo instance has one budget key, however its secret names it: a
+// munchkin id in any case, or a REST base URL on mktorest.com (with /rest,
+// any case); another host keys by its lower-case host.
+func TestInstanceKeyIsOnePerInstance(t *testing.T) {
+	same := []secrets.MarketoCredentials{
+		{MunchkinID: "123-ABC-456"},
+		{MunchkinID: "123-abc-456"},
+		{BaseURL: "https://123-abc-456.mktorest.com"},
+		{BaseURL: "https://123-ABC-456.MKTOREST.COM"},
+		{BaseURL: "https://123-abc-456.mktorest.com:443"},
+	}
+	for _, c := range same {
+		if got := c.InstanceKey(); got != "123-ABC-456" {
+			t.Errorf("%+v: InstanceKey %q, want 123-ABC-456", c, got)
+		}
+	}
+	api := secrets.Static{
+		"a":   `{"munchkinId":"123-abc-456","clientId":"c","clientSecret":"s"}`,
+		"b":   `{"baseURL":"https://123-ABC-456.mktorest.com/rest","clientId":"c","clientSecret":"s"}`,
+		"sim": `{"baseURL":"http://127.0.0.1:8089","clientId":"c","clientSecret":"s"}`,
+	}
+	m := secrets.New(api, time.Minute, nil)
+	ctx := context.Background()
+	a, errA := m.Marketo(ctx, "a")
+	b, errB := m.Marketo(ctx, "b")
+	sim, errS := m.Marketo(ctx, "sim")
+	if errA != nil || errB != nil || errS != nil {
+		t.Fatal(errA, errB, errS)
+	}
+	if a.InstanceKey() != b.InstanceKey() {
+		t.Errorf("munchkin secret keys %q, baseURL secret %q: one instance, two budgets", a.InstanceKey(), b.InstanceKey())
+	}
+	if got := sim.InstanceKey(); got != "127.0.0.1:8089" {
+		t.Errorf("simulator key %q", got)
 	}
 }
