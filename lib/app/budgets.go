@@ -7,9 +7,10 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
-// BudgetFactory returns the Marketo budget of one instance (keyed by munchkin
-// id or REST host) sized by a connection's configured share.
-type BudgetFactory func(instanceKey string, b config.Budget) (marketo.Budget, error)
+// BudgetFactory returns the Marketo budget of one instance (keyed by
+// secrets.MarketoCredentials.InstanceKey) sized by a connection's configured
+// share, its daily count on the connection's quota zone.
+type BudgetFactory func(instanceKey string, b config.Budget, zone marketo.QuotaZone) (marketo.Budget, error)
 
 // Budgets is the BudgetFactory of f: a connection's configured share (calls
 // per 20 s, calls in flight, daily calls) sizes its instance's budget. With
@@ -18,15 +19,15 @@ type BudgetFactory func(instanceKey string, b config.Budget) (marketo.Budget, er
 // window of calls per 20 s, self-expiring concurrency leases and a daily
 // counter.
 func Budgets(f limit.Factory) BudgetFactory {
-	return func(instanceKey string, b config.Budget) (marketo.Budget, error) {
-		return f.New(instanceKey, limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily})
+	return func(instanceKey string, b config.Budget, zone marketo.QuotaZone) (marketo.Budget, error) {
+		return f.New(instanceKey, limit.Config{CallsPer20s: b.CallsPer20s, Concurrent: b.Concurrent, Daily: b.Daily, QuotaZone: zone})
 	}
 }
 
 // InProcessBudgets is a BudgetFactory of in-process budgets (one per
 // instance and process): for make demo and MARKETO_BUDGET_MODE=in-process.
-func InProcessBudgets(instanceKey string, b config.Budget) (marketo.Budget, error) {
-	return Budgets(limit.Factory{Mode: limit.ModeInProcess})(instanceKey, b)
+func InProcessBudgets(instanceKey string, b config.Budget, zone marketo.QuotaZone) (marketo.Budget, error) {
+	return Budgets(limit.Factory{Mode: limit.ModeInProcess})(instanceKey, b, zone)
 }
 
 // CertainBudgetFactory returns the budget of one Certain account (keyed by

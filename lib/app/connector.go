@@ -54,8 +54,12 @@ type cached struct {
 
 var _ jobs.Connector = (*Connector)(nil)
 
-// Connect implements jobs.Connector.
+// Connect implements jobs.Connector. The connection's defaults are applied
+// here, the one place every caller (the executor, trigger-campaign, the
+// detector) builds its clients through: the daily budget share, the quota
+// zone and the Certain settings are the same whoever asks.
 func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.Clients, error) {
+	conn = conn.WithDefaults()
 	mcred, err := c.Secrets.Marketo(ctx, conn.MarketoSecret)
 	if err != nil {
 		return jobs.Clients{}, fmt.Errorf("account %q: marketo credentials: %w", conn.Account, err)
@@ -71,7 +75,7 @@ func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.C
 	if got, ok := c.clients[conn.Account]; ok && got.fingerprint == fp {
 		return got.clients, nil
 	}
-	budget, err := c.budget(mcred.InstanceKey(), conn.MarketoBudget)
+	budget, err := c.budget(mcred.InstanceKey(), conn.MarketoBudget, conn.Zone())
 	if err != nil {
 		return jobs.Clients{}, fmt.Errorf("account %q: marketo budget: %w", conn.Account, err)
 	}
@@ -79,14 +83,12 @@ func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.C
 	if log == nil {
 		log = slog.Default()
 	}
-	identity := "" // the client's default: BaseURL + "/identity"
-	if mcred.IdentityURL != "" {
-		identity = mcred.IdentityURL + "/identity"
-	}
+	// The secret's identityURL is the identity service as Admin shows it
+	// (…/identity); lib/marketo appends /oauth/token, so it passes as given.
 	mc, err := marketo.New(marketo.Config{
-		BaseURL: mcred.BaseURL, IdentityURL: identity,
+		BaseURL: mcred.BaseURL, IdentityURL: mcred.IdentityURL,
 		ClientID: mcred.ClientID, ClientSecret: mcred.ClientSecret,
-		AllowHTTP: conn.AllowHTTP, HTTPClient: c.HTTPClient, Budget: budget,
+		AllowHTTP: conn.AllowHTTP, HTTPClient: c.HTTPClient, Budget: budget, QuotaZone: conn.Zone(),
 		Logger: log.With("api", "marketo", "account", conn.Account),
 	})
 	if err != nil {
@@ -113,8 +115,9 @@ func (c *Connector) Connect(ctx context.Context, conn config.Connection) (jobs.C
 }
 
 // budget returns the one budget of a Marketo instance in this process, so
-// two accounts syncing to one instance share it.
-func (c *Connector) budget(key string, b config.Budget) (marketo.Budget, error) {
+// two accounts syncing to one instance share it (the first connection's
+// share and quota zone size it).
+func (c *Connector) budget(key string, b config.Budget, zone marketo.QuotaZone) (marketo.Budget, error) {
 	if got, ok := c.budgets[key]; ok {
 		return got, nil
 	}
@@ -122,7 +125,7 @@ func (c *Connector) budget(key string, b config.Budget) (marketo.Budget, error) 
 	if f == nil {
 		f = InProcessBudgets
 	}
-	bud, err := f(key, b)
+	bud, err := f(key, b, zone)
 	if err != nil {
 		return nil, err
 	}

@@ -86,8 +86,8 @@ func (b *closingBudget) Close(context.Context) error             { b.closed++; r
 // of an invocation.
 func TestReleaseBudgetsClosesSharedBudgets(t *testing.T) {
 	b := &closingBudget{}
-	c := &Connector{Budgets: func(string, config.Budget) (marketo.Budget, error) { return b, nil }}
-	if _, err := c.budget("123-ABC-456", config.Budget{}); err != nil {
+	c := &Connector{Budgets: func(string, config.Budget, marketo.QuotaZone) (marketo.Budget, error) { return b, nil }}
+	if _, err := c.budget("123-ABC-456", config.Budget{}, marketo.DefaultQuotaZone); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.ReleaseBudgets(context.Background()); err != nil || b.closed != 1 {

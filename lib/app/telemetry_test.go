@@ -15,6 +15,7 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
 func lines(t *testing.T, b []byte) []map[string]any {
@@ -73,11 +74,11 @@ func TestDetectorTickMetrics(t *testing.T) {
 // called, once, against the connection's daily share.
 func TestBudgetUsageMetrics(t *testing.T) {
 	c := &Connector{Budgets: InProcessBudgets}
-	used, err := c.budget("123-ABC-456", config.Budget{CallsPer20s: 50, Concurrent: 5, Daily: 8})
+	used, err := c.budget("123-ABC-456", config.Budget{CallsPer20s: 50, Concurrent: 5, Daily: 8}, marketo.DefaultQuotaZone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.budget("app.other.example", config.Budget{CallsPer20s: 50, Concurrent: 5, Daily: 8}); err != nil {
+	if _, err := c.budget("app.other.example", config.Budget{CallsPer20s: 50, Concurrent: 5, Daily: 8}, marketo.DefaultQuotaZone); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

@@ -275,3 +275,60 @@ func TestMetricsCustomObjectDefault(t *testing.T) {
 		t.Errorf("sync-leads got a custom object %q", got.Params.CustomObject)
 	}
 }
+
+// Where both types are known offline, a mapping whose Certain values can
+// never fit the Marketo field is reported by Validate (cmctl validate): a
+// Certain text field into a Marketo boolean, standard or declared in
+// marketoFieldTypes.
+func TestMappingTypeMismatch(t *testing.T) {
+	tests := []struct {
+		name    string
+		mapping []FieldMap
+		types   map[string]string
+		want    string // "" = valid
+	}{
+		{"text into a standard boolean", []FieldMap{{Certain: "organization", Marketo: "unsubscribed"}}, nil,
+			`connection "ACME": fieldMapping[0]: type mismatch: Certain field "organization" holds text values, which cannot fit Marketo field "unsubscribed" (boolean)`},
+		{"text into a declared custom boolean", []FieldMap{{Certain: "email", Marketo: "email"}, {Certain: "position", Marketo: "attendedBefore"}},
+			map[string]string{"attendedBefore": "boolean"},
+			`fieldMapping[1]: type mismatch: Certain field "position" holds text values, which cannot fit Marketo field "attendedBefore" (boolean)`},
+		{"postal code into an integer", []FieldMap{{Certain: "address.postalCode", Marketo: "numberOfEmployees"}}, nil, `cannot fit Marketo field "numberOfEmployees" (integer)`},
+		{"read-only standard field", []FieldMap{{Certain: "registration.dateModified", Marketo: "updatedAt"}}, nil, `fieldMapping[0].marketo: Marketo field "updatedAt" is read-only`},
+		{"boolean into a declared boolean", []FieldMap{{Certain: "registration.isConfirmed", Marketo: "confirmed"}}, map[string]string{"confirmed": "boolean"}, ""},
+		{"unknown Certain field into a boolean: checked per record", []FieldMap{{Certain: "attendedBefore", Marketo: "unsubscribed"}}, nil, ""},
+		{"unknown Marketo field: checked by the jobs", []FieldMap{{Certain: "organization", Marketo: "someCustomField"}}, nil, ""},
+		{"bad declared type", nil, map[string]string{"x": "bool"}, `marketoFieldTypes.x: unknown Marketo dataType "bool"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConn()
+			c.FieldMapping, c.MarketoFieldTypes = tc.mapping, tc.types
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want valid", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate() = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestQuotaZoneAndOverflowSettings(t *testing.T) {
+	c := validConn()
+	d := c.WithDefaults()
+	if d.QuotaZone != "America/Chicago" || d.StringOverflow != "refuse" || c.Zone() != "America/Chicago" || c.Overflow() != "refuse" {
+		t.Errorf("defaults: zone %q overflow %q", d.QuotaZone, d.StringOverflow)
+	}
+	c.QuotaZone, c.StringOverflow = "UTC-6", "truncate"
+	if err := c.Validate(); err != nil || c.Zone() != "UTC-6" || c.Overflow() != "truncate" {
+		t.Errorf("UTC-6/truncate: %v %q %q", err, c.Zone(), c.Overflow())
+	}
+	c.QuotaZone, c.StringOverflow = "CST", "cut"
+	err := c.Validate()
+	for _, want := range []string{`quotaZone: quota zone "CST": want "America/Chicago"`, `stringOverflow: string overflow "cut"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+}

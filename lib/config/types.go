@@ -34,10 +34,24 @@ type Connection struct {
 	CertainSecret  string `json:"certainSecret"` // Secrets Manager ARN or name: {"username","password"}
 	MarketoSecret  string `json:"marketoSecret"` // Secrets Manager ARN or name: {"baseURL"|"munchkinId","clientId","clientSecret"}
 	// AllowHTTP permits plain http:// Certain and Marketo URLs (simulators only).
-	AllowHTTP     bool               `json:"allowHTTP,omitempty"`
-	MarketoBudget Budget             `json:"marketoBudget"`
-	FieldMapping  []FieldMap         `json:"fieldMapping"`
-	CertainFields certain.FieldNames `json:"certainFields,omitempty"`
+	AllowHTTP     bool   `json:"allowHTTP,omitempty"`
+	MarketoBudget Budget `json:"marketoBudget"`
+	// QuotaZone is when Marketo's daily quota resets: "America/Chicago"
+	// (default; midnight Central Time, following daylight saving) or
+	// "UTC-6" (midnight Central Standard Time all year). The daily budget's
+	// day and a quota-stopped job's resume time follow it.
+	QuotaZone string `json:"quotaZone,omitempty"`
+	// StringOverflow is what the jobs do with a value longer than its
+	// Marketo field: "refuse" (default: the record fails, naming the field)
+	// or "truncate".
+	StringOverflow string `json:"stringOverflow,omitempty"`
+	// MarketoFieldTypes gives the dataType of Marketo lead fields by REST
+	// name ({"attendedBefore": "boolean"}), so that cmctl validate checks
+	// mappings into custom fields offline (standard fields are known; jobs
+	// and cmctl probe-marketo read the instance's describe instead).
+	MarketoFieldTypes map[string]string  `json:"marketoFieldTypes,omitempty"`
+	FieldMapping      []FieldMap         `json:"fieldMapping"`
+	CertainFields     certain.FieldNames `json:"certainFields,omitempty"`
 	// Statuses is the registration-status vocabulary; empty means the
 	// standard list of docs/certain.md §6.
 	Statuses   []Status `json:"statuses,omitempty"`

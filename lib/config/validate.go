@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/fieldtype"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
 // Budget defaults and ceilings (docs/marketo.md §2: advised share of one
@@ -161,8 +164,43 @@ func (c Connection) WithDefaults() Connection {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = c.CertainBudget.Concurrent
 	}
+	if c.QuotaZone == "" {
+		c.QuotaZone = string(marketo.DefaultQuotaZone)
+	}
+	if c.StringOverflow == "" {
+		c.StringOverflow = string(fieldtype.OverflowRefuse)
+	}
 	c.CertainFields = c.CertainFields.WithDefaults()
 	return c
+}
+
+// Zone is the connection's quota zone (the default when unset or invalid;
+// Validate reports an invalid one).
+func (c Connection) Zone() marketo.QuotaZone {
+	z, err := marketo.ParseQuotaZone(c.QuotaZone)
+	if err != nil {
+		return marketo.DefaultQuotaZone
+	}
+	return z
+}
+
+// Overflow is the connection's string overflow policy (refuse when unset or
+// invalid; Validate reports an invalid one).
+func (c Connection) Overflow() fieldtype.Overflow {
+	o, err := fieldtype.ParseOverflow(c.StringOverflow)
+	if err != nil {
+		return fieldtype.OverflowRefuse
+	}
+	return o
+}
+
+// MarketoLeadField returns what is known offline of a Marketo lead field:
+// its type from MarketoFieldTypes, else Marketo's standard fields.
+func (c Connection) MarketoLeadField(name string) (fieldtype.StandardField, bool) {
+	if dt, ok := c.MarketoFieldTypes[name]; ok {
+		return fieldtype.StandardField{Field: fieldtype.Field{Name: name, DataType: dt}}, true
+	}
+	return fieldtype.StandardLeadField(name)
 }
 
 var keyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -192,20 +230,18 @@ func (c Connection) Validate() error {
 	if b.Daily < 0 {
 		l.add("marketoBudget.daily", "must not be negative, got %d", b.Daily)
 	}
-	targets := map[string]int{}
-	for i, m := range c.FieldMapping {
-		f := fmt.Sprintf("fieldMapping[%d]", i)
-		if strings.TrimSpace(m.Certain) == "" {
-			l.add(f+".certain", "required")
-		}
-		if strings.TrimSpace(m.Marketo) == "" {
-			l.add(f+".marketo", "required")
-		} else if j, dup := targets[strings.ToLower(m.Marketo)]; dup {
-			l.add(f+".marketo", "Marketo field %q is already mapped by fieldMapping[%d]", m.Marketo, j)
-		} else {
-			targets[strings.ToLower(m.Marketo)] = i
+	if _, err := marketo.ParseQuotaZone(c.QuotaZone); err != nil {
+		l.add("quotaZone", "%v", err)
+	}
+	if _, err := fieldtype.ParseOverflow(c.StringOverflow); err != nil {
+		l.add("stringOverflow", "%v", err)
+	}
+	for name, dt := range c.MarketoFieldTypes {
+		if strings.TrimSpace(name) == "" || !fieldtype.KnownType(dt) {
+			l.add("marketoFieldTypes."+name, "unknown Marketo dataType %q (want string, text, email, phone, url, boolean, integer, float, currency, percent, score, date, datetime or reference)", dt)
 		}
 	}
+	c.validateMapping(l)
 	seen := map[string]int{}
 	for i, s := range c.Statuses {
 		f := fmt.Sprintf("statuses[%d]", i)
@@ -503,5 +539,40 @@ func validateSchedule(l *errList, s Schedule) {
 	}
 	if s.At != nil && ((s.Start != nil && s.At.Before(*s.Start)) || (s.End != nil && s.At.After(*s.End))) {
 		l.add("schedule.at", "outside the start/end window")
+	}
+}
+
+// validateMapping checks the field mapping: both names given, no Marketo
+// field mapped twice, and, where both types are known offline (the Certain
+// field is one docs/certain.md names; the Marketo field is standard or in
+// marketoFieldTypes), that values of the Certain field can fit the Marketo
+// field, and that it is writable.
+func (c Connection) validateMapping(l *errList) {
+	targets := map[string]int{}
+	for i, m := range c.FieldMapping {
+		f := fmt.Sprintf("fieldMapping[%d]", i)
+		if strings.TrimSpace(m.Certain) == "" {
+			l.add(f+".certain", "required")
+		}
+		if strings.TrimSpace(m.Marketo) == "" {
+			l.add(f+".marketo", "required")
+		} else if j, dup := targets[strings.ToLower(m.Marketo)]; dup {
+			l.add(f+".marketo", "Marketo field %q is already mapped by fieldMapping[%d]", m.Marketo, j)
+		} else {
+			targets[strings.ToLower(m.Marketo)] = i
+		}
+	}
+	for i, m := range c.FieldMapping {
+		mf, known := c.MarketoLeadField(strings.TrimSpace(m.Marketo))
+		if !known || strings.TrimSpace(m.Certain) == "" {
+			continue
+		}
+		f := fmt.Sprintf("fieldMapping[%d]", i)
+		if mf.ReadOnly {
+			l.add(f+".marketo", "Marketo field %q is read-only", m.Marketo)
+		}
+		if k := fieldtype.CertainKind(m.Certain); !fieldtype.Fits(k, mf.DataType) {
+			l.add(f, "type mismatch: Certain field %q holds %s values, which cannot fit Marketo field %q (%s)", m.Certain, k, m.Marketo, mf.DataType)
+		}
 	}
 }

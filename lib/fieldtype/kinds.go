@@ -60,7 +60,7 @@ var fits = map[Kind][]string{
 // this package does not know, fits.
 func Fits(k Kind, dataType string) bool {
 	allowed, known := fits[k]
-	if !known || !knownType(dataType) {
+	if !known || !KnownType(dataType) {
 		return true
 	}
 	dt := strings.ToLower(dataType)
@@ -75,7 +75,8 @@ func Fits(k Kind, dataType string) bool {
 	return false
 }
 
-func knownType(dataType string) bool {
+// KnownType reports whether dataType is a Marketo type Convert knows.
+func KnownType(dataType string) bool {
 	switch strings.ToLower(dataType) {
 	case String, Text, "textarea", Email, Phone, URL, Boolean, Integer, Float, Currency, Percent, Score, Date, Datetime, Reference, Link:
 		return true

@@ -177,8 +177,8 @@ func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64,
 	if !ok {
 		return RunSummary{}, false, nil
 	}
-	run := e.execute(ctx, j, runID, trigger)
-	next := e.nextDue(j, run)
+	run, resume := e.execute(ctx, j, runID, trigger)
+	next := e.nextDue(j, run, resume)
 	// The release must land even when ctx is already cancelled.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -191,12 +191,19 @@ func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64,
 	return summarize(run), true, nil
 }
 
-func (e *Executor) nextDue(j config.Job, run store.Run) time.Time {
+// nextDue is when the job runs next: at once after a checkpoint, when the
+// quota allows after a 607 (resume: the *QuotaError's ResetAt, which follows
+// the connection's quota zone, as the budget's daily count does), else by
+// its schedule.
+func (e *Executor) nextDue(j config.Job, run store.Run, resume time.Time) time.Time {
 	switch run.Outcome {
 	case store.RunCheckpointed:
 		return run.Finished // continue at the next tick
 	case store.RunQuota:
-		return marketo.NextDailyReset(run.Finished, marketo.ChicagoLocation())
+		if resume.After(run.Finished) {
+			return resume
+		}
+		return marketo.DefaultQuotaZone.NextReset(run.Finished)
 	}
 	if next, ok := j.Schedule.Next(run.Finished); ok {
 		return next
@@ -211,7 +218,8 @@ func summarize(r store.Run) RunSummary {
 
 // execute runs the job function and records the run. Errors of the job end
 // in the run record; only store failures would be lost, and they are logged.
-func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger string) store.Run {
+// resume is when a run stopped by the daily quota may go on.
+func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger string) (run store.Run, resume time.Time) {
 	env := e.env()
 	log := env.logger().With("jobId", j.ID, "runId", runID, "account", j.Account, "event", j.Event, "jobType", j.Type)
 	start := store.Run{
@@ -240,7 +248,11 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	if ferr := rec.Flush(fctx); ferr != nil {
 		log.ErrorContext(fctx, "cannot record per-record outcomes", "error", ferr)
 	}
-	run := rec.finish(err, env.now())
+	run = rec.finish(err, env.now())
+	var qe *marketo.QuotaError
+	if errors.As(err, &qe) {
+		resume = qe.ResetAt
+	}
 	if prepared {
 		if merr := e.markForced(fctx, rc, err == nil); merr != nil {
 			log.ErrorContext(fctx, "cannot record whether a forced run goes on", "error", merr)
@@ -261,7 +273,7 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	}
 	log.Log(ctx, lvl, "run finished", "outcome", run.Outcome, "counts", run.Counts,
 		"marketoCalls", run.MarketoCalls, "certainCalls", run.CertainCalls, "error", run.Error)
-	return run
+	return run, resume
 }
 
 // prepare loads the connection, the clients and the checkpoint.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/clock"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
 // Config is the budget of one Marketo instance. Zero values take defaults.
@@ -17,7 +18,12 @@ type Config struct {
 	CallsPer20s int           // calls per Window; default 50, at most 100
 	Window      time.Duration // default 20 s
 	Concurrent  int           // calls in flight; default 5, at most 10
-	Daily       int           // calls per Chicago day; 0 = none of the budget's own
+	Daily       int           // calls per quota day; 0 = none of the budget's own
+	// QuotaZone is the clock of the daily count: its day starts at the
+	// zone's midnight, as Marketo's quota does (default America/Chicago).
+	// The client's Config.QuotaZone must be the same (lib/app sets both
+	// from the connection's quotaZone).
+	QuotaZone marketo.QuotaZone
 	// Margin is added to every call's time in the window, for clock skew
 	// between Lambdas, whose stamps are compared with each other's clocks
 	// (default 500 ms; Lambda hosts keep time through the Amazon Time Sync
@@ -25,7 +31,8 @@ type Config struct {
 	// throughput: a call occupies the window for Window+Margin+latency.
 	Margin time.Duration
 	// MaxCall is the longest a call may stay in flight at Marketo (default
-	// 125 s: Marketo's longest server timeout is 120 s).
+	// marketo.MaxCallTime, 125 s: Marketo's longest server timeout is 120 s,
+	// and lib/marketo ends every call within it whatever its HTTP client).
 	MaxCall time.Duration
 	// LeaseTTL is how long a slot lease lives without renewal; a dead
 	// Lambda's slots come back after it (default MaxCall+25 s; more than
@@ -78,8 +85,9 @@ func (cfg Config) withDefaults() Config {
 		cfg.Margin = 500 * time.Millisecond
 	}
 	if cfg.MaxCall == 0 {
-		cfg.MaxCall = 125 * time.Second
+		cfg.MaxCall = marketo.MaxCallTime
 	}
+	cfg.QuotaZone = cfg.QuotaZone.OrDefault()
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = cfg.MaxCall + 25*time.Second
 	}
@@ -124,6 +132,9 @@ func (cfg Config) validate() error {
 		return errors.New("limit: negative Window, Margin, MaxCall or UseBy")
 	case cfg.LeaseTTL <= cfg.MaxCall:
 		return fmt.Errorf("limit: LeaseTTL %s must be longer than MaxCall %s", cfg.LeaseTTL, cfg.MaxCall)
+	}
+	if _, err := marketo.ParseQuotaZone(string(cfg.QuotaZone)); err != nil {
+		return fmt.Errorf("limit: %w", err)
 	}
 	return nil
 }

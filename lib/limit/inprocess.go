@@ -42,7 +42,7 @@ func newInProcess(cfg Config) (*InProcess, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	b := &InProcess{cfg: cfg, loc: marketo.ChicagoLocation(), slot: make(chan struct{}, cfg.Concurrent)}
+	b := &InProcess{cfg: cfg, loc: cfg.QuotaZone.Location(), slot: make(chan struct{}, cfg.Concurrent)}
 	if cfg.pace > 0 {
 		b.pacer = rate.NewLimiter(rate.Every(cfg.pace), cfg.Burst)
 	}

@@ -111,6 +111,48 @@ func TestInProcessDaily(t *testing.T) {
 	}
 }
 
+// The daily count follows the quota zone: in summer, America/Chicago's day
+// turns at 05:00 UTC and UTC-6's at 06:00 UTC.
+func TestInProcessDailyFollowsQuotaZone(t *testing.T) {
+	for _, tc := range []struct {
+		zone  marketo.QuotaZone
+		reset time.Time
+	}{
+		{marketo.QuotaZoneChicago, time.Date(2026, 7, 2, 5, 0, 0, 0, time.UTC)},
+		{marketo.QuotaZoneUTCMinus6, time.Date(2026, 7, 2, 6, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(string(tc.zone), func(t *testing.T) {
+			clk := marketotest.NewManualClock(time.Date(2026, 7, 1, 20, 0, 0, 0, time.UTC))
+			b, err := limit.NewInProcess(limit.Config{Daily: 1, QuotaZone: tc.zone, Now: clk.Now, Sleep: clk.Sleep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			rel, err := b.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel()
+			_, err = b.Acquire(ctx)
+			var qe *marketo.QuotaError
+			if !errors.As(err, &qe) || !qe.ResetAt.Equal(tc.reset) {
+				t.Fatalf("2nd call: %v, want a QuotaError resetting at %s", err, tc.reset)
+			}
+			clk.Advance(tc.reset.Add(-time.Second).Sub(clk.Now()))
+			if _, err := b.Acquire(ctx); err == nil {
+				t.Fatal("a call a second before the zone's midnight was granted")
+			}
+			clk.Advance(time.Second)
+			if _, err := b.Acquire(ctx); err != nil {
+				t.Fatalf("at the zone's midnight: %v", err)
+			}
+		})
+	}
+	if _, err := limit.NewInProcess(limit.Config{QuotaZone: "CST"}); err == nil {
+		t.Error("quota zone CST accepted")
+	}
+}
+
 func TestInProcessRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []limit.Config{{CallsPer20s: 101}, {Concurrent: 11}, {Daily: -1}, {Window: -time.Second}} {
 		if _, err := limit.NewInProcess(cfg); err == nil {

@@ -85,7 +85,7 @@ func newShared(api DynamoAPI, table, prefix, key string, cfg Config) (*Shared, e
 	if err != nil {
 		return nil, err
 	}
-	return &Shared{db: api, table: table, pk: prefix + key, cfg: cfg, loc: marketo.ChicagoLocation(),
+	return &Shared{db: api, table: table, pk: prefix + key, cfg: cfg, loc: cfg.QuotaZone.Location(),
 		owner: owner, wake: make(chan struct{})}, nil
 }
 

@@ -68,24 +68,12 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 				return "", 0, fmt.Errorf("marketo auth: %w (after %w)", err, lastErr)
 			}
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.identity+"/oauth/token", strings.NewReader(form.Encode()))
-		if err != nil {
-			return "", 0, fmt.Errorf("marketo auth: build request: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		c.count(func(s *Stats) { s.Auths++ })
-		resp, err := c.hc.Do(req)
+		resp, body, err := c.identityExchange(ctx, form)
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", 0, fmt.Errorf("marketo auth: %w", ctx.Err())
 			}
-			lastErr = fmt.Errorf("identity request: %w", redactURLError(err))
-			continue
-		}
-		body, err := readBody(resp)
-		if err != nil {
-			lastErr = fmt.Errorf("identity answer: %w", err)
+			lastErr = err
 			continue
 		}
 		var a identityAnswer
@@ -107,4 +95,39 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 		return a.AccessToken, time.Duration(*a.ExpiresIn) * time.Second, nil
 	}
 	return "", 0, fmt.Errorf("marketo auth: gave up after %d attempts: %w", c.cfg.MaxAttempts, lastErr)
+}
+
+// identityExchange posts the client-credentials form to identity and reads
+// the answer, within CallTimeout.
+func (c *Client) identityExchange(ctx context.Context, form url.Values) (*http.Response, []byte, error) {
+	ictx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ictx, http.MethodPost, c.identity+"/oauth/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("marketo auth: build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	c.count(func(s *Stats) { s.Auths++ })
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("identity request: %w", redactURLError(err))
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("identity answer: %w", err)
+	}
+	return resp, body, nil
+}
+
+// Authenticate makes sure the client holds a valid access token (asking
+// identity when it has none) and returns when that token expires. Bad
+// credentials are an *AuthError. It takes nothing from the budget.
+func (c *Client) Authenticate(ctx context.Context) (time.Time, error) {
+	if _, err := c.accessToken(ctx); err != nil {
+		return time.Time{}, err
+	}
+	c.tokMu.Lock()
+	defer c.tokMu.Unlock()
+	return c.expiresAt, nil
 }

@@ -24,7 +24,11 @@ type Config struct {
 	// BaseURL is https://{munchkin}.mktorest.com. The Admin "Endpoint" form
 	// ending in /rest is accepted and normalised.
 	BaseURL string
-	// IdentityURL defaults to BaseURL + "/identity".
+	// IdentityURL is the identity service as Admin > Web Services shows it
+	// ("https://123-ABC-456.mktorest.com/identity"); the client appends
+	// "/oauth/token". A URL of the host alone gets "/identity", and one
+	// already ending in "/oauth/token" is accepted as it is meant. Default:
+	// BaseURL + "/identity".
 	IdentityURL  string
 	ClientID     string
 	ClientSecret string
@@ -46,7 +50,21 @@ type Config struct {
 	BackoffMax  time.Duration
 	// MaxURLBytes is where a GET becomes POST ?_method=GET (default 7,900).
 	MaxURLBytes int
+	// CallTimeout bounds each HTTP exchange, whatever HTTPClient's own
+	// timeout (default and most MaxCallTime): lib/limit's budget leases a
+	// concurrency slot for at most that long.
+	CallTimeout time.Duration
+	// QuotaZone is when Marketo's daily quota resets (default
+	// America/Chicago); a 607 gives a *QuotaError whose ResetAt follows it.
+	QuotaZone QuotaZone
 }
+
+// MaxCallTime is the longest one Marketo call may take, answer read: the
+// longest server timeout Marketo documents (Sync Custom Objects, 120 s) plus
+// 5 s for the network. Every client bounds its calls by it, and lib/limit's
+// budgets assume it (limit.Config.MaxCall defaults to it), so a concurrency
+// lease never expires under a call still in flight.
+const MaxCallTime = 125 * time.Second
 
 // Client is a Marketo REST client, safe for concurrent use.
 type Client struct {
@@ -55,7 +73,6 @@ type Client struct {
 	hc             *http.Client
 	log            *slog.Logger
 	budget         Budget
-	loc            *time.Location
 
 	tokMu     sync.Mutex
 	token     string
@@ -73,7 +90,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	ident := base + "/identity"
 	if cfg.IdentityURL != "" {
-		if ident, err = normaliseURL(cfg.IdentityURL, cfg.AllowHTTP); err != nil {
+		if ident, err = normaliseIdentity(cfg.IdentityURL, cfg.AllowHTTP); err != nil {
 			return nil, fmt.Errorf("marketo config: IdentityURL: %w", err)
 		}
 	}
@@ -98,15 +115,21 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxURLBytes <= 0 {
 		cfg.MaxURLBytes = 7900
 	}
+	if cfg.CallTimeout <= 0 || cfg.CallTimeout > MaxCallTime {
+		cfg.CallTimeout = MaxCallTime
+	}
+	if cfg.QuotaZone, err = ParseQuotaZone(string(cfg.QuotaZone)); err != nil {
+		return nil, fmt.Errorf("marketo config: %w", err)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
 		cfg.Sleep = clock.Sleep
 	}
-	c := &Client{base: base, identity: ident, cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger, budget: cfg.Budget, loc: ChicagoLocation()}
+	c := &Client{base: base, identity: ident, cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger, budget: cfg.Budget}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 150 * time.Second}
+		c.hc = &http.Client{Timeout: cfg.CallTimeout}
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -149,6 +172,21 @@ func normaliseURL(raw string, allowHTTP bool) (string, error) {
 		p = strings.ReplaceAll(p, "//", "/")
 	}
 	return u.Scheme + "://" + u.Host + p, nil
+}
+
+// normaliseIdentity is normaliseURL for the identity service: the path
+// ends in /identity (added to a bare host; a trailing /oauth/token, the
+// token endpoint itself, is taken off since the client appends it).
+func normaliseIdentity(raw string, allowHTTP bool) (string, error) {
+	s, err := normaliseURL(raw, allowHTTP)
+	if err != nil {
+		return "", err
+	}
+	s = strings.TrimSuffix(s, "/oauth/token")
+	if u, _ := url.Parse(s); u != nil && u.Path == "" {
+		s += "/identity"
+	}
+	return s, nil
 }
 
 // normaliseBase is normaliseURL that also accepts the Admin "Endpoint" form
@@ -362,14 +400,17 @@ type exchange struct {
 	err    error
 }
 
-// roundTrip sends req and reads the answer, then gives the budget back.
+// roundTrip sends req and reads the answer within CallTimeout, then gives
+// the budget back.
 func (c *Client) roundTrip(req *http.Request, release func()) exchange {
 	start := time.Now()
-	resp, err := c.hc.Do(req)
+	ctx, cancel := context.WithTimeout(req.Context(), c.cfg.CallTimeout)
+	resp, err := c.hc.Do(req.WithContext(ctx))
 	var raw []byte
 	if err == nil {
 		raw, err = readBody(resp)
 	}
+	cancel()
 	release()
 	ex := exchange{raw: raw, dur: time.Since(start), err: err}
 	if err == nil {
@@ -440,7 +481,7 @@ func (c *Client) judgeFailure(ctx context.Context, k *call, env *envelope, ex ex
 		st.reauthed = true
 		return nil, resend, nil
 	case classStop:
-		return nil, finish, &QuotaError{ResetAt: NextDailyReset(c.cfg.Now(), c.loc), RequestID: env.RequestID}
+		return nil, finish, &QuotaError{ResetAt: c.cfg.QuotaZone.ResumeAfter607(c.cfg.Now()), RequestID: env.RequestID}
 	case classEmpty:
 		env.Success, env.Result = true, nil
 		return env, finish, nil

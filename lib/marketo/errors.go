@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"time"
 )
 
@@ -36,7 +37,8 @@ var ErrDailyQuota = errors.New("marketo daily API quota reached")
 var ErrBadCredentials = errors.New("marketo rejected the client credentials")
 
 // QuotaError reports Marketo's 607 (or an exhausted local daily budget).
-// ResetAt is the next 00:00 America/Chicago, when calls may resume.
+// ResetAt is when calls may resume: the next midnight of the configured
+// QuotaZone (QuotaZone.ResumeAfter607 for Marketo's own 607).
 type QuotaError struct {
 	ResetAt   time.Time
 	RequestID string
@@ -94,7 +96,9 @@ const (
 // classify returns the retry class of a Marketo code.
 func classify(code string) class {
 	switch code {
-	case "601", "602":
+	case "600", "601", "602":
+		// 600 "Empty access token" (deprecated in 2022 for 603, which is
+		// fatal): the token did not arrive, so a fresh one is sent once.
 		return classAuth
 	case "604", "606", "608", "614", "615", "713", "719":
 		return classWait
@@ -119,4 +123,18 @@ func redactURLError(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// invalidValueTail matches what Marketo appends to a 1003 "Invalid value for
+// field '<name>'" reason since 2021: " and value '<the value sent>'".
+var invalidValueTail = regexp.MustCompile(`(?s)^(Invalid value for field '[^']*') and value '.*'$`)
+
+// SafeMessage returns a record reason's message without the personal data
+// Marketo may echo: the value of a 1003 "Invalid value for field 'x' and
+// value 'y'" (the longer form recorded since 2021) is cut, leaving the field.
+func SafeMessage(r Reason) string {
+	if m := invalidValueTail.FindStringSubmatch(r.Message); m != nil {
+		return m[1] + " (value withheld)"
+	}
+	return r.Message
 }
