@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/fieldtype"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
@@ -52,6 +53,9 @@ type coPlan struct {
 	APIName string
 	Fields  map[string]string // logical -> field API name, only the fields written
 	Dedupe  []string          // the object's dedupe fields, all of them among Fields' values
+	// Types are the written fields' conversion targets (convert.go), by
+	// field API name.
+	Types map[string]fieldtype.Field
 }
 
 func coNotFound(err error) bool {
@@ -79,9 +83,11 @@ func planCustomObject(ctx context.Context, m Marketo, apiName string, configured
 		return coPlan{}, fmt.Errorf("describe custom object %q: %w", apiName, err)
 	}
 	p := &coPlanner{t: t, configured: configured, defaults: spec.Defaults, has: map[string]bool{}, usedBy: map[string]string{},
-		plan: coPlan{APIName: apiName, Fields: map[string]string{}, Dedupe: t.DedupeFields}}
+		fields: map[string]marketo.CustomObjectField{},
+		plan:   coPlan{APIName: apiName, Fields: map[string]string{}, Dedupe: t.DedupeFields, Types: map[string]fieldtype.Field{}}}
 	for _, f := range t.Fields {
 		p.has[f.Name] = true
+		p.fields[f.Name] = f
 	}
 	for _, l := range spec.Required {
 		if err := p.add(l, true); err != nil {
@@ -108,6 +114,7 @@ type coPlanner struct {
 	configured map[string]string // Params.Fields
 	defaults   map[string]string // coSpec.Defaults
 	has        map[string]bool   // the object's fields
+	fields     map[string]marketo.CustomObjectField
 	usedBy     map[string]string // field -> logical name mapped to it
 	plan       coPlan
 }
@@ -150,8 +157,13 @@ func (p *coPlanner) add(logical string, required bool) error {
 	if other, dup := p.usedBy[name]; dup {
 		return Configf("params.fields: %q and %q both map to custom object field %q", other, logical, name)
 	}
+	f := p.fields[name]
+	if err := checkCOType(apiName, logical, f); err != nil {
+		return err
+	}
 	p.usedBy[name] = logical
 	p.plan.Fields[logical] = name
+	p.plan.Types[name] = fieldtype.Field{Name: name, DataType: f.DataType, Length: f.Length}
 	return nil
 }
 
@@ -298,6 +310,7 @@ func (u *coUploader) release(ctx context.Context, held []heldRecord) {
 }
 
 func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) (ok []bool, held []heldRecord, err error) {
+	failed := u.convert(recs)
 	b := u.newBatch(recs)
 	if len(recs) == 0 {
 		return b.ok, nil, nil
@@ -315,6 +328,9 @@ func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) 
 	var send []int
 	owners := map[string]string{} // unchanged records whose stored owner moves
 	for i := range recs {
+		if failed[i] {
+			continue
+		}
 		if u.needsSend(b, i, prev, now, owners) {
 			send = append(send, i)
 		}
@@ -329,6 +345,23 @@ func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) 
 	}
 	held, err = u.send(ctx, b, send, now, hold)
 	return b.ok, held, err
+}
+
+// convert puts every record's values into its fields' types (convert.go);
+// a record with a value that does not fit is recorded as failed, with its
+// reason, and not sent.
+func (u *coUploader) convert(recs []coRecord) (failed []bool) {
+	failed = make([]bool, len(recs))
+	for i := range recs {
+		typed, bad := u.plan.typed(recs[i].Rec, u.rc.Conn.Overflow())
+		if bad != nil {
+			failed[i] = true
+			u.rc.Run.Record(store.RecordOutcome{Key: recs[i].OutKey, Email: recs[i].Email, Outcome: store.OutcomeFailed, Code: CodeType, Reason: bad.reason()})
+			continue
+		}
+		recs[i].Rec = typed
+	}
+	return failed
 }
 
 // coBatch is the records of one upload with their delta keys and hashes.
@@ -468,7 +501,7 @@ func reasonOf(rs []marketo.Reason) (code, msg string) {
 	var codes, msgs []string
 	for _, r := range rs {
 		codes = append(codes, r.Code)
-		msgs = append(msgs, r.Message)
+		msgs = append(msgs, marketo.SafeMessage(r))
 	}
 	return strings.Join(codes, ","), strings.Join(msgs, "; ")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/fieldtype"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -72,6 +73,9 @@ func leadFields(pf []profileField) []string {
 // fields that are not blank (nested for dotted names), the lead's email, its
 // id as External Profile ID and Source of Profile = Marketo. When two
 // mappings fill the same profile field, the first non-blank one wins.
+// Marketo's typed values become what the Certain field takes
+// (fieldtype.ToCertain): a boolean for a known boolean field, else text
+// (5, not 5.0; true; dates as Marketo gives them).
 func profileBody(lead marketo.Lead, email, leadID string, pf []profileField, f certain.FieldNames) map[string]any {
 	body := map[string]any{}
 	for _, p := range pf {
@@ -79,6 +83,7 @@ func profileBody(lead marketo.Lead, email, leadID string, pf []profileField, f c
 		if !ok || v == nil {
 			continue
 		}
+		v = fieldtype.ToCertain(v, fieldtype.CertainKind(p.certain))
 		if s, isStr := v.(string); isStr {
 			if s = strings.TrimSpace(s); s == "" {
 				continue

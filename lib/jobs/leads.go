@@ -12,6 +12,7 @@ import (
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
+	"github.com/certain-marketo/certain-marketo/lib/fieldtype"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
@@ -91,7 +92,12 @@ type leadOps struct {
 	// stale holds, by registration code, the dead Marketo id a profile
 	// stores: such a profile is handled as one without an id (rule A).
 	// Written only between calls, never by the write-back workers.
-	stale map[string]int
+	stale    map[string]int
+	overflow fieldtype.Overflow // the connection's stringOverflow
+	schema   leadSchema         // the lead describe, once read (convert.go)
+	// described: schema was read by this leadOps (not handed in); kept:
+	// trigger-campaign has remembered it.
+	described, kept bool
 }
 
 // newLeadOps is the lead handling of a job run, counting into its record.
@@ -121,7 +127,7 @@ func leadOpsFor(cl Clients, conn config.Connection, acct string, log *slog.Logge
 	return &leadOps{
 		mk: cl.Marketo, ct: cl.Certain, acct: acct,
 		fields: cl.Certain.Fields().WithDefaults(), mapping: conn.FieldMapping,
-		inFlight: conn.MaxInFlight, log: log, overwriteForeign: conn.OverwriteForeignExternalIDs,
+		inFlight: conn.MaxInFlight, log: log, overwriteForeign: conn.OverwriteForeignExternalIDs, overflow: conn.Overflow(),
 		idCache: newLeadIDCache(), stale: map[string]int{},
 	}
 }
@@ -174,16 +180,17 @@ func (o *leadOps) leadHash(r certain.Registration) string {
 }
 
 // checkMapping checks every mapped Marketo field against the lead describe:
-// an unknown or read-only field is a configuration error.
+// an unknown or read-only field, or one whose type no value of its Certain
+// field can fit, is a configuration error.
 func (o *leadOps) checkMapping(ctx context.Context) error {
-	fields, err := o.mk.DescribeLeads(ctx)
+	schema, err := o.describe(ctx)
 	if err != nil {
-		return fmt.Errorf("describe Marketo lead fields: %w", err)
+		return err
 	}
 	byName := map[string]bool{}
 	ro := map[string]bool{}
 	lower := map[string]string{}
-	for _, f := range fields {
+	for _, f := range schema {
 		byName[f.Name] = true
 		ro[f.Name] = f.ReadOnly
 		lower[strings.ToLower(f.Name)] = f.Name
@@ -199,6 +206,7 @@ func (o *leadOps) checkMapping(ctx context.Context) error {
 			bad = append(bad, fmt.Sprintf("Marketo field %q (from Certain %q) is read-only", m.Marketo, m.Certain))
 		}
 	}
+	bad = append(bad, o.checkTypes(schema)...)
 	if len(bad) > 0 {
 		return Configf("account %s field mapping: %s", o.acct, strings.Join(bad, "; "))
 	}
@@ -242,6 +250,9 @@ func isStopping(err error) bool {
 // (rule A: created when no lead has its email).
 func (o *leadOps) syncLeads(ctx context.Context, regs []*certain.Registration) ([]leadResult, error) {
 	res := make([]leadResult, len(regs))
+	if _, err := o.describe(ctx); err != nil {
+		return res, err
+	}
 	var byRule [3][]int
 	for i, r := range regs {
 		res[i].Outcome = store.RecordOutcome{Key: r.Code, Email: r.Profile.Email}
@@ -311,6 +322,11 @@ func (o *leadOps) syncGroup(ctx context.Context, regs []*certain.Registration, r
 		email := leadEmail(payload, *r)
 		payload["email"] = email
 		res[i].Outcome.Email = email
+		payload, bad := o.typed(payload)
+		if bad != nil {
+			res[i].Outcome.Outcome, res[i].Outcome.Code, res[i].Outcome.Reason = store.OutcomeFailed, CodeType, bad.reason()
+			continue
+		}
 		k := emailKey(email)
 		g := byKey[k]
 		if g == nil {
@@ -324,6 +340,9 @@ func (o *leadOps) syncGroup(ctx context.Context, regs []*certain.Registration, r
 			}
 		}
 		g.members = append(g.members, i)
+	}
+	if len(gs) == 0 {
+		return nil // every value refused by the conversion
 	}
 	req := marketo.SyncLeadsRequest{Action: rule.String(), LookupField: "email", Input: make([]marketo.Lead, len(gs))}
 	for i, g := range gs {
@@ -385,7 +404,7 @@ func (o *leadOps) applySyncResult(lr *leadResult, rule leadRule, r marketo.SyncR
 	}
 	code, msg := "", "Marketo skipped the lead"
 	if len(r.Reasons) > 0 {
-		code, msg = r.Reasons[0].Code, r.Reasons[0].Message
+		code, msg = r.Reasons[0].Code, marketo.SafeMessage(r.Reasons[0])
 	}
 	switch {
 	case code == "1004" && rule == ruleUpdateOnly:

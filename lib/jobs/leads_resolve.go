@@ -380,6 +380,9 @@ func (o *leadOps) lookup(ctx context.Context, emails []string) (map[string][]int
 // duplicated; those are looked up again.
 func (o *leadOps) create(ctx context.Context, regs []*certain.Registration) ([]leadResult, error) {
 	res := make([]leadResult, len(regs))
+	if _, err := o.describe(ctx); err != nil {
+		return res, err
+	}
 	var input []marketo.Lead
 	groupOf := map[string]int{}
 	member := make([]int, len(regs))
@@ -387,6 +390,12 @@ func (o *leadOps) create(ctx context.Context, regs []*certain.Registration) ([]l
 		p := BuildLeadPayload(o.mapping, *r)
 		email := leadEmail(p, *r)
 		p["email"] = email
+		p, left := o.typedForCreate(p)
+		if len(left) > 0 {
+			o.count("leadFieldsLeftOut", len(left))
+			o.log.WarnContext(ctx, "lead created without fields whose values do not fit their Marketo type (sync-leads reports them per record)",
+				"registration", r.Code, "fields", joinLeft(left))
+		}
 		res[i].Outcome = store.RecordOutcome{Key: r.Code, Email: email}
 		k := emailKey(email)
 		g, ok := groupOf[k]

@@ -36,7 +36,7 @@ import (
 // permanentCodes are the Marketo per-record codes remembered as above.
 func permanentCode(code string) bool {
 	switch code {
-	case "1003", "1004", "1006", "1007", "1008":
+	case "1003", "1004", "1006", "1007", "1008", CodeType:
 		return true
 	}
 	return false

@@ -57,8 +57,9 @@ func TestEngagementMetricsOnDynamo(t *testing.T) {
 	// Matching off: Matched Appointments is not sent, but Scheduled and the
 	// ratings are the total of both kinds ("total, i.e. both Matched and
 	// SSA"): A's SSA meeting (A gave 4, B unrated) and the matched one B
-	// asked for (B gave 3, A gave 5).
-	if fmt.Sprint(a[jobs.MetricSSAAppointments], a[jobs.MetricAppointmentsScheduled], a[jobs.MetricAvgRatingGiven], a[jobs.MetricAvgRatingReceived]) != "1 2 4.5 3" ||
+	// asked for (B gave 3, A gave 5). The object's fields are strings: the
+	// numbers go as their text.
+	if fmt.Sprintf("%#v %#v %#v %#v", a[jobs.MetricSSAAppointments], a[jobs.MetricAppointmentsScheduled], a[jobs.MetricAvgRatingGiven], a[jobs.MetricAvgRatingReceived]) != `"1" "2" "4.5" "3"` ||
 		a[jobs.MetricMatchedAppointments] != nil {
 		t.Errorf("A = %v", a)
 	}

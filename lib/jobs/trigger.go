@@ -59,7 +59,14 @@ type Trigger struct {
 	Report Reporter
 
 	mu      sync.Mutex
-	checked map[string]time.Time // account -> when its mapping passed the describe check
+	schemas map[string]schemaEntry // account -> its lead describe, and whether its mapping passed
+}
+
+// schemaEntry is an account's lead describe as a warm Lambda remembers it.
+type schemaEntry struct {
+	schema  leadSchema
+	at      time.Time // when it was read
+	checked bool      // the field mapping passed checkMapping against it
 }
 
 // env is the trigger's clock, logger and run ids.
@@ -159,29 +166,47 @@ func (t *Trigger) retention() time.Duration {
 }
 
 // checkMapping checks the account's field mapping against the lead describe
-// at most once per MappingTTL per warm Lambda.
+// at most once per MappingTTL per warm Lambda; ops gets the describe it was
+// checked against, for the conversion of values.
 func (t *Trigger) checkMapping(ctx context.Context, ops *leadOps) error {
+	if e, fresh := t.cachedSchema(ops.acct); fresh && e.checked {
+		ops.schema = e.schema
+		return nil
+	}
+	ops.schema = nil // check against a describe read now
+	if err := ops.checkMapping(ctx); err != nil {
+		return err
+	}
+	t.keepSchema(ops.acct, ops, true)
+	return nil
+}
+
+// cachedSchema returns the account's remembered describe and whether it is
+// younger than MappingTTL.
+func (t *Trigger) cachedSchema(acct string) (schemaEntry, bool) {
 	ttl := t.MappingTTL
 	if ttl <= 0 {
 		ttl = 15 * time.Minute
 	}
 	t.mu.Lock()
-	at, ok := t.checked[ops.acct]
+	e, ok := t.schemas[acct]
 	t.mu.Unlock()
-	now := t.env().now
-	if ok && now().Sub(at) < ttl {
-		return nil
+	return e, ok && t.env().now().Sub(e.at) < ttl
+}
+
+// keepSchema remembers the describe ops read itself, if it read one (once:
+// after the mapping check, the later call of the run keeps that).
+func (t *Trigger) keepSchema(acct string, ops *leadOps, checked bool) {
+	if !ops.described || ops.kept {
+		return
 	}
-	if err := ops.checkMapping(ctx); err != nil {
-		return err
-	}
+	ops.kept = true
 	t.mu.Lock()
-	if t.checked == nil {
-		t.checked = map[string]time.Time{}
+	defer t.mu.Unlock()
+	if t.schemas == nil {
+		t.schemas = map[string]schemaEntry{}
 	}
-	t.checked[ops.acct] = now()
-	t.mu.Unlock()
-	return nil
+	t.schemas[acct] = schemaEntry{schema: ops.schema, at: t.env().now(), checked: checked}
 }
 
 // tokenValues resolves a job's tokens for one registration: literals as

@@ -255,12 +255,16 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		return
 	}
 	ops := leadOpsFor(cl, conn, g.account, g.log)
+	if e, fresh := g.t.cachedSchema(g.account); fresh {
+		ops.schema = e.schema // values are converted by a describe at most MappingTTL old
+	}
 	// "Run Create/Update Marketo Leads every time this job runs".
 	if err := g.preSync(ctx, ops, live, regs); err != nil {
 		g.abortAll(ctx, live, err)
 		return
 	}
 	res, err := g.leadIDs(ctx, ops, live, regs)
+	g.t.keepSchema(g.account, ops, false)
 	if err != nil {
 		g.abortAll(ctx, live, fmt.Errorf("find Marketo leads: %w", err))
 		return

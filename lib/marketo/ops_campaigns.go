@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 )
 
 // tokenName is the form of a program token name: {{my.Name}}.
@@ -53,4 +56,42 @@ func (c *Client) RequestCampaign(ctx context.Context, campaignID int, leadIDs []
 		calls++
 	}
 	return calls, nil
+}
+
+// GetCampaigns returns the smart campaigns with the given ids (all of them
+// when ids is empty), following pages. With triggerable, Marketo returns only
+// active trigger campaigns whose trigger is "Campaign is Requested" with
+// source "Web Service API": those Request Campaign accepts.
+func (c *Client) GetCampaigns(ctx context.Context, ids []int, triggerable bool) ([]Campaign, error) {
+	q := url.Values{"batchSize": {strconv.Itoa(MaxBatch)}}
+	if len(ids) > MaxBatch {
+		return nil, fmt.Errorf("marketo: GetCampaigns: %d ids, at most %d", len(ids), MaxBatch)
+	}
+	if len(ids) > 0 {
+		s := make([]string, len(ids))
+		for i, id := range ids {
+			s[i] = strconv.Itoa(id)
+		}
+		q.Set("id", strings.Join(s, ","))
+	}
+	if triggerable {
+		q.Set("isTriggerable", "true")
+	}
+	var out []Campaign
+	for page := 1; ; page++ {
+		k := &call{method: http.MethodGet, path: "/rest/v1/campaigns.json", tmpl: "/rest/v1/campaigns.json", query: q}
+		env, err := c.do(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		var rows []Campaign
+		if err := decodeResult(env, &rows, k.tmpl); err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		more, err := nextPage(k.tmpl, q, env.NextPageToken, len(rows), page)
+		if err != nil || !more {
+			return out, err
+		}
+	}
 }

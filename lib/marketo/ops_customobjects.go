@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -19,25 +20,7 @@ func (c *Client) DescribeCustomObject(ctx context.Context, apiName string) (Cust
 	if err != nil {
 		return CustomObjectType{}, err
 	}
-	type related struct {
-		Name  string `json:"name"`
-		Field string `json:"field"`
-	}
-	var raw []struct {
-		Name         string   `json:"name"`
-		IDField      string   `json:"idField"`
-		DedupeFields []string `json:"dedupeFields"`
-		Fields       []struct {
-			Name       string `json:"name"`
-			DataType   string `json:"dataType"`
-			Updateable bool   `json:"updateable"`
-		} `json:"fields"`
-		Relationships []struct {
-			Field     string   `json:"field"`
-			RelatedTo *related `json:"relatedTo"`
-			Object    *related `json:"object"` // spelling seen in one CO sample
-		} `json:"relationships"`
-	}
+	var raw []coMeta
 	if err := decodeResult(env, &raw, k.tmpl); err != nil {
 		return CustomObjectType{}, err
 	}
@@ -47,19 +30,80 @@ func (c *Client) DescribeCustomObject(ctx context.Context, apiName string) (Cust
 	r := raw[0]
 	t := CustomObjectType{Name: r.Name, IDField: r.IDField, DedupeFields: r.DedupeFields}
 	for _, f := range r.Fields {
-		t.Fields = append(t.Fields, CustomObjectField{Name: f.Name, DataType: f.DataType, Updatable: f.Updateable})
+		t.Fields = append(t.Fields, CustomObjectField{Name: f.Name, DataType: f.DataType, Updatable: f.Updateable, Length: f.Length})
 	}
-	for _, rel := range r.Relationships {
-		to := rel.RelatedTo
-		if to == nil {
-			to = rel.Object
-		}
-		if to != nil && strings.EqualFold(to.Name, "Lead") {
-			t.LinkField, t.LinkTo = rel.Field, to.Field
-			break
-		}
-	}
+	t.LinkField, t.LinkTo = r.leadLink()
 	return t, nil
+}
+
+// coMeta is a custom object type as Describe and List answer it (List has
+// no fields).
+type coMeta struct {
+	Name         string   `json:"name"`
+	DisplayName  string   `json:"displayName"`
+	IDField      string   `json:"idField"`
+	DedupeFields []string `json:"dedupeFields"`
+	Fields       []struct {
+		Name       string `json:"name"`
+		DataType   string `json:"dataType"`
+		Length     int    `json:"length"`
+		Updateable bool   `json:"updateable"`
+	} `json:"fields"`
+	Relationships []struct {
+		Field     string     `json:"field"`
+		RelatedTo *coRelated `json:"relatedTo"`
+		Object    *coRelated `json:"object"` // Describe's spelling in Adobe's example
+	} `json:"relationships"`
+}
+
+type coRelated struct {
+	Name  string `json:"name"`
+	Field string `json:"field"`
+}
+
+// leadLink returns the field whose relationship points to Lead and the lead
+// field it holds.
+func (m coMeta) leadLink() (field, to string) {
+	for _, rel := range m.Relationships {
+		r := rel.RelatedTo
+		if r == nil {
+			r = rel.Object
+		}
+		if r != nil && strings.EqualFold(r.Name, "Lead") {
+			return rel.Field, r.Field
+		}
+	}
+	return "", ""
+}
+
+// ListCustomObjects lists custom object types (List Custom Objects), those
+// named or, with no names, all of them. A name that does not exist is
+// simply absent from the answer.
+func (c *Client) ListCustomObjects(ctx context.Context, names []string) ([]CustomObjectInfo, error) {
+	for _, n := range names {
+		if !validAPIName(n) || strings.Contains(n, ",") {
+			return nil, fmt.Errorf("marketo: ListCustomObjects: invalid API name %q", n)
+		}
+	}
+	q := url.Values{}
+	if len(names) > 0 {
+		q.Set("names", strings.Join(names, ","))
+	}
+	k := &call{method: http.MethodGet, path: "/rest/v1/customobjects.json", tmpl: "/rest/v1/customobjects.json", query: q}
+	env, err := c.do(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	var raw []coMeta
+	if err := decodeResult(env, &raw, k.tmpl); err != nil {
+		return nil, err
+	}
+	out := make([]CustomObjectInfo, len(raw))
+	for i, m := range raw {
+		out[i] = CustomObjectInfo{Name: m.Name, DisplayName: m.DisplayName, IDField: m.IDField, DedupeFields: m.DedupeFields}
+		out[i].LinkField, out[i].LinkTo = m.leadLink()
+	}
+	return out, nil
 }
 
 // SyncCustomObjects writes custom object records, 300 per call (halving on

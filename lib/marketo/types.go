@@ -27,6 +27,10 @@ import (
 //	(*Client).SyncCustomObjects(ctx, apiName string, SyncCustomObjectsRequest) ([]CustomObjectResult, error)
 //	    chunks by 300; results mapped back by seq to input index.
 //	(*Client).QueryCustomObjects(ctx, apiName, filterType string, values []string, fields []string) ([]Record, error)
+//	(*Client).ListCustomObjects(ctx, names []string) ([]CustomObjectInfo, error)
+//	(*Client).GetCampaigns(ctx, ids []int, triggerable bool) ([]Campaign, error)
+//	(*Client).GetUsage(ctx) (Usage, error)                 // today's calls, all integrations
+//	(*Client).Authenticate(ctx) (expires time.Time, error) // identity only
 //	(*Client).Stats() Stats
 //
 // Errors: response-level failures are *Error; the daily quota is *QuotaError
@@ -124,6 +128,47 @@ type CustomObjectField struct {
 	Name      string
 	DataType  string
 	Updatable bool
+	Length    int // for string-like types; 0 when Describe gives none
+}
+
+// Campaign is one smart campaign of Get Campaigns (campaigns.json). Active
+// applies to trigger campaigns only. The lead database API has no
+// "requestable" flag: GetCampaigns with triggerable lists the campaigns
+// Request Campaign accepts.
+type Campaign struct {
+	ID            int    `json:"id"`
+	Name          string `json:"name"`
+	Description   string `json:"description"`
+	Type          string `json:"type"` // "trigger" or "batch"
+	ProgramName   string `json:"programName"`
+	ProgramID     int    `json:"programId"`
+	WorkspaceName string `json:"workspaceName"`
+	Active        bool   `json:"active"`
+}
+
+// Usage is one day of the instance's API usage (stats/usage.json): every
+// integration's calls, not only this client's.
+type Usage struct {
+	Date  string      `json:"date"`
+	Total int         `json:"total"`
+	Users []UserUsage `json:"users"`
+}
+
+// UserUsage is one API user's calls of a Usage day.
+type UserUsage struct {
+	UserID string `json:"userId"`
+	Count  int    `json:"count"`
+}
+
+// CustomObjectInfo is one entry of List Custom Objects (customobjects.json):
+// a type's keys and its link to Lead, without its fields.
+type CustomObjectInfo struct {
+	Name         string
+	DisplayName  string
+	IDField      string
+	DedupeFields []string
+	LinkField    string // the field whose relationship points to Lead; "" for none
+	LinkTo       string // the lead field it holds (normally "id")
 }
 
 type CustomObjectType struct {

@@ -63,7 +63,7 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request, body []byte, l
 	left := int(cur.expires.Sub(now) / time.Second)
 	s.mu.Unlock()
 	log.HTTPStatus = http.StatusOK
-	writeJSON(w, r, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": left, "scope": "certain-sync@example.org"})
+	writeJSON(w, r, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": left, "scope": s.opts.apiUser})
 }
 
 // IssuedTokens returns every access token the simulator has minted, for
@@ -85,13 +85,20 @@ func newToken() string {
 	return hex.EncodeToString(b[:]) + ":sj"
 }
 
-// authenticate answers 601/602 for a missing, unknown, query-parameter or
-// expired token; done is false when the token is good.
+// authenticate answers 603 (or, with WithMissingTokenCode, 600) for a call
+// without a token, and 601/602 for an unknown, query-parameter or expired
+// one; done is false when the token is good.
 func (s *Server) authenticate(r *http.Request) (answer, bool) {
 	if r.URL.Query().Has("access_token") {
 		return fail("601", "Access token invalid"), true
 	}
 	h := r.Header.Get("Authorization")
+	if strings.TrimSpace(h) == "" {
+		if s.opts.missingTokenCode == "600" {
+			return fail("600", "Empty access token"), true
+		}
+		return fail(s.opts.missingTokenCode, "Access denied"), true
+	}
 	tok, found := strings.CutPrefix(h, "Bearer ")
 	if !found || tok == "" {
 		return fail("601", "Access token invalid"), true

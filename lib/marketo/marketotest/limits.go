@@ -25,10 +25,14 @@ func (s *Server) ExhaustQuota() {
 // freeCodes are the answers Marketo's error-code page marks as not counted.
 var freeCodes = map[string]bool{"601": true, "602": true, "604": true, "605": true, "608": true, "611": true}
 
-// rollDay starts a new quota day at 00:00 America/Chicago. mu held.
+// rollDay starts a new quota day at midnight of the quota zone, keeping the
+// finished day's count for stats/usage. mu held.
 func (s *Server) rollDay(now time.Time) {
 	d := now.In(s.loc).Format(time.DateOnly)
 	if d != s.day {
+		if s.day != "" {
+			s.usage[s.day] = s.dayCount
+		}
 		s.day, s.dayCount = d, 0
 	}
 }

@@ -82,14 +82,15 @@ func splitCSV(s string) []string {
 var defaultLeadFields = []string{"id", "email", "firstName", "lastName", "createdAt", "updatedAt"}
 
 // project is the lead as a read answers it: id and the fields asked for,
-// null when absent.
-func project(l marketo.Lead, fields []string) marketo.Lead {
+// typed; an unset field is null, except a boolean, which reads false
+// (recorded). mu held.
+func (s *Server) project(l marketo.Lead, fields []string) marketo.Lead {
 	if len(fields) == 0 {
 		fields = defaultLeadFields
 	}
 	out := marketo.Lead{"id": l["id"]}
 	for _, f := range fields {
-		out[f] = l[f] // absent fields come back as null, as in Marketo
+		out[f] = readValue(s.st.leadType(f), l[f])
 	}
 	return out
 }
@@ -143,10 +144,11 @@ func (s *Server) sameValue(field string, stored any, want string) bool {
 	return scalar(stored) == want
 }
 
-// searchable reports whether ft may be a query's filterType: marketoGUID,
-// dedupeFields, the link field, or the single dedupe field.
+// searchable reports whether ft may be a query's filterType: idField (or
+// marketoGUID, its field), dedupeFields, the link field, or the single dedupe
+// field.
 func (t *coType) searchable(ft string) bool {
-	return ft == "marketoGUID" || ft == "dedupeFields" || ft == t.def.LinkField ||
+	return ft == "idField" || ft == "marketoGUID" || ft == "dedupeFields" || ft == t.def.LinkField ||
 		(len(t.def.DedupeFields) == 1 && ft == t.def.DedupeFields[0])
 }
 
@@ -185,8 +187,11 @@ func matchCO(t *coType, rec *coRecord, ft string, values []string, filters []mar
 		return false
 	}
 	f := ft
-	if ft == "dedupeFields" {
+	switch ft {
+	case "dedupeFields":
 		f = t.def.DedupeFields[0]
+	case "idField":
+		f = "marketoGUID"
 	}
 	return slices.Contains(values, get(f))
 }

@@ -1,9 +1,11 @@
 package marketotest
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
@@ -16,20 +18,38 @@ func (s *Server) describeCO(name string) answer {
 	if t == nil {
 		return fail("1013", "Object not found")
 	}
-	fields := []map[string]any{{"name": "marketoGUID", "displayName": "Marketo GUID", "dataType": "string", "length": 36, "updateable": false}}
+	return ok([]map[string]any{s.coMeta(t)})
+}
+
+// coMeta is a custom object type as Describe answers it: keys, searchable
+// fields, relationships (relatedTo, as List and swagger spell it), and the
+// fields, marketoGUID, createdAt and updatedAt (not updateable) included;
+// length only on string-like fields. mu held.
+func (s *Server) coMeta(t *coType) map[string]any {
+	fields := []map[string]any{
+		{"name": "marketoGUID", "displayName": "Marketo GUID", "dataType": "string", "length": 36, "updateable": false},
+		{"name": "createdAt", "displayName": "Created At", "dataType": "datetime", "updateable": false},
+		{"name": "updatedAt", "displayName": "Updated At", "dataType": "datetime", "updateable": false},
+	}
 	for _, f := range t.def.Fields {
-		fields = append(fields, map[string]any{"name": f.Name, "displayName": f.Name, "dataType": f.DataType, "updateable": f.Updatable})
+		m := map[string]any{"name": f.Name, "displayName": f.Name, "dataType": f.DataType, "updateable": f.Updatable}
+		if f.Length > 0 {
+			m["length"] = f.Length
+		}
+		fields = append(fields, m)
 	}
 	searchable := [][]string{slices.Clone(t.def.DedupeFields), {"marketoGUID"}}
-	var rels []map[string]any
+	rels := []map[string]any{}
 	if t.def.LinkField != "" {
 		searchable = append(searchable, []string{t.def.LinkField})
 		rels = append(rels, map[string]any{"field": t.def.LinkField, "type": "child", "relatedTo": map[string]string{"name": "Lead", "field": "id"}})
 	}
-	return ok([]map[string]any{{
-		"name": t.def.Name, "displayName": t.def.Name, "idField": "marketoGUID",
-		"dedupeFields": t.def.DedupeFields, "searchableFields": searchable, "fields": fields, "relationships": rels,
-	}})
+	ts := s.epoch()
+	return map[string]any{
+		"name": t.def.Name, "displayName": t.def.Name, "description": "", "createdAt": ts, "updatedAt": ts,
+		"idField": "marketoGUID", "dedupeFields": t.def.DedupeFields, "searchableFields": searchable,
+		"relationships": rels, "fields": fields,
+	}
 }
 
 // coResult is one record's outcome of a custom object sync or delete.
@@ -73,8 +93,9 @@ func (s *Server) syncCO(name string, r *request) answer {
 	}
 	res := make([]coResult, len(b.Input))
 	seen := map[string]bool{}
+	now := s.opts.clock.Now().UTC().Format(time.RFC3339)
 	for i, in := range b.Input {
-		res[i] = s.syncCORecord(t, b, i, in, seen)
+		res[i] = s.syncCORecord(t, b, i, in, seen, now)
 	}
 	return ok(res)
 }
@@ -97,13 +118,14 @@ func (s *Server) checkSyncCO(t *coType, b syncCOBody) (answer, bool) {
 	return answer{}, false
 }
 
-// syncCORecord handles input record i. mu held.
-func (s *Server) syncCORecord(t *coType, b syncCOBody, i int, in marketo.Record, seen map[string]bool) coResult {
-	for k, v := range in {
-		in[k] = normalize(v)
-	}
+// syncCORecord handles input record i: unknown fields (1006), then the
+// field layer (1003), then its key, link and action. mu held.
+func (s *Server) syncCORecord(t *coType, b syncCOBody, i int, in marketo.Record, seen map[string]bool, now string) coResult {
 	if bad := firstUnknown(t, in); bad != "" {
 		return coSkip(i, "1006", "Field '"+bad+"' not found")
+	}
+	if r, refused := s.typeCO(t, i, in); refused {
+		return r
 	}
 	rec, key, missing := t.locate(b.DedupeBy, in)
 	if missing != "" {
@@ -116,7 +138,36 @@ func (s *Server) syncCORecord(t *coType, b syncCOBody, i int, in marketo.Record,
 	if s.linkedLeadMissing(t, in, rec) {
 		return coSkip(i, "1004", "Lead not found")
 	}
-	return t.apply(b.Action, i, in, rec)
+	return t.apply(b.Action, i, in, rec, now)
+}
+
+// typeCO puts the record's values through the field layer (each as is with
+// WithCustomObjectTypeCheck(false)); the first that does not fit skips the
+// record with 1003.
+func (s *Server) typeCO(t *coType, i int, in marketo.Record) (coResult, bool) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		if s.opts.noCOTypeCheck || k == "marketoGUID" {
+			in[k] = normalize(in[k])
+			continue
+		}
+		v, fits := s.typedValue(t.spec(k), in[k])
+		if !fits {
+			code, msg := s.invalid(k, in[k])
+			return coSkip(i, code, msg), true
+		}
+		in[k] = v
+	}
+	return coResult{}, false
+}
+
+// spec is the field layer's view of one of the type's fields.
+func (t *coType) spec(name string) fieldSpec {
+	for _, f := range t.def.Fields {
+		if f.Name == name {
+			return fieldSpec{name: name, dataType: f.DataType, length: f.Length}
+		}
+	}
+	return fieldSpec{name: name, dataType: "string"}
 }
 
 // locate finds the stored record an input names, by marketoGUID (dedupeBy
@@ -150,8 +201,8 @@ func (s *Server) linkedLeadMissing(t *coType, in marketo.Record, rec *coRecord) 
 }
 
 // apply writes input record i as its action allows: an update of rec, a
-// create when rec is nil, or a skip.
-func (t *coType) apply(action string, i int, in marketo.Record, rec *coRecord) coResult {
+// create when rec is nil, or a skip; now stamps updatedAt (and createdAt).
+func (t *coType) apply(action string, i int, in marketo.Record, rec *coRecord, now string) coResult {
 	switch {
 	case rec != nil && action == marketo.ActionCreateOnly:
 		return coSkip(i, "1005", "Object already exists")
@@ -164,10 +215,12 @@ func (t *coType) apply(action string, i int, in marketo.Record, rec *coRecord) c
 				rec.fields[k] = v
 			}
 		}
+		rec.fields["updatedAt"] = now
 		t.reindex(rec, oldKey)
 		return coResult{Seq: i, Status: marketo.StatusUpdated, MarketoGUID: rec.guid}
 	}
 	nr := &coRecord{guid: newGUID(), fields: maps.Clone(in)}
+	nr.fields["createdAt"], nr.fields["updatedAt"] = now, now
 	t.records = append(t.records, nr)
 	t.reindex(nr, "")
 	return coResult{Seq: i, Status: marketo.StatusCreated, MarketoGUID: nr.guid}
@@ -184,13 +237,15 @@ func firstUnknown(t *coType, in marketo.Record) string {
 }
 
 // coQuery is a custom object query: filterValues from the parameters, or
-// compound filters from a JSON body.
+// compound filters from a JSON body (whose filterType defaults to
+// dedupeFields and which may carry batchSize and nextPageToken).
 type coQuery struct {
 	filterType string
 	fields     []string
 	values     []string
 	filters    []marketo.Record // compound-key JSON form
 	token      string
+	batchSize  int // from a JSON body; 0 = the parameter's
 }
 
 // queryCO is Get Custom Objects, paged by nextPageToken.
@@ -212,15 +267,23 @@ func (s *Server) queryCO(name string, r *request) answer {
 	if !t.searchable(q.filterType) {
 		return fail("1003", "Invalid filterType '%s'", q.filterType)
 	}
+	if q.batchSize > 0 {
+		if q.batchSize > MaxPage {
+			return fail(s.opts.capCode, "batchSize %d exceeds %d", q.batchSize, MaxPage)
+		}
+		bs = q.batchSize
+	}
 	hits := t.matching(q)
-	scope := "co|" + name + "|" + q.filterType + "|" + strings.Join(q.values, ",") + "|" + string(r.body)
+	scope := "co|" + name + "|" + q.filterType + "|" + strings.Join(q.values, ",") + "|" + fmt.Sprint(q.filters)
 	off, valid := parsePageToken(q.token, scope)
 	if !valid {
 		return fail("1003", "Invalid nextPageToken")
 	}
 	fields := q.fields
 	if len(fields) == 0 {
-		fields = append(slices.Clone(t.def.DedupeFields), "updatedAt")
+		// swagger: "If unset marketoGuid, dedupeFields, updatedAt, createdAt
+		// will be returned".
+		fields = append(slices.Clone(t.def.DedupeFields), "updatedAt", "createdAt")
 	}
 	start, end, more := pageBounds(len(hits), off, bs)
 	var out []marketo.Record
@@ -253,11 +316,18 @@ func (s *Server) parseCOQuery(r *request) (coQuery, answer, bool) {
 		Fields        []string         `json:"fields"`
 		Input         []marketo.Record `json:"input"`
 		NextPageToken string           `json:"nextPageToken"`
+		BatchSize     int              `json:"batchSize"`
 	}
 	if err := decodeJSON(r.body, &b); err != nil {
 		return coQuery{}, fail("609", "Invalid JSON: %v", err), true
 	}
-	q := coQuery{filterType: b.FilterType, fields: b.Fields, filters: b.Input, token: b.NextPageToken}
+	if b.FilterType == "" {
+		b.FilterType = "dedupeFields"
+	}
+	if b.BatchSize < 0 {
+		return coQuery{}, fail("1003", "Invalid batchSize %d", b.BatchSize), true
+	}
+	q := coQuery{filterType: b.FilterType, fields: b.Fields, filters: b.Input, token: b.NextPageToken, batchSize: b.BatchSize}
 	if len(q.filters) == 0 {
 		return q, fail("1003", "input is required"), true
 	}

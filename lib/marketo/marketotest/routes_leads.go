@@ -11,19 +11,45 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
-// describeLeads is Describe Lead: the lead field schema.
+// describeLeads is Describe Lead: the lead field schema, one entry per
+// field with its REST and SOAP names; length only on string-like fields.
 func (s *Server) describeLeads() answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]map[string]any, len(s.st.fields))
 	for i, f := range s.st.fields {
 		out[i] = map[string]any{
-			"id": i + 1, "displayName": f.Name, "dataType": f.DataType, "length": f.MaxLength,
+			"id": i + 1, "displayName": f.Name, "dataType": f.DataType,
 			"rest": map[string]any{"name": f.Name, "readOnly": f.ReadOnly},
 			"soap": map[string]any{"name": f.Name, "readOnly": f.ReadOnly},
 		}
+		if f.MaxLength > 0 {
+			out[i]["length"] = f.MaxLength
+		}
 	}
 	return ok(out)
+}
+
+// describeLeads2 is Describe Lead2 (describe2.json), in its own shape: one
+// "API Lead" object with the searchable fields (an array of key sets) and
+// the fields by REST name with updateable and crmManaged.
+func (s *Server) describeLeads2() answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fields := make([]map[string]any, len(s.st.fields))
+	for i, f := range s.st.fields {
+		fields[i] = map[string]any{"name": f.Name, "displayName": f.Name, "dataType": f.DataType, "updateable": !f.ReadOnly, "crmManaged": false}
+		if f.MaxLength > 0 {
+			fields[i]["length"] = f.MaxLength
+		}
+	}
+	searchable := [][]string{}
+	for _, f := range s.st.fields {
+		if s.st.searchable[f.Name] {
+			searchable = append(searchable, []string{f.Name})
+		}
+	}
+	return ok([]map[string]any{{"name": "API Lead", "searchableFields": searchable, "fields": fields}})
 }
 
 // getLead is Get Lead by Id: one lead, or an empty result.
@@ -34,7 +60,7 @@ func (s *Server) getLead(id int, r *request) answer {
 	if l == nil {
 		return ok([]any{})
 	}
-	return ok([]marketo.Lead{project(l, splitCSV(r.params.Get("fields")))})
+	return ok([]marketo.Lead{s.project(l, splitCSV(r.params.Get("fields")))})
 }
 
 // getLeadsByFilter is Get Leads by Filter Type, paged by nextPageToken.
@@ -69,7 +95,7 @@ func (s *Server) getLeadsByFilter(r *request) answer {
 	start, end, more := pageBounds(len(ids), off, bs)
 	var out []marketo.Lead
 	for _, id := range ids[start:end] {
-		out = append(out, project(s.st.leads[id], fields))
+		out = append(out, s.project(s.st.leads[id], fields))
 	}
 	a = ok(out)
 	if more {
@@ -160,10 +186,10 @@ func (s *Server) parseSyncLeads(r *request) (syncLeadsBody, answer, bool) {
 // syncLead handles one input record: a skip, an update of its one match, or
 // create (true) for the caller to create later. mu held.
 func (s *Server) syncLead(b syncLeadsBody, in marketo.Lead, seenKey map[string]bool) (res leadResult, create bool) {
-	for k, v := range in {
-		in[k] = normalize(v)
-	}
 	if res, refused := s.checkLead(b, in, seenKey); refused {
+		return res, false
+	}
+	if res, refused := s.typeLead(in); refused {
 		return res, false
 	}
 	matches := s.matchLead(b.LookupField, in)
@@ -203,6 +229,21 @@ func (s *Server) checkLead(b syncLeadsBody, in marketo.Lead, seenKey map[string]
 	seenKey[key] = true
 	if bad := s.unknownLeadField(in); bad != "" {
 		return skip("1006", "Field '%s' not found", bad), true
+	}
+	return leadResult{}, false
+}
+
+// typeLead puts every value of in through the field layer, replacing it
+// with its typed form; the first that does not fit (by field name) skips
+// the record with 1003 and no id, as recorded even for lookupField id.
+func (s *Server) typeLead(in marketo.Lead) (leadResult, bool) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		v, fits := s.typedValue(s.st.leadSpec(k), in[k])
+		if !fits {
+			code, msg := s.invalid(k, in[k])
+			return skip(code, "%s", msg), true
+		}
+		in[k] = v
 	}
 	return leadResult{}, false
 }

@@ -6,17 +6,6 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
-// getList is Get List by Id.
-func (s *Server) getList(id int) answer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.st.lists[id]
-	if l == nil {
-		return fail("1013", "Static list not found")
-	}
-	return ok([]map[string]any{{"id": id, "name": l.name, "description": "", "programName": "", "workspaceName": "Default"}})
-}
-
 // listLeads is Get Leads by List Id, paged by nextPageToken.
 func (s *Server) listLeads(id int, r *request) answer {
 	bs, a, done := s.batchSize(r)
@@ -39,7 +28,7 @@ func (s *Server) listLeads(id int, r *request) answer {
 	var out []marketo.Lead
 	for _, lid := range l.members[start:end] {
 		if lead := s.st.leads[lid]; lead != nil {
-			out = append(out, project(lead, fields))
+			out = append(out, s.project(lead, fields))
 		}
 	}
 	a = ok(out)

@@ -42,7 +42,7 @@ func (s *Server) AddLead(fields marketo.Lead) int {
 func (s *Server) AddList(id int, name string, leadIDs []int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st.lists[id] = &simList{name: name, members: slices.Clone(leadIDs)}
+	s.st.lists[id] = &simList{name: name, members: slices.Clone(leadIDs), created: s.opts.clock.Now()}
 }
 
 // AddToList appends members to a list, creating it if needed.
@@ -51,7 +51,7 @@ func (s *Server) AddToList(listID int, leadIDs ...int) {
 	defer s.mu.Unlock()
 	l := s.st.lists[listID]
 	if l == nil {
-		l = &simList{name: fmt.Sprintf("List %d", listID)}
+		l = &simList{name: fmt.Sprintf("List %d", listID), created: s.opts.clock.Now()}
 		s.st.lists[listID] = l
 	}
 	for _, id := range leadIDs {
@@ -94,12 +94,12 @@ func (s *Server) AddCustomObjectType(t CustomObjectType) {
 func (s *Server) AddLeadField(f marketo.LeadField) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.st.fields, func(x marketo.LeadField) bool { return x.Name == f.Name })
-	if i >= 0 {
+	if i, has := s.st.fieldIdx[f.Name]; has {
 		s.st.fields[i] = f
 	} else {
 		s.st.fields = append(s.st.fields, f)
 	}
+	s.st.reindexFields()
 	switch f.DataType {
 	case "string", "email", "integer":
 		s.st.searchable[f.Name] = true

@@ -5,9 +5,10 @@
 //
 // It enforces Marketo's rules as docs/marketo.md §10 lists them: identity and the
 // 602-then-601 expiry sequence, errors as HTTP 200 envelopes, the 606 sliding
-// window, the 615 concurrency limit, the 607 daily quota (resetting at 00:00
-// America/Chicago on the simulator clock), 413/414, per-call caps, paging,
-// per-record statuses, and fault injection. Its Clock can run faster than wall
+// window, the 615 concurrency limit, the 607 daily quota (resetting at
+// midnight of its quota zone on the simulator clock), 413/414, per-call
+// caps, paging, per-record statuses with the field layer of types.go, the
+// _method overrides, and fault injection. Its Clock can run faster than wall
 // time so that 20 s windows pass in milliseconds.
 package marketotest
 
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +50,13 @@ type options struct {
 	maxBody, maxURI        int
 	capCode                string
 	caseSensitiveEmail     bool
+	quotaZone              marketo.QuotaZone
+	missingTokenCode       string
+	legacy1003             bool
+	lenientTypes           bool
+	overflow               StringOverflow
+	noCOTypeCheck          bool
+	apiUser                string
 }
 
 // defaults are the settings of a simulator built without options.
@@ -56,6 +65,7 @@ func defaults() options {
 		clientID: "sim-client-id", clientSecret: "sim-client-secret",
 		rateN: 100, rateWindow: 20 * time.Second, concurrency: 10, daily: 50000,
 		tokenLifetime: time.Hour, maxBody: 1 << 20, maxURI: 8192, capCode: "1003",
+		quotaZone: marketo.DefaultQuotaZone, missingTokenCode: "603", apiUser: "certain-sync@example.org",
 	}
 }
 
@@ -72,7 +82,7 @@ func WithRateLimit(n int, window time.Duration) Option {
 // WithConcurrencyLimit sets how many REST calls may be in flight (default 10).
 func WithConcurrencyLimit(n int) Option { return func(o *options) { o.concurrency = n } }
 
-// WithDailyQuota sets the counted calls per Chicago day (default 50,000).
+// WithDailyQuota sets the counted calls per quota day (default 50,000).
 func WithDailyQuota(n int) Option { return func(o *options) { o.daily = n } }
 
 // WithLatency holds every REST call open for d of clock time (after the limit
@@ -106,6 +116,41 @@ func WithCapCode(code string) Option { return func(o *options) { o.capCode = cod
 // WithCaseSensitiveEmail makes e-mail matching case-sensitive (default off).
 func WithCaseSensitiveEmail(b bool) Option { return func(o *options) { o.caseSensitiveEmail = b } }
 
+// WithQuotaZone sets when the daily quota resets: midnight America/Chicago
+// (the default, following daylight saving time) or midnight at the fixed
+// offset UTC-6 (marketo.QuotaZoneUTCMinus6). Adobe says "12:00AM CST" and
+// does not say which.
+func WithQuotaZone(z marketo.QuotaZone) Option {
+	return func(o *options) { o.quotaZone = z.OrDefault() }
+}
+
+// WithMissingTokenCode sets the answer to a REST call that carries no access
+// token: "603" "Access denied" (the default: Adobe's September 2022 release
+// notes say so and deprecate the older answer) or "600" "Empty access
+// token" (what Marketo answered before).
+func WithMissingTokenCode(code string) Option { return func(o *options) { o.missingTokenCode = code } }
+
+// WithLegacy1003Message makes a value that does not fit its field answer
+// "Invalid value for field '<name>'", as recorded in 2020; by default the
+// message also carries the value ("... and value '<value>'"), as recorded
+// since April 2021.
+func WithLegacy1003Message(b bool) Option { return func(o *options) { o.legacy1003 = b } }
+
+// WithLenientTypes accepts the text of a typed value in a typed field ("true"
+// in a boolean, "5" in an integer, a datetime in a date) and a number or
+// boolean in a string field. Off by default: only JSON-typed values are
+// recorded as accepted, and whether Marketo converts text is not documented.
+func WithLenientTypes(b bool) Option { return func(o *options) { o.lenientTypes = b } }
+
+// WithStringOverflow sets what happens to a string longer than its field:
+// refused with 1003 (the default) or truncated. Marketo does not document it.
+func WithStringOverflow(v StringOverflow) Option { return func(o *options) { o.overflow = v } }
+
+// WithCustomObjectTypeCheck(false) accepts any value in a custom object
+// field. By default custom object fields are checked like lead fields;
+// nothing recorded or documented confirms that Marketo does.
+func WithCustomObjectTypeCheck(b bool) Option { return func(o *options) { o.noCOTypeCheck = !b } }
+
 // CallLog is one request the simulator received.
 type CallLog struct {
 	Method     string // as sent (POST for _method=GET)
@@ -123,9 +168,10 @@ type CallLog struct {
 type Server struct {
 	URL string
 
-	opts options
-	hs   *httptest.Server
-	loc  *time.Location
+	opts    options
+	hs      *httptest.Server
+	loc     *time.Location // the quota zone's clock
+	started time.Time      // creation time of what is seeded
 
 	mu        sync.Mutex
 	st        *state
@@ -137,6 +183,7 @@ type Server struct {
 	inflight  int
 	day       string
 	dayCount  int
+	usage     map[string]int // counted calls per quota day, for stats/usage.json
 	reqSeq    int
 	latencyFn time.Duration
 }
@@ -163,7 +210,8 @@ func NewUnstarted(opts ...Option) *Server {
 	if o.clock == nil {
 		o.clock = NewFastClock(1)
 	}
-	return &Server{opts: o, loc: marketo.ChicagoLocation(), st: newState(), tokens: map[string]*tokenRec{}, latencyFn: o.latency}
+	return &Server{opts: o, loc: o.quotaZone.Location(), st: newState(), tokens: map[string]*tokenRec{}, latencyFn: o.latency,
+		usage: map[string]int{}, started: o.clock.Now()}
 }
 
 // Close shuts the server down (a no-op for NewUnstarted servers).
@@ -350,30 +398,35 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte, 
 	s.write(w, r, a, log)
 }
 
+// envelopeJSON is Marketo's lead database envelope, its members in the
+// recorded order (requestId, result, success).
+type envelopeJSON struct {
+	RequestID     string           `json:"requestId"`
+	Result        any              `json:"result,omitempty"`
+	Success       bool             `json:"success"`
+	NextPageToken string           `json:"nextPageToken,omitempty"`
+	MoreResult    bool             `json:"moreResult,omitempty"`
+	Errors        []marketo.Reason `json:"errors,omitempty"`
+	Warnings      []marketo.Reason `json:"warnings,omitempty"`
+}
+
 // write answers a in Marketo's HTTP 200 envelope and records its code.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, a answer, log *CallLog) {
 	s.mu.Lock()
 	s.reqSeq++
-	env := map[string]any{"requestId": fmt.Sprintf("%x#%x", s.reqSeq, s.opts.clock.Now().UnixMilli()), "success": a.code == ""}
+	env := envelopeJSON{RequestID: fmt.Sprintf("%x#%x", s.reqSeq, s.opts.clock.Now().UnixMilli()), Success: a.code == "", Warnings: a.warnings}
 	s.mu.Unlock()
 	if a.code != "" {
-		env["errors"] = []marketo.Reason{{Code: a.code, Message: a.msg}}
+		env.Errors = []marketo.Reason{{Code: a.code, Message: a.msg}}
 		log.Code = a.code
 	} else {
-		res := a.result
-		if res == nil {
-			res = []any{}
+		env.Result = a.result
+		if rv := reflect.ValueOf(a.result); a.result == nil || (rv.Kind() == reflect.Slice && rv.IsNil()) {
+			env.Result = []any{} // an empty result is [], never null (recorded)
 		}
-		env["result"] = res
 		if a.next != "" {
-			env["nextPageToken"] = a.next
-			env["moreResult"] = true
+			env.NextPageToken, env.MoreResult = a.next, true
 		}
-	}
-	if len(a.warnings) > 0 {
-		env["warnings"] = a.warnings
-	} else {
-		env["warnings"] = []any{}
 	}
 	log.HTTPStatus = http.StatusOK
 	writeJSON(w, r, http.StatusOK, env)
@@ -400,38 +453,41 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// parse resolves POST ?_method=GET, reads parameters and checks content type.
+// parse reads the call as the routes see it: the effective method (the
+// _method override, from the query string or, as Marketo also honours it,
+// from a form body), the parameters of the query string and of a form body
+// (nextPageToken included), and a JSON body. A POST that is not an override
+// must carry JSON (612 otherwise).
 func (s *Server) parse(r *http.Request, body []byte) (*request, answer, bool) {
 	req := &request{method: r.Method, path: r.URL.Path, params: r.URL.Query()}
+	override := req.params.Get("_method")
+	req.params.Del("_method")
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if r.Method == http.MethodPost && req.params.Get("_method") == "GET" {
-		req.method = http.MethodGet
-		req.params.Del("_method")
-		switch ct {
-		case "application/x-www-form-urlencoded":
-			f, err := url.ParseQuery(string(body))
-			if err != nil {
-				return nil, fail("609", "Invalid form body: %v", err), true
-			}
-			for k, v := range f {
-				req.params[k] = v
-			}
-		case "application/json":
-			req.body, req.isJSON = body, true
-		case "":
-			if len(body) > 0 {
-				return nil, fail("612", "Invalid Content Type"), true
-			}
-		default:
-			return nil, fail("612", "Invalid Content Type"), true
+	var form url.Values
+	switch {
+	case ct == "application/x-www-form-urlencoded":
+		f, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fail("609", "Invalid form body: %v", err), true
 		}
-		return req, answer{}, false
-	}
-	if r.Method == http.MethodPost {
-		if ct != "application/json" {
-			return nil, fail("612", "Invalid Content Type"), true
+		if override == "" {
+			override = f.Get("_method")
 		}
+		f.Del("_method")
+		form = f
+	case ct == "application/json":
 		req.body, req.isJSON = body, true
+	case len(strings.TrimSpace(string(body))) > 0:
+		return nil, fail("612", "Invalid Content Type"), true
+	}
+	if override != "" {
+		req.method = strings.ToUpper(override)
+	}
+	for k, v := range form {
+		req.params[k] = append(req.params[k], v...)
+	}
+	if req.method == http.MethodPost && !req.isJSON {
+		return nil, fail("612", "Invalid Content Type"), true
 	}
 	return req, answer{}, false
 }

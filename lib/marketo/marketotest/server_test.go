@@ -134,13 +134,15 @@ func TestTokenExpirySequence(t *testing.T) {
 	}
 	fresh := r.token()
 	for name, e := range map[string]env{
-		"missing": r.do("GET", "/rest/v1/lists/1.json", "", "", ""),
 		"garbage": r.do("GET", "/rest/v1/lists/1.json", "nope", "", ""),
 		"query":   r.do("GET", "/rest/v1/lists/1.json?access_token="+fresh, "", "", ""),
 	} {
 		if e.code() != "601" {
 			t.Errorf("%s token: %q, want 601", name, e.code())
 		}
+	}
+	if e := r.do("GET", "/rest/v1/lists/1.json", "", "", ""); e.code() != "603" {
+		t.Errorf("missing token: %q, want 603 (Adobe, September 2022)", e.code())
 	}
 	if r.sim.CountedCalls() != 1 {
 		t.Errorf("counted = %d; 601/602 must be free", r.sim.CountedCalls())

@@ -15,13 +15,16 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
-// Campaign is a seeded smart campaign.
+// Campaign is a seeded smart campaign. Requestable means its smart list has
+// the trigger "Campaign is Requested" with source "Web Service API".
 type Campaign struct {
 	ID          int
 	Name        string
 	Type        string // "trigger" or "batch"
 	Active      bool
 	Requestable bool
+	ProgramName string // optional
+	ProgramID   int    // optional
 }
 
 // CustomObjectType is a seeded custom object type. Dedupe fields and the link
@@ -40,13 +43,15 @@ type CampaignRequest struct {
 	Tokens     []marketo.Token
 }
 
-// simList is a static list: its name and members in order.
+// simList is a static list: its name, members in order, and when it was
+// created.
 type simList struct {
 	name    string
 	members []int
+	created time.Time
 }
 
-// coRecord is a custom object record.
+// coRecord is a custom object record; fields holds createdAt and updatedAt.
 type coRecord struct {
 	guid   string
 	fields marketo.Record
@@ -65,6 +70,7 @@ type state struct {
 	byEmail      map[string][]int // emailKey -> lead ids
 	nextID       int
 	fields       []marketo.LeadField
+	fieldIdx     map[string]int // name -> index in fields
 	searchable   map[string]bool
 	lists        map[int]*simList
 	campaigns    map[int]Campaign
@@ -95,12 +101,41 @@ func newState() *state {
 		{Name: "createdAt", DataType: "datetime", ReadOnly: true},
 		{Name: "updatedAt", DataType: "datetime", ReadOnly: true},
 	}
+	st.reindexFields()
 	return st
+}
+
+// reindexFields rebuilds the by-name index of the lead schema.
+func (st *state) reindexFields() {
+	st.fieldIdx = make(map[string]int, len(st.fields))
+	for i, f := range st.fields {
+		st.fieldIdx[f.Name] = i
+	}
 }
 
 // hasField reports whether the lead schema has the field.
 func (st *state) hasField(name string) bool {
-	return slices.ContainsFunc(st.fields, func(f marketo.LeadField) bool { return f.Name == name })
+	_, ok := st.fieldIdx[name]
+	return ok
+}
+
+// leadSpec is the field layer's view of a lead field ("string" for one the
+// schema lacks, which Sync Leads refuses before its value is looked at).
+func (st *state) leadSpec(name string) fieldSpec {
+	i, ok := st.fieldIdx[name]
+	if !ok {
+		return fieldSpec{name: name, dataType: "string"}
+	}
+	f := st.fields[i]
+	return fieldSpec{name: f.Name, dataType: f.DataType, length: f.MaxLength}
+}
+
+// leadType is the dataType of a lead field ("" when unknown).
+func (st *state) leadType(name string) string {
+	if i, ok := st.fieldIdx[name]; ok {
+		return st.fields[i].DataType
+	}
+	return ""
 }
 
 // emailKey is the byEmail key of an e-mail value.
