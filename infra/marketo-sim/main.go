@@ -35,6 +35,7 @@ type seed struct {
 		Type        string `json:"type"`
 		Active      bool   `json:"active"`
 		Requestable bool   `json:"requestable"`
+		ProgramName string `json:"programName"`
 	} `json:"campaigns"`
 	CustomObjects []struct {
 		Name         string   `json:"name"`
@@ -43,11 +44,16 @@ type seed struct {
 		Fields       []struct {
 			Name     string `json:"name"`
 			DataType string `json:"dataType"`
+			Length   int    `json:"length"`
 		} `json:"fields"`
 	} `json:"customObjects"`
+	// LeadFields are custom lead fields, typed: a value that does not fit
+	// its dataType (or is longer than length) is refused with 1003.
 	LeadFields []struct {
 		Name     string `json:"name"`
 		DataType string `json:"dataType"`
+		Length   int    `json:"length"`
+		ReadOnly bool   `json:"readOnly"`
 	} `json:"leadFields"`
 }
 
@@ -59,20 +65,12 @@ func main() {
 }
 
 func run() error {
-	addr := flag.String("addr", "127.0.0.1:8089", "loopback address to listen on")
-	rate := flag.Int("rate", 100, "calls per window before 606")
-	window := flag.Duration("window", 20*time.Second, "rate window")
-	conc := flag.Int("concurrency", 10, "calls in flight before 615")
-	daily := flag.Int("daily", 50000, "daily quota before 607")
-	lifetime := flag.Duration("token-lifetime", time.Hour, "access token lifetime")
-	speed := flag.Float64("speed", 1, "clock speed (x wall time)")
-	latency := flag.Duration("latency", 0, "simulated latency per REST call (clock time)")
-	id := flag.String("client-id", "sim-client-id", "accepted client id")
-	seedFile := flag.String("seed", "", "optional JSON seed file")
-	flag.Parse()
-	secret := os.Getenv("MARKETO_SIM_CLIENT_SECRET")
-	if secret == "" {
-		secret = "sim-client-secret"
+	fs := flag.NewFlagSet("marketo-sim", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:8089", "loopback address to listen on")
+	seedFile := fs.String("seed", "", "optional JSON seed file")
+	opts, id, err := options(fs, os.Args[1:], os.Getenv("MARKETO_SIM_CLIENT_SECRET"))
+	if err != nil {
+		return err
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
@@ -81,11 +79,7 @@ func run() error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("-addr %q: only loopback addresses are allowed", *addr)
 	}
-	sim := marketotest.NewUnstarted(
-		marketotest.WithCredentials(*id, secret), marketotest.WithRateLimit(*rate, *window),
-		marketotest.WithConcurrencyLimit(*conc), marketotest.WithDailyQuota(*daily),
-		marketotest.WithTokenLifetime(*lifetime), marketotest.WithClock(marketotest.NewFastClock(*speed)),
-		marketotest.WithLatency(*latency))
+	sim := marketotest.NewUnstarted(opts...)
 	if *seedFile != "" {
 		if err := loadSeed(sim, *seedFile); err != nil {
 			return err
@@ -105,11 +99,59 @@ func run() error {
 		defer cancel()
 		_ = srv.Shutdown(shut)
 	}()
-	slog.Info("marketo simulator listening", "url", sim.URL, "clientId", *id, "rate", *rate, "window", *window, "concurrency", *conc, "daily", *daily, "speed", *speed)
+	slog.Info("marketo simulator listening", "url", sim.URL, "clientId", id)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// options parses args with fs into simulator options: the limits, and the
+// variants of what Marketo leaves undocumented. secret is the accepted
+// client secret (MARKETO_SIM_CLIENT_SECRET; "" = sim-client-secret).
+func options(fs *flag.FlagSet, args []string, secret string) ([]marketotest.Option, string, error) {
+	rate := fs.Int("rate", 100, "calls per window before 606")
+	window := fs.Duration("window", 20*time.Second, "rate window")
+	conc := fs.Int("concurrency", 10, "calls in flight before 615")
+	daily := fs.Int("daily", 50000, "daily quota before 607")
+	zone := fs.String("quota-zone", string(marketo.DefaultQuotaZone), "when the daily quota resets: America/Chicago (daylight saving) or UTC-6")
+	lifetime := fs.Duration("token-lifetime", time.Hour, "access token lifetime")
+	speed := fs.Float64("speed", 1, "clock speed (x wall time)")
+	latency := fs.Duration("latency", 0, "simulated latency per REST call (clock time)")
+	id := fs.String("client-id", "sim-client-id", "accepted client id")
+	missing := fs.String("missing-token", "603", "answer to a call without access token: 603 (Access denied, since 2022) or 600 (Empty access token)")
+	legacy := fs.Bool("legacy-1003", false, "1003 messages without the value (as recorded in 2020)")
+	lenient := fs.Bool("lenient-types", false, "accept the text of typed values (\"true\", \"5\") in typed fields")
+	overflow := fs.String("string-overflow", "refuse", "a string longer than its field: refuse (1003) or truncate")
+	coCheck := fs.Bool("co-type-check", true, "check custom object values against their field types")
+	if err := fs.Parse(args); err != nil {
+		return nil, "", err
+	}
+	z, err := marketo.ParseQuotaZone(*zone)
+	if err != nil {
+		return nil, "", fmt.Errorf("-quota-zone: %w", err)
+	}
+	if *missing != "603" && *missing != "600" {
+		return nil, "", fmt.Errorf("-missing-token %q: want 603 or 600", *missing)
+	}
+	of := marketotest.OverflowRefuse
+	switch *overflow {
+	case "refuse":
+	case "truncate":
+		of = marketotest.OverflowTruncate
+	default:
+		return nil, "", fmt.Errorf("-string-overflow %q: want refuse or truncate", *overflow)
+	}
+	if secret == "" {
+		secret = "sim-client-secret"
+	}
+	return []marketotest.Option{
+		marketotest.WithCredentials(*id, secret), marketotest.WithRateLimit(*rate, *window),
+		marketotest.WithConcurrencyLimit(*conc), marketotest.WithDailyQuota(*daily), marketotest.WithQuotaZone(z),
+		marketotest.WithTokenLifetime(*lifetime), marketotest.WithClock(marketotest.NewFastClock(*speed)),
+		marketotest.WithLatency(*latency), marketotest.WithMissingTokenCode(*missing), marketotest.WithLegacy1003Message(*legacy),
+		marketotest.WithLenientTypes(*lenient), marketotest.WithStringOverflow(of), marketotest.WithCustomObjectTypeCheck(*coCheck),
+	}, *id, nil
 }
 
 func loadSeed(sim *marketotest.Server, path string) error {
@@ -122,7 +164,7 @@ func loadSeed(sim *marketotest.Server, path string) error {
 		return fmt.Errorf("seed %s: %w", path, err)
 	}
 	for _, f := range sd.LeadFields {
-		sim.AddLeadField(marketo.LeadField{Name: f.Name, DataType: f.DataType})
+		sim.AddLeadField(marketo.LeadField{Name: f.Name, DataType: f.DataType, MaxLength: f.Length, ReadOnly: f.ReadOnly})
 	}
 	for _, l := range sd.Leads {
 		sim.AddLead(l)
@@ -131,12 +173,12 @@ func loadSeed(sim *marketotest.Server, path string) error {
 		sim.AddList(l.ID, l.Name, l.LeadIDs)
 	}
 	for _, c := range sd.Campaigns {
-		sim.AddCampaign(marketotest.Campaign{ID: c.ID, Name: c.Name, Type: c.Type, Active: c.Active, Requestable: c.Requestable})
+		sim.AddCampaign(marketotest.Campaign{ID: c.ID, Name: c.Name, Type: c.Type, Active: c.Active, Requestable: c.Requestable, ProgramName: c.ProgramName})
 	}
 	for _, co := range sd.CustomObjects {
 		t := marketotest.CustomObjectType{Name: co.Name, DedupeFields: co.DedupeFields, LinkField: co.LinkField}
 		for _, f := range co.Fields {
-			t.Fields = append(t.Fields, marketo.CustomObjectField{Name: f.Name, DataType: f.DataType, Updatable: true})
+			t.Fields = append(t.Fields, marketo.CustomObjectField{Name: f.Name, DataType: f.DataType, Updatable: true, Length: f.Length})
 		}
 		sim.AddCustomObjectType(t)
 	}
