@@ -71,6 +71,41 @@ func TestDemoFlow(t *testing.T) {
 		t.Errorf("%d new Marketo leads, first sync reported %d created", got, res.FirstSync.Counts[store.OutcomeCreated])
 	}
 
+	// Typed fields: Marketo holds the profile answers as booleans, numbers
+	// and dates, and the answers no boolean fits failed their registrations
+	// alone, with a reason naming the field and its type, not the answer.
+	kinds := map[string]bool{}
+	for _, l := range env.Marketo.Leads() {
+		for f, v := range l {
+			switch f {
+			case "attendedBefore", "sessionsPlanned", "engagementIndex", "memberSince", "lastWebinarAt":
+				kinds[fmt.Sprintf("%s:%T", f, v)] = true
+			}
+		}
+	}
+	for _, want := range []string{"attendedBefore:bool", "sessionsPlanned:int", "engagementIndex:float64", "memberSince:string", "lastWebinarAt:string"} {
+		if !kinds[want] {
+			t.Errorf("no lead holds %s (kinds seen %v)", want, kinds)
+		}
+	}
+	failed, err := env.Store.ListOutcomes(ctx, res.FirstSync.RunID, store.OutcomeFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typeFailures := 0
+	for _, o := range failed {
+		if o.Code != "type" {
+			continue
+		}
+		typeFailures++
+		if !strings.Contains(o.Reason, `"attendedBefore" (boolean)`) || strings.Contains(o.Reason, demodata.UnfitAnswer) {
+			t.Errorf("type failure %+v: want the field and type named, the answer withheld", o)
+		}
+	}
+	if typeFailures == 0 || res.FirstSync.Counts[store.OutcomeFailed] <= typeFailures {
+		t.Errorf("first sync: %d type failures of %v; want some, besides the data set's 1007s", typeFailures, res.FirstSync.Counts)
+	}
+
 	// The status change: the changed registrations are Pre-Registered in
 	// Certain, and exactly their leads got campaign 2001, once each.
 	if len(res.Changed) != changeCount {

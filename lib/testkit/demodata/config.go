@@ -80,7 +80,7 @@ func DemoConnection(d *Dataset, certainURL string, fields certain.FieldNames) co
 		MarketoSecret:  MarketoSecretID,
 		AllowHTTP:      true,
 		MarketoBudget:  config.Budget{CallsPer20s: config.DefaultCallsPer20s, Concurrent: config.DefaultConcurrent, Daily: config.DefaultDaily},
-		FieldMapping:   DemoMapping(),
+		FieldMapping:   append(DemoMapping(), DemoTypedMapping()...),
 		CertainFields:  fields,
 		Statuses:       append(config.DefaultStatuses(), config.Status{Name: CustomStatus, Category: config.CategoryAccepted}),
 	}

@@ -64,6 +64,7 @@ type Profile struct {
 	ExternalKey                                                                   string // Marketo lead id as a string, or ""
 	Source                                                                        string // "Marketo", "Import", "Salesforce" or ""
 	Modified                                                                      time.Time
+	Answers                                                                       Answers // typed profile questions (typed.go)
 }
 
 // Registration is one registration of a profile for an event.
@@ -262,6 +263,7 @@ func (g *gen) profiles() {
 			Phone: fmt.Sprintf("+1-555-%04d", g.rng.IntN(10000)), City: city[0], Country: city[1],
 			Modified: g.ts(60),
 		}
+		p.Answers = answersFor(i, p.Modified)
 		if i > 0 && g.pct(3) {
 			p.Email = strings.ToUpper(g.d.Profiles[i-1].Email)
 		}

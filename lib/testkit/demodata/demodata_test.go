@@ -167,3 +167,42 @@ func TestDemoSeedsCertain(t *testing.T) {
 		t.Errorf("read %d HS26 registrations through the client, want %d", n, want)
 	}
 }
+
+// The profiles answer the typed questions in Certain's forms, a few with an
+// answer no boolean fits, and the demo connection maps them to the typed
+// lead fields the Marketo seed declares.
+func TestTypedAnswers(t *testing.T) {
+	d := Demo()
+	unfit, answered := 0, 0
+	for _, p := range d.Profiles {
+		if p.Answers.AttendedBefore == UnfitAnswer {
+			unfit++
+		}
+		if p.Answers.MemberSince != "" && p.Answers.LastWebinarAt != "" && p.Answers.SessionsPlanned != "" && p.Answers.EngagementIndex != "" {
+			answered++
+		}
+		if _, err := time.Parse(time.DateTime, p.Answers.LastWebinarAt); p.Answers.LastWebinarAt != "" && err != nil {
+			t.Errorf("lastWebinarAt %q", p.Answers.LastWebinarAt)
+		}
+	}
+	if unfit == 0 || unfit > len(d.Profiles)/50 || answered == 0 {
+		t.Errorf("%d unfit, %d fully answered of %d profiles", unfit, answered, len(d.Profiles))
+	}
+	conn := DemoConnection(d, "http://127.0.0.1:1", certain.Defaults())
+	if err := conn.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, f := range TypedLeadFields() {
+		types[f.Name] = f.DataType
+	}
+	for _, want := range []string{"boolean", "date", "datetime", "integer", "float"} {
+		found := false
+		for _, m := range conn.FieldMapping {
+			found = found || types[m.Marketo] == want
+		}
+		if !found {
+			t.Errorf("no mapping into a %s lead field", want)
+		}
+	}
+}

@@ -23,6 +23,9 @@ func (d *Dataset) SeedCertain(s *certaintest.Server) error {
 			"organization": p.Organization, "position": p.Position, "phone": p.Phone,
 			"address":    map[string]any{"city": p.City, "country": p.Country},
 			f.ExternalID: p.ExternalKey, f.Source: p.Source, "dateModified": p.Modified, "dateCreated": p.Modified}
+		for k, v := range p.Answers.fields() {
+			m[k] = v
+		}
 		s.AddProfile(acct, m)
 	}
 	for _, r := range d.Registrations {

@@ -12,11 +12,15 @@ import (
 // them in their External Profile ID; a simulator that assigns other ids is
 // reported as an error rather than silently breaking the link.
 func (d *Dataset) SeedMarketo(s *marketotest.Server) error {
+	for _, f := range TypedLeadFields() {
+		s.AddLeadField(f)
+	}
 	for _, l := range d.Marketo.Leads {
 		lead := marketo.Lead{"id": l.ID, "email": l.Email, "firstName": l.FirstName, "lastName": l.LastName}
 		if l.Company != "" {
 			lead["company"] = l.Company
 		}
+		typedLead(lead, l.ID)
 		if got := s.AddLead(lead); got != l.ID {
 			return fmt.Errorf("demodata: seed Marketo: lead %d came back with id %d; the simulator must keep the given id", l.ID, got)
 		}
