@@ -443,6 +443,43 @@ func TestAgainstMoto(t *testing.T) {
 			t.Errorf("sync-leads run: exit %d %s", r.code, r.stderr)
 		}
 	})
+
+	t.Run("probe-marketo by account, credentials from Secrets Manager", func(t *testing.T) {
+		env, _ := tables(t)
+		sim := marketoProbeSim(t)
+		dir := t.TempDir()
+		mf := filepath.Join(dir, "m.json")
+		os.WriteFile(mf, fmt.Appendf(nil, `{"baseURL":%q,"identityURL":%q,"clientId":%q,"clientSecret":%q}`, sim.URL, sim.URL+"/identity", sim.ClientID(), sim.ClientSecret()), 0o600)
+		if r := cmctl(t, nil, "put-secret", "probe-test/marketo", "--file", mf); r.code != ExitOK {
+			t.Fatalf("put-secret: %s", r.stderr)
+		}
+		cfgFile := filepath.Join(dir, "acme.json")
+		os.WriteFile(cfgFile, []byte(`[
+		 {"kind":"connection","account":"ACME","certainBaseURL":"https://acme.certain.example","certainSecret":"probe-test/certain",
+		  "marketoSecret":"probe-test/marketo","allowHTTP":true,"quotaZone":"UTC-6",
+		  "fieldMapping":[{"certain":"email","marketo":"email"},{"certain":"registration.isConfirmed","marketo":"attendedBefore"}]},
+		 {"kind":"job","id":"hs26-import","account":"ACME","event":"HS26","type":"import-leads","name":"i","enabled":true,
+		  "schedule":{"interval":"15m"},"params":{"listId":1001,"registrationStatus":"Invited"}},
+		 {"kind":"job","id":"hs26-trigger","account":"ACME","event":"HS26","type":"trigger-campaign","name":"t","enabled":true,
+		  "schedule":{"interval":"15m"},"params":{"campaignId":2001,"toStatus":"Attended"}}]`), 0o600)
+		if r := cmctl(t, env, "put", cfgFile); r.code != ExitOK {
+			t.Fatalf("put: %s", r.stderr)
+		}
+		r := cmctl(t, env, "probe-marketo", "--connection", "ACME")
+		if r.code != ExitOK {
+			t.Fatalf("probe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{"PASS  credentials", "PASS  lead field attendedBefore", `from Certain "registration.isConfirmed" (boolean)`,
+			"PASS  job hs26-import: static list 1001", "PASS  job hs26-trigger: campaign 2001", "6 checks, 0 failed"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("probe output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout+r.stderr, sim.ClientSecret()) {
+			t.Error("the probe printed the client secret")
+		}
+	})
+
 }
 
 // staticConnector hands out fixed clients.
