@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,42 +19,6 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 )
-
-// seed is the JSON seed file format.
-type seed struct {
-	Leads []marketo.Lead `json:"leads"`
-	Lists []struct {
-		ID      int    `json:"id"`
-		Name    string `json:"name"`
-		LeadIDs []int  `json:"leadIds"`
-	} `json:"lists"`
-	Campaigns []struct {
-		ID          int    `json:"id"`
-		Name        string `json:"name"`
-		Type        string `json:"type"`
-		Active      bool   `json:"active"`
-		Requestable bool   `json:"requestable"`
-		ProgramName string `json:"programName"`
-	} `json:"campaigns"`
-	CustomObjects []struct {
-		Name         string   `json:"name"`
-		DedupeFields []string `json:"dedupeFields"`
-		LinkField    string   `json:"linkField"`
-		Fields       []struct {
-			Name     string `json:"name"`
-			DataType string `json:"dataType"`
-			Length   int    `json:"length"`
-		} `json:"fields"`
-	} `json:"customObjects"`
-	// LeadFields are custom lead fields, typed: a value that does not fit
-	// its dataType (or is longer than length) is refused with 1003.
-	LeadFields []struct {
-		Name     string `json:"name"`
-		DataType string `json:"dataType"`
-		Length   int    `json:"length"`
-		ReadOnly bool   `json:"readOnly"`
-	} `json:"leadFields"`
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -81,7 +44,7 @@ func run() error {
 	}
 	sim := marketotest.NewUnstarted(opts...)
 	if *seedFile != "" {
-		if err := loadSeed(sim, *seedFile); err != nil {
+		if err := sim.LoadSeedFile(*seedFile); err != nil {
 			return err
 		}
 	}
@@ -152,35 +115,4 @@ func options(fs *flag.FlagSet, args []string, secret string) ([]marketotest.Opti
 		marketotest.WithLatency(*latency), marketotest.WithMissingTokenCode(*missing), marketotest.WithLegacy1003Message(*legacy),
 		marketotest.WithLenientTypes(*lenient), marketotest.WithStringOverflow(of), marketotest.WithCustomObjectTypeCheck(*coCheck),
 	}, *id, nil
-}
-
-func loadSeed(sim *marketotest.Server, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
-	var sd seed
-	if err := json.Unmarshal(b, &sd); err != nil {
-		return fmt.Errorf("seed %s: %w", path, err)
-	}
-	for _, f := range sd.LeadFields {
-		sim.AddLeadField(marketo.LeadField{Name: f.Name, DataType: f.DataType, MaxLength: f.Length, ReadOnly: f.ReadOnly})
-	}
-	for _, l := range sd.Leads {
-		sim.AddLead(l)
-	}
-	for _, l := range sd.Lists {
-		sim.AddList(l.ID, l.Name, l.LeadIDs)
-	}
-	for _, c := range sd.Campaigns {
-		sim.AddCampaign(marketotest.Campaign{ID: c.ID, Name: c.Name, Type: c.Type, Active: c.Active, Requestable: c.Requestable, ProgramName: c.ProgramName})
-	}
-	for _, co := range sd.CustomObjects {
-		t := marketotest.CustomObjectType{Name: co.Name, DedupeFields: co.DedupeFields, LinkField: co.LinkField}
-		for _, f := range co.Fields {
-			t.Fields = append(t.Fields, marketo.CustomObjectField{Name: f.Name, DataType: f.DataType, Updatable: true, Length: f.Length})
-		}
-		sim.AddCustomObjectType(t)
-	}
-	return nil
 }

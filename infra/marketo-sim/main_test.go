@@ -33,7 +33,7 @@ func TestStandaloneFlagsAndTypedSeed(t *testing.T) {
 		t.Fatalf("options: %v %q", err, id)
 	}
 	sim := marketotest.NewUnstarted(opts...)
-	if err := loadSeed(sim, seed); err != nil {
+	if err := sim.LoadSeedFile(seed); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(sim)
@@ -93,4 +93,15 @@ func TestStandaloneFlagsAndTypedSeed(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// The seed docs/examples gives for the README's probe loads.
+func TestDocsExampleSeedLoads(t *testing.T) {
+	sim := marketotest.NewUnstarted()
+	if err := sim.LoadSeedFile(filepath.Join("..", "..", "docs", "examples", "marketo-sim-seed.json")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Leads()); n != 3 {
+		t.Errorf("%d leads", n)
+	}
 }

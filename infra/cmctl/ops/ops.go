@@ -110,7 +110,7 @@ func commands() []command {
 		{"redrive-dlq", "[--max N]", "move messages from the DLQ back to the registration-change queue", runRedrive},
 		{"put-secret", "NAME --file F [--kind marketo|certain]", "create or update a credentials secret from a JSON file", runPutSecret},
 		{"probe-certain", "--event EVENT (--url URL --account ACCT --user USER | --connection FILE|ACCOUNT)", "check a Certain tenant and infer its connection settings (read-only; password from $CERTAIN_PASSWORD)", runProbeCertain},
-		{"probe-marketo", "(--connection FILE|ACCOUNT | --url URL --client-id ID) [--job ID ...]", "check a Marketo instance read-only: credentials, usage, mapped fields, lists, campaigns, custom objects", runProbeMarketo},
+		{"probe-marketo", "(--connection FILE|ACCOUNT [FILE...] | --url URL --client-id ID) [--job ID ...]", "check a Marketo instance read-only: credentials, usage, mapped fields, lists, campaigns, custom objects", runProbeMarketo},
 		{"help", "", "this text", nil},
 	}
 }
@@ -218,9 +218,9 @@ Command flags:
               --allow-http     permit http:// (simulators)
               password: $CERTAIN_PASSWORD (or the connection's secret)
   probe-marketo
-              --connection S   a connection file (with its jobs), or the account of a stored
-                               connection (its jobs from the config table); credentials from
-                               its marketoSecret in Secrets Manager
+              --connection S   a connection file (its jobs in it or in the FILEs that follow),
+                               or the account of a stored connection (its jobs from the config
+                               table); credentials from its marketoSecret in Secrets Manager
               --url U          or: the REST base URL, with --client-id ID and the secret in
                                $MARKETO_CLIENT_SECRET (with --connection: its mapping and jobs)
               --job ID         check only this job (repeatable; default every job of the account)

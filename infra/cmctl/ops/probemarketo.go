@@ -66,6 +66,7 @@ type probeTarget struct {
 type marketoProbeFlags struct {
 	connection, url, clientID string
 	jobIDs                    []string
+	files                     []string // more files, with the connection's jobs
 	allowHTTP, printTypes     bool
 	dailyQuota, listPages     int
 }
@@ -86,9 +87,10 @@ func runProbeMarketo(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	pf.files = pos
 	switch {
-	case len(pos) > 0:
-		return usagef("unexpected argument %q", pos[0])
+	case len(pos) > 0 && pf.connection == "":
+		return usagef("unexpected argument %q (more configuration files go with --connection FILE)", pos[0])
 	case pf.connection == "" && pf.url == "":
 		return usagef("say what to probe: --connection FILE|ACCOUNT, or --url URL --client-id ID")
 	case (pf.url == "") != (pf.clientID == ""):
@@ -118,7 +120,7 @@ var errNoConnection = errors.New("no usable connection")
 // prepareProbe loads the connection and jobs into t and builds its client.
 func (e Env) prepareProbe(ctx context.Context, c common, pf marketoProbeFlags, t *probeTarget) error {
 	if pf.connection != "" {
-		if err := e.loadProbeConfig(ctx, c, pf.connection, t); err != nil {
+		if err := e.loadProbeConfig(ctx, c, pf.connection, pf.files, t); err != nil {
 			return err
 		}
 		if err := t.selectJobs(pf.jobIDs); err != nil {
@@ -148,10 +150,11 @@ func (e Env) prepareProbe(ctx context.Context, c common, pf marketoProbeFlags, t
 }
 
 // loadProbeConfig reads the connection and its jobs from files (a path that
-// exists or ends in .json/.yaml/.yml) or from the config table (an account).
-func (e Env) loadProbeConfig(ctx context.Context, c common, src string, t *probeTarget) error {
+// exists or ends in .json/.yaml/.yml, and more) or from the config table
+// (an account).
+func (e Env) loadProbeConfig(ctx context.Context, c common, src string, more []string, t *probeTarget) error {
 	if _, statErr := os.Stat(src); statErr == nil || strings.HasSuffix(src, ".json") || strings.HasSuffix(src, ".yaml") || strings.HasSuffix(src, ".yml") {
-		set := LoadFiles([]string{src})
+		set := LoadFiles(append([]string{src}, more...))
 		set.SortProblems()
 		for _, p := range set.Problems {
 			t.problems = append(t.problems, Check{Name: "configuration", Status: Fail, Detail: p.String()})
@@ -172,6 +175,9 @@ func (e Env) loadProbeConfig(ctx context.Context, c common, src string, t *probe
 			}
 		}
 		return nil
+	}
+	if len(more) > 0 {
+		return usagef("unexpected argument %q: jobs of a stored connection come from the config table", more[0])
 	}
 	st, err := e.openStore(ctx, c)
 	if err != nil {
@@ -260,10 +266,10 @@ func (t *probeTarget) usage(ctx context.Context) Check {
 		return Check{"daily usage", Fail, err.Error()}
 	}
 	share := t.conn.WithDefaults().MarketoBudget.Daily
-	detail := fmt.Sprintf("%d calls today (%s, every integration); this connection's daily share %d of a %d-call quota",
-		u.Total, u.Date, share, t.dailyQ)
+	detail := fmt.Sprintf("%s today (%s, every integration); this connection's daily share %d of a %d-call quota",
+		plural(u.Total, "call"), u.Date, share, t.dailyQ)
 	if !t.hasConn {
-		detail = fmt.Sprintf("%d calls today (%s, every integration) of a %d-call quota", u.Total, u.Date, t.dailyQ)
+		detail = fmt.Sprintf("%s today (%s, every integration) of a %d-call quota", plural(u.Total, "call"), u.Date, t.dailyQ)
 		share = 0
 	}
 	if u.Total+share > t.dailyQ {
@@ -342,7 +348,7 @@ func (t *probeTarget) list(ctx context.Context, j config.Job) Check {
 		}
 		n += len(p.Leads)
 		if token = p.NextPageToken; token == "" {
-			return Check{name, Pass, fmt.Sprintf("%q: %d members", l.Name, n)}
+			return Check{name, Pass, fmt.Sprintf("%q: %s", l.Name, plural(n, "member"))}
 		}
 	}
 	return Check{name, Pass, fmt.Sprintf("%q: at least %d members (counted %d pages)", l.Name, n, t.listPages)}
@@ -387,7 +393,7 @@ func (t *probeTarget) campaign(ctx context.Context, j config.Job) Check {
 	if len(req) == 0 {
 		return Check{name, Fail, fmt.Sprintf("%q is active but not requestable: add the trigger \"Campaign is Requested\" with source \"Web Service API\"", c.Name)}
 	}
-	return Check{name, Pass, fmt.Sprintf("%q: trigger, active, requestable; %d tokens well formed", c.Name, len(j.Params.Tokens))}
+	return Check{name, Pass, fmt.Sprintf("%q: trigger, active, requestable; %s well formed", c.Name, plural(len(j.Params.Tokens), "token"))}
 }
 
 // customObject checks a metrics job's custom object: it exists, is linked
@@ -406,11 +412,8 @@ func (t *probeTarget) customObject(ctx context.Context, j config.Job) Check {
 	if len(infos) != 1 || infos[0].LinkField == "" || !strings.EqualFold(infos[0].LinkTo, "id") {
 		return Check{name, Fail, "not linked to Lead by the lead id"}
 	}
-	parts := make([]string, len(co.Fields))
-	for i, f := range co.Fields {
-		parts[i] = fmt.Sprintf("%s=%s(%s)", f.Logical, f.Field, f.DataType)
-	}
-	return Check{name, Pass, fmt.Sprintf("linked to Lead by %s; dedupe %s; writes %s", co.LinkField, strings.Join(co.Dedupe, "+"), strings.Join(parts, " "))}
+	return Check{name, Pass, fmt.Sprintf("linked to Lead by %s; dedupe %s; the %d fields the job writes exist and fit their types",
+		co.LinkField, strings.Join(co.Dedupe, "+"), len(co.Fields))}
 }
 
 // reportProbe prints the checks (and the field types, if any) or --json,

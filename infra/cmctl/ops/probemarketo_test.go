@@ -90,7 +90,7 @@ func TestProbeMarketoAgainstSimulator(t *testing.T) {
 	for _, want := range []string{
 		"PASS  credentials",
 		"PASS  daily usage",
-		"calls today",
+		"1 call today",
 		"this connection's daily share 10000 of a 50000-call quota",
 		`PASS  lead field email`, `email(255), writable; from Certain "email" (email)`,
 		`PASS  lead field sessionsPlanned`, `integer, writable; from Certain "sessionsPlanned" (type unknown: converted record by record)`,
@@ -98,10 +98,10 @@ func TestProbeMarketoAgainstSimulator(t *testing.T) {
 		`FAIL  lead field cityName`, "no such lead field",
 		`PASS  job hs26-import: static list 1001`, `"HS26 Invitees": 3 members`,
 		`FAIL  job hs26-missing-list: static list 1999`, "no such static list (1013)",
-		`PASS  job hs26-trigger: campaign 2001`, "trigger, active, requestable; 1 tokens well formed",
+		`PASS  job hs26-trigger: campaign 2001`, "trigger, active, requestable; 1 token well formed",
 		`FAIL  job hs26-batch: campaign 2005`, "is a batch campaign",
 		`FAIL  job hs26-form: campaign 2006`, "not requestable",
-		`PASS  job hs26-engagement: custom object CertainEngagementMetrics`, "linked to Lead by leadID",
+		`PASS  job hs26-engagement: custom object CertainEngagementMetrics`, "linked to Lead by leadID; dedupe metricKey; the 5 fields the job writes exist and fit their types",
 		`FAIL  job hs26-interest: custom object`, `field "interestPoints" is boolean, which cannot hold points`,
 		"15 checks, 6 failed",
 	} {
@@ -195,6 +195,28 @@ func TestProbeMarketoCredentialsAndUsage(t *testing.T) {
 	} {
 		if r := cmctl(t, nil, args...); r.code != ExitUsage {
 			t.Errorf("%v: exit %d, want 2\n%s", args, r.code, r.stderr)
+		}
+	}
+}
+
+// The README's probe: the example configuration against the simulator
+// seeded with docs/examples/marketo-sim-seed.json passes every check.
+func TestProbeDocsExamplesPass(t *testing.T) {
+	sim := marketotest.NewServer(t)
+	ex := filepath.Join("..", "..", "..", "docs", "examples")
+	if err := sim.LoadSeedFile(filepath.Join(ex, "marketo-sim-seed.json")); err != nil {
+		t.Fatal(err)
+	}
+	r := cmctl(t, map[string]string{EnvMarketoClientSecret: sim.ClientSecret()}, "probe-marketo",
+		"--connection", filepath.Join(ex, "acme-connection.yaml"), filepath.Join(ex, "acme-jobs.yaml"),
+		"--url", sim.URL, "--client-id", sim.ClientID(), "--allow-http")
+	if r.code != ExitOK || !strings.Contains(r.stdout, ", 0 failed") || strings.Contains(r.stdout, "FAIL") {
+		t.Fatalf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"lead field attendedBefore", "job hs26-import-invitees: static list 1001", "job hs26-registered-campaign: campaign 2001",
+		"job hs26-engagement: custom object CertainEngagementMetrics", "job hs26-interest: custom object CertainInterestPoints"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 }
