@@ -347,3 +347,85 @@ func TestLeadResolutionCreateLeavesOutUnfitValues(t *testing.T) {
 		t.Errorf("no interest record for the created lead: %v", recs)
 	}
 }
+
+// Every Marketo type, through sync-leads against the simulator: a value
+// already in Marketo's form, a Certain form that converts, and one that
+// cannot be converted (each its own registration): the first two reach
+// Marketo typed, the third fails alone with a reason naming the type.
+func TestSyncLeadsEveryTypeValidConvertibleInvalid(t *testing.T) {
+	type tc struct {
+		field                     marketo.LeadField
+		valid, convertible, wrong any
+		want                      any // the convertible value as Marketo stores it
+	}
+	cases := []tc{
+		{marketo.LeadField{Name: "tBool", DataType: "boolean"}, true, "Yes", "other", true},
+		{marketo.LeadField{Name: "tInt", DataType: "integer"}, 5, "42", "14.1", 42},
+		{marketo.LeadField{Name: "tScore", DataType: "score"}, 10, "+7", "high", 7},
+		{marketo.LeadField{Name: "tFloat", DataType: "float"}, 5.4, "2.25", "14c", 2.25},
+		{marketo.LeadField{Name: "tCurrency", DataType: "currency"}, 34.66, "$1,250.50", "ten", 1250.5},
+		{marketo.LeadField{Name: "tPercent", DataType: "percent"}, 99, "85%", "100.5%", 85},
+		{marketo.LeadField{Name: "tDate", DataType: "date"}, "2020-08-30", "2026-04-01T23:30:00-05:00", "yesterday", "2026-04-01"},
+		{marketo.LeadField{Name: "tDatetime", DataType: "datetime"}, "2020-08-30T05:49:48Z", "2026-04-01 08:03:11", "yesterday", "2026-04-01T08:03:11Z"},
+		{marketo.LeadField{Name: "tString", DataType: "string", MaxLength: 6}, "short", 123456, "much too long", "123456"},
+		{marketo.LeadField{Name: "tText", DataType: "text"}, "notes", true, strings.Repeat("x", 30001), "true"},
+		{marketo.LeadField{Name: "tEmail", DataType: "email", MaxLength: 255}, "a@example.net", " b@example.net ", "bademail", "b@example.net"},
+		{marketo.LeadField{Name: "tURL", DataType: "url", MaxLength: 255}, "https://example.net", " https://example.org/x ", "example.org", "https://example.org/x"},
+		{marketo.LeadField{Name: "tPhone", DataType: "phone", MaxLength: 12}, "+1-555-0100", 5550100, "+1 (555) 0100 ext. 12", "5550100"},
+	}
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads), jobstest.WithConnection(func(c *config.Connection) {
+		for _, k := range cases {
+			c.FieldMapping = append(c.FieldMapping, config.FieldMap{Certain: "q" + k.field.Name, Marketo: k.field.Name})
+		}
+	}))
+	regs := map[string]string{} // registration code -> "<field>/<kind>"
+	for _, k := range cases {
+		env.Marketo.AddLeadField(k.field)
+		for kind, v := range map[string]any{"valid": k.valid, "convertible": k.convertible, "wrong": k.wrong} {
+			email := strings.ToLower(k.field.Name) + "." + kind + "@example.com"
+			_, code := seedReg(env, map[string]any{"email": email, "q" + k.field.Name: v}, "Attended")
+			regs[code] = k.field.Name + "/" + kind
+		}
+	}
+	env.PutJob(t, syncJob("every", "Attended"))
+	run := env.RunJob(t, context.Background(), "every")
+	if run.Counts[store.OutcomeCreated] != 2*len(cases) || run.Counts[store.OutcomeFailed] != len(cases) {
+		t.Fatalf("run %s %v %q, want %d created and %d failed", run.Outcome, run.Counts, run.Error, 2*len(cases), len(cases))
+	}
+	outs := outcomesByKey(t, env, run.ID)
+	for _, k := range cases {
+		name := k.field.Name
+		if l := env.Marketo.LeadsByEmail(strings.ToLower(name) + ".convertible@example.com"); len(l) != 1 || l[0][name] != k.want {
+			t.Errorf("%s: convertible %#v stored as %#v, want %#v", name, k.convertible, leadValue(l, name), k.want)
+		}
+		if l := env.Marketo.LeadsByEmail(strings.ToLower(name) + ".valid@example.com"); len(l) != 1 || l[0][name] == nil {
+			t.Errorf("%s: valid value not stored: %v", name, l)
+		}
+		if n := len(env.Marketo.LeadsByEmail(strings.ToLower(name) + ".wrong@example.com")); n != 0 {
+			t.Errorf("%s: the unconvertible value reached Marketo", name)
+		}
+	}
+	for code, what := range regs {
+		o := outs[code]
+		field, kind, _ := strings.Cut(what, "/")
+		if kind != "wrong" {
+			continue
+		}
+		dt := ""
+		for _, k := range cases {
+			if k.field.Name == field {
+				dt = k.field.DataType
+			}
+		}
+		if o.Outcome != store.OutcomeFailed || o.Code != jobs.CodeType || !strings.Contains(o.Reason, `Marketo field "`+field+`" (`+dt+`)`) {
+			t.Errorf("%s: %+v, want failed with code type naming the field and %s", what, o, dt)
+		}
+	}
+}
+
+func leadValue(l []marketo.Lead, f string) any {
+	if len(l) == 0 {
+		return "(no lead)"
+	}
+	return l[0][f]
+}

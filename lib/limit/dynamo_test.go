@@ -38,6 +38,7 @@ func TestDynamoBudget(t *testing.T) {
 		{"ConcurrencyCapHeldAcrossLambdas", testConcurrencyCap},
 		{"DailyBudgetResetsAtChicagoMidnight", testDaily},
 		{"DailyUsageCountsEveryLambda", testDailyUsage},
+		{"DailyBudgetFollowsQuotaZoneUTCMinus6", testDailyUTCMinus6},
 		{"FourWorkersOnTheSimulator", testFourWorkers},
 		{"CertainPaceSharedBetweenLambdas", testCertainPaceShared},
 		{"CertainLeasesExpireWhenAHolderDies", testCertainLeasesExpire},
@@ -230,6 +231,31 @@ func testDaily(t *testing.T, db limit.DynamoAPI, table string) {
 	rel, err := other.Acquire(ctx)
 	if err != nil {
 		t.Fatalf("after midnight Chicago: %v", err)
+	}
+	rel()
+}
+
+// With quotaZone UTC-6 the shared daily count turns at 06:00 UTC in
+// summer, an hour after Chicago's midnight.
+func testDailyUTCMinus6(t *testing.T, db limit.DynamoAPI, table string) {
+	clk := &fakeClock{now: time.Date(2026, 7, 2, 4, 50, 0, 0, time.UTC)}
+	cfg := limit.Config{CallsPer20s: 100, Concurrent: 5, Daily: 1, IdleGrace: -1, QuotaZone: marketo.QuotaZoneUTCMinus6}
+	b := newBudget(t, db, table, clk, cfg)
+	ctx := context.Background()
+	rel, err := b.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	clk.Sleep(ctx, 20*time.Minute) // 05:10 UTC: Chicago's day has turned, UTC-6's has not
+	_, err = b.Acquire(ctx)
+	var qe *marketo.QuotaError
+	if !errors.As(err, &qe) || !qe.ResetAt.Equal(time.Date(2026, 7, 2, 6, 0, 0, 0, time.UTC)) {
+		t.Fatalf("at 05:10 UTC: %v, want the quota error resetting at 06:00 UTC", err)
+	}
+	clk.Sleep(ctx, 50*time.Minute+time.Second)
+	if rel, err = b.Acquire(ctx); err != nil {
+		t.Fatalf("after 06:00 UTC: %v", err)
 	}
 	rel()
 }
