@@ -111,7 +111,20 @@ func newLeadOps(rc *RunContext) *leadOps {
 		rc.leadIDs = newLeadIDCache()
 	}
 	ops.idCache = rc.leadIDs
+	rc.schemaMu.Lock()
+	ops.schema = rc.leadSchema
+	rc.schemaMu.Unlock()
 	return ops
+}
+
+// keepSchema hands the describe ops read back to the run, for its next
+// leadOps.
+func (rc *RunContext) keepSchema(ops *leadOps) {
+	rc.schemaMu.Lock()
+	if rc.leadSchema == nil {
+		rc.leadSchema = ops.schema
+	}
+	rc.schemaMu.Unlock()
 }
 
 // leadOpsFor is the lead handling of one account's clients and connection

@@ -62,7 +62,9 @@ func ResolveLeadIDs(ctx context.Context, rc *RunContext, regs []certain.Registra
 		r := regs[i]
 		ptrs[i] = &r
 	}
-	return newLeadOps(rc).resolve(ctx, ptrs, resolveByRules)
+	ops := newLeadOps(rc)
+	defer rc.keepSchema(ops)
+	return ops.resolve(ctx, ptrs, resolveByRules)
 }
 
 // resolve finds the lead of each registration of regs (see

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -50,6 +51,10 @@ type RunContext struct {
 	soft         softDeadline
 	interrupt    func(jobID string) bool
 	leadIDs      *leadIDCache // what Marketo said this run about stored lead ids
+	// leadSchema is the lead describe once a part of the run has read it,
+	// so the run reads it once (convert.go).
+	schemaMu   sync.Mutex
+	leadSchema leadSchema
 }
 
 // Now is the executor's clock.

@@ -429,3 +429,24 @@ func leadValue(l []marketo.Lead, f string) any {
 	}
 	return l[0][f]
 }
+
+// A run reads the lead describe once, however many batches create leads.
+func TestLeadDescribeReadOncePerRun(t *testing.T) {
+	e := newMetricsEnv(t, memstore.New())
+	interestObject(e.mk)
+	seedInterest(e.certain, e.mk, nil)
+	for i := range 650 {
+		code := "R-U" + strconv.Itoa(i)
+		pin := e.certain.AddProfile("ACME", map[string]any{"email": strings.ToLower(code) + "@example.org"})
+		e.certain.AddRegistration("ACME", "HS26", pin, map[string]any{"registrationCode": code, "registrationStatusLabel": "Pre-Registered", "isConfirmed": true})
+		e.certain.AddAgendaLine("ACME", "HS26", map[string]any{"registrationCode": code, "activityCode": "W2", "status": "REGISTERED"})
+	}
+	e.putJob(interestJob("int", []string{"registered"}, nil))
+	run := e.run("int", false)
+	if run.Outcome != store.RunSucceeded || run.Counts[store.OutcomeCreated] != 650 {
+		t.Fatalf("run %s %v %q", run.Outcome, run.Counts, run.Error)
+	}
+	if n := e.mk.CountPath("/rest/v1/leads/describe.json"); n != 1 {
+		t.Errorf("%d lead describes for one run that created leads in 3 batches, want 1", n)
+	}
+}
