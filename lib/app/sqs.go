@@ -108,7 +108,7 @@ func (p *Postponer) Postpone(ctx context.Context, receipt string, until time.Tim
 		now = p.Now
 	}
 	if until.IsZero() {
-		until = marketo.NextDailyReset(now(), marketo.ChicagoLocation())
+		until = marketo.DefaultQuotaZone.NextReset(now()) // a QuotaError without ResetAt
 	}
 	d := min(max(until.Sub(now())+time.Minute, time.Minute), MaxPostpone)
 	_, err := p.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{

@@ -67,8 +67,9 @@
 //   - A finished block is closed by the write of the next grant (it counts
 //     the same as its stamps would until its first stamp nears its end),
 //     unless it has unused calls to give back or nobody waits.
-//   - Daily: dayCount counts calls granted on the current America/Chicago
-//     day (unused calls are refunded on close); it restarts at 00:00 there,
+//   - Daily: dayCount counts calls granted on the current quota day
+//     (Config.QuotaZone: America/Chicago or UTC-6; unused calls are refunded
+//     on close); it restarts at 00:00 there,
 //     when Marketo's quota resets. Acquire returns *marketo.QuotaError when
 //     it is used up.
 //

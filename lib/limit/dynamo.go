@@ -163,7 +163,8 @@ func (d *Shared) sleep(ctx context.Context, p plan) error {
 	return nil
 }
 
-// quotaError says that the day's calls are used up until Chicago midnight.
+// quotaError says that the day's calls are used up until the quota zone's
+// midnight.
 func (d *Shared) quotaError(now time.Time) error {
 	return &marketo.QuotaError{ResetAt: marketo.NextDailyReset(now, d.loc), Local: true}
 }

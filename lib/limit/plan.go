@@ -126,7 +126,7 @@ func (pl planner) plan(st budgetItem, now time.Time, nd need, inflight int, bloc
 }
 
 // begin carries the live part of st over to its next version, restarts
-// the day count on a new Chicago day and measures the pace and the other
+// the day count on a new quota day and measures the pace and the other
 // processes.
 func (pl planner) begin(st budgetItem, now time.Time, nd need, inflight int) *planning {
 	g := &planning{planner: pl, now: now, nowMS: now.UnixMilli(), nd: nd, inflight: inflight}

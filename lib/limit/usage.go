@@ -2,11 +2,11 @@ package limit
 
 import "time"
 
-// DailyUsage is a budget's count of the current America/Chicago day's
-// Marketo calls (the day Marketo's quota counts), for the operators'
-// metrics.
+// DailyUsage is a budget's count of the current quota day's Marketo calls
+// (the day Marketo's quota counts: midnight of Config.QuotaZone), for the
+// operators' metrics.
 type DailyUsage struct {
-	Day   string // the Chicago day, YYYY-MM-DD
+	Day   string // the quota day, YYYY-MM-DD
 	Calls int    // calls counted on Day: granted, less those given back unused
 	Limit int    // the daily share (Config.Daily); 0: the budget has none of its own
 	// Known is false while a Shared budget has not read its item yet: the

@@ -8,7 +8,8 @@
 // so that the jobs only see typed operations with the batching they need,
 // per-record outcomes, and three kinds of errors: *Error (a response-level
 // failure that retrying will not fix), *QuotaError (607: stop cleanly and
-// resume after 00:00 America/Chicago) and *AuthError (bad credentials).
+// resume after midnight of the QuotaZone, America/Chicago or UTC-6) and
+// *AuthError (bad credentials).
 //
 // Every REST call first takes from a Budget, so lib/limit's budgets, the
 // in-process one and the DynamoDB-held one shared by all Lambdas, plug in
