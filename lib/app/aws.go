@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/limit"
@@ -38,7 +39,7 @@ type Deps struct {
 // the connector. The AWS SDK finds its own credentials and endpoints
 // (AWS_ENDPOINT_URL_* points it at moto_server in local runs).
 func NewDeps(ctx context.Context, s Settings, log *slog.Logger) (*Deps, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithLogger(SDKLogger(log)))
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
@@ -94,4 +95,18 @@ func (d *Deps) Detector() *jobs.Detector {
 		EmitBaseline: d.Settings.EmitBaseline,
 		Sender:       &SQSSender{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL},
 	}
+}
+
+// SDKLogger routes the AWS SDK's own warnings (a response body it could not
+// drain, a checksum it could not verify) into the function's structured log,
+// so every line a function prints stays one JSON object
+// (docs/operations.md §6, "Logs").
+func SDKLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelWarn
+		if c == logging.Debug {
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
+	})
 }
