@@ -27,6 +27,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
+	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Jobs are stored with the connection; nil means demodata.DemoJobs(Data).
 	Jobs []config.Job
+	// WrapStore, when set, wraps the store the functions use (a test
+	// counting writes, say); Env.Store stays the embedded store itself.
+	WrapStore func(store.Store) store.Store
 }
 
 // Env is a running product: simulators, store, connector, queue and one
@@ -132,8 +136,12 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	// One connector for the process, as one warm Lambda keeps one: the
 	// Marketo budget of the instance is shared by every function here.
 	conn := &app.Connector{Secrets: secrets.New(sec, app.SecretsTTL, nil), Budgets: app.InProcessBudgets, Logger: log}
+	var st store.Store = env.Store
+	if o.WrapStore != nil {
+		st = o.WrapStore(st)
+	}
 	exec := func(funcs map[string]jobs.JobFunc) *jobs.Executor {
-		return &jobs.Executor{Store: env.Store, Connector: conn, Funcs: funcs, Logger: log}
+		return &jobs.Executor{Store: st, Connector: conn, Funcs: funcs, Logger: log}
 	}
 	env.handlers = map[string]lambda.Handler{
 		FnImportLeads: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
@@ -146,9 +154,11 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		FnInterestMetrics: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
 			config.TypeInterestMetrics: jobs.InterestMetrics}), config.TypeInterestMetrics)),
 		FnRegistrationChanges: lambda.NewHandler(app.DetectorHandler(&jobs.Detector{
-			Store: env.Store, Connector: conn, Sender: env.Queue, Logger: log}, app.Telemetry{})),
-		FnTriggerCampaign: lambda.NewHandler(app.SQSChangeHandler(&jobs.Trigger{
-			Store: env.Store, Connector: conn, Logger: log}, log)),
+			Store: st, Connector: conn, Sender: env.Queue, Logger: log}, app.Telemetry{})),
+		FnTriggerCampaign: lambda.NewHandler(func() any {
+			t := &jobs.Trigger{Store: st, Connector: conn, Logger: log}
+			return app.TriggerHandler(t, t, log)
+		}()),
 	}
 	return env, nil
 }
