@@ -32,6 +32,9 @@ type Executor struct {
 	// Report receives every finished run: its metrics and, when it ended
 	// failed or partial, its notice.
 	Report Reporter
+	// Progress, when set, is attached to each run as it starts, for a
+	// progress line; nil: none.
+	Progress *Progress
 }
 
 // TickResult says what one schedule tick did.
@@ -235,6 +238,10 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	prepared := err == nil
 	var mBefore, cBefore int
 	if err == nil {
+		if e.Progress != nil {
+			rc.Clients = e.Progress.begin(j, rc.Conn, rec, rc.Clients, env.now)
+			defer e.Progress.end()
+		}
 		mBefore, cBefore = rc.Clients.Marketo.Stats().Calls, rc.Clients.Certain.Stats().Calls
 		// The event is read first, and its call counted in the run.
 		if err = checkScope(ctx, rc); err == nil {

@@ -49,6 +49,7 @@ func runRun(ctx context.Context, e Env, args []string) error {
 	force := fs.Bool("force", false, "ignore delta hashes")
 	timeout := fs.Duration("timeout", 15*time.Minute, "in-process deadline")
 	verbose := fs.Bool("verbose", false, "in-process: info logs")
+	noProgress := fs.Bool("no-progress", false, "in-process: no progress line on stderr")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -72,7 +73,7 @@ func runRun(ctx context.Context, e Env, args []string) error {
 		}
 		return invokeFunction(ctx, e, c, lambda.NewFromConfig(cfg), *function, jobID, *force)
 	}
-	return runInProcess(ctx, e, c, jobID, *force, *timeout, *verbose)
+	return runInProcess(ctx, e, c, jobID, *force, *timeout, *verbose, !*noProgress)
 }
 
 // invokeFunction runs the job through the deployed function, once: the
@@ -111,9 +112,40 @@ func invokeFunction(ctx context.Context, e Env, c common, api LambdaInvoker, fun
 	return printRunSummary(e, c, *resp.Run)
 }
 
-func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool, timeout time.Duration, verbose bool) error {
-	if err := c.needTables(); err != nil {
+func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool, timeout time.Duration, verbose, progress bool) error {
+	d, err := inProcessDeps(ctx, e, c, verbose)
+	if err != nil {
 		return err
+	}
+	j, err := d.Store.GetJob(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("config table %s: %w", c.configTable, err)
+	}
+	if _, ok := JobFuncs()[j.Type]; !ok {
+		return fmt.Errorf("job %q is a %s job: it runs on registration changes from the queue, not on demand", jobID, j.Type)
+	}
+	// A deadline like a Lambda's, so a long run checkpoints and can be
+	// continued instead of being cut off.
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ex := d.Executor(JobFuncs())
+	stop := func() {}
+	if progress {
+		stop = startProgress(e, "run "+jobID, ex)
+	}
+	sum, err := ex.RunNow(rctx, jobID, force)
+	stop()
+	if err != nil {
+		return err
+	}
+	return printRunSummary(e, c, sum)
+}
+
+// inProcessDeps builds what the functions build, in this process, on the
+// tables c names (logs on stderr: warnings, or info with verbose).
+func inProcessDeps(ctx context.Context, e Env, c common, verbose bool) (*app.Deps, error) {
+	if err := c.needTables(); err != nil {
+		return nil, err
 	}
 	lookup := func(k string) (string, bool) {
 		switch k {
@@ -129,33 +161,14 @@ func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool
 	}
 	s, err := app.SettingsFromEnv(lookup, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
-	d, err := app.NewDeps(ctx, s, log)
-	if err != nil {
-		return err
-	}
-	j, err := d.Store.GetJob(ctx, jobID)
-	if err != nil {
-		return fmt.Errorf("config table %s: %w", c.configTable, err)
-	}
-	if _, ok := JobFuncs()[j.Type]; !ok {
-		return fmt.Errorf("job %q is a %s job: it runs on registration changes from the queue, not on demand", jobID, j.Type)
-	}
-	// A deadline like a Lambda's, so a long run checkpoints and can be
-	// continued instead of being cut off.
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	sum, err := d.Executor(JobFuncs()).RunNow(rctx, jobID, force)
-	if err != nil {
-		return err
-	}
-	return printRunSummary(e, c, sum)
+	return app.NewDeps(ctx, s, log)
 }
 
 func printRunSummary(e Env, c common, sum jobs.RunSummary) error {
