@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,3 +82,21 @@ func changes(have, sent map[string]any, skip ...string) []FieldChange {
 
 // emailKey is an e-mail as Marketo's lookup compares it (case-insensitive).
 func emailKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// placeholder finds the numbers that may be a planned lead's placeholder id.
+var placeholder = regexp.MustCompile(`\b2\d{9}\b`)
+
+// Readable names the placeholders of a plan in a text (a reason the rules
+// wrote with a placeholder id, pin or registration code in it): "new lead
+// #3", "new profile #2", "new registration #1".
+func Readable(s string) string {
+	s = placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		id, _ := strconv.Atoi(m)
+		if n, ok := NewLeadNumber(id); ok {
+			return "new lead #" + strconv.Itoa(n)
+		}
+		return m
+	})
+	s = strings.ReplaceAll(s, NewProfilePrefix, "new profile #")
+	return strings.ReplaceAll(s, NewRegistrationPrefix, "new registration #")
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,20 +116,8 @@ func writeSummary(p jobs.Plan) string {
 	return strings.Join(parts, "; ")
 }
 
-// placeholder finds numbers that may be a planned lead's placeholder id.
-var placeholder = regexp.MustCompile(`\b2\d{9}\b`)
-
-// readable names planned leads and profiles in a text.
-func readable(s string) string {
-	s = placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		id, _ := strconv.Atoi(m)
-		if n, ok := dryrun.NewLeadNumber(id); ok {
-			return "new lead #" + strconv.Itoa(n)
-		}
-		return m
-	})
-	return strings.ReplaceAll(s, dryrun.NewProfilePrefix, "new profile #")
-}
+// readable names planned leads, profiles and registrations in a text.
+func readable(s string) string { return dryrun.Readable(s) }
 
 func leadText(l dryrun.LeadRef) string {
 	if l.New > 0 {
