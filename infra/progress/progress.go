@@ -147,3 +147,23 @@ func clock(d time.Duration) string {
 	}
 	return fmt.Sprintf("%d:%02d", m, sec)
 }
+
+// MoveLine is the progress line of moving messages (redrive-dlq): received
+// and moved so far of about total (0: unknown), with an estimate of the
+// time left.
+func MoveLine(label string, received, moved, failed, total int, elapsed time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: received %d", label, received)
+	if total > 0 {
+		fmt.Fprintf(&b, " of ~%d", total)
+	}
+	fmt.Fprintf(&b, " · moved %d", moved)
+	if failed > 0 {
+		fmt.Fprintf(&b, " · failed %d", failed)
+	}
+	fmt.Fprintf(&b, " · %s elapsed", clock(elapsed))
+	if total > received && received > 0 {
+		fmt.Fprintf(&b, " · ~%s left", clock(time.Duration(float64(elapsed)*float64(total-received)/float64(received))))
+	}
+	return b.String()
+}
