@@ -37,6 +37,7 @@ func run() error {
 	parallel := flag.Bool("parallel", false, "run the scenarios not marked alone concurrently (faster, but on 2 cores CPU contention slows the simulators and lowers the throughput figures)")
 	speed := flag.Float64("speed", 20, "simulated seconds per wall second")
 	noCold := flag.Bool("no-coldstart", false, "skip building bootstraps and the RIE cold start")
+	noProgress := flag.Bool("no-progress", false, "no progress line on stderr")
 	flag.Parse()
 	if *speed <= 0 {
 		return fmt.Errorf("-speed %v: must be positive", *speed)
@@ -51,6 +52,9 @@ func run() error {
 	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf}
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		o.MotoServer = p
+	}
+	if !*noProgress && !*parallel {
+		o.Progress = os.Stderr
 	}
 	o.Scenarios = bench.DefaultScenarios(*quick)
 	rep, err := bench.Run(ctx, o)

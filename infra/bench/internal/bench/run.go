@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,9 @@ type Options struct {
 	// time; otherwise one at a time.
 	Parallel bool
 	Logf     func(format string, args ...any)
+	// Progress receives a progress line while a scheduled step runs (on a
+	// terminal redrawn in place, otherwise every 10 s); nil: none.
+	Progress io.Writer
 }
 
 func (o *Options) defaults() {
