@@ -6,7 +6,7 @@
 // "created" with a placeholder id, a profile create gets a placeholder pin).
 // The jobs' rules run unchanged on them, so a plan is exactly what the rules
 // decided, and nothing is written anywhere: no Marketo write, no Certain
-// write, no state-table write (docs/operations.md §3).
+// write, no state-table write (docs/operations.md §4).
 //
 // Each twin declares the full method set the jobs use (jobs.Marketo,
 // jobs.Certain, store.Store) and implements every method itself, never by

@@ -39,6 +39,10 @@ func scalar(v any) string {
 	return fmt.Sprint(v)
 }
 
+// Text is a value as a plan prints it: numbers without a fraction as
+// integers (a placeholder id decoded from JSON included), nil as "".
+func Text(v any) string { return scalar(v) }
+
 // sameValue reports whether a service holding have would be left as it is
 // by a write of want: equal as text, as numbers, or as booleans, and blank
 // equals absent.
@@ -83,15 +87,16 @@ func changes(have, sent map[string]any, skip ...string) []FieldChange {
 // emailKey is an e-mail as Marketo's lookup compares it (case-insensitive).
 func emailKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// placeholder finds the numbers that may be a planned lead's placeholder id.
-var placeholder = regexp.MustCompile(`\b2\d{9}\b`)
+// placeholder finds the numbers that may be a planned lead's placeholder
+// id, with the word "lead" before one if there is.
+var placeholder = regexp.MustCompile(`(\blead )?\b2\d{9}\b`)
 
 // Readable names the placeholders of a plan in a text (a reason the rules
 // wrote with a placeholder id, pin or registration code in it): "new lead
-// #3", "new profile #2", "new registration #1".
+// #3" (for "lead 2000000003" too), "new profile #2", "new registration #1".
 func Readable(s string) string {
 	s = placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		id, _ := strconv.Atoi(m)
+		id, _ := strconv.Atoi(strings.TrimPrefix(m, "lead "))
 		if n, ok := NewLeadNumber(id); ok {
 			return "new lead #" + strconv.Itoa(n)
 		}

@@ -21,7 +21,7 @@ import (
 // checkpoint, delta hashes and idempotency records are exactly as they
 // were, so a plan never makes a real run skip or repeat anything. Its reads
 // are real calls: they take from the Marketo and Certain budgets and count
-// against Marketo's daily quota (docs/operations.md §3).
+// against Marketo's daily quota (docs/operations.md §4).
 
 // PlanOptions says what to plan.
 type PlanOptions struct {
@@ -206,7 +206,7 @@ func (p *Plan) finish(recs []PlanRecord, w dryrun.Writes, limit int, now time.Ti
 	}
 	for i := range recs {
 		r := &recs[i]
-		if r.Outcome != store.OutcomeCreated && r.Outcome != store.OutcomeUpdated && r.Outcome != store.OutcomeRequested {
+		if r.Outcome != store.OutcomeCreated && r.Outcome != store.OutcomeUpdated {
 			continue
 		}
 		if lw, ok := byEmail[strings.ToLower(strings.TrimSpace(r.Email))]; ok && r.Lead == nil {

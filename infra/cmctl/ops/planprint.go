@@ -130,7 +130,7 @@ func valueText(v any) string {
 	if v == nil {
 		return "(blank)"
 	}
-	return readable(strconv.Quote(fmt.Sprint(v)))
+	return readable(strconv.Quote(dryrun.Text(v)))
 }
 
 func changesText(cs []dryrun.FieldChange) string {
