@@ -150,3 +150,28 @@ func TestProgressFollowsARun(t *testing.T) {
 		t.Errorf("snapshot %+v after run %+v", s, run)
 	}
 }
+
+// TestProgressFollowsATriggerPlan: a trigger-campaign plan has no run
+// recorder; its progress counts the registrations it lists and each change
+// as it settles.
+func TestProgressFollowsATriggerPlan(t *testing.T) {
+	env := newTriggerEnv(t, false)
+	ctx := context.Background()
+	for i := range 4 {
+		seedReg(env.Env, map[string]any{"email": fmt.Sprintf("p%d@example.net", i), "organization": "Contoso"}, "Pre-Registered")
+	}
+	seedReg(env.Env, map[string]any{"email": "other@example.net"}, "Invited")
+	env.PutJob(t, triggerJob("tc-progress", nil))
+	p := &jobs.Progress{}
+	env.trigger.Progress = p
+	plan, err := env.trigger.Plan(ctx, "tc-progress", jobs.PlanOptions{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Snapshot()
+	if plan.Totals.Changes != 4 || s.JobID != "tc-progress" || s.Running || s.Read != 5 || s.Total != 5 ||
+		s.Done != 4 || s.Sent != plan.Counts[store.OutcomeRequested] || s.Sent != 4 ||
+		s.MarketoCalls != plan.MarketoCalls || s.CertainCalls != plan.CertainCalls || s.Left != 0 {
+		t.Errorf("snapshot %+v after plan counts %v (Marketo %d, Certain %d)", s, plan.Counts, plan.MarketoCalls, plan.CertainCalls)
+	}
+}

@@ -50,6 +50,10 @@ func (t *Trigger) Plan(ctx context.Context, jobID string, o PlanOptions) (Plan, 
 		return Plan{}, fmt.Errorf("plan job %q: connect account %q: %w", jobID, j.Account, err)
 	}
 	m0, c0 := cl.Marketo.Stats().Calls, cl.Certain.Stats().Calls
+	if t.Progress != nil {
+		cl = t.Progress.beginChanges(j, conn.WithDefaults(), cl, env.now)
+		defer t.Progress.end()
+	}
 	p := newPlan(j, o, started)
 	p.Notes = append(p.Notes, stateNotes(j, store.JobState{}, started)...)
 	msgs, notes, err := planChanges(ctx, cl.Certain, j, o.Registrations, started)
@@ -63,8 +67,14 @@ func (t *Trigger) Plan(ctx context.Context, jobID string, o PlanOptions) (Plan, 
 	pt := &Trigger{Store: tw, Connector: pc, Now: t.Now, Logger: env.logger().With("dryRun", true), NewID: t.NewID,
 		Lock: t.Lock, Retention: t.Retention, Margin: t.Margin, MappingTTL: t.MappingTTL}
 	recs := make([]PlanRecord, len(msgs))
+	if t.Progress != nil {
+		t.Progress.planned(len(msgs))
+	}
 	errs := pt.handle(ctx, msgs, groupScope{trigger: "plan", job: j.ID, settled: func(msg int, _ string, out store.RecordOutcome) {
 		recs[msg] = PlanRecord{RecordOutcome: out}
+		if t.Progress != nil {
+			t.Progress.settled(out.Outcome)
+		}
 	}})
 	p.Counts = map[string]int{}
 	for _, r := range tw.Runs() {

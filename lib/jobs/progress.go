@@ -40,6 +40,12 @@ type progressState struct {
 	regFirst, regPos, regTotal, regRead int
 	listRead                            int
 	regSeen                             bool
+	// A run without a recorder (a trigger-campaign plan) counts its
+	// outcomes here; changes is how many changes it has to settle, known
+	// from changesAt.
+	own       map[string]int
+	changes   int
+	changesAt time.Time
 }
 
 // ProgressSnapshot is a run's progress so far.
@@ -70,6 +76,33 @@ func (p *Progress) begin(j config.Job, conn config.Connection, rec *Recorder, cl
 	return Clients{Marketo: meteredMarketo{Marketo: cl.Marketo, p: p}, Certain: meteredCertain{Certain: cl.Certain, p: p}}
 }
 
+// beginChanges attaches a trigger-campaign plan, which has no recorder:
+// its changes are counted as they settle (settled), their number once
+// known (planned).
+func (p *Progress) beginChanges(j config.Job, conn config.Connection, cl Clients, now func() time.Time) Clients {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.progressState = progressState{jobID: j.ID, running: true, started: now(), cl: cl, now: now, own: map[string]int{},
+		m0: cl.Marketo.Stats().Calls, c0: cl.Certain.Stats().Calls, daily: conn.MarketoBudget.Daily}
+	return Clients{Marketo: meteredMarketo{Marketo: cl.Marketo, p: p}, Certain: meteredCertain{Certain: cl.Certain, p: p}}
+}
+
+// planned says how many changes the plan settles from now on.
+func (p *Progress) planned(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changes, p.changesAt = n, p.now()
+}
+
+// settled counts one change's outcome.
+func (p *Progress) settled(outcome string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.own != nil {
+		p.own[outcome]++
+	}
+}
+
 // end marks the run finished.
 func (p *Progress) end() {
 	p.mu.Lock()
@@ -82,7 +115,7 @@ func (p *Progress) Snapshot() ProgressSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := ProgressSnapshot{JobID: p.jobID, Running: p.running, Read: p.regRead + p.listRead, MarketoDaily: p.daily}
-	if p.rec == nil {
+	if p.rec == nil && p.own == nil {
 		return s
 	}
 	end := p.ended
@@ -90,7 +123,10 @@ func (p *Progress) Snapshot() ProgressSnapshot {
 		end = p.now()
 	}
 	s.Elapsed = end.Sub(p.started)
-	c := p.rec.Counts()
+	c := p.own
+	if p.rec != nil {
+		c = p.rec.Counts()
+	}
 	for _, k := range []string{store.OutcomeCreated, store.OutcomeUpdated, store.OutcomeRequested, store.OutcomeSkipped, store.OutcomeFailed, store.OutcomeUnchanged} {
 		s.Done += c[k]
 	}
@@ -101,6 +137,12 @@ func (p *Progress) Snapshot() ProgressSnapshot {
 		s.Total = p.regTotal
 		if done := p.regPos - p.regFirst; p.running && done > 0 && p.regTotal > p.regPos {
 			s.Left = time.Duration(float64(s.Elapsed) * float64(p.regTotal-p.regPos) / float64(done))
+		}
+	}
+	if p.changes > 0 {
+		s.Left = 0
+		if p.running && s.Done > 0 && p.changes > s.Done {
+			s.Left = time.Duration(float64(end.Sub(p.changesAt)) * float64(p.changes-s.Done) / float64(s.Done))
 		}
 	}
 	return s

@@ -393,10 +393,13 @@ func TestAgainstMoto(t *testing.T) {
 		}
 		// A trigger-campaign job is planned for the registrations named.
 		regCode := d.Registrations[0].Code
-		r = cmctl(t, env, "plan", "tc", "--in-process", "--registration", regCode, "--json")
+		r = cmctlProgress(t, env, 5*time.Millisecond, "plan", "tc", "--in-process", "--registration", regCode, "--json")
 		var tplan jobs.Plan
 		if err := json.Unmarshal([]byte(r.stdout), &tplan); r.code != ExitOK || err != nil || tplan.Totals.Changes != 1 || tplan.Changes[0].RegistrationCode != regCode {
 			t.Errorf("plan tc: exit %d %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "plan tc: read ") {
+			t.Errorf("no progress line for the trigger plan on stderr:\n%s", r.stderr)
 		}
 		if r = cmctl(t, env, "plan", "hs26-sync", "--in-process", "--registration", regCode); r.code != ExitUsage {
 			t.Errorf("--registration on a sync-leads job: exit %d %s", r.code, r.stderr)

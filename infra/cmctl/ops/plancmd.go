@@ -148,14 +148,19 @@ func planInProcess(ctx context.Context, e Env, c common, a planArgs, progress bo
 	}
 	pctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	if j.Type == config.TypeTriggerCampaign {
-		return d.Trigger().Plan(pctx, a.jobID, a.opts)
-	}
-	ex := d.Executor(JobFuncs())
+	var p *jobs.Progress
 	if progress {
-		stop := startProgress(e, "plan "+a.jobID, ex)
+		p = &jobs.Progress{}
+		stop := showProgress(e, "plan "+a.jobID, p)
 		defer stop()
 	}
+	if j.Type == config.TypeTriggerCampaign {
+		tr := d.Trigger()
+		tr.Progress = p
+		return tr.Plan(pctx, a.jobID, a.opts)
+	}
+	ex := d.Executor(JobFuncs())
+	ex.Progress = p
 	return ex.Plan(pctx, a.jobID, a.opts)
 }
 
@@ -177,5 +182,10 @@ func printPlan(e Env, c common, p jobs.Plan, limit int) error {
 func startProgress(e Env, label string, ex *jobs.Executor) (stop func()) {
 	p := &jobs.Progress{}
 	ex.Progress = p
+	return showProgress(e, label, p)
+}
+
+// showProgress draws p on stderr until stop.
+func showProgress(e Env, label string, p *jobs.Progress) (stop func()) {
 	return progress.Start(e.Stderr, e.progressOptions(), func() string { return progress.JobLine(label, p.Snapshot()) })
 }
