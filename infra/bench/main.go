@@ -38,6 +38,7 @@ func run() error {
 	speed := flag.Float64("speed", 20, "simulated seconds per wall second")
 	noCold := flag.Bool("no-coldstart", false, "skip building bootstraps and the RIE cold start")
 	noProgress := flag.Bool("no-progress", false, "no progress line on stderr")
+	pipeSize := flag.Int("pipeline", 10_000, "registrations per row of the pipeline section (0: skip it)")
 	flag.Parse()
 	if *speed <= 0 {
 		return fmt.Errorf("-speed %v: must be positive", *speed)
@@ -49,7 +50,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf}
+	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf, PipelineSize: *pipeSize}
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		o.MotoServer = p
 	}
