@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,5 +72,46 @@ func TestProcessMemoryRun(t *testing.T) {
 		if r.PeakRSSMB < r.SampledRSSMB || r.PeakRSSMB > 2*r.SampledRSSMB {
 			t.Errorf("%d registrations: VmHWM %.1f MB against sampled RSS %.1f MB", r.Registrations, r.PeakRSSMB, r.SampledRSSMB)
 		}
+	}
+}
+
+// TestRunReportsTheProcessMemory runs the bench with a tiny scenario and one
+// process-memory size: the row reaches report.json (memoryProcess) and the
+// Memory section of report.md; without sizes the section says it was not
+// measured.
+func TestRunReportsTheProcessMemory(t *testing.T) {
+	motoExe := external.Moto(t)
+	dir := t.TempDir()
+	o := Options{Speed: 200, Seed: 7, Out: dir, RepoRoot: rie.RepoRoot(t), MotoServer: motoExe, MemorySizes: []int{300},
+		Scenarios: []Scenario{{Size: 100, Workers: 1, NoSecond: true, Jobs: []string{"sync"}}}}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.MemoryProcess) != 1 || rep.MemoryProcess[0].Error != "" || rep.MemoryProcess[0].PeakRSSMB <= 0 {
+		t.Fatalf("memoryProcess %+v (note %s), want one measured row", rep.MemoryProcess, rep.MemoryProcessNote)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		MemoryProcess []ProcessMemory `json:"memoryProcess"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil || len(back.MemoryProcess) != 1 || back.MemoryProcess[0].Registrations != 300 {
+		t.Errorf("report.json memoryProcess: %v, %+v", err, back.MemoryProcess)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := string(md)[strings.Index(string(md), "## Memory"):]
+	if !strings.Contains(mem, "| sync-leads | 300 | ") || !strings.Contains(mem, "VmHWM") {
+		t.Errorf("report.md Memory section lacks the process row:\n%.1500s", mem)
+	}
+	var none Report
+	processMemorySection(context.Background(), Options{RepoRoot: o.RepoRoot}, &none, "http://127.0.0.1:1", dir)
+	if md := none.Markdown(); len(none.MemoryProcess) != 0 || !strings.Contains(md, "not measured in this run (-memory-process") {
+		t.Errorf("a run without process-memory sizes: %d rows, report does not say it was skipped:\n%s", len(none.MemoryProcess), md)
 	}
 }
