@@ -97,9 +97,10 @@ func demoEnv(t *testing.T, n int, retryAfter config.Duration) *jobstest.Env {
 // With retryFailuresAfter set, an unchanged second run of each job makes no
 // Marketo write and no lead look-up by e-mail; the registrations Marketo
 // refused with 1007 are still reported failed, with the code, in the second
-// run. sync-leads makes no call at all: its first run confirmed the ids it
-// wrote back, and they are not due for a check before a day has passed
-// (TestSyncLeadsEndToEnd, TestStaleIDFigures); the metrics jobs, which
+// run. sync-leads makes no call at all: its first run counts as the
+// verification of the stored ids, and the next is not due before
+// verifyIdsEvery (24h) has passed (TestSyncLeadsEndToEnd,
+// TestStaleIDFigures); the metrics jobs, which
 // write nothing for unchanged records, address no lead and check none.
 func TestUnchangedSecondRunMakesNoMarketoWrite(t *testing.T) {
 	env := demoEnv(t, 1500, config.Duration(24*time.Hour))

@@ -95,8 +95,8 @@ func TestSyncLeadsEndToEnd(t *testing.T) {
 			}
 
 			// Nothing changed: nothing sent, and no Marketo call: the first
-			// run's sends confirmed the two lead ids, which are next due for
-			// a check within a day (verifyIdsEvery).
+			// run counts as the verification of the two stored ids, and the
+			// next is due a day later (verifyIdsEvery).
 			env.Clock.Advance(2 * time.Hour)
 			run2 := env.RunJob(t, ctx, "sync-1")
 			if run2.MarketoCalls != 0 || run2.Counts[store.OutcomeUnchanged] != 2 || run2.Counts[store.OutcomeCreated]+run2.Counts[store.OutcomeUpdated] != 0 {
