@@ -2,8 +2,11 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,5 +323,123 @@ func TestSyncLeadsVerificationSurvivesContinuation(t *testing.T) {
 	}
 	if run := env.RunJob(t, ctx, "sync-cont"); run.Counts[jobs.CountIdsChecked] != n || run.MarketoCalls != (n+299)/300 {
 		t.Fatalf("fresh run after the interval: %d Marketo calls, %v; want every id verified", run.MarketoCalls, run.Counts)
+	}
+}
+
+// idCheckSpy wraps the harness's Marketo client: fail, when set, runs
+// before each Get Leads by filterType=id with the ids asked about (and may
+// fail the call).
+type idCheckSpy struct {
+	jobs.Marketo
+	fail func(ids []string) error
+}
+
+func (m idCheckSpy) GetLeadsByFilter(ctx context.Context, filterType string, values, fields []string) ([]marketo.Lead, error) {
+	if filterType == "id" && m.fail != nil {
+		if err := m.fail(values); err != nil {
+			return nil, err
+		}
+	}
+	return m.Marketo.GetLeadsByFilter(ctx, filterType, values, fields)
+}
+
+// A verifying run whose background id check fails (Marketo's daily quota)
+// while the other checks succeed does not store the verification, whether
+// the failure stops the reading half-way or comes in the checks drained
+// after the last page: the time stays the previous one, the checkpoint
+// carries the verification's start, the continuation checks the rest, and
+// only then is the verification stored, with the start of the run that
+// began it (the next falls due 24h after that, not after the continuation).
+func TestSyncLeadsVerificationNotStoredWhenAnIDCheckFails(t *testing.T) {
+	const n = 1000 // five Certain pages of 200, four id checks
+	for _, failAt := range []int{450, n - 1} {
+		t.Run(fmt.Sprintf("check of registration %d", failAt), func(t *testing.T) {
+			verificationAfterFailedCheck(t, n, failAt)
+		})
+	}
+}
+
+// verificationAfterFailedCheck runs TestSyncLeadsVerificationNotStoredWhenAnIDCheckFails
+// with n registrations, failing the id check that holds registration failAt.
+func verificationAfterFailedCheck(t *testing.T, n, failAt int) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads))
+	ctx := context.Background()
+	ids := make([]int, n)
+	for i := range n {
+		email := fmt.Sprintf("q%04d@example.org", i)
+		ids[i] = env.Marketo.AddLead(marketo.Lead{"email": email})
+		seedReg(env, map[string]any{"email": email, "firstName": "Q", "externalKey": fmt.Sprint(ids[i]), "sourceOfProfile": "Marketo"}, "Attended")
+	}
+	env.PutJob(t, syncJob("sync-vq", "Attended"))
+	first := env.Clock.Now()
+	if run := env.RunJob(t, ctx, "sync-vq"); run.Counts[store.OutcomeUpdated] != n {
+		t.Fatalf("first run %v", run.Counts)
+	}
+	verifiedAt := func() string {
+		t.Helper()
+		h, err := env.Store.GetHashes(ctx, "job:sync-vq", []string{"#idsVerifiedAt"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h["#idsVerifiedAt"]
+	}
+	if got := verifiedAt(); got != fmt.Sprint(first.Unix()) {
+		t.Fatalf("after the first run #idsVerifiedAt = %q, want %d", got, first.Unix())
+	}
+
+	var mu sync.Mutex
+	failing := true
+	spyOn(env, idCheckSpy{Marketo: env.MarketoClient, fail: func(values []string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing && slices.Contains(values, fmt.Sprint(ids[failAt])) {
+			return fmt.Errorf("get leads: %w", marketo.ErrDailyQuota)
+		}
+		return nil
+	}}, env.CertainClient)
+	env.Clock.Advance(25 * time.Hour)
+	begun := env.Clock.Now()
+	run := env.RunJob(t, ctx, "sync-vq")
+	if run.Outcome != store.RunQuota || run.Counts[jobs.CountIdsChecked] == 0 || run.Counts[jobs.CountIdsChecked] >= n {
+		t.Fatalf("run with a failing id check: %s (%s), %v; want quota, some ids checked, not all", run.Outcome, run.Error, run.Counts)
+	}
+	if got := verifiedAt(); got != fmt.Sprint(first.Unix()) {
+		t.Errorf("after the failed verification #idsVerifiedAt = %q, want the first run's %d", got, first.Unix())
+	}
+	cp, err := env.Store.GetCheckpoint(ctx, "sync-vq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at struct {
+		StartIndex  int
+		VerifySince int64
+	}
+	if err := json.Unmarshal(cp.Data, &at); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint never passes the page the failed check's registration
+	// was read on (pages of 200).
+	if page := failAt / 200 * 200; at.VerifySince != begun.Unix() || at.StartIndex > page {
+		t.Fatalf("checkpoint %s; want verifySince %d, startIndex at most %d", cp.Data, begun.Unix(), page)
+	}
+
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	env.Clock.Advance(time.Hour)
+	run = env.RunJob(t, ctx, "sync-vq")
+	if run.Outcome != store.RunSucceeded || run.Counts[jobs.CountIdsChecked] == 0 || run.Counts[jobs.CountIdsChecked] >= n {
+		t.Fatalf("continuation %s (%s), %v; want the rest of the ids checked", run.Outcome, run.Error, run.Counts)
+	}
+	if got := verifiedAt(); got != fmt.Sprint(begun.Unix()) {
+		t.Errorf("after the continuation #idsVerifiedAt = %q, want the start of the verification, %d", got, begun.Unix())
+	}
+	env.Clock.Advance(22 * time.Hour) // 23h after the verification began
+	if run := env.RunJob(t, ctx, "sync-vq"); run.MarketoCalls != 0 || run.Counts[store.OutcomeUnchanged] != n {
+		t.Fatalf("run 23h after the verification began: %d Marketo calls, %v; want none", run.MarketoCalls, run.Counts)
+	}
+	env.Clock.Advance(time.Hour)
+	if run := env.RunJob(t, ctx, "sync-vq"); run.Counts[jobs.CountIdsChecked] != n {
+		t.Fatalf("run 24h after the verification began: %v; want every id verified", run.Counts)
 	}
 }
