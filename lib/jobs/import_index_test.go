@@ -256,3 +256,32 @@ func TestImportIndexShortReadFailsRun(t *testing.T) {
 		t.Errorf("%d searches: the run must not fall back silently", searches)
 	}
 }
+
+// A profile that changes while the account's profiles are read comes back
+// at the end of the read (dateModified order), and a row behind it may have
+// moved into the part already read: the invocation does not trust the
+// index and searches per lead, with the same result.
+func TestImportIndexProfileChangedDuringReadFallsBackToSearches(t *testing.T) {
+	e := newImportEnv(t, jobstest.WithConnection(func(c *config.Connection) { c.PageSize = 5 }))
+	var pins []string
+	for i := range 20 {
+		pins = append(pins, e.ce.AddProfile(acct, map[string]any{"email": fmt.Sprintf("existing%02d@example.org", i)}))
+		e.Clock.Advance(time.Second)
+	}
+	ids := e.addLeads(300)
+	e.PutJob(t, leadsJob(listID))
+	e.Executor.Connector = jobstest.StaticConnector{Account: acct, Clients: jobs.Clients{Marketo: e.MarketoClient,
+		Certain: shortProfileRead{Certain: e.CertainClient, arm: func() {
+			e.Clock.Advance(time.Second)
+			e.ce.AddProfile(acct, map[string]any{"pin": pins[0], "email": "existing00@example.org", "firstName": "Edited"})
+		}}}}
+
+	r := e.run(t, "import-hs26")
+	if r.Outcome != store.RunSucceeded || r.Counts[jobs.CountRegistrationsCreated] != 300 || r.Counts[jobs.CountProfilesIndexed] != 0 {
+		t.Fatalf("run: %s %v %s", r.Outcome, r.Counts, r.Error)
+	}
+	if searches, _ := e.profileReads(); searches != 600 {
+		t.Errorf("%d searches, want 2 per lead once the index is not trusted", searches)
+	}
+	e.assertEachLeadOnce(t, ids)
+}
