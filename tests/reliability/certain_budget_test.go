@@ -131,7 +131,19 @@ func TestSharedCertainBudgetWhenAProcessDies(t *testing.T) {
 	if out, err := w.RunOn(ctx, a, JobSync); err != nil || out != "crashed" {
 		t.Fatalf("process A: %q, %v; want it to die mid-run", out, err)
 	}
-	time.Sleep(50 * time.Millisecond) // let A's calls on the wire land
+	// Let A's calls on the wire land (its background batches and pages
+	// read ahead end their calls after the kill): wait until no call has
+	// ended for 200 ms of wall time, so none of A's is counted in B's run.
+	var ended atomic.Int64
+	w.Net.OnCall(func(CallInfo) { ended.Add(1) })
+	for last, quiet := int64(-1), 0; quiet < 4; {
+		time.Sleep(50 * time.Millisecond)
+		if n := ended.Load(); n == last {
+			quiet++
+		} else {
+			last, quiet = n, 0
+		}
+	}
 	w.Net.ClearHooks()
 	w.Store.Recover()
 	pk := "certain-budget#" + key
