@@ -23,10 +23,15 @@ type Invocation struct {
 	Force         bool   `json:"force,omitempty"`
 }
 
-// Response is what a scheduled function returns.
+// Response is what a job function answers to an invocation: the deployed
+// handler (JobHandler) answers a tick with what it queued (Dispatch) and a
+// direct run with its queued message (Queued); the in-process one
+// (ScheduledHandler) with the runs themselves (Tick, Run).
 type Response struct {
-	Tick *jobs.TickResult `json:"tick,omitempty"`
-	Run  *jobs.RunSummary `json:"run,omitempty"`
+	Dispatch *jobs.DispatchResult `json:"dispatch,omitempty"`
+	Queued   *jobs.RunMessage     `json:"queued,omitempty"`
+	Tick     *jobs.TickResult     `json:"tick,omitempty"`
+	Run      *jobs.RunSummary     `json:"run,omitempty"`
 }
 
 // DecodeInvocation parses and checks a scheduled function's payload. Unknown
@@ -64,8 +69,11 @@ func DecodeInvocation(raw []byte, served []string) (Invocation, error) {
 	return inv, nil
 }
 
-// ScheduledHandler returns the handler of a scheduled function serving the
-// given job types through ex.
+// ScheduledHandler returns the in-process handler of a scheduled function
+// serving the given job types through ex: a tick runs every due job itself,
+// one after another, and a direct run runs at once. The deployed functions
+// fan out through their work queue instead (JobHandler); this form serves
+// tests that drive one invocation without a queue.
 func ScheduledHandler(ex *jobs.Executor, served ...string) func(ctx context.Context, raw json.RawMessage) (Response, error) {
 	return func(ctx context.Context, raw json.RawMessage) (Response, error) {
 		inv, err := DecodeInvocation(raw, served)

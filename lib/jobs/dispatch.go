@@ -333,3 +333,8 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// Stopping reports whether the invocation is too close to its deadline (or
+// done) to start another run: a consumer given several messages reports
+// the rest for redelivery.
+func (e *Executor) Stopping(ctx context.Context) bool { return e.softDeadline(ctx).reached(ctx) }

@@ -207,7 +207,10 @@ func emitted(t *testing.T) map[string][]string {
 		t.Fatal(err)
 	}
 	tm := app.Telemetry{W: &buf, Stage: "prod"}
-	if err := tm.DetectorTick(jobs.DetectorResult{}, nil); err != nil {
+	if err := tm.DetectorTick(jobs.ScopeDispatch{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.DetectorPolls([]jobs.ScopeResult{{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tm.BudgetUsage("123-ABC-456", limit.DailyUsage{Calls: 10, Limit: 100, Known: true}); err != nil {
