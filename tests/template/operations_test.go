@@ -154,8 +154,8 @@ func dlqAlarmProblems(tp template) []string {
 
 func TestEveryDLQHasAnAlarm(t *testing.T) {
 	tp := loadTemplate(t)
-	if got := fmt.Sprint(deadLetterQueues(tp)); got != "[RegistrationChangeDLQ SchedulerDLQ]" {
-		t.Errorf("dead-letter queues found: %s, want RegistrationChangeDLQ and SchedulerDLQ", got)
+	if got, want := fmt.Sprint(deadLetterQueues(tp)), "[DetectorWorkDLQ EngagementMetricsWorkDLQ ImportLeadsWorkDLQ InterestMetricsWorkDLQ RegistrationChangeDLQ SchedulerDLQ SyncLeadsWorkDLQ]"; got != want {
+		t.Errorf("dead-letter queues found: %s, want %s (the change queue's, the schedules', and each work queue's)", got, want)
 	}
 	for _, p := range dlqAlarmProblems(tp) {
 		t.Error(p)
