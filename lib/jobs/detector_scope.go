@@ -124,6 +124,10 @@ func (d *Detector) Scopes(ctx context.Context) ([]Scope, error) {
 	return scopes, nil
 }
 
+// ScopeBatch is how many scope messages the detector's event source mapping
+// hands one invocation (DetectorWorkQueueMapping's BatchSize).
+const ScopeBatch = 10
+
 // DispatchScopes queues one ScopeMessage per watched scope on d.Queue.
 func (d *Detector) DispatchScopes(ctx context.Context) (ScopeDispatch, error) {
 	var res ScopeDispatch
@@ -140,7 +144,10 @@ func (d *Detector) DispatchScopes(ctx context.Context) (ScopeDispatch, error) {
 	}
 	tick := d.env().now().UTC()
 	msgs := make([]ScopeMessage, len(scopes))
-	for i, s := range scopes {
+	// Accounts in turn, ScopeBatch scopes of one account at a time: the
+	// pollers' first batches spread over the accounts' Certain budgets,
+	// and a batch polls one account (one budget to share).
+	for i, s := range interleave(scopes, ScopeBatch, func(s Scope) string { return s.Account }) {
 		msgs[i] = ScopeMessage{Version: ScopeVersion, Account: s.Account, Event: s.Event, Tick: tick}
 	}
 	sent, serr := d.Queue.SendScopes(ctx, msgs)

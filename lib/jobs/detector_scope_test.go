@@ -41,6 +41,46 @@ func (q *scopeQueue) take() []jobs.ScopeMessage {
 	return g
 }
 
+// The tick queues the accounts' scopes in turn, a batch (ten) of one
+// account at a time, so the first batches spread over the accounts'
+// Certain budgets and each polls one account.
+func TestDetectorDispatchTakesAccountsInTurn(t *testing.T) {
+	env := newTriggerEnv(t, false)
+	sq := &scopeQueue{}
+	d := &jobs.Detector{Store: env.Store, Sender: &queue{failAfter: -1}, Queue: sq, Now: env.Clock.Now,
+		Connector: jobstest.StaticConnector{Clients: env.Clients, Account: jobstest.Account}}
+	var want []string
+	put := func(acct string, events int) {
+		for e := range events {
+			j := triggerJob(fmt.Sprintf("trig-%s-%02d", acct, e), nil)
+			j.Account, j.Event = acct, fmt.Sprintf("E%02d", e)
+			env.PutJob(t, j)
+		}
+	}
+	put("A", 23)
+	put("B", 12)
+	put("C", 3)
+	for _, run := range []struct {
+		acct     string
+		from, to int
+	}{{"A", 0, 10}, {"B", 0, 10}, {"C", 0, 3}, {"A", 10, 20}, {"B", 10, 12}, {"A", 20, 23}} {
+		for e := run.from; e < run.to; e++ {
+			want = append(want, fmt.Sprintf("%s/E%02d", run.acct, e))
+		}
+	}
+	res, err := d.DispatchScopes(context.Background())
+	if err != nil || res.Queued != len(want) {
+		t.Fatalf("dispatch = %+v, %v; want %d scopes queued", res, err, len(want))
+	}
+	var got []string
+	for _, m := range sq.take() {
+		got = append(got, m.Account+"/"+m.Event)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("queued\n%s\nwant\n%s", strings.Join(got, ","), strings.Join(want, ","))
+	}
+}
+
 // A tick queues one message per watched scope; each message polls its
 // scope once, however many copies arrive at once, and a change found is
 // sent once.

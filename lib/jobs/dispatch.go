@@ -128,13 +128,44 @@ func (e *Executor) dueJobs(ctx context.Context, all []config.Job, now time.Time,
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	// In the order the store listed them (the reads finish in any order).
-	pos := map[string]int{}
+	// In the order the store listed them (the reads finish in any order),
+	// then one account's jobs after another's in turn.
+	pos, account := map[string]int{}, map[string]string{}
 	for i, j := range all {
-		pos[j.ID] = i
+		pos[j.ID], account[j.ID] = i, j.Account
 	}
 	slices.SortFunc(due, func(a, b RunMessage) int { return pos[a.JobID] - pos[b.JobID] })
-	return due, nil
+	return interleave(due, 1, func(m RunMessage) string { return account[m.JobID] }), nil
+}
+
+// interleave orders items so that consecutive runs of up to n items
+// belong to different accounts where it can: the first n items of every
+// account (in order of first appearance), then the next n of every
+// account, and so on; each account's items keep their order. The consumers
+// take a queue's messages about in the order they were sent, so K
+// consumers start on K accounts' work (K Marketo instances' or Certain
+// accounts' budgets) instead of all waiting on the first account's budget
+// while the others' stay unused; n is the consumers' batch size, so that
+// one batch is one account's.
+func interleave[T any](items []T, n int, account func(T) string) []T {
+	var order []string
+	by := map[string][]T{}
+	for _, it := range items {
+		a := account(it)
+		if _, ok := by[a]; !ok {
+			order = append(order, a)
+		}
+		by[a] = append(by[a], it)
+	}
+	out := make([]T, 0, len(items))
+	for from := 0; len(out) < len(items); from += n {
+		for _, a := range order {
+			if from < len(by[a]) {
+				out = append(out, by[a][from:min(from+n, len(by[a]))]...)
+			}
+		}
+	}
+	return out
 }
 
 // Enqueue queues a direct run of one job (due or not) and returns its

@@ -106,6 +106,34 @@ func TestDispatchQueuesDueJobsOnly(t *testing.T) {
 	}
 }
 
+// A tick queues the accounts' due jobs in turn (each account's in the
+// store's order), so the first consumers start on different accounts'
+// Marketo budgets.
+func TestDispatchTakesAccountsInTurn(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(testType, func(context.Context, *jobs.RunContext) error { return nil }))
+	q := queued(t, env)
+	for _, id := range []string{"a1", "a2", "a3", "b1", "b2", "c1"} {
+		j := testJob(id)
+		j.Account = strings.ToUpper(id[:1])
+		env.PutJob(t, j)
+	}
+	res, err := env.Executor.Dispatch(context.Background(), testType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "a1,b1,c1,a2,b2,a3"
+	if got := strings.Join(res.Queued, ","); got != want {
+		t.Fatalf("queued %s, want %s", got, want)
+	}
+	var sent []string
+	for _, s := range q.take() {
+		sent = append(sent, s.m.JobID)
+	}
+	if got := strings.Join(sent, ","); got != want {
+		t.Fatalf("sent %s, want %s", got, want)
+	}
+}
+
 // Many copies of one message, consumed at once: the job runs once; a copy
 // delivered after the run finds it not due and runs nothing.
 func TestConsumeDuplicatesRunOnce(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/external"
 )
 
@@ -39,7 +40,7 @@ var wantFunctions = map[string]wantFunction{
 	"InterestMetricsFunction": {dir: "interest-metrics", jobTypes: []string{"interest-metrics"},
 		queue: "InterestMetricsWorkQueue", batch: 1, samples: runSamples},
 	"RegistrationChangesFunction": {dir: "registration-changes", jobTypes: []string{"registration-changes"},
-		queue: "DetectorWorkQueue", batch: 10, samples: []string{"sqs-detector-scopes.json", "sqs-detector-scopes-malformed.json"}},
+		queue: "DetectorWorkQueue", batch: jobs.ScopeBatch, samples: []string{"sqs-detector-scopes.json", "sqs-detector-scopes-malformed.json"}},
 }
 
 var runSamples = []string{"sqs-run-job.json", "sqs-run-job-malformed.json"}
