@@ -44,6 +44,8 @@ func run() error {
 	scaleEvents := flag.Int("scale-events", 0, "scale scenario: events per account (default 50, -quick 25)")
 	scaleConsumers := flag.Int("scale-consumers", 0, "scale scenario: concurrent instances per queue (default 25, -quick 10)")
 	scaleMoto := flag.Bool("scale-moto", false, "scale scenario: hold the shared budgets on moto_server instead of in memory (slower: moto answers one call at a time)")
+	noProgress := flag.Bool("no-progress", false, "no progress line on stderr")
+	pipeSize := flag.Int("pipeline", 10_000, "registrations per row of the pipeline section (0: skip it)")
 	flag.Parse()
 	if *speed <= 0 {
 		return fmt.Errorf("-speed %v: must be positive", *speed)
@@ -55,9 +57,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf}
+	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf, PipelineSize: *pipeSize}
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		o.MotoServer = p
+	}
+	if !*noProgress && !*parallel {
+		o.Progress = os.Stderr
 	}
 	o.Scenarios = bench.DefaultScenarios(*quick)
 	if !*noScale {

@@ -60,6 +60,29 @@ func TestDemoFlow(t *testing.T) {
 		}
 	}
 
+	// The dry run of import-leads came before the job's first run and said
+	// what it then did (Run checks that the simulators saw no write from it).
+	planStep, importStep := -1, -1
+	for i, st := range res.Steps {
+		switch st.Name {
+		case "plan import leads (dry run)":
+			planStep = i
+		case "import leads as registrations":
+			importStep = i
+		}
+	}
+	if planStep < 0 || importStep < planStep || res.Plan == nil || !res.Plan.DryRun || res.Steps[planStep].Outcome != "dry run" {
+		t.Fatalf("plan step %d, import step %d, plan %+v", planStep, importStep, res.Plan)
+	}
+	for _, k := range []string{store.OutcomeCreated, store.OutcomeUnchanged, store.OutcomeSkipped, store.OutcomeFailed} {
+		if res.Plan.Counts[k] != res.Import.Counts[k] {
+			t.Errorf("%s: planned %d, ran %d", k, res.Plan.Counts[k], res.Import.Counts[k])
+		}
+	}
+	if res.Plan.Counts[store.OutcomeCreated] == 0 || len(res.Plan.Records) != 3 {
+		t.Errorf("plan counts %v, %d records listed (want 3)", res.Plan.Counts, len(res.Plan.Records))
+	}
+
 	// Metrics: what the runs report as created is what Marketo holds.
 	for obj, step := range map[string]string{demodata.EngagementObject: "upload engagement metrics", demodata.InterestObject: "upload interest metrics"} {
 		s := stepNamed(t, res, step)
@@ -175,7 +198,8 @@ func TestCommand(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{"STEP", "400 registrations", "registration-changes", "import-leads", "sync-leads",
-		"engagement-metrics", "interest-metrics", "trigger-campaign", "3 requested", "Where to look next", "make test"} {
+		"engagement-metrics", "interest-metrics", "trigger-campaign", "3 requested", "Where to look next", "make test",
+		"plan import leads (dry run)", "nothing written", "wrote nothing and said what its run then did"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}

@@ -50,6 +50,9 @@ type Result struct {
 	WantLeads []int
 	// FirstSync and Resync are the two sync-leads runs.
 	FirstSync, Resync Step
+	// Plan is the dry run of import-leads before its first run (Import).
+	Plan   *jobs.Plan
+	Import Step
 }
 
 // Observer is told when a step starts and ends (the printer).
@@ -73,6 +76,9 @@ func Run(ctx context.Context, env *inprocess.Env, o Observer) (Result, error) {
 	d := &demo{env: env, obs: o}
 	steps := []func(context.Context) error{
 		func(ctx context.Context) error { return d.detector(ctx, "detect changes (baseline)", true) },
+		func(ctx context.Context) error {
+			return d.plan(ctx, "plan import leads (dry run)", inprocess.FnImportLeads, demodata.JobImportLeads)
+		},
 		func(ctx context.Context) error {
 			return d.scheduled(ctx, "import leads as registrations", inprocess.FnImportLeads, config.TypeImportLeads)
 		},
@@ -194,6 +200,12 @@ func (d *demo) scheduled(ctx context.Context, name, fn, jobType string) error {
 		}
 		if jobType == config.TypeSyncLeads {
 			d.res.FirstSync = s
+		}
+		if jobType == config.TypeImportLeads {
+			d.res.Import = s
+			if err := d.asPlanned(s); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -429,6 +441,52 @@ func (d *demo) resync(ctx context.Context) error {
 	}
 	if n := s.Counts[store.OutcomeCreated] + s.Counts[store.OutcomeUpdated]; n > 0 {
 		return fmt.Errorf("sync-leads re-sent %d leads that had not changed", n)
+	}
+	return nil
+}
+
+// plan asks fn for a dry run of the job: what its run would do, with
+// nothing written. It checks that the simulators saw no write.
+func (d *demo) plan(ctx context.Context, name, fn, jobID string) error {
+	d.begin(name)
+	start, m0, c0 := time.Now(), len(d.env.Marketo.Calls()), len(d.env.Certain.Calls())
+	var resp app.Response
+	if err := d.invoke(ctx, fn, fmt.Appendf(nil, `{"jobId":%q,"dryRun":true,"limit":3}`, jobID), &resp); err != nil {
+		return err
+	}
+	p := resp.Plan
+	if p == nil {
+		return fmt.Errorf("%s: the dry run of %s answered no plan", fn, jobID)
+	}
+	for _, c := range d.env.Marketo.Calls()[m0:] {
+		if c.Method == "POST" && !strings.Contains(c.URL, "_method=GET") && !strings.HasPrefix(c.Path, "/identity") {
+			return fmt.Errorf("the dry run of %s wrote to Marketo: %s", jobID, c.Path)
+		}
+	}
+	for _, c := range d.env.Certain.Calls()[c0:] {
+		if c.Method != "GET" {
+			return fmt.Errorf("the dry run of %s wrote to Certain: %s %s", jobID, c.Method, c.Path)
+		}
+	}
+	w := p.Writes.Calls
+	d.res.Plan = p
+	d.add(Step{Name: name, Function: fn, JobID: jobID, Outcome: "dry run", Counts: outcomesOnly(p.Counts), Took: time.Since(start),
+		MarketoCalls: p.MarketoCalls, CertainCalls: p.CertainCalls,
+		Detail: fmt.Sprintf("would end %s with %d profile and %d registration writes in Certain; nothing written",
+			p.Outcome, w.ProfileCreates+w.ProfileUpdates, w.RegistrationCreates)})
+	return nil
+}
+
+// asPlanned checks that a run did what the plan before it said.
+func (d *demo) asPlanned(s Step) error {
+	p := d.res.Plan
+	if p == nil || p.JobID != s.JobID {
+		return nil
+	}
+	for _, k := range []string{store.OutcomeCreated, store.OutcomeUpdated, store.OutcomeSkipped, store.OutcomeFailed, store.OutcomeUnchanged} {
+		if p.Counts[k] != s.Counts[k] {
+			return fmt.Errorf("job %s did not do what its plan said: %s planned %d, done %d", s.JobID, k, p.Counts[k], s.Counts[k])
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/dryrun"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/inprocess"
@@ -155,6 +156,13 @@ func (p *printer) outro(env *inprocess.Env, res Result, took time.Duration, logP
 		}
 		fmt.Fprintln(p.out)
 	}
+	if pl := res.Plan; pl != nil {
+		fmt.Fprintf(p.out, "  - the dry run of %s wrote nothing and said what its run then did: %s\n", pl.JobID, describe(outcomesOnly(res.Import.Counts)))
+		for _, r := range pl.Records {
+			fmt.Fprintf(p.out, "      planned: lead %s %s: %s\n", r.Key, r.Outcome, dryrun.Readable(r.Reason))
+		}
+		fmt.Fprintf(p.out, "      (cmctl plan JOB_ID --in-process, or {\"jobId\":…,\"dryRun\":true} on the function, plans any job)\n")
+	}
 	fmt.Fprintf(p.out, "  - the second create-or-update run sent no lead: %d unchanged, %d Marketo calls (first run: %d)\n",
 		res.Resync.Counts[store.OutcomeUnchanged], res.Resync.MarketoCalls, res.FirstSync.MarketoCalls)
 	fmt.Fprintf(p.out, "  - %d Marketo calls in all (budget: %d per 20 s, %d at once, %d a day), %d Certain calls, %s\n",
@@ -177,4 +185,15 @@ func (p *printer) outro(env *inprocess.Env, res Result, took time.Duration, logP
 	if logPath != "" {
 		fmt.Fprintf(p.out, "  %s   this run's logs\n", logPath)
 	}
+}
+
+// outcomesOnly keeps the per-record outcome counts.
+func outcomesOnly(c map[string]int) map[string]int {
+	out := map[string]int{}
+	for _, k := range []string{store.OutcomeCreated, store.OutcomeUpdated, store.OutcomeSkipped, store.OutcomeFailed, store.OutcomeUnchanged} {
+		if c[k] > 0 {
+			out[k] = c[k]
+		}
+	}
+	return out
 }

@@ -29,6 +29,8 @@ func isSQSEvent(raw json.RawMessage) bool {
 //     run message per due job on the function's work queue and runs nothing;
 //   - a direct run ({"jobId","force"}) is queued the same way and answered
 //     with its message (the run id to wait for);
+//   - a dry run ({"jobId","dryRun":true}) is planned in this invocation and
+//     answered with the plan (it writes nothing, so it is not queued);
 //   - an SQS event of run messages (the work queue's event source mapping)
 //     runs them, one job per message, and answers with the partial batch
 //     response.
@@ -50,6 +52,9 @@ func JobHandler(ex *jobs.Executor, q *WorkQueue, log *slog.Logger, served ...str
 		inv, err := DecodeInvocation(raw, served)
 		if err != nil {
 			return nil, err
+		}
+		if inv.DryRun {
+			return planRun(ctx, ex, inv)
 		}
 		if inv.JobID != "" {
 			m, err := ex.Enqueue(ctx, inv.JobID, inv.Force)

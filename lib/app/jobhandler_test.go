@@ -256,3 +256,26 @@ func TestRetryBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A dry run is planned in the invocation and answered with the plan: it is
+// not queued (it writes nothing, so it needs no claim), and no run record
+// is written.
+func TestJobHandlerAnswersADryRunWithItsPlan(t *testing.T) {
+	f := newJobFn(t, func(context.Context, *jobs.RunContext) error { return nil })
+	f.env.PutJob(t, syncJob("a"))
+	var resp app.Response
+	f.invoke(t, []byte(`{"jobId":"a","dryRun":true}`), &resp)
+	if resp.Plan == nil || resp.Queued != nil || resp.Dispatch != nil {
+		t.Fatalf("dry run answered %+v, want a plan and nothing queued", resp)
+	}
+	if n := f.q.Len(); n != 0 {
+		t.Fatalf("%d messages queued by a dry run, want none", n)
+	}
+	if runs, err := f.env.Store.ListRuns(context.Background(), "a", 5); err != nil || len(runs) != 0 {
+		t.Fatalf("runs after a dry run: %+v, %v; want none", runs, err)
+	}
+	// Plan members without dryRun are refused, as by the in-process handler.
+	if _, err := f.h.Invoke(context.Background(), []byte(`{"jobId":"a","limit":5}`)); err == nil {
+		t.Fatal("limit without dryRun was accepted")
+	}
+}

@@ -62,7 +62,8 @@ func MainTrigger(lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(releasing(d, SQSChangeHandler(d.Trigger(), d.Logger, d.Postponer())))
+	t := d.Trigger()
+	lambda.Start(releasing(d, TriggerHandler(t, t, d.Logger, d.Postponer())))
 	return nil
 }
 

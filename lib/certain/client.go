@@ -37,6 +37,10 @@ type Config struct {
 	// (adaptive.go).
 	MaxInFlight     int
 	InitialInFlight int
+	// ReadAhead is how many pages of a paged read are fetched ahead of
+	// the page being handled, once the collection's size is known
+	// (readahead.go): default MaxInFlight/2, negative for none.
+	ReadAhead int
 	// Budget is taken before every HTTP attempt, so that every Lambda
 	// calling the account together stays inside its capacity
 	// (limit.Shared); nil means none.

@@ -45,6 +45,8 @@ func pages[T any](ctx context.Context, c *Client, ps pageSpec, decode func(env, 
 			yield(Page[T]{StartIndex: ps.start, NextIndex: ps.start}, err)
 			return
 		}
+		r.ahead.ctx = ctx
+		defer r.closeAhead()
 		for {
 			env, items, err := r.next(ctx)
 			if err != nil {
@@ -79,6 +81,7 @@ type reader struct {
 	first     int // the first completeCollectionSize seen; -1 while unknown
 	pages     int
 	seen      map[string]string // row key -> its dateModified
+	ahead     aheadState        // pages fetched ahead (readahead.go)
 	done      bool
 	sized     bool // page1: the page size was checked against the server's
 }
@@ -92,7 +95,7 @@ func (c *Client) newReader(ps pageSpec) (*reader, error) {
 		return nil, fmt.Errorf("certain: %s: cannot resume at record %d with pagingMode none", ps.resource, ps.start)
 	}
 	r := &reader{c: c, ps: ps, mode: c.cfg.PagingMode, size: c.cfg.PageSize, offset: ps.start, pageStart: ps.start,
-		total: -1, first: -1, seen: map[string]string{}}
+		total: -1, first: -1, seen: map[string]string{}, ahead: aheadState{pages: map[aheadKey]*prefetch{}}}
 	r.page = ps.start/r.size + 1
 	return r, nil
 }
@@ -112,7 +115,7 @@ func (r *reader) next(ctx context.Context) (map[string]any, []map[string]any, er
 	}
 	sent := r.startParam()
 	r.pages++
-	env, err := r.fetch(ctx, sent, r.size)
+	env, err := r.fetchNext(ctx, sent)
 	if IsNotFound(err) {
 		return nil, nil, r.notFound(ctx, sent)
 	}
@@ -142,7 +145,30 @@ func (r *reader) next(ctx context.Context) (map[string]any, []map[string]any, er
 	r.pageStart = r.offset
 	r.offset += len(items)
 	r.page++
-	return env, kept, r.checkEnd(ctx, len(items))
+	if err := r.checkEnd(ctx, len(items)); err != nil {
+		return nil, nil, err
+	}
+	r.launchAhead(len(items))
+	return env, kept, nil
+}
+
+// fetchNext returns the page at start_index sent: the one fetched ahead
+// when there is one and the collection's size is still the one the read
+// knows, otherwise fetched now.
+func (r *reader) fetchNext(ctx context.Context, sent int) (map[string]any, error) {
+	env, ahead, err := r.take(ctx, sent)
+	if !ahead {
+		return r.fetch(ctx, sent, r.size)
+	}
+	if err == nil && r.total >= 0 {
+		if t, ok := envInt(env, "completeCollectionSize"); ok && t != r.total {
+			// The collection changed during the read: judge it as a
+			// sequential read would, from this page on.
+			r.dropAhead()
+			return r.fetch(ctx, sent, r.size)
+		}
+	}
+	return env, err
 }
 
 // startParam is the start_index of the next page in the paging mode.

@@ -68,16 +68,37 @@ func (o *leadOps) certainOf(marketoField string) string {
 }
 
 // describe reads the lead describe once per leadOps (trigger-campaign
-// hands in a cached one).
+// hands in a cached one). Batches of a run running at once share it.
 func (o *leadOps) describe(ctx context.Context) (leadSchema, error) {
+	if err := o.describing.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer o.describing.unlock()
 	if o.schema != nil {
 		return o.schema, nil
+	}
+	if rc := o.run; rc != nil {
+		// The run's batches (each with its leadOps) may run at once: the
+		// first reads the describe, the others wait for it.
+		if err := rc.describing.lock(ctx); err != nil {
+			return nil, err
+		}
+		defer rc.describing.unlock()
+		rc.schemaMu.Lock()
+		o.schema = rc.leadSchema
+		rc.schemaMu.Unlock()
+		if o.schema != nil {
+			return o.schema, nil
+		}
 	}
 	fields, err := o.mk.DescribeLeads(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("describe Marketo lead fields: %w", err)
 	}
 	o.schema, o.described = newLeadSchema(fields), true
+	if o.run != nil {
+		o.run.keepSchema(o)
+	}
 	return o.schema, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/config"
@@ -258,6 +259,48 @@ type coUploader struct {
 	force   bool
 	resumed bool              // this invocation continues a checkpointed run
 	claims  map[string]string // delta key -> owning registration, this invocation
+	// claimMu guards claims: batches upload at once, and take their turn
+	// (claimTurn) to claim in the run's registration order.
+	claimMu sync.Mutex
+}
+
+// claimTurn orders the claims of batches uploaded at once: a batch claims
+// its records' keys only after the batch read before it has, so the first
+// registration in Certain's order owns a key whatever batch reaches Marketo
+// first. A nil turn waits for nothing.
+type claimTurn struct {
+	prev <-chan struct{} // closed once the previous batch claimed; nil for the first
+	done chan struct{}
+	once sync.Once
+}
+
+// next returns the turn of the batch after t (t may be nil).
+func (t *claimTurn) next() *claimTurn {
+	n := &claimTurn{done: make(chan struct{})}
+	if t != nil {
+		n.prev = t.done
+	}
+	return n
+}
+
+// wait waits for the previous batch's claims.
+func (t *claimTurn) wait(ctx context.Context) error {
+	if t == nil || t.prev == nil {
+		return nil
+	}
+	select {
+	case <-t.prev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release lets the next batch claim; safe to call more than once.
+func (t *claimTurn) release() {
+	if t != nil {
+		t.once.Do(func() { close(t.done) })
+	}
 }
 
 const recordHashPrefix = "r:"
@@ -270,7 +313,7 @@ const recordHashPrefix = "r:"
 // Params.RetryFailuresAfter, not re-sent while the record is the same. An error (store failure,
 // Marketo quota...) means no outcome was recorded for the records not sent.
 func (u *coUploader) upload(ctx context.Context, recs []coRecord) (ok []bool, err error) {
-	ok, _, err = u.uploadAll(ctx, recs, false)
+	ok, _, err = u.uploadAll(ctx, recs, false, nil)
 	return ok, err
 }
 
@@ -287,8 +330,9 @@ type heldRecord struct {
 
 // uploadHolding is upload, except that records refused because their lead
 // does not exist are returned instead of recorded.
-func (u *coUploader) uploadHolding(ctx context.Context, recs []coRecord) (ok []bool, held []heldRecord, err error) {
-	return u.uploadAll(ctx, recs, true)
+// turn orders its claims among batches uploaded at once.
+func (u *coUploader) uploadHolding(ctx context.Context, recs []coRecord, turn *claimTurn) (ok []bool, held []heldRecord, err error) {
+	return u.uploadAll(ctx, recs, true, turn)
 }
 
 // release records the refusals of held records (and remembers permanent
@@ -309,7 +353,8 @@ func (u *coUploader) release(ctx context.Context, held []heldRecord) {
 	}
 }
 
-func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) (ok []bool, held []heldRecord, err error) {
+func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool, turn *claimTurn) (ok []bool, held []heldRecord, err error) {
+	defer turn.release()
 	failed := u.convert(recs)
 	b := u.newBatch(recs)
 	if len(recs) == 0 {
@@ -321,12 +366,16 @@ func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) 
 			return b.ok, nil, fmt.Errorf("read delta hashes: %w", err)
 		}
 	}
-	if u.claims == nil {
-		u.claims = map[string]string{}
+	if err := turn.wait(ctx); err != nil {
+		return b.ok, nil, err
 	}
 	now := u.rc.Now()
 	var send []int
 	owners := map[string]string{} // unchanged records whose stored owner moves
+	u.claimMu.Lock()
+	if u.claims == nil {
+		u.claims = map[string]string{}
+	}
 	for i := range recs {
 		if failed[i] {
 			continue
@@ -335,6 +384,8 @@ func (u *coUploader) uploadAll(ctx context.Context, recs []coRecord, hold bool) 
 			send = append(send, i)
 		}
 	}
+	u.claimMu.Unlock()
+	turn.release()
 	if len(owners) > 0 {
 		if err := u.rc.Store.PutHashes(ctx, u.scope, owners); err != nil {
 			u.rc.Logger.WarnContext(ctx, "cannot store custom object record owners", "records", len(owners), "error", err)

@@ -109,7 +109,7 @@ func (r *engagementRun) accept(_ context.Context, page []certain.Registration) (
 // that has one. A record Marketo refuses because its lead no longer exists
 // (a stored id of a lead merged away or deleted) is sent again under the
 // lead its registration is resolved to now (metricsRun.healLeads).
-func (r *engagementRun) flush(ctx context.Context, batch []pendingReg) error {
+func (r *engagementRun) flush(ctx context.Context, batch []pendingReg, turn *claimTurn) error {
 	regs := make([]certain.Registration, len(batch))
 	byCode := make(map[string]certain.Registration, len(batch))
 	for i, b := range batch {
@@ -121,7 +121,7 @@ func (r *engagementRun) flush(ctx context.Context, batch []pendingReg) error {
 		return err
 	}
 	recs := r.records(batch, ids, notes)
-	_, held, err := r.up.uploadHolding(ctx, recs)
+	_, held, err := r.up.uploadHolding(ctx, recs, turn)
 	if err != nil || len(held) == 0 {
 		return err
 	}

@@ -42,6 +42,9 @@ type Executor struct {
 	// BusyRetry is how soon a direct run that found the job running looks
 	// again (default DefaultBusyRetry).
 	BusyRetry time.Duration
+	// Progress, when set, is attached to each run as it starts, for a
+	// progress line; nil: none.
+	Progress *Progress
 }
 
 // TickResult says what one schedule tick did.
@@ -250,6 +253,10 @@ func (e *Executor) execute(ctx context.Context, j config.Job, runID, trigger str
 	prepared := err == nil
 	var mBefore, cBefore int
 	if err == nil {
+		if e.Progress != nil {
+			rc.Clients = e.Progress.begin(j, rc.Conn, rec, rc.Clients, env.now)
+			defer e.Progress.end()
+		}
 		mBefore, cBefore = rc.Clients.Marketo.Stats().Calls, rc.Clients.Certain.Stats().Calls
 		// The event is read first, and its call counted in the run.
 		if err = checkScope(ctx, rc); err == nil {

@@ -126,8 +126,11 @@ type keyLock struct {
 	m  map[string]*keyEntry
 }
 
+// keyEntry is one key's lock: a channel, not a sync.Mutex, as its holder
+// waits for services (a waiter on a channel is durably blocked, which
+// simulated clocks rely on).
 type keyEntry struct {
-	mu sync.Mutex
+	ch chan struct{}
 	n  int
 }
 
@@ -138,14 +141,14 @@ func (k *keyLock) lock(key string) (unlock func()) {
 	}
 	e := k.m[key]
 	if e == nil {
-		e = &keyEntry{}
+		e = &keyEntry{ch: make(chan struct{}, 1)}
 		k.m[key] = e
 	}
 	e.n++
 	k.mu.Unlock()
-	e.mu.Lock()
+	e.ch <- struct{}{}
 	return func() {
-		e.mu.Unlock()
+		<-e.ch
 		k.mu.Lock()
 		e.n--
 		if e.n == 0 {

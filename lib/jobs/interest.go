@@ -171,7 +171,7 @@ func (r *interestRun) pending(ctx context.Context, reg certain.Registration, man
 // its lead no longer exists (merged away or deleted) is sent again: under
 // the registration's lead resolved now, or, for a 0 that clears a tag of
 // that lead, linked to the registration's current lead under its old key.
-func (r *interestRun) flush(ctx context.Context, batch []pendingReg) error {
+func (r *interestRun) flush(ctx context.Context, batch []pendingReg, turn *claimTurn) error {
 	var regs []certain.Registration
 	byCode := map[string]certain.Registration{}
 	for _, b := range batch {
@@ -185,7 +185,7 @@ func (r *interestRun) flush(ctx context.Context, batch []pendingReg) error {
 		return err
 	}
 	recs, from := r.records(batch, ids, notes)
-	ok, held, err := r.up.uploadHolding(ctx, recs)
+	ok, held, err := r.up.uploadHolding(ctx, recs, turn)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -91,13 +92,39 @@ type leadOps struct {
 	idCache *leadIDCache
 	// stale holds, by registration code, the dead Marketo id a profile
 	// stores: such a profile is handled as one without an id (rule A).
-	// Written only between calls, never by the write-back workers.
-	stale    map[string]int
+	stale    *staleIDs
 	overflow fieldtype.Overflow // the connection's stringOverflow
 	schema   leadSchema         // the lead describe, once read (convert.go)
 	// described: schema was read by this leadOps (not handed in); kept:
 	// trigger-campaign has remembered it.
 	described, kept bool
+	describing      callLock // held while reading the describe: batches running at once wait for it
+	// run is the job run whose describe this leadOps shares; nil outside
+	// a job run (trigger-campaign).
+	run *RunContext
+}
+
+// staleIDs is, by registration code, the dead Marketo id a profile
+// stores; safe for the batches of a run running at once.
+type staleIDs struct {
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func newStaleIDs() *staleIDs { return &staleIDs{ids: map[string]int{}} }
+
+// get returns the dead id of a registration's profile, 0 when none.
+func (s *staleIDs) get(code string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids[code]
+}
+
+// set records the dead id a registration's profile stores.
+func (s *staleIDs) set(code string, id int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids[code] = id
 }
 
 // newLeadOps is the lead handling of a job run, counting into its record.
@@ -107,10 +134,8 @@ func newLeadOps(rc *RunContext) *leadOps {
 	if rc.Run != nil {
 		ops.add = rc.Run.Add
 	}
-	if rc.leadIDs == nil {
-		rc.leadIDs = newLeadIDCache()
-	}
-	ops.idCache = rc.leadIDs
+	ops.idCache = rc.leadIDCache()
+	ops.run = rc
 	rc.schemaMu.Lock()
 	ops.schema = rc.leadSchema
 	rc.schemaMu.Unlock()
@@ -141,14 +166,14 @@ func leadOpsFor(cl Clients, conn config.Connection, acct string, log *slog.Logge
 		mk: cl.Marketo, ct: cl.Certain, acct: acct,
 		fields: cl.Certain.Fields().WithDefaults(), mapping: conn.FieldMapping,
 		inFlight: conn.MaxInFlight, log: log, overwriteForeign: conn.OverwriteForeignExternalIDs, overflow: conn.Overflow(),
-		idCache: newLeadIDCache(), stale: map[string]int{},
+		idCache: newLeadIDCache(), stale: newStaleIDs(),
 	}
 }
 
 // ruleFor is classifyLead, except that a profile whose stored Marketo id
 // was found dead is handled as one without an id (rule A).
 func (o *leadOps) ruleFor(r certain.Registration) (leadRule, string) {
-	if _, dead := o.stale[r.Code]; dead {
+	if o.stale.get(r.Code) > 0 {
 		return ruleUpsert, ""
 	}
 	return classifyLead(o.fields, r.Profile)
@@ -313,7 +338,7 @@ func (o *leadOps) staleAfterNotFound(ctx context.Context, regs []*certain.Regist
 	var again []int
 	for j, i := range cand {
 		if dead[ids[j]] {
-			o.stale[regs[i].Code] = ids[j]
+			o.stale.set(regs[i].Code, ids[j])
 			res[i] = leadResult{Outcome: store.RecordOutcome{Key: regs[i].Code, Email: regs[i].Profile.Email}}
 			again = append(again, i)
 		}
@@ -441,7 +466,7 @@ func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(o.inFlight, 1))
 	for _, i := range idx {
-		old := o.stale[regs[i].Code]
+		old := o.stale.get(regs[i].Code)
 		g.Go(func() error {
 			wb, err := o.writeBack(gctx, regs[i], res[i].ID)
 			if err != nil {

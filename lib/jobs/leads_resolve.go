@@ -200,7 +200,7 @@ func (o *leadOps) plan(regs []*certain.Registration, mode resolveMode, res *lead
 // handled as one without an id. It reports whether the lead can be looked
 // up (the profile has an email); if not, the outcome is recorded.
 func (o *leadOps) markStale(r *certain.Registration, id int, email string, res *leadResolution) bool {
-	o.stale[r.Code] = id
+	o.stale.set(r.Code, id)
 	res.Stale[r.Code] = id
 	if email != "" {
 		return true

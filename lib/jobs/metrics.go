@@ -87,68 +87,114 @@ type pendingReg struct {
 }
 
 // stream reads the event's registrations from the checkpoint on, buffers
-// what accept keeps, and hands full batches to flush. It checkpoints at the
-// soft deadline (after flushing) and on any failure (at the first buffered
-// registration, so nothing is lost; the delta hashes keep a resent batch
-// from reaching Marketo twice).
+// what accept keeps, and hands full batches to flush, which run in the
+// background (up to the Marketo budget's concurrency, flights.go) while the
+// next pages are read. It checkpoints at the soft deadline (after the
+// batches it started ended) and on any failure (at the first registration
+// not done, so nothing is lost; the delta hashes keep a resent batch from
+// reaching Marketo twice).
 func (m *metricsRun) stream(ctx context.Context, q certain.RegistrationQuery,
 	accept func(ctx context.Context, page []certain.Registration) ([]pendingReg, error),
-	flush func(ctx context.Context, batch []pendingReg) error) error {
+	flush func(ctx context.Context, batch []pendingReg, turn *claimTurn) error) error {
 	rc := m.rc
 	q.StartIndex = m.cp.Next
-	var buf []pendingReg
-	flushSome := func(all bool) error {
-		for len(buf) > 0 {
-			n, w := 0, 0
-			for n < len(buf) && n < metricsBatch && (n == 0 || w+buf[n].weight <= metricsBatch) {
-				w += buf[n].weight
-				n++
-			}
-			if !all && n == len(buf) && w < metricsBatch && n < metricsBatch {
-				return nil // not full yet
-			}
-			if err := flush(ctx, buf[:n]); err != nil {
-				return m.save(ctx, buf[0].start, err)
-			}
-			buf = buf[n:]
-		}
-		return nil
-	}
+	st := &metricsStream{m: m, flush: flush, fl: newFlights(batchFlights(rc.Conn))}
 	for page, err := range rc.Clients.Certain.RegistrationPages(ctx, rc.Job.Account, rc.Job.Event, q) {
 		if err != nil {
-			at := page.StartIndex
-			if len(buf) > 0 {
-				at = buf[0].start
-			}
-			return m.save(ctx, at, fmt.Errorf("read registrations at offset %d: %w", page.StartIndex, err))
+			return st.finish(ctx, page.StartIndex, fmt.Errorf("read registrations at offset %d: %w", page.StartIndex, err))
+		}
+		if st.fl.failed() != nil {
+			return st.finish(ctx, page.StartIndex, nil)
 		}
 		entries, err := accept(ctx, page.Items)
 		if err != nil {
-			at := page.StartIndex
-			if len(buf) > 0 {
-				at = buf[0].start
-			}
-			return m.save(ctx, at, err)
+			return st.finish(ctx, page.StartIndex, err)
 		}
 		for i := range entries {
 			entries[i].start = page.StartIndex
 			entries[i].weight = max(entries[i].weight, 1)
 		}
-		buf = append(buf, entries...)
-		if err := flushSome(false); err != nil {
-			return err
+		st.buf = append(st.buf, entries...)
+		if err := st.dispatch(ctx, false); err != nil {
+			return st.finish(ctx, page.NextIndex, err)
 		}
 		if page.Last {
 			break
 		}
 		if rc.ShouldStop(ctx) {
-			if err := flushSome(true); err != nil {
-				return err
+			if err := st.dispatch(ctx, true); err != nil {
+				return st.finish(ctx, page.NextIndex, err)
 			}
-			return m.save(ctx, page.NextIndex, ErrCheckpointed)
+			return st.finish(ctx, page.NextIndex, ErrCheckpointed)
 		}
 	}
-	return flushSome(true)
+	return st.finish(ctx, -1, st.dispatch(ctx, true))
+}
+
+// metricsStream is a stream's buffer and its batches in the background.
+type metricsStream struct {
+	m     *metricsRun
+	flush func(ctx context.Context, batch []pendingReg, turn *claimTurn) error
+	fl    *flights
+	buf   []pendingReg
+	turn  *claimTurn // the last batch's turn to claim its records' keys
+}
+
+// dispatch starts the buffer's full batches (all: the partly filled one
+// too) in the background.
+func (st *metricsStream) dispatch(ctx context.Context, all bool) error {
+	for len(st.buf) > 0 {
+		n, w := 0, 0
+		for n < len(st.buf) && n < metricsBatch && (n == 0 || w+st.buf[n].weight <= metricsBatch) {
+			w += st.buf[n].weight
+			n++
+		}
+		if !all && n == len(st.buf) && w < metricsBatch && n < metricsBatch {
+			return nil // not full yet
+		}
+		batch := st.buf[:n:n]
+		turn := st.turn.next()
+		err := st.fl.start(ctx, flightUpload, batch[0].start, nil, func() error {
+			defer turn.release()
+			return st.flush(ctx, batch, turn)
+		})
+		if err != nil {
+			return err
+		}
+		st.turn = turn
+		st.buf = st.buf[n:]
+	}
+	return nil
+}
+
+// flightUpload is the kind of a metrics batch in the background.
+const flightUpload = "upload"
+
+// finish waits for the batches in the background and, unless the stream
+// is done (every page read: next < 0, and no error), saves the checkpoint
+// at the first registration not done: in the buffer, in a batch that
+// failed, or next.
+func (st *metricsStream) finish(ctx context.Context, next int, cause error) error {
+	werr := st.fl.wait()
+	switch {
+	case werr == nil && cause == nil && next < 0:
+		return nil
+	case werr != nil && (cause == nil || errors.Is(cause, ErrCheckpointed)):
+		cause = werr
+	case werr != nil:
+		cause = errors.Join(cause, werr)
+	}
+	at := next
+	if at < 0 {
+		at = math.MaxInt
+	}
+	if len(st.buf) > 0 {
+		at = min(at, st.buf[0].start)
+	}
+	if at = st.fl.lowest(at); at == math.MaxInt {
+		at = st.m.cp.Next // nothing says where: where this invocation began
+	}
+	return st.m.save(ctx, at, cause)
 }
 
 // leadIDs resolves the lead ids of regs and records an outcome for every

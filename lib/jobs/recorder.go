@@ -18,6 +18,11 @@ type Recorder struct {
 	mu    sync.Mutex
 	run   store.Run
 	buf   []store.RecordOutcome
+	// kept counts the outcomes buffered or handed to the store: past
+	// store.MaxOutcomesPerRun the store keeps none, so they are only
+	// counted (run.OutcomesDropped) and the run's memory does not grow
+	// with the records it handles.
+	kept  int
 	fails failTally // failed records by code and reason, for metrics and the notice
 }
 
@@ -31,7 +36,9 @@ func NewRecorder(s store.Runs, run store.Run) *Recorder {
 }
 
 // Record counts one per-record outcome and keeps it for the run record.
-// Unchanged records (delta skips) are counted but not kept one by one.
+// Unchanged records (delta skips) are counted but not kept one by one;
+// past store.MaxOutcomesPerRun outcomes are counted as dropped, as the
+// store would drop them.
 func (r *Recorder) Record(o store.RecordOutcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -39,7 +46,12 @@ func (r *Recorder) Record(o store.RecordOutcome) {
 	if o.Outcome == store.OutcomeFailed {
 		r.fails.add(o.Code, o.Reason)
 	}
-	if o.Outcome != store.OutcomeUnchanged {
+	switch {
+	case o.Outcome == store.OutcomeUnchanged:
+	case r.kept >= store.MaxOutcomesPerRun:
+		r.run.OutcomesDropped++
+	default:
+		r.kept++
 		r.buf = append(r.buf, o)
 	}
 }

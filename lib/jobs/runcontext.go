@@ -51,10 +51,23 @@ type RunContext struct {
 	soft         softDeadline
 	interrupt    func(jobID string) bool
 	leadIDs      *leadIDCache // what Marketo said this run about stored lead ids
+	leadIDsOnce  sync.Once
 	// leadSchema is the lead describe once a part of the run has read it,
 	// so the run reads it once (convert.go).
 	schemaMu   sync.Mutex
 	leadSchema leadSchema
+	describing callLock // held by the batch reading the describe for the run
+}
+
+// leadIDCache is what Marketo said this run about stored lead ids, shared
+// by the run's batches (made on first use).
+func (rc *RunContext) leadIDCache() *leadIDCache {
+	rc.leadIDsOnce.Do(func() {
+		if rc.leadIDs == nil {
+			rc.leadIDs = newLeadIDCache()
+		}
+	})
+	return rc.leadIDs
 }
 
 // Now is the executor's clock.

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
@@ -56,30 +59,33 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 	if err != nil {
 		return err
 	}
-	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want}
+	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want,
+		fl: newFlights(batchFlights(rc.Conn))}
 	resume := s.loadCheckpoint(ctx)
 	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume}
 	for page, err := range rc.Clients.Certain.RegistrationPages(ctx, j.Account, j.Event, q) {
 		if err != nil {
-			return s.saveAt(ctx, s.resumeAt(resume), fmt.Errorf("read registrations of %s/%s from offset %d: %w", j.Account, j.Event, resume, err))
+			return s.finish(ctx, resume, fmt.Errorf("read registrations of %s/%s from offset %d: %w", j.Account, j.Event, resume, err))
+		}
+		if s.fl.failed() != nil {
+			return s.finish(ctx, page.StartIndex, nil)
 		}
 		if rc.ShouldStop(ctx) {
-			return s.saveAt(ctx, s.resumeAt(page.StartIndex), ErrCheckpointed)
+			return s.finish(ctx, page.StartIndex, ErrCheckpointed)
 		}
 		if err := s.page(ctx, page); err != nil {
-			return s.saveAt(ctx, s.resumeAt(page.StartIndex), err)
+			return s.finish(ctx, page.StartIndex, err)
 		}
 		resume = page.NextIndex
 	}
-	if err := s.checkIDs(ctx); err != nil {
-		return s.saveAt(ctx, s.resumeAt(resume), err)
-	}
-	for _, b := range s.bufs {
-		if err := s.flush(ctx, b); err != nil {
-			return s.saveAt(ctx, s.resumeAt(resume), err)
-		}
-	}
-	return nil
+	return s.finish(ctx, resume, s.drain(ctx))
+}
+
+// batchFlights is how many batches of a run may be in the background at
+// once: the Marketo budget's concurrency, so that batches go to Marketo as
+// soon as they are full while the next pages are read.
+func batchFlights(conn config.Connection) int {
+	return max(conn.WithDefaults().MarketoBudget.Concurrent, 1)
 }
 
 // wantedStatuses is the set of the job's statuses, normalised.
@@ -98,12 +104,22 @@ func wantedStatuses(jobID string, statuses []string) (map[string]bool, error) {
 
 // leadSyncRun buffers registrations to send and tracks the resume offset.
 type leadSyncRun struct {
-	rc      *RunContext
-	ops     *leadOps
-	scope   string
-	force   bool
-	want    map[string]bool // normalised statuses of the registrations to sync
+	rc    *RunContext
+	ops   *leadOps
+	scope string
+	force bool
+	want  map[string]bool // normalised statuses of the registrations to sync
+	// fl runs the full batches in the background (flights.go).
+	fl *flights
+	// mapped guards the check of the field mapping, done once before the
+	// first write of the run.
+	mapped  callLock
 	checked bool
+	mapErr  error
+	// revived are registrations whose stored id a background check found
+	// dead: they wait for the job's goroutine to send them (takeRevived).
+	revivedMu sync.Mutex
+	revived   idCheckBuf
 	// bufs hold the registrations waiting for Marketo, one buffer per
 	// Sync Leads action (createOrUpdate for rule A, updateOnly for rule B),
 	// so that each call carries up to 300 records of one action instead of
@@ -153,9 +169,51 @@ func (s *leadSyncRun) saveAt(ctx context.Context, at int, cause error) error {
 	return cause
 }
 
+// finish ends the run's reading at offset at: it waits for the batches in
+// the background and, unless everything is done, saves the checkpoint
+// where the first registration not yet done was read, and returns cause
+// (or the first batch's error).
+func (s *leadSyncRun) finish(ctx context.Context, at int, cause error) error {
+	werr := s.fl.wait()
+	switch {
+	case werr == nil && cause == nil:
+		return nil
+	case werr != nil && (cause == nil || errors.Is(cause, ErrCheckpointed)):
+		// A batch's error says more than the stop it caused.
+		cause = werr
+	case werr != nil:
+		cause = errors.Join(cause, werr)
+	}
+	return s.saveAt(ctx, s.resumeAt(at), cause)
+}
+
+// drain sends what is left once every page is read: the stored ids still
+// to check, then, once the checks ended, every partly filled batch.
+func (s *leadSyncRun) drain(ctx context.Context) error {
+	if err := s.dispatchIDs(ctx); err != nil {
+		return err
+	}
+	s.fl.waitKind(flightIDs)
+	if err := s.fl.failed(); err != nil {
+		return nil // finish reports it
+	}
+	if err := s.takeRevived(ctx); err != nil {
+		return err
+	}
+	for _, b := range s.bufs {
+		if err := s.dispatch(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // page handles one page of registrations: those with a wanted status are
 // recorded as needing nothing, or buffered, and full buffers are sent.
 func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Registration]) error {
+	if err := s.takeRevived(ctx); err != nil {
+		return err
+	}
 	s.rc.Run.Add("registrationsRead", len(page.Items))
 	var cand []int
 	var codes []string
@@ -197,7 +255,7 @@ func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Regist
 func (s *leadSyncRun) send(ctx context.Context, r *certain.Registration, offset int) error {
 	b := s.add(r, offset)
 	if len(b.regs) >= syncBatch {
-		return s.flush(ctx, b)
+		return s.dispatch(ctx, b)
 	}
 	return nil
 }
@@ -210,34 +268,70 @@ func (s *leadSyncRun) addIDCheck(ctx context.Context, r *certain.Registration, o
 	s.ids.ids = append(s.ids.ids, id)
 	s.ids.offsets = append(s.ids.offsets, offset)
 	if len(s.ids.regs) >= syncBatch {
-		return s.checkIDs(ctx)
+		return s.dispatchIDs(ctx)
 	}
 	return nil
 }
 
-// checkIDs asks Marketo about the buffered stored ids (one call per 300):
-// a registration whose lead exists is unchanged; one whose lead no longer
-// exists is sent as a profile without an id.
-func (s *leadSyncRun) checkIDs(ctx context.Context) error {
+// Kinds of background batches.
+const (
+	flightSync = "sync"
+	flightIDs  = "ids"
+)
+
+// dispatchIDs asks Marketo about the buffered stored ids in the background
+// (one call per 300): a registration whose lead exists is unchanged; one
+// whose lead no longer exists is handed back (takeRevived) to be sent as a
+// profile without an id.
+func (s *leadSyncRun) dispatchIDs(ctx context.Context) error {
 	if len(s.ids.regs) == 0 {
 		return nil
 	}
-	dead, err := s.ops.deadLeadIDs(ctx, s.ids.ids)
+	pending := s.ids
+	first := slices.Min(pending.offsets)
+	if err := s.fl.start(ctx, flightIDs, first, nil, func() error { return s.checkIDs(ctx, pending) }); err != nil {
+		return err
+	}
+	s.ids = idCheckBuf{}
+	return nil
+}
+
+// checkIDs checks the stored ids of pending (in the background).
+func (s *leadSyncRun) checkIDs(ctx context.Context, pending idCheckBuf) error {
+	dead, err := s.ops.deadLeadIDs(ctx, pending.ids)
 	if err != nil {
 		return err
 	}
-	pending := s.ids
-	s.ids = idCheckBuf{}
+	s.revivedMu.Lock()
+	defer s.revivedMu.Unlock()
 	for j, r := range pending.regs {
 		if !dead[pending.ids[j]] {
 			s.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
 			continue
 		}
-		s.ops.stale[r.Code] = pending.ids[j]
-		if err := s.send(ctx, r, pending.offsets[j]); err != nil {
-			// What is not sent yet is re-read from the checkpoint, which
-			// the buffers still hold.
-			s.ids.regs, s.ids.ids, s.ids.offsets = pending.regs[j+1:], pending.ids[j+1:], pending.offsets[j+1:]
+		s.ops.stale.set(r.Code, pending.ids[j])
+		s.revived.regs = append(s.revived.regs, r)
+		s.revived.ids = append(s.revived.ids, pending.ids[j])
+		s.revived.offsets = append(s.revived.offsets, pending.offsets[j])
+	}
+	return nil
+}
+
+// takeRevived buffers the registrations whose stored id was found dead, to
+// be sent under rule A. Those not buffered when it fails stay revived, so
+// the checkpoint still covers them.
+func (s *leadSyncRun) takeRevived(ctx context.Context) error {
+	s.revivedMu.Lock()
+	rv := s.revived
+	s.revived = idCheckBuf{}
+	s.revivedMu.Unlock()
+	for j, r := range rv.regs {
+		if err := s.send(ctx, r, rv.offsets[j]); err != nil {
+			s.revivedMu.Lock()
+			s.revived.regs = append(s.revived.regs, rv.regs[j+1:]...)
+			s.revived.ids = append(s.revived.ids, rv.ids[j+1:]...)
+			s.revived.offsets = append(s.revived.offsets, rv.offsets[j+1:]...)
+			s.revivedMu.Unlock()
 			return err
 		}
 	}
@@ -292,7 +386,7 @@ func (s *leadSyncRun) unchanged(r certain.Registration) settledness {
 		case !known:
 			return settledIfIDLives
 		case !exists:
-			s.ops.stale[r.Code] = id
+			s.ops.stale.set(r.Code, id)
 			return settledNot
 		}
 	}
@@ -317,8 +411,9 @@ func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {
 }
 
 // resumeAt is where a continuation starts: the first registration still
-// waiting in a buffer, else next. Registrations after it that were already
-// sent are found unchanged by their delta hash, so nothing is sent twice.
+// waiting in a buffer or in a batch that has not finished, else next.
+// Registrations after it that were already sent are found unchanged by
+// their delta hash, so nothing is sent twice.
 func (s *leadSyncRun) resumeAt(next int) int {
 	at := next
 	for _, b := range s.bufs {
@@ -329,23 +424,61 @@ func (s *leadSyncRun) resumeAt(next int) int {
 	for _, off := range s.ids.offsets {
 		at = min(at, off)
 	}
-	return at
+	s.revivedMu.Lock()
+	for _, off := range s.revived.offsets {
+		at = min(at, off)
+	}
+	s.revivedMu.Unlock()
+	return s.fl.lowest(at)
 }
 
-// flush sends the buffer. Whatever Marketo accepted is recorded and hashed
-// even when a later call of the same flush fails, so a retry skips it; a
-// permanent refusal is remembered with its payload hash (leads_retry.go).
-func (s *leadSyncRun) flush(ctx context.Context, b *syncBuf) error {
+// dispatch sends the buffer's registrations in the background and empties
+// it. Batches holding one e-mail address run one after the other.
+func (s *leadSyncRun) dispatch(ctx context.Context, b *syncBuf) error {
 	if b == nil || len(b.regs) == 0 {
 		return nil
 	}
-	if !s.checked {
-		if err := s.ops.checkMapping(ctx); err != nil {
-			return err
-		}
-		s.checked = true
+	regs := b.regs
+	keys := make([]string, 0, len(regs))
+	for _, r := range regs {
+		keys = append(keys, "email:"+emailKey(leadEmail(BuildLeadPayload(s.ops.mapping, *r), *r)))
 	}
-	res, err := s.ops.syncLeads(ctx, b.regs)
+	if err := s.fl.start(ctx, flightSync, b.firstPending, keys, func() error { return s.flush(ctx, regs) }); err != nil {
+		return err
+	}
+	b.regs = nil
+	return nil
+}
+
+// checkMapping checks the field mapping once, before the run's first
+// write; batches starting together wait for the one check.
+func (s *leadSyncRun) checkMapping(ctx context.Context) error {
+	if err := s.mapped.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mapped.unlock()
+	if s.checked || s.mapErr != nil {
+		return s.mapErr
+	}
+	if err := s.ops.checkMapping(ctx); err != nil {
+		if errors.Is(err, ErrConfig) {
+			s.mapErr = err // the same answer for every batch
+		}
+		return err
+	}
+	s.checked = true
+	return nil
+}
+
+// flush sends regs (in the background). Whatever Marketo accepted is
+// recorded and hashed even when a later call of the same flush fails, so a
+// retry skips it; a permanent refusal is remembered with its payload hash
+// (leads_retry.go).
+func (s *leadSyncRun) flush(ctx context.Context, regs []*certain.Registration) error {
+	if err := s.checkMapping(ctx); err != nil {
+		return err
+	}
+	res, err := s.ops.syncLeads(ctx, regs)
 	hashes := map[string]string{}
 	for i, r := range res {
 		if r.Outcome.Outcome == "" {
@@ -353,11 +486,11 @@ func (s *leadSyncRun) flush(ctx context.Context, b *syncBuf) error {
 		}
 		s.rc.Run.Record(r.Outcome)
 		if r.Synced {
-			hashes[b.regs[i].Code] = s.ops.leadHash(*b.regs[i])
-		} else if m, ok := failureMemo(r.Outcome, s.ops.leadHash(*b.regs[i]), s.rc.Now()); ok {
+			hashes[regs[i].Code] = s.ops.leadHash(*regs[i])
+		} else if m, ok := failureMemo(r.Outcome, s.ops.leadHash(*regs[i]), s.rc.Now()); ok {
 			// Not written back (no lead id), so the registration still has
 			// the values this hash was taken from.
-			hashes[b.regs[i].Code] = m.encode()
+			hashes[regs[i].Code] = m.encode()
 		}
 	}
 	if len(hashes) > 0 {
@@ -365,11 +498,7 @@ func (s *leadSyncRun) flush(ctx context.Context, b *syncBuf) error {
 			err = errors.Join(err, fmt.Errorf("store delta hashes: %w", herr))
 		}
 	}
-	if err != nil {
-		return err
-	}
-	b.regs = b.regs[:0]
-	return nil
+	return err
 }
 
 var _ JobFunc = SyncLeads

@@ -62,6 +62,9 @@ type Trigger struct {
 	// from each change to its campaign request) and, when it ended partial,
 	// its notice.
 	Report Reporter
+	// Progress, when set, follows a plan (Plan) for a progress line; nil:
+	// none.
+	Progress *Progress
 
 	mu      sync.Mutex
 	schemas map[string]schemaEntry // account -> its lead describe, and whether its mapping passed

@@ -17,21 +17,8 @@ var tokenName = regexp.MustCompile(`^\{\{my\.[^{}]+\}\}$`)
 // leadIDs, 100 per call; tokens apply to every lead. It returns the number of
 // accepted calls (Marketo gives no per-lead outcome).
 func (c *Client) RequestCampaign(ctx context.Context, campaignID int, leadIDs []int, tokens []Token) (int, error) {
-	if campaignID <= 0 {
-		return 0, fmt.Errorf("marketo: RequestCampaign: invalid campaign id %d", campaignID)
-	}
-	if len(tokens) > MaxCampaignTokens {
-		return 0, fmt.Errorf("marketo: RequestCampaign: %d tokens, at most %d", len(tokens), MaxCampaignTokens)
-	}
-	for _, t := range tokens {
-		if !tokenName.MatchString(t.Name) {
-			return 0, fmt.Errorf("marketo: RequestCampaign: token name %q is not of the form {{my.Name}}", t.Name)
-		}
-	}
-	for i, id := range leadIDs {
-		if id <= 0 {
-			return 0, fmt.Errorf("marketo: RequestCampaign: lead id %d at index %d is invalid", id, i)
-		}
+	if err := CheckCampaignRequest(campaignID, leadIDs, tokens); err != nil {
+		return 0, err
 	}
 	type leadRef struct {
 		ID int `json:"id"`
@@ -94,4 +81,28 @@ func (c *Client) GetCampaigns(ctx context.Context, ids []int, triggerable bool) 
 			return out, err
 		}
 	}
+}
+
+// CheckCampaignRequest is what RequestCampaign refuses before sending
+// anything: a campaign id or lead id that is not positive, more than
+// MaxCampaignTokens tokens, a token name not of the form {{my.Name}}. A dry
+// run's twin applies the same checks.
+func CheckCampaignRequest(campaignID int, leadIDs []int, tokens []Token) error {
+	if campaignID <= 0 {
+		return fmt.Errorf("marketo: RequestCampaign: invalid campaign id %d", campaignID)
+	}
+	if len(tokens) > MaxCampaignTokens {
+		return fmt.Errorf("marketo: RequestCampaign: %d tokens, at most %d", len(tokens), MaxCampaignTokens)
+	}
+	for _, t := range tokens {
+		if !tokenName.MatchString(t.Name) {
+			return fmt.Errorf("marketo: RequestCampaign: token name %q is not of the form {{my.Name}}", t.Name)
+		}
+	}
+	for i, id := range leadIDs {
+		if id <= 0 {
+			return fmt.Errorf("marketo: RequestCampaign: lead id %d at index %d is invalid", id, i)
+		}
+	}
+	return nil
 }

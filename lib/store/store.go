@@ -159,6 +159,9 @@ type IdemResult struct {
 // Idempotency follows docs/architecture.md §8.
 type Idempotency interface {
 	BeginIdem(ctx context.Context, key string, lockUntil time.Time, retention time.Duration, now time.Time) (IdemResult, error)
+	// PeekIdem answers what BeginIdem would answer now, without writing
+	// anything (a dry run's question: would this change run again?).
+	PeekIdem(ctx context.Context, key string, now time.Time) (IdemResult, error)
 	CompleteIdem(ctx context.Context, key string, result []byte, retention time.Duration, now time.Time) error
 	AbortIdem(ctx context.Context, key string) error
 }

@@ -98,6 +98,7 @@ var layer = []struct {
 	{"lib/store", 3},
 	{"lib/store/memstore", 4},
 	{"lib/store/dynamostore", 4},
+	{"lib/dryrun", 4},
 	{"lib/jobs", 5},
 	{"lib/app", 6},
 	{"functions/", 7},

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/certain-marketo/certain-marketo/infra/progress"
 )
 
 // SQSAPI lists the SQS calls redrive-dlq makes; *sqs.Client satisfies it.
@@ -40,8 +43,16 @@ const RedriveVisibility = 120
 // queue. A message is deleted from the DLQ only after the queue accepted
 // it, so no message is lost; the body, message attributes and, for FIFO
 // queues, the group id travel with it.
-func Redrive(ctx context.Context, api SQSAPI, dlq, queue string, max int, waitSeconds int32) (RedriveResult, error) {
+//
+// observe, when given, is told the counts after every batch (a progress
+// line).
+func Redrive(ctx context.Context, api SQSAPI, dlq, queue string, max int, waitSeconds int32, observe ...func(RedriveResult)) (RedriveResult, error) {
 	var res RedriveResult
+	defer func() {
+		for _, f := range observe {
+			f(res)
+		}
+	}()
 	fifo := strings.HasSuffix(queue, ".fifo")
 	for max == 0 || res.Received < max {
 		n := int32(10)
@@ -102,8 +113,55 @@ func Redrive(ctx context.Context, api SQSAPI, dlq, queue string, max int, waitSe
 			res.DeleteFailed++
 			res.Errors = append(res.Errors, fmt.Sprintf("delete: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
 		}
+		for _, f := range observe {
+			f(res)
+		}
 	}
 	return res, nil
+}
+
+// queueDepthAPI reads a queue's approximate length (*sqs.Client).
+type queueDepthAPI interface {
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// queueDepth is the approximate number of visible messages of queue, 0
+// when it cannot be read (the progress line then shows no estimate).
+func queueDepth(ctx context.Context, api any, queue string) int {
+	q, ok := api.(queueDepthAPI)
+	if !ok {
+		return 0
+	}
+	out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queue),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	return n
+}
+
+// redriveWithProgress is Redrive with a progress line on stderr.
+func redriveWithProgress(ctx context.Context, e Env, api SQSAPI, dlq, queue string, max int, wait int32) (RedriveResult, error) {
+	total := queueDepth(ctx, api, dlq)
+	if max > 0 && (total == 0 || max < total) {
+		total = max
+	}
+	var mu sync.Mutex
+	var last RedriveResult
+	start := e.now()
+	stop := progress.Start(e.Stderr, e.progressOptions(), func() string {
+		mu.Lock()
+		r := last
+		mu.Unlock()
+		return progress.MoveLine("redrive-dlq", r.Received, r.Moved, r.SendFailed+r.DeleteFailed, total, e.now().Sub(start))
+	})
+	defer stop()
+	return Redrive(ctx, api, dlq, queue, max, wait, func(r RedriveResult) {
+		mu.Lock()
+		last = r
+		mu.Unlock()
+	})
 }
 
 func runRedrive(ctx context.Context, e Env, args []string) error {
@@ -111,6 +169,7 @@ func runRedrive(ctx context.Context, e Env, args []string) error {
 	fs := newFlags("redrive-dlq", e, &c)
 	max := fs.Int("max", 0, "move at most N messages")
 	wait := fs.Int("wait", 1, "long-poll seconds before deciding the DLQ is empty")
+	noProgress := fs.Bool("no-progress", false, "no progress line on stderr")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -133,7 +192,13 @@ func runRedrive(ctx context.Context, e Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, rerr := Redrive(ctx, sqs.NewFromConfig(cfg), c.dlqURL, c.queueURL, *max, int32(*wait))
+	var res RedriveResult
+	var rerr error
+	if *noProgress {
+		res, rerr = Redrive(ctx, sqs.NewFromConfig(cfg), c.dlqURL, c.queueURL, *max, int32(*wait))
+	} else {
+		res, rerr = redriveWithProgress(ctx, e, sqs.NewFromConfig(cfg), c.dlqURL, c.queueURL, *max, int32(*wait))
+	}
 	if c.json {
 		if err := writeJSON(e.Stdout, res); err != nil {
 			return err

@@ -21,6 +21,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/certain-marketo/certain-marketo/infra/progress"
 )
 
 // Exit codes.
@@ -50,7 +52,13 @@ type Env struct {
 	AWSConfig func(ctx context.Context) (aws.Config, error)
 	// Now is the clock for "next due" and durations; nil means time.Now.
 	Now func() time.Time
+	// Progress says how long commands draw their progress line on Stderr
+	// (the zero value: redrawn on a terminal, a plain line every 10 s
+	// otherwise).
+	Progress progress.Options
 }
+
+func (e Env) progressOptions() progress.Options { return e.Progress }
 
 func (e Env) lookup(k string) string {
 	if e.Lookup == nil {
@@ -104,6 +112,7 @@ func commands() []command {
 		{"put", "FILE...", "validate the files, then write them to the config table (nothing is written if any file is bad)", runPut},
 		{"list-jobs", "[--type T]", "list jobs with schedule, next due time and last outcome", runListJobs},
 		{"run", "JOB_ID (--function NAME [--wait D | --no-wait] | --in-process) [--force]", "run one job now (deployed: queued, then waited for)", runRun},
+		{"plan", "JOB_ID (--function NAME | --in-process) [--force] [--limit N] [--registration CODE]...", "a dry run: what a run of the job would do now, record by record (reads only; writes nothing)", runPlan},
 		{"runs", "JOB_ID [--limit N]", "a job's run history, newest first", runRuns},
 		{"failures", "RUN_ID [--outcome failed|skipped]", "a run's per-record failures and skips", runFailures},
 		{"retry-failures", "RUN_ID", "re-drive the changes a trigger-campaign run could not trigger, once their cause is fixed (each at most once)", runRetryFailures},

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/certain-marketo/certain-marketo/infra/progress"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
@@ -30,6 +31,17 @@ func cmctl(t *testing.T, env map[string]string, args ...string) result {
 		v, ok := env[k]
 		return v, ok
 	}})
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// cmctlProgress is cmctl with plain progress lines every `every`.
+func cmctlProgress(t *testing.T, env map[string]string, every time.Duration, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}, Progress: progress.Options{Mode: progress.Plain, Every: every}})
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }
 

@@ -51,6 +51,7 @@ func runRun(ctx context.Context, e Env, args []string) error {
 	wait := fs.Duration("wait", 20*time.Minute, "--function: how long to wait for the queued run to finish")
 	timeout := fs.Duration("timeout", 15*time.Minute, "in-process deadline")
 	verbose := fs.Bool("verbose", false, "in-process: info logs")
+	noProgress := fs.Bool("no-progress", false, "in-process: no progress line on stderr")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func runRun(ctx context.Context, e Env, args []string) error {
 		}
 		return invokeFunction(ctx, e, c, lambda.NewFromConfig(cfg), *function, jobID, *force, w)
 	}
-	return runInProcess(ctx, e, c, jobID, *force, *timeout, *verbose)
+	return runInProcess(ctx, e, c, jobID, *force, *timeout, *verbose, !*noProgress)
 }
 
 // RunReader is the store call cmctl run waits with (*dynamostore.Store).
@@ -195,9 +196,40 @@ func waitForRun(ctx context.Context, w runWait, runID string) (store.Run, error)
 	}
 }
 
-func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool, timeout time.Duration, verbose bool) error {
-	if err := c.needTables(); err != nil {
+func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool, timeout time.Duration, verbose, progress bool) error {
+	d, err := inProcessDeps(ctx, e, c, verbose)
+	if err != nil {
 		return err
+	}
+	j, err := d.Store.GetJob(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("config table %s: %w", c.configTable, err)
+	}
+	if _, ok := JobFuncs()[j.Type]; !ok {
+		return fmt.Errorf("job %q is a %s job: it runs on registration changes from the queue, not on demand", jobID, j.Type)
+	}
+	// A deadline like a Lambda's, so a long run checkpoints and can be
+	// continued instead of being cut off.
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ex := d.Executor(JobFuncs())
+	stop := func() {}
+	if progress {
+		stop = startProgress(e, "run "+jobID, ex)
+	}
+	sum, err := ex.RunNow(rctx, jobID, force)
+	stop()
+	if err != nil {
+		return err
+	}
+	return printRunSummary(e, c, sum)
+}
+
+// inProcessDeps builds what the functions build, in this process, on the
+// tables c names (logs on stderr: warnings, or info with verbose).
+func inProcessDeps(ctx context.Context, e Env, c common, verbose bool) (*app.Deps, error) {
+	if err := c.needTables(); err != nil {
+		return nil, err
 	}
 	lookup := func(k string) (string, bool) {
 		switch k {
@@ -213,33 +245,14 @@ func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool
 	}
 	s, err := app.SettingsFromEnv(lookup, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
-	d, err := app.NewDeps(ctx, s, log)
-	if err != nil {
-		return err
-	}
-	j, err := d.Store.GetJob(ctx, jobID)
-	if err != nil {
-		return fmt.Errorf("config table %s: %w", c.configTable, err)
-	}
-	if _, ok := JobFuncs()[j.Type]; !ok {
-		return fmt.Errorf("job %q is a %s job: it runs on registration changes from the queue, not on demand", jobID, j.Type)
-	}
-	// A deadline like a Lambda's, so a long run checkpoints and can be
-	// continued instead of being cut off.
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	sum, err := d.Executor(JobFuncs()).RunNow(rctx, jobID, force)
-	if err != nil {
-		return err
-	}
-	return printRunSummary(e, c, sum)
+	return app.NewDeps(ctx, s, log)
 }
 
 func printRunSummary(e Env, c common, sum jobs.RunSummary) error {

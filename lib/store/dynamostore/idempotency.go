@@ -62,6 +62,31 @@ func (s *Store) BeginIdem(ctx context.Context, k string, lockUntil time.Time, re
 	return store.IdemResult{Status: store.IdemInProgress}, nil
 }
 
+// PeekIdem reads the record (strongly consistent) and answers as BeginIdem
+// would, without writing.
+func (s *Store) PeekIdem(ctx context.Context, k string, now time.Time) (store.IdemResult, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.stateTable), Key: key("idem#"+k, "idem"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return store.IdemResult{}, fmt.Errorf("dynamostore: read idempotency key: %w", err)
+	}
+	if len(out.Item) == 0 {
+		return store.IdemResult{Status: store.IdemProceed}, nil
+	}
+	var old idemItem
+	if err := attributevalue.UnmarshalMap(out.Item, &old); err != nil {
+		return store.IdemResult{}, fmt.Errorf("dynamostore: decode idempotency record: %w", err)
+	}
+	switch {
+	case old.ExpiresAt < now.Unix():
+		return store.IdemResult{Status: store.IdemProceed}, nil
+	case old.Status == idemCompleted:
+		return store.IdemResult{Status: store.IdemDuplicate, Result: old.Result}, nil
+	case old.LockUntil >= ms(now):
+		return store.IdemResult{Status: store.IdemInProgress}, nil
+	}
+	return store.IdemResult{Status: store.IdemProceed}, nil
+}
+
 func (s *Store) CompleteIdem(ctx context.Context, k string, result []byte, retention time.Duration, now time.Time) error {
 	upd := expression.Set(expression.Name("status"), expression.Value(idemCompleted)).
 		Set(expression.Name(AttrExpiresAt), expression.Value(now.Add(retention).Unix())).

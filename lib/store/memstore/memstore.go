@@ -286,6 +286,21 @@ func (s *Store) BeginIdem(_ context.Context, key string, lockUntil time.Time, re
 	return store.IdemResult{Status: store.IdemProceed}, nil
 }
 
+func (s *Store) PeekIdem(_ context.Context, key string, now time.Time) (store.IdemResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.idem[key]
+	if ok && !old.expiresAt.Before(now) {
+		switch {
+		case old.status == store.IdemDuplicate:
+			return store.IdemResult{Status: store.IdemDuplicate, Result: slices.Clone(old.result)}, nil
+		case !old.lockUntil.Before(now):
+			return store.IdemResult{Status: store.IdemInProgress}, nil
+		}
+	}
+	return store.IdemResult{Status: store.IdemProceed}, nil
+}
+
 func (s *Store) CompleteIdem(_ context.Context, key string, result []byte, retention time.Duration, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CheckpointRace", testCheckpointRace},
 		{"IdempotencyRace", testIdemRace},
 		{"Idempotency", testIdem},
+		{"IdempotencyPeek", testIdemPeek},
 		{"Detector", testDetector},
 		{"Hashes", testHashes},
 	}
@@ -471,5 +472,44 @@ func testHashes(t *testing.T, s store.Store) {
 	}
 	if empty, err := s.GetHashes(ctx, "job:a", nil); err != nil || len(empty) != 0 {
 		t.Fatalf("GetHashes(nil) = %v, %v", empty, err)
+	}
+}
+
+// testIdemPeek: PeekIdem answers what BeginIdem would, and writes nothing
+// (a peek never claims a key, however often it is asked).
+func testIdemPeek(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	peek := func(key string, now time.Time) store.IdemResult {
+		t.Helper()
+		r, err := s.PeekIdem(ctx, key, now)
+		if err != nil {
+			t.Fatalf("PeekIdem: %v", err)
+		}
+		return r
+	}
+	for range 2 {
+		if got := peek("p", t0).Status; got != store.IdemProceed {
+			t.Fatalf("peek of an absent key = %s", got)
+		}
+	}
+	// The peeks claimed nothing: the first begin still proceeds.
+	if r, err := s.BeginIdem(ctx, "p", t0.Add(time.Minute), time.Hour, t0); err != nil || r.Status != store.IdemProceed {
+		t.Fatalf("begin after peeks = %+v, %v", r, err)
+	}
+	if got := peek("p", t0.Add(30*time.Second)).Status; got != store.IdemInProgress {
+		t.Fatalf("peek under a live lock = %s", got)
+	}
+	if got := peek("p", t0.Add(2*time.Minute)).Status; got != store.IdemProceed {
+		t.Fatalf("peek after the lock expired = %s", got)
+	}
+	// The peek after the lock expired took nothing over: the holder can still complete.
+	if err := s.CompleteIdem(ctx, "p", []byte("requested"), time.Hour, t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r := peek("p", t0.Add(4*time.Minute)); r.Status != store.IdemDuplicate || string(r.Result) != "requested" {
+		t.Fatalf("peek after complete = %+v", r)
+	}
+	if got := peek("p", t0.Add(2*time.Hour)).Status; got != store.IdemProceed {
+		t.Fatalf("peek after retention = %s", got)
 	}
 }

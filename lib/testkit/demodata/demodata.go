@@ -35,6 +35,9 @@ type Options struct {
 	Registrations int      // total over all events, default 1,000
 	Account       string   // default "ACME"
 	Events        []string // event codes, default ["HS26", "WS26"]; the first is the main event
+	// EvenEvents splits the registrations evenly over the events instead
+	// of giving the main event 70% (several jobs of one size on one account).
+	EvenEvents bool
 	// Start is the clock origin for dates, default 2026-03-01T00:00:00Z.
 	Start time.Time
 	// Fields are the Certain field names to write (default contract if zero).
@@ -291,6 +294,9 @@ func (g *gen) eventCounts() []int {
 		return counts
 	}
 	counts[0] = g.o.Registrations * 7 / 10
+	if g.o.EvenEvents {
+		counts[0] = g.o.Registrations / e
+	}
 	rest := g.o.Registrations - counts[0]
 	for i := 1; i < e; i++ {
 		counts[i] = rest / (e - 1)

@@ -31,6 +31,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/secrets"
+	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/memqueue"
@@ -54,6 +55,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Jobs are stored with the connection; nil means demodata.DemoJobs(Data).
 	Jobs []config.Job
+	// WrapStore, when set, wraps the store the functions use (a test
+	// counting writes, say); Env.Store stays the embedded store itself.
+	WrapStore func(store.Store) store.Store
 }
 
 // Env is a running product: simulators, store, connector, queue and one
@@ -169,12 +173,16 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	// One connector for the process, as one warm Lambda keeps one: the
 	// Marketo budget of the instance is shared by every function here.
 	conn := &app.Connector{Secrets: secrets.New(sec, app.SecretsTTL, nil), Budgets: app.InProcessBudgets, Logger: log}
+	var st store.Store = env.Store
+	if o.WrapStore != nil {
+		st = o.WrapStore(st)
+	}
 	env.Work = memqueue.NewBroker(nil)
 	jobFn := func(fn string, funcs map[string]jobs.JobFunc) lambda.Handler {
 		wq := env.WorkQueue(fn)
 		wq.Visibility = 90 * time.Minute // as the template's work queues
 		q := &app.WorkQueue{Client: env.Work, QueueURL: wq.URL}
-		ex := &jobs.Executor{Store: env.Store, Connector: conn, Funcs: funcs, Logger: log, Queue: q}
+		ex := &jobs.Executor{Store: st, Connector: conn, Funcs: funcs, Logger: log, Queue: q}
 		var served []string
 		for t := range funcs {
 			served = append(served, t)
@@ -182,7 +190,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		return lambda.NewHandler(app.JobHandler(ex, q, log, served...))
 	}
 	dq := env.WorkQueue(FnRegistrationChanges)
-	env.detector = &scopeRecorder{Detector: &jobs.Detector{Store: env.Store, Connector: conn, Sender: env.Queue, Logger: log,
+	env.detector = &scopeRecorder{Detector: &jobs.Detector{Store: st, Connector: conn, Sender: env.Queue, Logger: log,
 		Queue: &app.WorkQueue{Client: env.Work, QueueURL: dq.URL}}}
 	env.handlers = map[string]lambda.Handler{
 		FnImportLeads: jobFn(FnImportLeads, map[string]jobs.JobFunc{
@@ -191,8 +199,10 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		FnEngagementMetrics:   jobFn(FnEngagementMetrics, map[string]jobs.JobFunc{config.TypeEngagementMetrics: jobs.EngagementMetrics}),
 		FnInterestMetrics:     jobFn(FnInterestMetrics, map[string]jobs.JobFunc{config.TypeInterestMetrics: jobs.InterestMetrics}),
 		FnRegistrationChanges: lambda.NewHandler(app.DetectorHandler(env.detector, app.Telemetry{}, log)),
-		FnTriggerCampaign: lambda.NewHandler(app.SQSChangeHandler(&jobs.Trigger{
-			Store: env.Store, Connector: conn, Logger: log}, log)),
+		FnTriggerCampaign: lambda.NewHandler(func() any {
+			t := &jobs.Trigger{Store: st, Connector: conn, Logger: log}
+			return app.TriggerHandler(t, t, log)
+		}()),
 	}
 	return env, nil
 }

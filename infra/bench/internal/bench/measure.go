@@ -172,6 +172,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // runScheduled runs one scheduled job type on every worker at once.
 func (w *world) runScheduled(ctx context.Context, kind, run string, st *Step) {
+	defer w.stepProgress(w.progress, kind+" "+run+" "+fmt.Sprint(st.Size))()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	st.Outcomes = map[string]int{}
@@ -331,6 +332,7 @@ func runScenario(ctx context.Context, o Options, sc Scenario, budget budgetFacto
 		return res, err
 	}
 	defer w.close()
+	w.progress = o.Progress
 	res.budget = w.budget
 	newStep := func(job, run string) Step {
 		return Step{Job: job, Run: run, Size: sc.Size, Workers: sc.Workers, Budget: w.budget}

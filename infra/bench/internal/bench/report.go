@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+
+	"github.com/certain-marketo/certain-marketo/infra/bench/internal/pipeline"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,8 +33,13 @@ type Report struct {
 	Memory           *Memory     `json:"memory,omitempty"`
 	ColdStart        []ColdStart `json:"coldStart,omitempty"`
 	ColdStartNote    string      `json:"coldStartNote,omitempty"`
-	Scale            *Scale      `json:"scale,omitempty"`
-	ScaleNote        string      `json:"scaleNote,omitempty"`
+	// Pipeline are the jobs at real latencies against their floor.
+	Pipeline           []PipelineRow        `json:"pipeline"`
+	PipelineSideBySide *pipeline.SideBySide `json:"pipelineSideBySide,omitempty"`
+	PipelineNote       string               `json:"pipelineNote,omitempty"`
+	// Scale is the scale scenario (scale.go).
+	Scale     *Scale `json:"scale,omitempty"`
+	ScaleNote string `json:"scaleNote,omitempty"`
 }
 
 // Sections are the Markdown headings every report has.
@@ -43,6 +50,7 @@ var Sections = []string{
 	"## Certain calls",
 	"## Memory",
 	"## Lambda cold start",
+	"## Pipeline at real latencies",
 	"## Scale: every due job and every watched event its own invocation",
 }
 
@@ -137,7 +145,8 @@ func (r *Report) Markdown() string {
 	if r.ColdStartNote != "" {
 		p("\n%s\n", r.ColdStartNote)
 	}
-	p("\n%s\n\n", Sections[6])
+	r.pipelineMarkdown(p)
+	p("\n%s\n\n", Sections[7])
 	p("%s", r.scaleMarkdown())
 	var errs []string
 	for _, st := range r.Steps {
@@ -228,4 +237,36 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+func (r *Report) pipelineMarkdown(p func(string, ...any)) {
+	p("\n%s\n\n", Sections[6])
+	if len(r.Pipeline) == 0 {
+		p("not measured in this run")
+		if r.PipelineNote != "" {
+			p(": %s", r.PipelineNote)
+		}
+		p("\n")
+		return
+	}
+	p("%s\n\n", r.PipelineNote)
+	p("| job | registrations | invocations | wall s | floor s | wall/floor | bound | Certain calls | 429 | 429 %% | Certain peak in flight | Marketo calls | 606 | 615 | CPU s (jobs + sims) |\n")
+	p("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, w := range r.Pipeline {
+		pct := 0.0
+		if w.CertainCalls > 0 {
+			pct = 100 * float64(w.Certain429) / float64(w.CertainCalls)
+		}
+		p("| %s | %d | %d | %.1f | %.1f | %.2f | %s | %d | %d | %.2f | %d | %d | %d | %d | %.1f |\n", w.Job, w.Registrations, w.Invocations, w.WallSeconds, w.FloorSeconds, w.Ratio, w.Bound,
+			w.CertainCalls, w.Certain429, pct, w.CertainPeakInFlight, w.MarketoCalls, w.Marketo606, w.Marketo615, w.CPUSeconds)
+	}
+	for _, w := range r.Pipeline {
+		if len(w.Errors) > 0 {
+			p("\n%s ×%d errors: %v\n", w.Job, w.Invocations, w.Errors)
+		}
+	}
+	if sb := r.PipelineSideBySide; sb != nil {
+		p("\nSide by side, upsert of %d new leads, same simulator and latency: a script with batches of 300 one after the other and no shared budget took %.1f s (%d calls, %d × 606); the product's client, %.1f s (%d calls, %d × 606): %.1fx faster.\n",
+			sb.Leads, sb.ScriptSeconds, sb.ScriptCalls, sb.Script606, sb.ProductSeconds, sb.ProductCalls, sb.Product606, sb.Ratio)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -47,7 +48,13 @@ type Options struct {
 	// on a moto_server of its own; ScaleOnly runs nothing else.
 	Scale     *ScaleOptions
 	ScaleOnly bool
-	Logf      func(format string, args ...any)
+	// PipelineSize is the registrations of each pipeline row (0: the
+	// section is not measured; it needs RepoRoot and the go command).
+	PipelineSize int
+	Logf         func(format string, args ...any)
+	// Progress receives a progress line while a scheduled step runs (on a
+	// terminal redrawn in place, otherwise every 10 s); nil: none.
+	Progress io.Writer
 }
 
 func (o *Options) defaults() {
@@ -232,7 +239,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	cold := o.ColdStart && o.RepoRoot != ""
 	binDir := filepath.Join(o.Out, "bin")
 	if o.ScaleOnly {
-		o.Scenarios, cold = nil, false
+		o.Scenarios, cold, o.PipelineSize = nil, false, 0
 	}
 	results := make([]scenarioResult, len(o.Scenarios))
 	for i := 0; i < len(o.Scenarios); {
@@ -274,6 +281,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else {
 		rep.ColdStartNote = "not measured in this run"
 	}
+	pipelineSection(ctx, o, rep)
 	rep.Seconds = time.Since(start).Seconds()
 	if err := rep.Write(o.Out); err != nil {
 		return rep, err
@@ -317,4 +325,26 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// pipelineSection measures the pipeline rows, alone (after the scenarios).
+func pipelineSection(ctx context.Context, o Options, rep *Report) {
+	if o.PipelineSize <= 0 || o.RepoRoot == "" {
+		rep.PipelineNote = "skipped (-pipeline 0, or no repository root to run it from)"
+		return
+	}
+	o.Logf("pipeline: 4 jobs x 1 and 4 invocations at %d registrations, real latencies", o.PipelineSize)
+	f, err := runPipeline(ctx, o)
+	if err != nil {
+		rep.PipelineNote = "not measured: " + err.Error()
+		return
+	}
+	s := f.Setup
+	rep.Pipeline, rep.PipelineSideBySide = f.Rows, f.SideBySide
+	rep.PipelineNote = fmt.Sprintf("Each job over %d registrations of one Certain account (spread evenly over one event per invocation), its invocations at once, each continued until done. "+
+		"Marketo %s–%s per call, budget %d calls / 20 s and %d in flight; Certain %s–%s per call, simulator limit %d calls/s and %d in flight (429 with Retry-After beyond), "+
+		"the product's shared Certain budget and adaptive concurrency. Time is simulated (testing/synctest): the clock moves only while every goroutine waits for a call, a budget or a back-off, "+
+		"so the wall times hold the modelled latencies and waits and none of the jobs' or simulators' CPU; the CPU column is what the computation cost on this machine, far below the wall time, so CPU does not bound it. "+
+		"Floor = the largest of: Marketo calls ÷ budget rate, Certain calls ÷ Certain rate limit, Certain calls × mean latency ÷ Certain concurrency limit. Goals: wall ≤ 1.15 × floor, 429 ≤ 1%% of Certain calls, no 606/615",
+		o.PipelineSize, s.MarketoLatencyMin, s.MarketoLatencyMax, s.MarketoCallsPer20s, s.MarketoConcurrent, s.CertainLatencyMin, s.CertainLatencyMax, s.CertainRate, s.CertainConcurrent)
 }

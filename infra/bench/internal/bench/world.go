@@ -26,6 +26,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -98,6 +99,8 @@ type world struct {
 	store   store.Store
 	workers []*worker
 	budget  string // description for the report
+	// progress receives the steps' progress lines; nil: none.
+	progress io.Writer
 }
 
 type worker struct {

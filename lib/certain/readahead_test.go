@@ -1,0 +1,152 @@
+package certain_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
+)
+
+// readAll drains a registration read, calling each after every page.
+func readAll(t *testing.T, c *certain.Client, each func(page int)) ([]string, error) {
+	t.Helper()
+	var got []string
+	n := 0
+	for p, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{}) {
+		if err != nil {
+			return got, err
+		}
+		for _, r := range p.Items {
+			got = append(got, r.Code)
+		}
+		n++
+		if each != nil {
+			each(n)
+		}
+	}
+	return got, nil
+}
+
+// TestReadAheadOverlapsPages: once the first page gives the collection's
+// size, the next pages are fetched while the caller handles this one, so
+// the tenant sees several page reads at once; every row still arrives once,
+// in order, and no page is fetched that the read did not need.
+func TestReadAheadOverlapsPages(t *testing.T) {
+	for _, mode := range []string{certain.PagingOffset0, certain.PagingOffset1, certain.PagingPage1} {
+		t.Run(mode, func(t *testing.T) {
+			srv, _, clk := newPair(t, certaintest.WithPagingMode(mode), certaintest.WithLatency(20*time.Millisecond))
+			want := seedRegs(srv, clk, 20)
+			cfg := srv.Config()
+			cfg.PagingMode, cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = mode, 3, 4, 8
+			c, err := certain.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(t, c, func(int) { time.Sleep(30 * time.Millisecond) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("rows = %v, want %v", got, want)
+			}
+			if peak := srv.LimitStats().PeakInFlight["ACME"]; peak < 2 {
+				t.Errorf("peak page reads in flight = %d; read-ahead should overlap them", peak)
+			}
+			if calls := c.Stats().ByPath["GET Registration"]; calls != 7 {
+				t.Errorf("GET Registration calls = %d, want 7 (20 rows in pages of 3)", calls)
+			}
+		})
+	}
+}
+
+// TestReadAheadOff: ReadAhead -1 reads one page after another.
+func TestReadAheadOff(t *testing.T) {
+	srv, _, clk := newPair(t, certaintest.WithLatency(5*time.Millisecond))
+	want := seedRegs(srv, clk, 10)
+	cfg := srv.Config()
+	cfg.PageSize, cfg.ReadAhead = 3, -1
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, c, nil)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("rows = %v, %v; want %v", got, err, want)
+	}
+	if peak := srv.LimitStats().PeakInFlight["ACME"]; peak != 1 {
+		t.Errorf("peak in flight = %d without read-ahead, want 1", peak)
+	}
+}
+
+// TestReadAheadStopsWithTheCaller: a caller that stops reading leaves no
+// fetch running: every page fetched ahead is cancelled and waited for
+// before the loop returns.
+func TestReadAheadStopsWithTheCaller(t *testing.T) {
+	srv, _, clk := newPair(t, certaintest.WithLatency(50*time.Millisecond))
+	seedRegs(srv, clk, 30)
+	cfg := srv.Config()
+	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 5, 8
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	if n := c.Stats().InFlight; n != 0 {
+		t.Errorf("%d calls still in flight after the caller stopped reading", n)
+	}
+}
+
+// TestReadAheadSeesACollectionChange: rows removed during the read stop it
+// (a row may have moved into the part already read), as they do a read
+// without read-ahead: pages fetched ahead under the old size are not
+// trusted.
+func TestReadAheadSeesACollectionChange(t *testing.T) {
+	srv, _, clk := newPair(t)
+	codes := seedRegs(srv, clk, 12)
+	cfg := srv.Config()
+	cfg.PageSize, cfg.ReadAhead = 3, 1
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = readAll(t, c, func(page int) {
+		if page == 1 {
+			if err := c.DeleteRegistration(ctx, "ACME", "HS26", codes[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if !errors.Is(err, certain.ErrCollectionChanged) {
+		t.Fatalf("read over a removal = %v, want ErrCollectionChanged", err)
+	}
+}
+
+// TestReadAheadFollowsACappedServer: a server that caps max_results is
+// read ahead in the rows it really returns, and read in full.
+func TestReadAheadFollowsACappedServer(t *testing.T) {
+	srv, _, clk := newPair(t, certaintest.WithPageSizeCap(2), certaintest.WithLatency(10*time.Millisecond))
+	want := seedRegs(srv, clk, 11)
+	cfg := srv.Config()
+	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 5, 3, 8
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, c, func(int) { time.Sleep(10 * time.Millisecond) })
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("rows = %v, %v; want %v", got, err, want)
+	}
+	if calls := c.Stats().ByPath["GET Registration"]; calls != 6 {
+		t.Errorf("GET Registration calls = %d, want 6 (11 rows, 2 a page)", calls)
+	}
+}
