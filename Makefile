@@ -215,7 +215,7 @@ local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-
 
 # ---------------------------------------------------------------- performance
 BENCH_ARGS ?=
-bench: $(BENCHSTAT_STAMP) $(RIE_STAMP) ## full benchmark report into .bench/ (Marketo calls, throughput, memory, cold start, pipeline at real latencies, the 1,000-event scale scenario; about 14 min; BENCH_ARGS=-scale-only for the scale alone)
+bench: $(BENCHSTAT_STAMP) $(RIE_STAMP) ## full benchmark report into .bench/ (Marketo calls, throughput, memory, cold start, pipeline at real latencies, the sync-leads process's peak RSS, the 1,000-event scale scenario; about 20 min; BENCH_ARGS=-scale-only for the scale alone)
 	@$(call require,$(MOTO_SERVER),$(PY_TOOLS_HINT))
 	@start=$$(date +%s); PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) run ./infra/bench $(BENCH_ARGS); \
 	echo "make bench: $$(( $$(date +%s) - start )) s"

@@ -7,6 +7,7 @@
 //	go run ./infra/bench            # full run (10k and 100k, 1 and 4 workers, scale 20 x 50)
 //	go run ./infra/bench -quick     # 10k only, scale 4 x 25
 //	go run ./infra/bench -scale-only -scale-accounts 5 -scale-events 20   # a small scale run alone
+//	go run ./infra/bench -memory-process ""   # without the job-process memory runs
 //
 // The randomised fault run is tests/reliability's TestSoak (make soak).
 package main
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/certain-marketo/certain-marketo/infra/bench/internal/bench"
@@ -45,6 +47,7 @@ func run() error {
 	scaleConsumers := flag.Int("scale-consumers", 0, "scale scenario: concurrent instances per queue (default 25, -quick 10)")
 	scaleMoto := flag.Bool("scale-moto", false, "scale scenario: hold the shared budgets on moto_server instead of in memory (slower: moto answers one call at a time)")
 	noProgress := flag.Bool("no-progress", false, "no progress line on stderr")
+	memSizes := flag.String("memory-process", "100000,10000", "registrations of each first sync-leads run of the real bootstrap in its own process, its peak RSS measured (comma-separated; \"\": skip; -quick: 10000 unless given)")
 	pipeSize := flag.Int("pipeline", 10_000, "registrations per row of the pipeline section (0: skip it)")
 	flag.Parse()
 	if *speed <= 0 {
@@ -57,7 +60,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	o := bench.Options{Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf, PipelineSize: *pipeSize}
+	memFlag := *memSizes
+	if *quick && !flagSet("memory-process") {
+		memFlag = "10000"
+	}
+	sizes, err := parseSizes(memFlag)
+	if err != nil {
+		return err
+	}
+	o := bench.Options{MemorySizes: sizes, Speed: *speed, Seed: *seed, Parallel: *parallel, Out: *out, RepoRoot: root, ColdStart: !*quick && !*noCold, Logf: logf, PipelineSize: *pipeSize}
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		o.MotoServer = p
 	}
@@ -88,6 +99,29 @@ func run() error {
 	fmt.Print(rep.Markdown())
 	fmt.Printf("\nwrote %s\n", strings.Join([]string{filepath.Join(*out, "report.md"), filepath.Join(*out, "report.json"), filepath.Join(*out, "throughput.png")}, ", "))
 	return nil
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// parseSizes reads a comma-separated list of positive registration counts.
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-memory-process %q: %q is not a positive number of registrations", s, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // repoRoot is the directory of go.mod (the module root), where functions/ lives.

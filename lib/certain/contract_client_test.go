@@ -283,8 +283,23 @@ func TestCheckAccount(t *testing.T) {
 	if err := c.CheckAccount(ctx, "ACME"); err != nil {
 		t.Errorf("known account: %v", err)
 	}
-	if err := c.CheckAccount(ctx, "ACMEE"); !errors.Is(err, certain.ErrNoAccount) {
+	if err := c.CheckAccount(ctx, "ACMEE"); !errors.Is(err, certain.ErrNoAccount) || !strings.Contains(err.Error(), `"ACMEE"`) {
 		t.Errorf("unknown account: %v", err)
+	}
+	// An account without a single profile (new, or events only) answers
+	// 404 for its profiles like an unknown one, but has its API user.
+	srv.AddAccount("EMPTY")
+	srv.AddEvent("EVENTS", map[string]any{"eventCode": "E1"})
+	for _, acct := range []string{"EMPTY", "EVENTS"} {
+		if err := c.CheckAccount(ctx, acct); err != nil {
+			t.Errorf("account %s without profiles: %v", acct, err)
+		}
+	}
+	if n := srv.CountCalls("GET", "User/EMPTY"); n != 1 {
+		t.Errorf("%d user reads for the empty account, want 1", n)
+	}
+	if n := srv.CountCalls("GET", "User/"); n != 3 {
+		t.Errorf("%d user reads, want 3: none for the account with profiles, one for each other", n)
 	}
 }
 

@@ -36,13 +36,15 @@ func (c *Client) GetEvent(ctx context.Context, acct, event string) (Event, error
 }
 
 // ErrNoAccount is matched by CheckAccount's error for an account Certain
-// does not know (or that has no profiles at all).
+// does not know.
 var ErrNoAccount = errors.New("certain: account not found")
 
 // CheckAccount tells an account that exists from a mistyped one before an
-// account-level job trusts an empty search: it reads one profile of the
-// account. Certain answers 404 for an unknown account, and also for an
-// account without a single profile, which no account that runs events has.
+// account-level job trusts an empty search. Certain answers 404 both for an
+// empty search and for an unknown account, so it reads one profile of the
+// account and, when that is a 404 (no profile yet, or no such account), one
+// user: every account has the user the API signs in as. A 404 for both is
+// ErrNoAccount; an account without a profile is not an error.
 func (c *Client) CheckAccount(ctx context.Context, acct string) error {
 	if err := required("CheckAccount", "account", acct); err != nil {
 		return err
@@ -57,8 +59,15 @@ func (c *Client) CheckAccount(ctx context.Context, acct string) error {
 		q.Set("max_results", "1")
 	}
 	_, err := c.do(ctx, call{method: http.MethodGet, resource: "Profile", path: c.v1() + seg("Profile", acct), query: q})
-	if IsNotFound(err) {
-		return fmt.Errorf("%w: Certain answered 404 for the profiles of account %q", ErrNoAccount, acct)
+	if !IsNotFound(err) {
+		return err
 	}
-	return err
+	_, err = c.do(ctx, call{method: http.MethodGet, resource: "User", path: c.v1() + seg("User", acct), query: q})
+	if IsNotFound(err) {
+		return fmt.Errorf("%w: Certain answered 404 for the profiles and for the users of account %q", ErrNoAccount, acct)
+	}
+	if err != nil {
+		return fmt.Errorf("account %q has no profile; reading its users to tell it from an unknown account: %w", acct, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,6 +44,94 @@ func (c *Client) FindProfiles(ctx context.Context, acct, field, value string) ([
 	return collect(pages(ctx, c, pageSpec{resource: "Profile", path: c.v1() + seg("Profile", acct), query: v, key: "profiles",
 		id: keyOf("pin"), check: check},
 		func(_, m map[string]any) Profile { return c.decodeProfile(m) }))
+}
+
+// ProfileCollection is what the first page of a read of an account's
+// profiles says of the whole collection.
+type ProfileCollection struct {
+	// Total is the envelope's completeCollectionSize; -1 when the
+	// envelope does not carry it.
+	Total int
+	// Pages is how many pages ProfilePages takes to read Total profiles at
+	// the page size in use (0 when Total is unknown or 0).
+	Pages int
+}
+
+// CountProfiles reads the first page of the account's profiles with one
+// row (start_index at the first page, max_results=1) for the envelope's
+// completeCollectionSize: one call, whatever the account's size, and no
+// page fetched ahead. A 404 is an empty collection (the caller has checked
+// the account). The envelope is checked as every page is (its size
+// against its rows).
+func (c *Client) CountProfiles(ctx context.Context, acct string) (ProfileCollection, error) {
+	if err := required("CountProfiles", "account", acct); err != nil {
+		return ProfileCollection{}, err
+	}
+	r, err := c.newReader(c.profileSpec(acct))
+	if err != nil {
+		return ProfileCollection{}, err
+	}
+	r.pages++
+	var env map[string]any
+	if r.mode == PagingNone {
+		env, err = r.fetch(ctx, 0, 0)
+	} else {
+		env, _, err = r.fetchFirst(ctx)
+	}
+	if IsNotFound(err) {
+		return ProfileCollection{}, nil
+	}
+	if err != nil {
+		return ProfileCollection{}, err
+	}
+	items, err := r.rows(env)
+	if err != nil {
+		return ProfileCollection{}, err
+	}
+	total, ok := envInt(env, "completeCollectionSize")
+	switch {
+	case !ok && r.mode == PagingNone:
+		total = len(items)
+	case !ok:
+		return ProfileCollection{Total: -1}, nil
+	case total < len(items) || total < 0:
+		return ProfileCollection{}, r.contract(fmt.Sprintf("completeCollectionSize %d but the page holds %d rows", total, len(items)),
+			"the envelope differs from what this product expects; run cmctl probe-certain")
+	}
+	pc := ProfileCollection{Total: total}
+	size := r.size
+	if n, known := c.pageSize("Profile"); known && n > 0 {
+		size = n
+	}
+	switch {
+	case total == 0:
+	case r.mode == PagingNone:
+		pc.Pages = 1
+	default:
+		pc.Pages = (total + size - 1) / size
+	}
+	return pc, nil
+}
+
+// ProfilePages streams every profile of the account, oldest dateModified
+// first (the order of FindProfiles), with the checks of every paged read
+// (paging.go): a read that ends before completeCollectionSize, overlapping
+// pages or a shrinking collection stop it with an error, never a shorter
+// result. A profile changed during the read comes back as a further row
+// with its newer dateModified.
+func (c *Client) ProfilePages(ctx context.Context, acct string) iter.Seq2[Page[Profile], error] {
+	if err := required("ProfilePages", "account", acct); err != nil {
+		return func(yield func(Page[Profile], error) bool) { yield(Page[Profile]{}, err) }
+	}
+	return pages(ctx, c, c.profileSpec(acct), func(_, m map[string]any) Profile { return c.decodeProfile(m) })
+}
+
+// profileSpec is the read of an account's whole profile collection.
+func (c *Client) profileSpec(acct string) pageSpec {
+	v := url.Values{}
+	v.Set(c.cfg.Contract.OrderByParam, "dateModified_asc")
+	c.includeQuestions(v)
+	return pageSpec{resource: "Profile", path: c.v1() + seg("Profile", acct), query: v, key: "profiles", id: keyOf("pin")}
 }
 
 // GetProfile reads one profile by pin.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"net/http"
 	"net/url"
@@ -80,8 +81,8 @@ type reader struct {
 	total     int // latest completeCollectionSize; -1 while unknown
 	first     int // the first completeCollectionSize seen; -1 while unknown
 	pages     int
-	seen      map[string]string // row key -> its dateModified
-	ahead     aheadState        // pages fetched ahead (readahead.go)
+	seen      rowVersions // rows read so far: key -> dateModified, hashed
+	ahead     aheadState  // pages fetched ahead (readahead.go)
 	done      bool
 	sized     bool // page1: the page size was checked against the server's
 }
@@ -95,7 +96,7 @@ func (c *Client) newReader(ps pageSpec) (*reader, error) {
 		return nil, fmt.Errorf("certain: %s: cannot resume at record %d with pagingMode none", ps.resource, ps.start)
 	}
 	r := &reader{c: c, ps: ps, mode: c.cfg.PagingMode, size: c.cfg.PageSize, offset: ps.start, pageStart: ps.start,
-		total: -1, first: -1, seen: map[string]string{}, ahead: aheadState{pages: map[aheadKey]*prefetch{}}}
+		total: -1, first: -1, seen: newRowVersions(), ahead: aheadState{pages: map[aheadKey]*prefetch{}}}
 	r.page = ps.start/r.size + 1
 	return r, nil
 }
@@ -326,8 +327,8 @@ func (r *reader) checkRepeats(ctx context.Context, items []map[string]any) ([]ma
 			kept = append(kept, it)
 			continue
 		}
-		ver := getString(it, "dateModified")
-		prev, seen := r.seen[k]
+		ver := r.seen.version(getString(it, "dateModified"))
+		prev, seen := r.seen.get(k)
 		switch {
 		case !seen || prev != ver:
 			kept = append(kept, it)
@@ -335,10 +336,39 @@ func (r *reader) checkRepeats(ctx context.Context, items []map[string]any) ([]ma
 			what := fmt.Sprintf("row %q came back at record %d after %d rows had been read", k, r.offset, r.offset-r.ps.start)
 			return nil, r.contract(what, r.diagnose(ctx, overlapCause(r.mode)))
 		}
-		r.seen[k] = ver
+		r.seen.set(k, ver)
 	}
 	return kept, nil
 }
+
+// rowVersions remembers every row of a read by hashes, not strings: a
+// 100,000-registration read keeps 24 bytes a row instead of two strings
+// and their map entry (the job's memory stays near its batches:
+// docs/architecture.md §7). The key's hash has 128 bits, so two rows never
+// share one in practice; the version's 64 bits only matter for a row seen
+// twice.
+type rowVersions struct {
+	s1, s2, sv maphash.Seed
+	m          map[[2]uint64]uint64
+}
+
+func newRowVersions() rowVersions {
+	return rowVersions{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), sv: maphash.MakeSeed(), m: map[[2]uint64]uint64{}}
+}
+
+func (v rowVersions) key(k string) [2]uint64 {
+	return [2]uint64{maphash.String(v.s1, k), maphash.String(v.s2, k)}
+}
+
+// version is the hash of a row's dateModified.
+func (v rowVersions) version(ver string) uint64 { return maphash.String(v.sv, ver) }
+
+func (v rowVersions) get(k string) (uint64, bool) {
+	ver, ok := v.m[v.key(k)]
+	return ver, ok
+}
+
+func (v rowVersions) set(k string, ver uint64) { v.m[v.key(k)] = ver }
 
 // checkEnd decides whether the read is complete after a page of n rows.
 func (r *reader) checkEnd(ctx context.Context, n int) error {

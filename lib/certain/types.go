@@ -27,7 +27,7 @@ import (
 //	(*Client).SessionRegistrations(ctx, acct, event string, instanceID int) ([]SessionLine, error) // 2.0, paged inside
 //	(*Client).RegistrationSessions(ctx, acct, event, regCode string) ([]SessionLine, error)       // 2.0
 //	(*Client).AppointmentPages(ctx, acct, event string, startIndex int) iter.Seq2[Page[Appointment], error]
-//	(*Client).CheckAccount(ctx, acct string) error                                  // 404 -> ErrNoAccount
+//	(*Client).CheckAccount(ctx, acct string) error                                  // 404 for profiles and users -> ErrNoAccount
 //	(*Client).DeleteRegistration(ctx, acct, event, regCode string) error             // cmctl probe-certain --write-test only
 //	(*Client).DeleteProfile(ctx, acct, pin string) error                             // cmctl probe-certain --write-test only
 //	(*Client).Stats() Stats

@@ -27,6 +27,12 @@ func TestJobValidateMessages(t *testing.T) {
 		{"no statuses", func(j *Job) { j.Params.Statuses = nil }, `job "summit-sync": params.statuses: at least one status required`},
 		{"negative retry period", func(j *Job) { j.Params.RetryFailuresAfter = Duration(-time.Hour) }, `job "summit-sync": params.retryFailuresAfter: must not be negative`},
 		{"foreign param", func(j *Job) { j.Params.CampaignID = 5 }, `job "summit-sync": params.campaignId: not used by job type "sync-leads"`},
+		{"negative verify period", func(j *Job) { d := Duration(-time.Minute); j.Params.VerifyIDsEvery = &d }, `job "summit-sync": params.verifyIdsEvery: must be between 0s (every run) and 720h, got -1m`},
+		{"verify period too long", func(j *Job) { d := Duration(31 * 24 * time.Hour); j.Params.VerifyIDsEvery = &d }, `params.verifyIdsEvery: must be between 0s (every run) and 720h, got 744h`},
+		{"verify period on metrics", func(j *Job) {
+			d := Duration(time.Hour)
+			j.Type, j.Params = TypeEngagementMetrics, Params{VerifyIDsEvery: &d}
+		}, `params.verifyIdsEvery: not used by job type "engagement-metrics"`},
 		{"unknown type", func(j *Job) { j.Type = "nope" }, `job "summit-sync": type: must be one of`},
 		{"no schedule", func(j *Job) { j.Schedule = Schedule{} }, `job "summit-sync": schedule: exactly one of at, interval or cron required`},
 		{"bad cron", func(j *Job) { j.Schedule = Schedule{Cron: "61 * * * *"} }, `schedule.cron: cron "61 * * * *": minute: value 61 out of range 0-59`},
@@ -329,6 +335,40 @@ func TestQuotaZoneAndOverflowSettings(t *testing.T) {
 	for _, want := range []string{`quotaZone: quota zone "CST": want "America/Chicago"`, `stringOverflow: string overflow "cut"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+}
+
+// TestVerifyIDsEvery: unset means the 24h default, "0s" (kept apart from
+// unset) means every run, and both survive a JSON round trip.
+func TestVerifyIDsEvery(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want time.Duration
+	}{
+		{`{}`, DefaultVerifyIDsEvery},
+		{`{"verifyIdsEvery":"0s"}`, 0},
+		{`{"verifyIdsEvery":"6h"}`, 6 * time.Hour},
+	} {
+		var p Params
+		if err := json.Unmarshal([]byte(tc.json), &p); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.VerifyIDsInterval(); got != tc.want {
+			t.Errorf("%s: VerifyIDsInterval() = %v, want %v", tc.json, got, tc.want)
+		}
+		j := validJob()
+		j.Params.VerifyIDsEvery = p.VerifyIDsEvery
+		if err := j.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.json, err)
+		}
+		out, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Params
+		if err := json.Unmarshal(out, &back); err != nil || back.VerifyIDsInterval() != tc.want {
+			t.Errorf("%s: round trip %s gives %v (%v)", tc.json, out, back.VerifyIDsInterval(), err)
 		}
 	}
 }

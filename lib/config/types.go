@@ -170,6 +170,27 @@ type Params struct {
 	// good (1003, 1004, 1006, 1007, 1008) with unchanged data is re-sent only
 	// after this long; still reported failed every run. 0: retried every run.
 	RetryFailuresAfter Duration `json:"retryFailuresAfter,omitempty"`
+	// VerifyIDsEvery (sync-leads): how often each stored Marketo id of an
+	// unchanged registration is checked to still exist (a merged or deleted
+	// lead's id no longer does). Unset: DefaultVerifyIDsEvery; "0s": every
+	// run. See VerifyIDsInterval.
+	VerifyIDsEvery *Duration `json:"verifyIdsEvery,omitempty"`
+}
+
+// Verification of stored Marketo ids (sync-leads, params.verifyIdsEvery).
+const (
+	DefaultVerifyIDsEvery = 24 * time.Hour
+	// MaxVerifyIDsEvery bounds how long a dead Marketo id can go unnoticed.
+	MaxVerifyIDsEvery = 30 * 24 * time.Hour
+)
+
+// VerifyIDsInterval is params.verifyIdsEvery, DefaultVerifyIDsEvery when
+// unset; 0 means every run.
+func (p Params) VerifyIDsInterval() time.Duration {
+	if p.VerifyIDsEvery == nil {
+		return DefaultVerifyIDsEvery
+	}
+	return time.Duration(*p.VerifyIDsEvery)
 }
 
 // TokenSpec is one {{my.Name}} token: a literal Value or a Certain Field of

@@ -293,7 +293,7 @@ func paramFields(jobType string) (fields []string, known bool) {
 	case TypeTriggerCampaign:
 		return []string{"campaignId", "toStatus", "fromStatus", "tokens", "runSyncLeads", "syncStatuses", "forceFull"}, true
 	case TypeSyncLeads:
-		return []string{"statuses", "forceFull", "retryFailuresAfter"}, true
+		return []string{"statuses", "forceFull", "retryFailuresAfter", "verifyIdsEvery"}, true
 	case TypeEngagementMetrics:
 		return []string{"customObject", "fields", "modules", "categories", "forceFull", "retryFailuresAfter"}, true
 	case TypeInterestMetrics:
@@ -450,6 +450,9 @@ func validateTokens(l *errList, tokens []TokenSpec) {
 func validateSyncParams(l *errList, p Params) {
 	if p.RetryFailuresAfter < 0 {
 		l.add("params.retryFailuresAfter", "must not be negative")
+	}
+	if v := p.VerifyIDsInterval(); v < 0 || v > MaxVerifyIDsEvery {
+		l.add("params.verifyIdsEvery", "must be between 0s (every run) and %s, got %s", Duration(MaxVerifyIDsEvery), Duration(v))
 	}
 	if len(p.Statuses) == 0 {
 		l.add("params.statuses", "at least one status required")

@@ -22,6 +22,8 @@ type CertainAPI interface {
 	GetRegistration(ctx context.Context, acct, event, regCode string) (certain.Registration, error)
 	CreateRegistration(ctx context.Context, acct, event string, r certain.NewRegistration) (certain.Registration, error)
 	FindProfiles(ctx context.Context, acct, field, value string) ([]certain.Profile, error)
+	CountProfiles(ctx context.Context, acct string) (certain.ProfileCollection, error)
+	ProfilePages(ctx context.Context, acct string) iter.Seq2[certain.Page[certain.Profile], error]
 	GetProfile(ctx context.Context, acct, pin string) (certain.Profile, error)
 	CreateProfile(ctx context.Context, acct string, fields map[string]any) (certain.Profile, error)
 	UpdateProfile(ctx context.Context, acct, pin string, changed map[string]any) error
@@ -148,6 +150,54 @@ func (c *Certain) FindProfiles(ctx context.Context, acct, field, value string) (
 		}
 	}
 	return out, nil
+}
+
+// CountProfiles reads through and counts the profiles the plan created.
+func (c *Certain) CountProfiles(ctx context.Context, acct string) (certain.ProfileCollection, error) {
+	pc, err := c.inner.CountProfiles(ctx, acct)
+	if err != nil || pc.Total < 0 {
+		return pc, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// ProfilePages adds them to Certain's last page: no call more, but an
+	// empty account's read is still one call.
+	if n := len(c.profiles); n > 0 {
+		pc.Total += n
+		pc.Pages = max(pc.Pages, 1)
+	}
+	return pc, nil
+}
+
+// ProfilePages reads through, shows the plan's updates on what Certain
+// returns, and ends with the profiles the plan created (the newest).
+func (c *Certain) ProfilePages(ctx context.Context, acct string) iter.Seq2[certain.Page[certain.Profile], error] {
+	return func(yield func(certain.Page[certain.Profile], error) bool) {
+		for page, err := range c.inner.ProfilePages(ctx, acct) {
+			if err != nil {
+				yield(page, err)
+				return
+			}
+			c.mu.Lock()
+			for i, p := range page.Items {
+				page.Items[i] = c.overlay(p)
+			}
+			last := page.Last
+			var created []certain.Profile
+			if last {
+				for _, p := range c.profiles {
+					created = append(created, c.overlay(p))
+				}
+			}
+			c.mu.Unlock()
+			page.Items = append(page.Items, created...)
+			page.Total += len(created)
+			page.NextIndex += len(created)
+			if !yield(page, nil) || last {
+				return
+			}
+		}
+	}
 }
 
 // GetProfile reads through, or answers for a profile the plan created.

@@ -32,6 +32,8 @@ type Certain interface {
 	GetRegistration(ctx context.Context, acct, event, regCode string) (certain.Registration, error)
 	CreateRegistration(ctx context.Context, acct, event string, r certain.NewRegistration) (certain.Registration, error)
 	FindProfiles(ctx context.Context, acct, field, value string) ([]certain.Profile, error)
+	CountProfiles(ctx context.Context, acct string) (certain.ProfileCollection, error)
+	ProfilePages(ctx context.Context, acct string) iter.Seq2[certain.Page[certain.Profile], error]
 	GetProfile(ctx context.Context, acct, pin string) (certain.Profile, error)
 	CreateProfile(ctx context.Context, acct string, fields map[string]any) (certain.Profile, error)
 	UpdateProfile(ctx context.Context, acct, pin string, changed map[string]any) error

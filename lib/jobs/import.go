@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -108,6 +109,12 @@ type importer struct {
 	regByExt   map[string]profileRef // Marketo lead id -> registered profile (Source Marketo or blank)
 	regByEmail map[string]profileRef // lower-case email -> registered profile
 	byEmail    map[string]profileRef // lower-case email -> profile learned this run
+
+	// Profile look-ups (import_index.go): index is nil while leads are
+	// searched per lead; searches counts the searches made.
+	plan     indexPlan
+	index    *profileIndex
+	searches atomic.Int64
 }
 
 func runImport(ctx context.Context, rc *RunContext, withReg bool) error {
@@ -143,6 +150,11 @@ func runImport(ctx context.Context, rc *RunContext, withReg bool) error {
 		}
 		if retry {
 			continue
+		}
+		if stopped, err := im.planProfiles(ctx, page.Leads[min(cur.cp.Pos, len(page.Leads)):]); err != nil {
+			return err
+		} else if stopped {
+			return im.stop(ctx, cur.cp)
 		}
 		if finished, err := im.importPage(ctx, cur, page); finished || err != nil {
 			return err

@@ -5,6 +5,7 @@ package jobs
 // event unless it already is.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,18 +37,16 @@ func (im *importer) handle(ctx context.Context, lead marketo.Lead) error {
 		unlock := im.emailLocks.lock(ek)
 		defer unlock()
 	}
-	if im.withReg {
-		// Registered already, known from the registration index: no call.
-		if ref, ok := im.registeredByExt(key); ok && im.settled(ref, key) {
-			im.rc.Run.Add(CountProfilesMatchedByID, 1)
-			im.already(key, email, ref.PIN, "matched by Marketo id")
-			return nil
-		}
-		if ref, ok := im.registeredByEmail(ek); ok && ref.ExternalID != "" && im.settled(ref, key) {
-			im.rc.Run.Add(CountProfilesMatchedByEmail, 1)
-			im.already(key, email, ref.PIN, "matched by email"+im.keptNote(ref))
-			return nil
-		}
+	// Registered already, known from the registration index: no call.
+	switch ref, how, ok := im.registeredMatch(key, ek); {
+	case ok && how == "id":
+		im.rc.Run.Add(CountProfilesMatchedByID, 1)
+		im.already(key, email, ref.PIN, "matched by Marketo id")
+		return nil
+	case ok:
+		im.rc.Run.Add(CountProfilesMatchedByEmail, 1)
+		im.already(key, email, ref.PIN, "matched by email"+im.keptNote(ref))
+		return nil
 	}
 	m, err := im.resolve(ctx, lead, key, email, usable)
 	if err != nil {
@@ -62,6 +61,21 @@ func (im *importer) handle(ctx context.Context, lead marketo.Lead) error {
 		return nil
 	}
 	return im.register(ctx, key, email, ek, m)
+}
+
+// registeredMatch answers an import-leads lead from the registration index
+// alone: a registered profile settled for the lead (how "id" or "email").
+func (im *importer) registeredMatch(key, ek string) (ref profileRef, how string, ok bool) {
+	if !im.withReg {
+		return profileRef{}, "", false
+	}
+	if ref, ok := im.registeredByExt(key); ok && im.settled(ref, key) {
+		return ref, "id", true
+	}
+	if ref, ok := im.registeredByEmail(ek); ok && ref.ExternalID != "" && im.settled(ref, key) {
+		return ref, "email", true
+	}
+	return profileRef{}, "", false
 }
 
 // recordProfile records import-profiles' outcome of one lead.
@@ -135,14 +149,14 @@ type profileMatch struct {
 // system and the connection keeps those. A profile is never created while
 // another holds the lead id, and not without an email.
 func (im *importer) resolve(ctx context.Context, lead marketo.Lead, key, email string, usable bool) (profileMatch, error) {
-	ps, err := im.ce.FindProfiles(ctx, im.acct, im.fields.ExternalID, key)
+	refs, err := im.profilesByID(ctx, key)
 	if err != nil {
-		return profileMatch{}, fmt.Errorf("find profile by %s=%s: %w", im.fields.ExternalID, key, err)
+		return profileMatch{}, err
 	}
-	byID, holder := im.pickByID(ps, key)
+	byID, holder := im.pickByID(refs, key)
 	if byID != nil {
 		im.rc.Run.Add(CountProfilesMatchedByID, 1)
-		return im.adopt(ctx, im.refOf(*byID), key, "id")
+		return im.adopt(ctx, *byID, key, "id")
 	}
 	if usable {
 		ref, ok, err := im.findByEmail(ctx, email, strings.ToLower(email))
@@ -167,23 +181,25 @@ func (im *importer) resolve(ctx context.Context, lead marketo.Lead, key, email s
 		return profileMatch{}, fmt.Errorf("create profile: %w", err)
 	}
 	ref := profileRef{PIN: p.PIN, Email: strings.ToLower(email), ExternalID: key, Source: im.fields.SourceValueMarketo, Exact: true}
+	im.indexed(ref, cmp.Or(p.Email, email), cmp.Or(p.ExternalID, key))
 	im.learn(email, ref)
 	im.rc.Run.Add(CountProfilesCreated, 1)
 	return profileMatch{ref: ref, how: "created", wrote: true}, nil
 }
 
-// pickByID returns the profile of ps that holds the lead id with Source of
-// Profile Marketo (first) or blank; holder is one that holds it under
-// another source (Import, another system): not the lead's profile, but a
-// reason not to create a second profile with the id.
-func (im *importer) pickByID(ps []certain.Profile, key string) (byID, holder *certain.Profile) {
-	var blank *certain.Profile
+// pickByID returns the profile of ps (oldest dateModified first) that
+// holds the lead id with Source of Profile Marketo (first) or blank; holder
+// is one that holds it under another source (Import, another system): not
+// the lead's profile, but a reason not to create a second profile with the
+// id.
+func (im *importer) pickByID(ps []profileRef, key string) (byID, holder *profileRef) {
+	var blank *profileRef
 	for i := range ps {
 		p := &ps[i]
-		if strings.TrimSpace(p.ExternalID) != key {
+		if p.ExternalID != key {
 			continue
 		}
-		switch src := strings.TrimSpace(p.Source); {
+		switch src := p.Source; {
 		case strings.EqualFold(src, im.fields.SourceValueMarketo):
 			return p, nil
 		case src == "":
@@ -236,6 +252,7 @@ func (im *importer) adopt(ctx context.Context, ref profileRef, key, how string) 
 		m.note = fmt.Sprintf(" (External Profile ID %s replaced by %s)", ref.ExternalID, key)
 	}
 	ref.ExternalID, ref.Source, ref.Exact = key, im.fields.SourceValueMarketo, true
+	im.indexed(ref, "", key)
 	im.learnRef(ref)
 	m.ref = ref
 	return m, nil
@@ -255,11 +272,19 @@ func (im *importer) findByEmail(ctx context.Context, email, ek string) (profileR
 	if ok {
 		return ref, true, nil
 	}
+	if im.index != nil {
+		ref, ok := im.index.firstByEmail(email)
+		if ok {
+			im.learn(ek, ref)
+		}
+		return ref, ok, nil
+	}
 	tries := []string{email}
 	if ek != email {
 		tries = append(tries, ek)
 	}
 	for _, q := range tries {
+		im.searches.Add(1)
 		ps, err := im.ce.FindProfiles(ctx, im.acct, "email", q)
 		if err != nil {
 			return profileRef{}, false, fmt.Errorf("find profile by email: %w", err)

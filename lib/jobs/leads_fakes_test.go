@@ -287,6 +287,12 @@ func (c *fakeCertain) CreateRegistration(context.Context, string, string, certai
 func (c *fakeCertain) FindProfiles(context.Context, string, string, string) ([]certain.Profile, error) {
 	return nil, errors.New("fake: not expected")
 }
+func (c *fakeCertain) CountProfiles(context.Context, string) (certain.ProfileCollection, error) {
+	return certain.ProfileCollection{}, errors.New("fake: not expected")
+}
+func (c *fakeCertain) ProfilePages(context.Context, string) iter.Seq2[certain.Page[certain.Profile], error] {
+	return nil
+}
 func (c *fakeCertain) GetProfile(context.Context, string, string) (certain.Profile, error) {
 	return certain.Profile{}, errors.New("fake: not expected")
 }

@@ -111,7 +111,7 @@ func checkScope(ctx context.Context, rc *RunContext) error {
 		err := ct.CheckAccount(ctx, j.Account)
 		switch {
 		case errors.Is(err, certain.ErrNoAccount):
-			return Configf("job %q: account %q not found in Certain: %v", j.ID, j.Account, err)
+			return Configf("job %q: account %q not found in Certain (check the account of the job and of its connection): %v", j.ID, j.Account, err)
 		case err != nil:
 			return fmt.Errorf("job %q: check account %q: %w", j.ID, j.Account, err)
 		}

@@ -22,10 +22,14 @@ const syncBatch = 300
 // first registration not yet handled. Everything before it was sent (and
 // its hash stored) or needed nothing; registrations after it that were sent
 // before the stop have their hash stored, so a resumed run finds them
-// unchanged and does not send them again.
+// unchanged and does not send them again. VerifySince is, for a run that
+// verifies the stored Marketo ids, when that verification began (Unix
+// seconds; 0: the run does not verify), so that its continuations verify
+// the rest (synclead_verify.go).
 type syncCheckpoint struct {
-	V          int `json:"v"`
-	StartIndex int `json:"startIndex"`
+	V           int   `json:"v"`
+	StartIndex  int   `json:"startIndex"`
+	VerifySince int64 `json:"verifySince,omitempty"`
 }
 
 // SyncLeads is the "Create or Update Leads in Marketo" job: the event's
@@ -40,16 +44,21 @@ type syncCheckpoint struct {
 // that long, but is recorded as failed, with its reason, in every run (see
 // leads_retry.go).
 //
-// The delta hash never hides a dead Marketo id: an unchanged registration
-// whose profile stores a Marketo id is counted unchanged only once Marketo
-// confirmed the lead exists (Get Leads by filterType=id, 300 ids per call,
-// across pages; leads_ids.go). One whose lead was merged away or deleted is
-// due: it is sent as a profile without an id (rule A) and the id found is
-// written back (rule C), counted as staleIdsHealed.
+// The delta hash never hides a dead Marketo id for long: at most once per
+// params.verifyIdsEvery (default 24h; "0s": every run) a run verifies the
+// stored ids of the job's unchanged registrations (synclead_verify.go). In
+// that run an unchanged registration whose profile stores a Marketo id
+// counts as unchanged only once Marketo confirmed the lead exists (Get Leads
+// by filterType=id, 300 ids per call, across pages, in the background;
+// leads_ids.go); one whose lead was merged away or deleted is sent as a
+// profile without an id (rule A) and the id found is written back (rule C),
+// counted as staleIdsHealed. A registration that is sent in any run has its
+// id checked by the write itself: Marketo's 1004 for a dead id heals it in
+// that run (leads.go).
 //
 // The field mapping is checked against Marketo's lead describe once per
 // run, before the first write; a run with nothing to send and no stored id
-// to check makes no Marketo call at all.
+// to verify makes no Marketo call at all.
 func SyncLeads(ctx context.Context, rc *RunContext) error {
 	j := rc.Job
 	if j.Event == "" {
@@ -62,6 +71,7 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want,
 		fl: newFlights(batchFlights(rc.Conn))}
 	resume := s.loadCheckpoint(ctx)
+	s.startVerification(resume)
 	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume}
 	for page, err := range rc.Clients.Certain.RegistrationPages(ctx, j.Account, j.Event, q) {
 		if err != nil {
@@ -78,7 +88,13 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 		}
 		resume = page.NextIndex
 	}
-	return s.finish(ctx, resume, s.drain(ctx))
+	if err := s.finish(ctx, resume, s.drain(ctx)); err != nil {
+		return err
+	}
+	// Every registration was read and every batch and id check ended
+	// well: only now does a verification count as complete.
+	s.verified(ctx)
+	return nil
 }
 
 // batchFlights is how many batches of a run may be in the background at
@@ -128,6 +144,9 @@ type leadSyncRun struct {
 	// ids holds the unchanged registrations whose stored Marketo id is
 	// checked before they count as unchanged.
 	ids idCheckBuf
+	// verify is the run's part in the verification of stored ids
+	// (synclead_verify.go).
+	verify idVerification
 }
 
 // idCheckBuf is unchanged registrations waiting for their stored id to be
@@ -156,13 +175,20 @@ func (s *leadSyncRun) loadCheckpoint(ctx context.Context) int {
 		s.rc.Logger.WarnContext(ctx, "unreadable sync-leads checkpoint; starting from the first registration", "error", err)
 		return 0
 	}
+	if cp.VerifySince > 0 {
+		s.verify.since = time.Unix(cp.VerifySince, 0).UTC()
+	}
 	return cp.StartIndex
 }
 
 // saveAt stores a checkpoint at offset at and returns cause (joined with
 // the save failure, if any).
 func (s *leadSyncRun) saveAt(ctx context.Context, at int, cause error) error {
-	data, _ := json.Marshal(syncCheckpoint{V: 1, StartIndex: at}) // two ints: cannot fail
+	cp := syncCheckpoint{V: 1, StartIndex: at}
+	if !s.verify.since.IsZero() {
+		cp.VerifySince = s.verify.since.Unix()
+	}
+	data, _ := json.Marshal(cp) // three ints: cannot fail
 	if err := s.rc.SaveCheckpoint(ctx, data); err != nil {
 		return errors.Join(cause, err)
 	}
@@ -225,9 +251,18 @@ func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Regist
 	}
 	var stored map[string]string
 	if !s.force && len(codes) > 0 {
+		keys := codes
+		if !s.verify.decided {
+			// When the ids were last verified comes with the first
+			// hashes read: no extra round trip.
+			keys = append(codes, verifiedKey)
+		}
 		var err error
-		if stored, err = s.rc.Store.GetHashes(ctx, s.scope, codes); err != nil {
+		if stored, err = s.rc.Store.GetHashes(ctx, s.scope, keys); err != nil {
 			return fmt.Errorf("read delta hashes: %w", err)
+		}
+		if !s.verify.decided {
+			s.decideVerification(ctx, stored[verifiedKey])
 		}
 	}
 	for _, i := range cand {
@@ -302,6 +337,7 @@ func (s *leadSyncRun) checkIDs(ctx context.Context, pending idCheckBuf) error {
 	if err != nil {
 		return err
 	}
+	s.rc.Run.Add(CountIdsChecked, len(pending.ids))
 	s.revivedMu.Lock()
 	defer s.revivedMu.Unlock()
 	for j, r := range pending.regs {
@@ -349,8 +385,8 @@ const (
 
 // settled records the outcome of a registration that needs no Sync Leads
 // call and says whether it did: unchanged since its last send (once its
-// stored id is confirmed), refused for good with this very payload, or
-// skipped by the rules.
+// stored id is confirmed, when the run verifies ids), refused for good
+// with this very payload, or skipped by the rules.
 func (s *leadSyncRun) settled(r certain.Registration, stored map[string]string) settledness {
 	if v, ok := stored[r.Code]; ok {
 		e, h := parseDelta(v), s.ops.leadHash(r)
@@ -370,28 +406,6 @@ func (s *leadSyncRun) settled(r certain.Registration, stored map[string]string) 
 		return settledDone
 	}
 	return settledNot
-}
-
-// unchanged settles a registration whose delta hash is unchanged: at once,
-// unless its profile stores a Marketo id this run has not confirmed, or
-// Source of Profile is not exactly the configured value (rule C has a
-// write left to do).
-func (s *leadSyncRun) unchanged(r certain.Registration) settledness {
-	id, linked := knownLeadID(s.ops.fields, r.Profile)
-	if linked && !sourceIsExactlyMarketo(s.ops.fields, r.Profile) {
-		return settledNot
-	}
-	if linked {
-		switch exists, known := s.ops.idCache.get(id); {
-		case !known:
-			return settledIfIDLives
-		case !exists:
-			s.ops.stale.set(r.Code, id)
-			return settledNot
-		}
-	}
-	s.rc.Run.Record(store.RecordOutcome{Key: r.Code, Email: r.Profile.Email, Outcome: store.OutcomeUnchanged})
-	return settledDone
 }
 
 func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {

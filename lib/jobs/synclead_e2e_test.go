@@ -94,13 +94,19 @@ func TestSyncLeadsEndToEnd(t *testing.T) {
 				t.Errorf("first run made %d Marketo calls, want 2", run.MarketoCalls)
 			}
 
-			// Nothing changed: nothing sent; one Marketo call checks that the
-			// two stored lead ids still exist.
+			// Nothing changed: nothing sent, and no Marketo call: the first
+			// run counts as the verification of the two stored ids, and the
+			// next is due a day later (verifyIdsEvery).
 			env.Clock.Advance(2 * time.Hour)
-			from := len(env.Marketo.Calls())
 			run2 := env.RunJob(t, ctx, "sync-1")
-			if run2.MarketoCalls != 1 || idChecks(env, from) != 1 || run2.Counts[store.OutcomeUnchanged] != 2 || run2.Counts[store.OutcomeCreated]+run2.Counts[store.OutcomeUpdated] != 0 {
-				t.Fatalf("unchanged run: %d Marketo calls (%d id checks), counts %v", run2.MarketoCalls, idChecks(env, from), run2.Counts)
+			if run2.MarketoCalls != 0 || run2.Counts[store.OutcomeUnchanged] != 2 || run2.Counts[store.OutcomeCreated]+run2.Counts[store.OutcomeUpdated] != 0 {
+				t.Fatalf("unchanged run: %d Marketo calls, counts %v", run2.MarketoCalls, run2.Counts)
+			}
+			// A day later the two stored ids are due: one call checks both.
+			env.Clock.Advance(24 * time.Hour)
+			from := len(env.Marketo.Calls())
+			if run := env.RunJob(t, ctx, "sync-1"); run.MarketoCalls != 1 || idChecks(env, from) != 1 || run.Counts[jobs.CountIdsChecked] != 2 || run.Counts[store.OutcomeUnchanged] != 2 {
+				t.Fatalf("unchanged run a day later: %d Marketo calls (%d id checks), counts %v", run.MarketoCalls, idChecks(env, from), run.Counts)
 			}
 
 			// One profile changes: only it is sent; force resends everything.
@@ -204,10 +210,18 @@ func TestSyncLeadsFigures(t *testing.T) {
 	if first.Counts[store.OutcomeCreated] != n || second.Counts[store.OutcomeUnchanged] != n {
 		t.Fatalf("first %v, second %v", first.Counts, second.Counts)
 	}
-	// The second run writes nothing; it checks the n stored ids, 300 per
-	// call across Certain's pages of 200.
-	if first.MarketoCalls != 1+(n+299)/300 || second.MarketoCalls != (n+299)/300 {
-		t.Fatalf("Marketo calls %d then %d, want %d then %d", first.MarketoCalls, second.MarketoCalls, 1+(n+299)/300, (n+299)/300)
+	// The second run writes nothing and, inside verifyIdsEvery (24h), checks
+	// nothing: the first run's sends confirmed the ids. A run 24 hours after
+	// the first verifies the n stored ids, 300 per call across Certain's
+	// pages of 200.
+	if first.MarketoCalls != 1+(n+299)/300 || second.MarketoCalls != 0 {
+		t.Fatalf("Marketo calls %d then %d, want %d then 0", first.MarketoCalls, second.MarketoCalls, 1+(n+299)/300)
+	}
+	env.Clock.Advance(22 * time.Hour)
+	third := env.RunJob(t, ctx, "sync-10k")
+	t.Logf("FIGURES unchanged run 24h after the first (verifies the stored ids): Marketo %d calls", third.MarketoCalls)
+	if third.MarketoCalls != (n+299)/300 || third.Counts[jobs.CountIdsChecked] != n || third.Counts[store.OutcomeUnchanged] != n {
+		t.Fatalf("verifying run: %d Marketo calls, %v; want %d, %d ids checked", third.MarketoCalls, third.Counts, (n+299)/300, n)
 	}
 	if pages := (n + 199) / 200; first.CertainCalls > pages+1+n || second.CertainCalls > pages+1 {
 		t.Fatalf("Certain calls %d then %d", first.CertainCalls, second.CertainCalls)

@@ -22,10 +22,10 @@ const (
 
 // CertainConfig is the budget of one Certain account: every Certain call
 // of every Lambda of the account takes from it. Zero values take defaults.
-// Unlike Marketo's, it has no window and no daily count: calls are paced at
-// CallsPerSecond (a GCRA schedule with Burst calls ahead of it) and at most
-// Concurrent are in flight, with the same leases of slots and blocks as
-// Config (see the package documentation).
+// Unlike Marketo's, it has no window and no daily count: calls start at
+// their own slots of one schedule, at most CallsPerSecond in any sliding
+// second (paced.go), and at most Concurrent are in flight, with the same
+// leases of slots and blocks as Config (see the package documentation).
 type CertainConfig struct {
 	Concurrent     int // calls in flight, default 16, at most 64
 	CallsPerSecond int // calls started per second, default 50, at most 1000
@@ -36,8 +36,9 @@ type CertainConfig struct {
 	// MaxCall+25 s; more than MaxCall).
 	LeaseTTL time.Duration
 	// Block is the most calls taken in one write (default
-	// CallsPerSecond/10, at least 1); Burst how many the schedule grants
-	// ahead of its pace (default Block).
+	// CallsPerSecond/10, at least 1); Burst how many slots ahead of now
+	// the shared schedule may be reserved (default Block). Neither lets a
+	// call start before its slot.
 	Block, Burst int
 	// UseBy and IdleGrace as in Config (defaults 2 s and 1 s).
 	UseBy, IdleGrace time.Duration
@@ -61,7 +62,7 @@ func (c CertainConfig) config() Config {
 	}
 	cfg := Config{Concurrent: c.Concurrent, CallsPer20s: c.CallsPerSecond, MaxCall: c.MaxCall, LeaseTTL: c.LeaseTTL,
 		Block: c.Block, Burst: c.Burst, UseBy: c.UseBy, IdleGrace: c.IdleGrace, Now: c.Now, Sleep: c.Sleep,
-		pace: time.Second / time.Duration(max(c.CallsPerSecond, 1)), name: "certain budget"}
+		pace: paceOf(c.CallsPerSecond), name: "certain budget"}
 	return cfg.withDefaults()
 }
 

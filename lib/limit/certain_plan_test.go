@@ -37,8 +37,9 @@ func TestPacedPlanner(t *testing.T) {
 			check: func(t *testing.T, p plan) {
 				wantGrant(t, p, 2)
 				n := p.next
-				if n.Tat != at(ms(2*pacedDelta)) || n.Owners["me"].Tat != at(ms(2*pacedDelta)) {
-					t.Errorf("schedules at %d (own %d) ms, want 2 pace steps", n.Tat-at(0), n.Owners["me"].Tat-at(0))
+				// Slots N apart are a second and slotGrace apart: 100.2 ms a step, rounded up per block.
+				if n.Tat != at(ms(201)) || n.Owners["me"].Tat != at(ms(2*pacedDelta)) {
+					t.Errorf("schedules at %d (own %d) ms, want 201 (200)", n.Tat-at(0), n.Owners["me"].Tat-at(0))
 				}
 				if b := n.Blocks[p.newBlock.id]; b.N != 2 || b.End != at(22*time.Second) {
 					t.Errorf("block %+v, want 2 calls until grant+UseBy+MaxCall (22 s)", b)
@@ -74,26 +75,51 @@ func TestPacedPlanner(t *testing.T) {
 			st: ahead(2), nd: need{slots: 1, calls: 2},
 			check: func(t *testing.T, p plan) {
 				wantGrant(t, p, 2)
-				if p.next.Tat != at(ms(4*pacedDelta)) {
-					t.Errorf("tat at %d ms, want 4 steps ahead", p.next.Tat-at(0))
+				if p.next.Tat != at(ms(2*pacedDelta+201)) {
+					t.Errorf("tat at %d ms, want 2 steps ahead plus 2 slots (401)", p.next.Tat-at(0))
 				}
 			}},
-		{name: "closing a block records no stamp and gives its unused calls back to both schedules",
+		{name: "closing a block records no stamp and gives its unused tail slots back to both schedules",
 			st: func() budgetItem {
 				it := ahead(4)
+				it.Tat = at(ms(401)) // me-1's 4 slots from now
 				it.Blocks["me-1"] = block{Owner: "me", N: 4, End: at(20 * time.Second)}
 				me := it.Owners["me"]
 				me.Tat = at(ms(4 * pacedDelta))
 				it.Owners["me"] = me
 				return it
-			}(), nd: need{slots: 1, closing: []*heldBlock{closedBlock("me-1", 1, 4, at(0))}},
+			}(), nd: need{slots: 1, closing: []*heldBlock{slotted(closedBlock("me-1", 1, 4, at(0)), at(0))}},
 			check: func(t *testing.T, p plan) {
 				n := p.next
 				if len(n.Owned) != 0 || len(n.Stamps) != 0 || n.Occ != 0 {
 					t.Errorf("owned %v stamps %v occ %d, want none", n.Owned, n.Stamps, n.Occ)
 				}
-				if _, open := n.Blocks["me-1"]; open || n.Tat != at(ms(pacedDelta)) || n.Owners["me"].Tat != at(ms(pacedDelta)) {
+				if _, open := n.Blocks["me-1"]; open || n.Tat != at(ms(101)) || n.Owners["me"].Tat != at(ms(pacedDelta)) {
 					t.Errorf("blocks %v tat %d own %d, want me-1 closed and 3 steps given back", n.Blocks, n.Tat-at(0), n.Owners["me"].Tat-at(0))
+				}
+			}},
+		{name: "a block granted after this one keeps its slots: the closing block gives none back to the shared schedule",
+			st: func() budgetItem {
+				it := ahead(8) // me-1 holds slots 0-3, a-1 slots 4-7
+				it.Blocks["me-1"] = block{Owner: "me", N: 4, End: at(20 * time.Second)}
+				it.Blocks["a-1"] = block{Owner: "a", N: 4, End: at(20 * time.Second)}
+				return it
+			}(), nd: need{slots: 1, closing: []*heldBlock{slotted(closedBlock("me-1", 1, 4, at(0)), at(0))}},
+			check: func(t *testing.T, p plan) {
+				if p.next.Tat != at(ms(8*pacedDelta)) {
+					t.Errorf("tat %d ms, want 800 (slots 1-3 are not the tail: giving them back would hand a-1's out twice)", p.next.Tat-at(0))
+				}
+			}},
+		{name: "after an idle spell the block starts now, not at the old tat: nothing is banked, and its slots are a pace step apart",
+			st: func() budgetItem {
+				it := item(map[string]owner{"me": holding(4)})
+				it.Tat = at(-time.Minute)
+				return it
+			}(), nd: need{slots: 4, calls: 4},
+			check: func(t *testing.T, p plan) {
+				wantGrant(t, p, 4)
+				if p.newBlock.first != at(0) || p.next.Tat != at(ms(401)) {
+					t.Errorf("first slot %d, tat %d ms, want 0 and 401", p.newBlock.first-at(0), p.next.Tat-at(0))
 				}
 			}},
 		{name: "slots held by a live lease elsewhere: take what is left and record the want",
@@ -141,6 +167,39 @@ func TestCertainConfig(t *testing.T) {
 		err := tc.cfg.config().validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one naming %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// slotted gives a paced block its first slot.
+func slotted(b *heldBlock, first int64) *heldBlock {
+	b.first = first
+	return b
+}
+
+// TestSlotOffsets: whatever CallsPerSecond, slots N apart are at least a
+// second and slotGrace apart, within a block and across blocks of any sizes, so N+1
+// calls never start within one second.
+func TestSlotOffsets(t *testing.T) {
+	for _, n := range []int{1, 3, 7, 50, 300, 667, 999, 1000} {
+		cfg := CertainConfig{CallsPerSecond: n}.config()
+		var slots []int64
+		tat := int64(0)
+		for b, k := range []int{1, max(1, n/10), 2, max(1, n/3), 1, 5} {
+			k = min(k, n)
+			first := tat + int64(b%2) // sometimes a little after the schedule
+			for i := range k {
+				slots = append(slots, first+cfg.slotOffsetMS(i))
+			}
+			tat = first + cfg.slotOffsetMS(k)
+		}
+		for i := 0; i+n < len(slots); i++ {
+			if d := slots[i+n] - slots[i]; d < (time.Second + slotGrace).Milliseconds() {
+				t.Fatalf("%d/s: slots %d and %d are %d ms apart, want at least a second and slotGrace", n, i, i+n, d)
+			}
+		}
+		if p := paceOf(n); p*time.Duration(n) < time.Second || (p-1)*time.Duration(n) >= time.Second {
+			t.Errorf("%d/s: in-process step %s, want the least whole ns with N steps >= 1 s", n, p)
 		}
 	}
 }

@@ -10,7 +10,7 @@
 // Shared.
 //
 // Files: config.go (Config, shared by both), certain.go (CertainConfig:
-// a Certain account's budget), item.go (the DynamoDB item), plan.go (the
+// a Certain account's budget), paced.go (its slots), item.go (the DynamoDB item), plan.go (the
 // pure planner), dynamo.go (the DynamoDB requests), handout.go (handing
 // calls and slots out to the process's goroutines), shared.go (the Shared
 // type), inprocess.go (InProcess), factory.go (Mode and the Factory that
@@ -20,13 +20,17 @@
 //
 // It is the same item, planner and leases with one difference: it is
 // paced, not windowed. Certain publishes no window to stay under, so the
-// ceiling is a rate the product sets itself: calls are granted on the
-// shared GCRA schedule below at one per 1/CallsPerSecond (Burst ahead of
-// it), and no stamps are kept (the item stays small however fast the
+// ceiling is a rate the product sets itself, and a hard one: no sliding
+// second sees more than CallsPerSecond call starts, across all processes
+// (paced.go). A block's calls take the next slots of the shared schedule
+// below, from its tat or now, whichever is later, and each starts at its
+// own slot (Burst only lets a block be reserved ahead; nothing is banked
+// while idle). No stamps are kept (the item stays small however fast the
 // calls go). Slots, leases, blocks, fairness and the give-back at the end
 // of an invocation are as for Marketo; a dead Lambda's slots come back
 // when its lease lapses (LeaseTTL, 90 s by default), and its unused block
-// costs the others at most Block calls of pace. The adaptive limit inside
+// costs the others at most Block calls of pace (its slots go back only
+// when they are the schedule's tail). The adaptive limit inside
 // each client (lib/certain) decides how much of this ceiling a process
 // asks for.
 //

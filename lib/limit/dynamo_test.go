@@ -42,6 +42,7 @@ func TestDynamoBudget(t *testing.T) {
 		{"FourWorkersOnTheSimulator", testFourWorkers},
 		{"CertainPaceSharedBetweenLambdas", testCertainPaceShared},
 		{"CertainLeasesExpireWhenAHolderDies", testCertainLeasesExpire},
+		{"CertainWindowNeverOverrun", func(t *testing.T, _ limit.DynamoAPI, table string) { testCertainWindowShared(t, cfg, table) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := seq.Add(1)

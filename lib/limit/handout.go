@@ -20,6 +20,22 @@ func (d *Shared) Acquire(ctx context.Context) (func(), error) {
 		}
 		now := d.cfg.Now()
 		if b := d.spare(now); b != nil && d.inflight < d.slots && d.until >= now.Add(d.cfg.MaxCall).UnixMilli() {
+			wait := d.cfg.slotWait(b, now)
+			d.stats.SlotsMissed += b.missed
+			b.missed = 0
+			if b.started == b.n {
+				continue // every slot left in b went by unused
+			}
+			if wait > 0 {
+				// A paced block's next call has its own slot: wait for it.
+				d.mu.Unlock()
+				err := d.cfg.Sleep(ctx, wait)
+				d.mu.Lock()
+				if err != nil {
+					return nil, fmt.Errorf("%s: waiting for the pace: %w", d.cfg.label(), err)
+				}
+				continue
+			}
 			b.started++
 			d.inflight++
 			d.stats.Grants++

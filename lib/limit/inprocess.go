@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 )
 
@@ -16,12 +14,12 @@ import (
 // Certain account's, NewInProcessCertain). It cannot coordinate several
 // Lambdas; Shared does that behind the same interface.
 type InProcess struct {
-	cfg   Config
-	loc   *time.Location
-	slot  chan struct{}
-	pacer *rate.Limiter // a paced budget's schedule; nil for a windowed one
+	cfg  Config
+	loc  *time.Location
+	slot chan struct{}
 
 	mu       sync.Mutex
+	next     time.Time   // a paced budget's next free slot (paced.go)
 	stamps   []time.Time // one per call still inside the window; oldest first
 	day      string
 	dayCount int
@@ -43,9 +41,6 @@ func newInProcess(cfg Config) (*InProcess, error) {
 		return nil, err
 	}
 	b := &InProcess{cfg: cfg, loc: cfg.QuotaZone.Location(), slot: make(chan struct{}, cfg.Concurrent)}
-	if cfg.pace > 0 {
-		b.pacer = rate.NewLimiter(rate.Every(cfg.pace), cfg.Burst)
-	}
 	return b, nil
 }
 
@@ -59,7 +54,7 @@ func (b *InProcess) Acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%s: waiting for a concurrency slot: %w", b.cfg.label(), ctx.Err())
 	}
-	if b.pacer != nil {
+	if b.cfg.pace > 0 {
 		if err := b.takePace(ctx); err != nil {
 			<-b.slot
 			return nil, err
@@ -81,18 +76,6 @@ func (b *InProcess) Acquire(ctx context.Context) (func(), error) {
 			<-b.slot
 		})
 	}, nil
-}
-
-// takePace waits for the call's turn on the pace (on the configured clock:
-// the limiter is told the time rather than reading it).
-func (b *InProcess) takePace(ctx context.Context) error {
-	now := b.cfg.Now()
-	r := b.pacer.ReserveN(now, 1)
-	if err := b.cfg.Sleep(ctx, r.DelayFrom(now)); err != nil {
-		r.CancelAt(b.cfg.Now())
-		return fmt.Errorf("%s: waiting for the pace: %w", b.cfg.label(), err)
-	}
-	return nil
 }
 
 // stampRef identifies a window entry by its acquire time; restamp moves it.

@@ -181,8 +181,18 @@ func (g *planning) refund(b *heldBlock, sb block) {
 	if sb.Day == g.next.Day {
 		g.next.DayCount -= unused
 	}
-	g.next.Tat -= int64(float64(unused) * g.delta)
 	g.me.Tat -= int64(float64(unused) * g.deltaOwn)
+	if g.cfg.pace == 0 {
+		g.next.Tat -= int64(float64(unused) * g.delta)
+		return
+	}
+	// A paced block's calls have their own slots on the shared schedule:
+	// its unused slots go back only when they are its tail and the
+	// schedule's (nobody was granted after it), or another block's slots
+	// would be handed out twice.
+	if g.next.Tat == b.first+g.cfg.slotOffsetMS(sb.N) {
+		g.next.Tat = b.first + g.cfg.slotOffsetMS(b.started)
+	}
 }
 
 // stamp records the live stamps of b's calls under this owner and folds
@@ -320,8 +330,16 @@ func (g *planning) grant(k int, id string, shared, own schedule) {
 	g.next.Blocks[id] = block{Owner: g.owner, N: k, End: end, Day: g.next.Day}
 	g.next.DayCount += k
 	g.next.Tat = shared.after(k)
+	first := int64(shared.tat)
+	if g.cfg.pace > 0 {
+		// The block's calls take the next k slots of the shared schedule,
+		// from its tat or now (rounded up to the ms), whichever is later:
+		// nothing is banked while the account is idle (paced.go).
+		first = max(first, (g.now.UnixNano()+int64(time.Millisecond)-1)/int64(time.Millisecond))
+		g.next.Tat = first + g.cfg.slotOffsetMS(k)
+	}
 	g.me.Tat = own.after(k)
-	g.p.newBlock = &heldBlock{id: id, granted: g.now, day: g.next.Day, n: k}
+	g.p.newBlock = &heldBlock{id: id, granted: g.now, day: g.next.Day, n: k, first: first}
 	g.p.changed, g.p.progress = true, true
 }
 

@@ -19,6 +19,9 @@ type Stats struct {
 	Reads      int // GetItem requests
 	Renewals   int // atomic lease renewals
 	BlocksTook int // blocks granted
+	// SlotsMissed counts a paced budget's slots passed over because no
+	// call was ready within slotGrace of them (paced.go).
+	SlotsMissed int
 }
 
 // Shared is the budget of one Marketo instance (NewShared) or one Certain
@@ -60,9 +63,11 @@ type heldBlock struct {
 	id       string
 	granted  time.Time
 	day      string
+	first    int64   // a paced block's first slot (ms): call i starts at first+slotOffsetMS(i), not before
 	n        int     // calls granted
 	started  int     // calls handed out
 	answered int     // calls released
+	missed   int     // paced: slots passed over since last counted in Stats
 	ends     []int64 // answer + Window + Margin of each released call (ms)
 }
 

@@ -282,3 +282,32 @@ func TestInvokeFunctionWaitsForTheQueuedRun(t *testing.T) {
 		t.Errorf("a run that does not finish: %v", err)
 	}
 }
+
+// A malformed or out-of-range params.verifyIdsEvery is named with its job.
+func TestValidateVerifyIDsEvery(t *testing.T) {
+	dir := t.TempDir()
+	conn, err := os.ReadFile(filepath.Join("testdata", "good-connection.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(id, every string) string {
+		return `{"kind": "job", "id": "` + id + `", "account": "ACME", "event": "HS26", "type": "sync-leads", "name": "x",
+   "enabled": true, "schedule": {"interval": "15m"}, "params": {"statuses": ["Attended"], "verifyIdsEvery": ` + every + `}}`
+	}
+	jobs := "[" + job("day", `"1 day"`) + ",\n" + job("month", `"1000h"`) + ",\n" + job("never", `"-1h"`) + ",\n" + job("ok", `"6h"`) + "]\n"
+	for name, data := range map[string]string{"connection.yaml": string(conn), "jobs.json": jobs} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chdir(t, dir)
+	r := cmctl(t, nil, "validate", "connection.yaml", "jobs.json")
+	want := `jobs.json[0]: job "day": params.verifyIdsEvery: duration "1 day": time: unknown unit " day" in duration "1 day"
+jobs.json[1]: job "month": params.verifyIdsEvery: must be between 0s (every run) and 720h, got 1000h
+jobs.json[2]: job "never": params.verifyIdsEvery: must be between 0s (every run) and 720h, got -1h
+3 error(s)
+`
+	if r.code != ExitFailure || r.stderr != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
+	}
+}

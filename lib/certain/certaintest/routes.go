@@ -61,6 +61,8 @@ func (s *Server) routeV1(r *http.Request, parts []string, body map[string]any) (
 		return s.eventRoute(a, parts[2:], q)
 	case parts[0] == "Profile":
 		return s.profileRoute(a, parts[1], parts[2:], r.Method, q, body)
+	case parts[0] == "User" && get && len(parts) == 2:
+		return s.collection(q, view{key: "users", recs: a.users})
 	}
 	if len(parts) < 3 {
 		return nil, notFound("no such resource %s", p)

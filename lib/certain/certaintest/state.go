@@ -32,6 +32,10 @@ type account struct {
 	byField     map[string]map[string]recSet
 	events      map[string]*eventData
 	eventIDs    []string
+	// users are the account's users (User/{account}): every account has
+	// at least the one the API signs in as, also an account without a
+	// profile or an event yet.
+	users []*rec
 }
 
 // eventData keeps registrations in insertion order (regs[code] is
@@ -53,6 +57,8 @@ func (s *Server) acct(code string) *account {
 	a := s.accounts[code]
 	if a == nil {
 		a = &account{profiles: map[string]*rec{}, byField: map[string]map[string]recSet{}, events: map[string]*eventData{}}
+		t := s.stamp()
+		a.users = []*rec{{f: map[string]any{"username": "api." + strings.ToLower(code), "name": "API user"}, created: t, modified: t}}
 		s.accounts[code] = a
 	}
 	return a

@@ -25,14 +25,18 @@ type Setup struct {
 
 // Report is everything one run measured.
 type Report struct {
-	Generated        string      `json:"generated"`
-	Seconds          float64     `json:"seconds"`
-	Setup            Setup       `json:"setup"`
-	SharedBudgetNote string      `json:"sharedBudgetNote"`
-	Steps            []Step      `json:"steps"`
-	Memory           *Memory     `json:"memory,omitempty"`
-	ColdStart        []ColdStart `json:"coldStart,omitempty"`
-	ColdStartNote    string      `json:"coldStartNote,omitempty"`
+	Generated        string  `json:"generated"`
+	Seconds          float64 `json:"seconds"`
+	Setup            Setup   `json:"setup"`
+	SharedBudgetNote string  `json:"sharedBudgetNote"`
+	Steps            []Step  `json:"steps"`
+	Memory           *Memory `json:"memory,omitempty"`
+	// MemoryProcess are the sync-leads bootstrap's own-process runs (peak
+	// RSS of the job's process).
+	MemoryProcess     []ProcessMemory `json:"memoryProcess"`
+	MemoryProcessNote string          `json:"memoryProcessNote,omitempty"`
+	ColdStart         []ColdStart     `json:"coldStart,omitempty"`
+	ColdStartNote     string          `json:"coldStartNote,omitempty"`
 	// Pipeline are the jobs at real latencies against their floor.
 	Pipeline           []PipelineRow        `json:"pipeline"`
 	PipelineSideBySide *pipeline.SideBySide `json:"pipelineSideBySide,omitempty"`
@@ -117,6 +121,7 @@ func (r *Report) Markdown() string {
 		}
 	}
 	p("\n%s\n\n", Sections[4])
+	r.processMemoryMarkdown(p)
 	if m := r.Memory; m != nil {
 		p("sync-leads, first run over %d registrations, 1 worker.\n\n", m.Registrations)
 		p("| baseline heap | peak heap | peak above baseline | retained after run | transient (job working set) | alloc bytes/record | alloc objects/record |\n|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -269,4 +274,20 @@ func (r *Report) pipelineMarkdown(p func(string, ...any)) {
 		p("\nSide by side, upsert of %d new leads, same simulator and latency: a script with batches of 300 one after the other and no shared budget took %.1f s (%d calls, %d × 606); the product's client, %.1f s (%d calls, %d × 606): %.1fx faster.\n",
 			sb.Leads, sb.ScriptSeconds, sb.ScriptCalls, sb.Script606, sb.ProductSeconds, sb.ProductCalls, sb.Product606, sb.Ratio)
 	}
+}
+
+func (r *Report) processMemoryMarkdown(p func(string, ...any)) {
+	p("### The job's process (deployed binary, simulators in another process)\n\n")
+	if len(r.MemoryProcess) > 0 {
+		p("| function | registrations | peak RSS (VmHWM) | largest sampled RSS | peak heap | peak live heap | GCs | invocations | wall s | outcome | Marketo calls | Certain calls | error |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
+		for _, m := range r.MemoryProcess {
+			p("| %s | %d | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %d | %d | %.1f | %s | %d | %d | %s |\n", m.Function, m.Registrations, m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB,
+				m.GCs, m.Invocations, m.WallSeconds, m.Outcome, m.MarketoCalls, m.CertainCalls, m.Error)
+		}
+		p("\n")
+	}
+	if r.MemoryProcessNote != "" {
+		p("%s.\n\n", r.MemoryProcessNote)
+	}
+	p("### The whole bench process (in-process simulators)\n\n")
 }

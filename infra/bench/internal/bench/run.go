@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
@@ -51,7 +52,11 @@ type Options struct {
 	// PipelineSize is the registrations of each pipeline row (0: the
 	// section is not measured; it needs RepoRoot and the go command).
 	PipelineSize int
-	Logf         func(format string, args ...any)
+	// MemorySizes are the registrations of each process-memory run (the
+	// sync-leads bootstrap in its own process; empty: not measured; it
+	// needs RepoRoot and moto_server).
+	MemorySizes []int
+	Logf        func(format string, args ...any)
 	// Progress receives a progress line while a scheduled step runs (on a
 	// terminal redrawn in place, otherwise every 10 s); nil: none.
 	Progress io.Writer
@@ -205,6 +210,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Setup.Schedule = "concurrently where not marked alone (the memory scenario and the cold start run alone)"
 	}
 	var dyn budgetFactory
+	motoEndpoint := ""
 	switch {
 	case o.ScaleOnly:
 		rep.SharedBudgetNote = "not measured in this run (-scale-only)"
@@ -216,6 +222,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.SharedBudgetNote = "not measured: " + err.Error() + "; the 4-worker rows share one limit.InProcess"
 		} else {
 			defer m.Stop()
+			motoEndpoint = m.Endpoint
 			db, table, err := motoTable(ctx, m.Endpoint)
 			if err != nil {
 				rep.SharedBudgetNote = "not measured: " + err.Error()
@@ -281,6 +288,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else {
 		rep.ColdStartNote = "not measured in this run"
 	}
+	processMemorySection(ctx, o, rep, motoEndpoint, binDir)
 	pipelineSection(ctx, o, rep)
 	rep.Seconds = time.Since(start).Seconds()
 	if err := rep.Write(o.Out); err != nil {
@@ -347,4 +355,36 @@ func pipelineSection(ctx context.Context, o Options, rep *Report) {
 		"so the wall times hold the modelled latencies and waits and none of the jobs' or simulators' CPU; the CPU column is what the computation cost on this machine, far below the wall time, so CPU does not bound it. "+
 		"Floor = the largest of: Marketo calls ÷ budget rate, Certain calls ÷ Certain rate limit, Certain calls × mean latency ÷ Certain concurrency limit. Goals: wall ≤ 1.15 × floor, 429 ≤ 1%% of Certain calls, no 606/615",
 		o.PipelineSize, s.MarketoLatencyMin, s.MarketoLatencyMax, s.MarketoCallsPer20s, s.MarketoConcurrent, s.CertainLatencyMin, s.CertainLatencyMax, s.CertainRate, s.CertainConcurrent)
+}
+
+// processMemorySection measures the sync-leads bootstrap's peak RSS in its
+// own process, alone (after the scenarios and the cold start).
+func processMemorySection(ctx context.Context, o Options, rep *Report, motoEndpoint, binDir string) {
+	switch {
+	case len(o.MemorySizes) == 0:
+		rep.MemoryProcessNote = "not measured in this run (-memory-process \"\")"
+		return
+	case o.RepoRoot == "":
+		rep.MemoryProcessNote = "not measured: no repository root to build functions/sync-leads from"
+		return
+	case motoEndpoint == "":
+		rep.MemoryProcessNote = "not measured: the bootstrap reads its connection, job and secrets from AWS, and moto_server is not running"
+		return
+	}
+	start := time.Now()
+	rows, err := MeasureProcessMemory(ctx, o.RepoRoot, binDir, motoEndpoint, o.MemorySizes, o.Seed, o.Logf)
+	rep.MemoryProcess = rows
+	rep.MemoryProcessNote = fmt.Sprintf("The sync-leads bootstrap, built as `make build` builds it (-tags lambda.norpc -trimpath -ldflags=\"-s -w\", CGO off) for this host (%s), "+
+		"run as its own process against a Lambda Runtime API served by this command (not aws-lambda-rie, which would make the bootstrap its grandchild): "+
+		"one direct-run invocation after another in the same warm process until the first run over the registrations is no longer checkpointed. "+
+		"Simulators outside the job's process (in this command's process, real clock, no added latency): Marketo at its real limits (%d calls / 20 s, %d in flight), "+
+		"Certain without a limit; the connection's budgets Marketo %d calls / 20 s and %d in flight, Certain %d in flight (the default) and %d calls/s (the most allowed, so that the budget does not pace the run); "+
+		"MARKETO_BUDGET_MODE=in-process (the shared mode's DynamoDB leases would only add calls to moto); connection, job, run records and secrets in moto_server. "+
+		"Peak RSS = VmHWM in /proc/<pid>/status after the last response, or the largest VmRSS sampled every 100 ms where higher (the kernel updates the high-water mark lazily); not wait4's ru_maxrss, into which Linux folds the parent's high-water mark at exec; "+
+		"peak heap and peak live heap = the largest heap at the start of a collection and the largest marked live, from GODEBUG=gctrace=1. Goal: under 32 MB RSS at any size. Measured in %.0f s",
+		runtime.GOARCH, CallsPer20s, Concurrent, processMarketoBudget.CallsPer20s, processMarketoBudget.Concurrent,
+		processCertainBudget.Concurrent, processCertainBudget.CallsPerSecond, time.Since(start).Seconds())
+	if err != nil {
+		rep.MemoryProcessNote += "; stopped: " + err.Error()
+	}
 }

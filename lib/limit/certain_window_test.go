@@ -1,0 +1,167 @@
+package limit_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/certain-marketo/certain-marketo/lib/clock"
+	"github.com/certain-marketo/certain-marketo/lib/limit"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/awstest"
+)
+
+// The property a Certain budget promises (lib/limit/paced.go): however
+// many goroutines and processes take from it, no sliding second sees more
+// than CallsPerSecond call starts. The workloads below run in a
+// testing/synctest bubble, so a start is stamped at the exact simulated
+// moment Acquire hands the call out, and idle spells (when an old budget
+// banked calls) are exact too: every 3 s all callers pause for a second,
+// then all want calls at once.
+
+// windowLoad is the workload: callers goroutines per budget, each calling
+// until run has passed (on now) with 50-300 ms per call, all idle in the
+// third second of every three.
+type windowLoad struct {
+	callers int
+	run     time.Duration
+	now     func() time.Time
+}
+
+type acquirer interface {
+	Acquire(ctx context.Context) (func(), error)
+}
+
+// starts runs the workload on the budgets and returns every call's start.
+func (w windowLoad) starts(t *testing.T, budgets []acquirer) []time.Time {
+	t0 := w.now()
+	var mu sync.Mutex
+	var starts []time.Time
+	var wg sync.WaitGroup
+	for bi, b := range budgets {
+		for ci := range w.callers {
+			rng := rand.New(rand.NewPCG(uint64(bi), uint64(ci)))
+			wg.Go(func() {
+				for {
+					el := w.now().Sub(t0)
+					if el >= w.run {
+						return
+					}
+					if ph := el % (3 * time.Second); ph >= 2*time.Second {
+						time.Sleep(3*time.Second - ph) // everybody idle
+						continue
+					}
+					rel, err := b.Acquire(t.Context())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					starts = append(starts, w.now())
+					mu.Unlock()
+					time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(250*time.Millisecond))))
+					rel()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	return starts
+}
+
+// checkWindow fails when n+1 starts fall within one second, and when the
+// budget served less than half of what n per second allows over the busy
+// two seconds of every three (a budget that starves its callers would
+// pass the window trivially).
+func checkWindow(t *testing.T, starts []time.Time, n int, run time.Duration) {
+	t.Helper()
+	over := 0
+	for i := 0; i+n < len(starts); i++ {
+		if d := starts[i+n].Sub(starts[i]); d < time.Second {
+			if over == 0 {
+				t.Errorf("starts %d..%d (%d calls) within %s, at %s: more than %d in one second",
+					i, i+n, n+1, d, starts[i].Sub(starts[0]), n)
+			}
+			over++
+		}
+	}
+	if over > 0 {
+		t.Errorf("%d sliding seconds saw more than %d starts", over, n)
+	}
+	if busy := float64(n) * run.Seconds() * 2 / 3; float64(len(starts)) < busy/2 {
+		t.Errorf("%d calls in %s, want at least half of %.0f (the pace over the busy time)", len(starts), run, busy)
+	}
+	t.Logf("%d calls, at most %d per second allowed", len(starts), n)
+}
+
+// TestInProcessCertainWindowNeverOverrun: 12 goroutines (able to start
+// about 70 calls a second) on one in-process budget of 50 calls/s with
+// Burst 5, the defaults.
+func TestInProcessCertainWindowNeverOverrun(t *testing.T) {
+	const n = 50
+	run := 30 * time.Second
+	synctest.Test(t, func(t *testing.T) {
+		b, err := limit.NewInProcessCertain(limit.CertainConfig{Concurrent: 16, CallsPerSecond: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts := windowLoad{callers: 12, run: run, now: time.Now}.starts(t, []acquirer{b})
+		checkWindow(t, starts, n, run)
+	})
+}
+
+// testCertainWindowShared: three Lambdas (each its own budget object, 4
+// goroutines) share one account's DynamoDB budget of 50 calls/s, in blocks
+// of 5 with a Burst of 5 (the defaults). Requests to moto take no simulated time (a
+// goroutine waiting on a socket holds the bubble's clock).
+func testCertainWindowShared(t *testing.T, awsCfg aws.Config, table string) {
+	const n = 50
+	run := 30 * time.Second
+	real0 := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		// The bubble's clock starts in 2000: shift it to today, so that
+		// the item's TTL is in the future. A client of the bubble's own,
+		// without kept-alive connections, so that no connection outlives
+		// the test.
+		shift := real0.Sub(time.Now())
+		now := func() time.Time { return time.Now().Add(shift) }
+		db := awstest.NewSerial(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		}))
+		var budgets []acquirer
+		var shared []*limit.Shared
+		for range 3 {
+			b, err := limit.NewSharedCertain(db, table, "acme.certain.test/WINDOW", limit.CertainConfig{
+				Concurrent: 16, CallsPerSecond: n, Now: now, Sleep: clock.Sleep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			budgets, shared = append(budgets, b), append(shared, b)
+		}
+		starts := windowLoad{callers: 4, run: run, now: now}.starts(t, budgets)
+		var st limit.Stats
+		for _, b := range shared {
+			if err := b.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+			s := b.Stats()
+			st.Writes += s.Writes
+			st.Reads += s.Reads
+			st.Renewals += s.Renewals
+			st.Conflicts += s.Conflicts
+			st.BlocksTook += s.BlocksTook
+			st.SlotsMissed += s.SlotsMissed
+		}
+		checkWindow(t, starts, n, run)
+		t.Logf("DynamoDB: %d writes (%d renewals, %d conflicts), %d reads, %d blocks (%d slots missed) for %d calls: %.2f requests a call",
+			st.Writes, st.Renewals, st.Conflicts, st.Reads, st.BlocksTook, st.SlotsMissed, len(starts), float64(st.Writes+st.Reads)/float64(len(starts)))
+	})
+}
