@@ -55,6 +55,9 @@ LOCAL_CONFIG_TABLE ?= certain-marketo-local-config
 LOCAL_STATE_TABLE ?= certain-marketo-local-state
 LOCAL_QUEUE       ?= certain-marketo-local-changes
 LOCAL_QUEUE_URL   ?= $(LOCAL_AWS_ENDPOINT)/123456789012/$(LOCAL_QUEUE)
+# One local work queue for whichever function local-invoke runs (deployed, each has its own).
+LOCAL_WORK_QUEUE  ?= certain-marketo-local-work
+LOCAL_WORK_QUEUE_URL ?= $(LOCAL_AWS_ENDPOINT)/123456789012/$(LOCAL_WORK_QUEUE)
 LOCAL_TIMEOUT     ?= 120
 LOCAL_LOG_LEVEL   ?= DEBUG
 # Local-only credentials of the simulators (never real ones).
@@ -177,8 +180,9 @@ local-up: ## start moto_server and the Marketo/Certain simulators on 127.0.0.1, 
 	  $(call moto_json,dynamodb,application/x-amz-json-1.0,DynamoDB_20120810.CreateTable,{"TableName":"'$$t'"$(COMMA)"BillingMode":"PAY_PER_REQUEST"$(COMMA)"AttributeDefinitions":[{"AttributeName":"pk"$(COMMA)"AttributeType":"S"}$(COMMA){"AttributeName":"sk"$(COMMA)"AttributeType":"S"}]$(COMMA)"KeySchema":[{"AttributeName":"pk"$(COMMA)"KeyType":"HASH"}$(COMMA){"AttributeName":"sk"$(COMMA)"KeyType":"RANGE"}]}); \
 	done
 	@$(call moto_json,sqs,application/x-amz-json-1.0,AmazonSQS.CreateQueue,{"QueueName":"$(LOCAL_QUEUE)"})
+	@$(call moto_json,sqs,application/x-amz-json-1.0,AmazonSQS.CreateQueue,{"QueueName":"$(LOCAL_WORK_QUEUE)"})
 	@echo "Marketo simulator http://127.0.0.1:$(MARKETO_SIM_PORT), Certain simulator http://127.0.0.1:$(CERTAIN_SIM_PORT)"
-	@echo "tables $(LOCAL_CONFIG_TABLE), $(LOCAL_STATE_TABLE); queue $(LOCAL_QUEUE_URL)"
+	@echo "tables $(LOCAL_CONFIG_TABLE), $(LOCAL_STATE_TABLE); change queue $(LOCAL_QUEUE_URL); work queue $(LOCAL_WORK_QUEUE_URL)"
 	@echo "Seed connections and jobs with the operator command (infra/cmctl), then: make local-invoke FN=<dir> EVENT=events/<file>.json"
 
 COMMA := ,
@@ -192,7 +196,7 @@ moto_json = curl -s -o /dev/null -w '' -X POST $(LOCAL_AWS_ENDPOINT)/ \
 local-down: ## stop what local-up started (by the pids it recorded)
 	@for p in $(RUN_DIR)/*.pid; do [ -e "$$p" ] || continue; kill "$$(cat $$p)" 2>/dev/null || true; rm -f "$$p"; done; echo "stopped"
 
-local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-invoke FN=sync-leads EVENT=events/direct-run.json
+local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-invoke FN=sync-leads EVENT=events/sqs-run-job.json
 	@test -n "$(FN)" || { echo "make: set FN to one of: $(FUNCTIONS)" >&2; exit 2; }
 	@case " $(FUNCTIONS) " in *" $(FN) "*) ;; *) echo "make: FN=$(FN) is not a function; want one of: $(FUNCTIONS)" >&2; exit 2;; esac
 	@test -n "$(EVENT)" || { echo "make: set EVENT to a file in events/ (e.g. EVENT=events/direct-run.json)" >&2; exit 2; }
@@ -200,7 +204,7 @@ local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-
 	@curl -s -o /dev/null $(LOCAL_AWS_ENDPOINT)/moto-api/ || { echo "make: nothing answers at $(LOCAL_AWS_ENDPOINT); start the local servers with 'make local-up'" >&2; exit 2; }
 	CGO_ENABLED=0 GOARCH=$(HOST_ARCH) $(GO) build -tags lambda.norpc -o bin/local/$(FN)/bootstrap ./functions/$(FN)
 	@env $(LOCAL_AWS_ENV) STAGE=$(LOCAL_STAGE) CONFIG_TABLE=$(LOCAL_CONFIG_TABLE) STATE_TABLE=$(LOCAL_STATE_TABLE) \
-	  CHANGE_QUEUE_URL=$(LOCAL_QUEUE_URL) MARKETO_BUDGET_MODE=shared \
+	  CHANGE_QUEUE_URL=$(LOCAL_QUEUE_URL) WORK_QUEUE_URL=$(LOCAL_WORK_QUEUE_URL) MARKETO_BUDGET_MODE=shared \
 	  AWS_LAMBDA_FUNCTION_TIMEOUT=$(LOCAL_TIMEOUT) AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=$(LOCAL_LOG_LEVEL) \
 	  $(RIE) --runtime-interface-emulator-address 127.0.0.1:$(RIE_PORT) --runtime-api-address 127.0.0.1:$(RIE_API_PORT) \
 	  bin/local/$(FN)/bootstrap & rie=$$!; trap 'kill $$rie 2>/dev/null || true' EXIT; \
@@ -211,7 +215,7 @@ local-invoke: $(RIE_STAMP) ## run one function under aws-lambda-rie: make local-
 
 # ---------------------------------------------------------------- performance
 BENCH_ARGS ?=
-bench: $(BENCHSTAT_STAMP) $(RIE_STAMP) ## full benchmark report into .bench/ (Marketo calls, throughput, memory, cold start, pipeline at real latencies, the sync-leads process's peak RSS; about 18 min)
+bench: $(BENCHSTAT_STAMP) $(RIE_STAMP) ## full benchmark report into .bench/ (Marketo calls, throughput, memory, cold start, pipeline at real latencies, the sync-leads process's peak RSS, the 1,000-event scale scenario; about 20 min; BENCH_ARGS=-scale-only for the scale alone)
 	@$(call require,$(MOTO_SERVER),$(PY_TOOLS_HINT))
 	@start=$$(date +%s); PATH="$(TOOLS_BIN):$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) run ./infra/bench $(BENCH_ARGS); \
 	echo "make bench: $$(( $$(date +%s) - start )) s"

@@ -4,8 +4,9 @@
 // in-process simulators on an accelerated clock, and writes
 // .bench/report.md, .bench/report.json and .bench/throughput.png.
 //
-//	go run ./infra/bench            # full run (10k and 100k, 1 and 4 workers)
-//	go run ./infra/bench -quick     # 10k only
+//	go run ./infra/bench            # full run (10k and 100k, 1 and 4 workers, scale 20 x 50)
+//	go run ./infra/bench -quick     # 10k only, scale 4 x 25
+//	go run ./infra/bench -scale-only -scale-accounts 5 -scale-events 20   # a small scale run alone
 //	go run ./infra/bench -memory-process ""   # without the job-process memory runs
 //
 // The randomised fault run is tests/reliability's TestSoak (make soak).
@@ -39,6 +40,12 @@ func run() error {
 	parallel := flag.Bool("parallel", false, "run the scenarios not marked alone concurrently (faster, but on 2 cores CPU contention slows the simulators and lowers the throughput figures)")
 	speed := flag.Float64("speed", 20, "simulated seconds per wall second")
 	noCold := flag.Bool("no-coldstart", false, "skip building bootstraps and the RIE cold start")
+	noScale := flag.Bool("no-scale", false, "skip the scale scenario")
+	scaleOnly := flag.Bool("scale-only", false, "run the scale scenario alone")
+	scaleAccounts := flag.Int("scale-accounts", 0, "scale scenario: accounts (default 20, -quick 4)")
+	scaleEvents := flag.Int("scale-events", 0, "scale scenario: events per account (default 50, -quick 25)")
+	scaleConsumers := flag.Int("scale-consumers", 0, "scale scenario: concurrent instances per queue (default 25, -quick 10)")
+	scaleMoto := flag.Bool("scale-moto", false, "scale scenario: hold the shared budgets on moto_server instead of in memory (slower: moto answers one call at a time)")
 	noProgress := flag.Bool("no-progress", false, "no progress line on stderr")
 	memSizes := flag.String("memory-process", "100000,10000", "registrations of each first sync-leads run of the real bootstrap in its own process, its peak RSS measured (comma-separated; \"\": skip; -quick: 10000 unless given)")
 	pipeSize := flag.Int("pipeline", 10_000, "registrations per row of the pipeline section (0: skip it)")
@@ -69,6 +76,22 @@ func run() error {
 		o.Progress = os.Stderr
 	}
 	o.Scenarios = bench.DefaultScenarios(*quick)
+	if !*noScale {
+		sc := bench.DefaultScale(*quick)
+		for _, f := range []struct {
+			v   int
+			dst *int
+		}{{*scaleAccounts, &sc.Accounts}, {*scaleEvents, &sc.Events}, {*scaleConsumers, &sc.Consumers}} {
+			if f.v < 0 {
+				return fmt.Errorf("scale sizes must be positive")
+			}
+			if f.v > 0 {
+				*f.dst = f.v
+			}
+		}
+		sc.BudgetsOnMoto = *scaleMoto
+		o.Scale, o.ScaleOnly = &sc, *scaleOnly
+	}
 	rep, err := bench.Run(ctx, o)
 	if err != nil {
 		return err

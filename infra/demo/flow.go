@@ -143,7 +143,13 @@ func (d *demo) invoke(ctx context.Context, fn string, payload []byte, out any) e
 	return nil
 }
 
-// scheduled sends a schedule tick to fn and records a step per job it ran.
+// deliverWait bounds how long a step waits for its work queue's delayed
+// messages (continuations come back seconds after their run).
+const deliverWait = time.Minute
+
+// scheduled sends a schedule tick to fn, delivers the run messages it
+// queued to fn as the work queue's event source mapping would, and records
+// a step per run.
 func (d *demo) scheduled(ctx context.Context, name, fn, jobType string) error {
 	d.begin(name)
 	start := time.Now()
@@ -151,12 +157,42 @@ func (d *demo) scheduled(ctx context.Context, name, fn, jobType string) error {
 	if err := d.invoke(ctx, fn, tick(jobType), &resp); err != nil {
 		return err
 	}
-	if resp.Tick == nil || len(resp.Tick.Ran) == 0 {
-		return fmt.Errorf("%s: the %s tick ran no job (skipped: %v)", fn, jobType, resp.Tick)
+	if resp.Dispatch == nil || len(resp.Dispatch.Queued) == 0 {
+		return fmt.Errorf("%s: the %s tick queued no job (skipped: %v)", fn, jobType, resp.Dispatch)
+	}
+	seen := map[string]bool{}
+	for _, id := range resp.Dispatch.Queued {
+		runs, err := d.env.Store.ListRuns(ctx, id, 100)
+		if err != nil {
+			return fmt.Errorf("%s: list runs: %w", fn, err)
+		}
+		for _, r := range runs {
+			seen[r.ID] = true
+		}
+	}
+	if _, err := d.env.Deliver(ctx, fn, deliverWait); err != nil {
+		return err
+	}
+	var ran []store.Run
+	for _, id := range resp.Dispatch.Queued {
+		runs, err := d.env.Store.ListRuns(ctx, id, 100)
+		if err != nil {
+			return fmt.Errorf("%s: list runs: %w", fn, err)
+		}
+		for _, r := range slices.Backward(runs) {
+			if !seen[r.ID] {
+				ran = append(ran, r)
+			}
+		}
+	}
+	if len(ran) == 0 {
+		return fmt.Errorf("%s: the %s jobs queued ran no run", fn, jobType)
 	}
 	took := time.Since(start)
-	for _, sum := range resp.Tick.Ran {
-		s := fromRun(name, fn, sum, took/time.Duration(len(resp.Tick.Ran)))
+	for _, r := range ran {
+		sum := jobs.RunSummary{RunID: r.ID, JobID: r.JobID, Outcome: r.Outcome, Counts: r.Counts,
+			MarketoCalls: r.MarketoCalls, CertainCalls: r.CertainCalls, Error: r.Error}
+		s := fromRun(name, fn, sum, took/time.Duration(len(ran)))
 		s.Detail = d.failures(ctx, sum.RunID)
 		d.add(s)
 		if err := healthy(s, sum.Error); err != nil {
@@ -192,13 +228,20 @@ func healthy(s Step, runErr string) error {
 func (d *demo) detector(ctx context.Context, name string, baseline bool) error {
 	d.begin(name)
 	start, c0, m0 := time.Now(), d.certainCalls(), d.env.Marketo.CountedCalls()
-	var res jobs.DetectorResult
+	var res jobs.ScopeDispatch
 	if err := d.invoke(ctx, inprocess.FnRegistrationChanges, tick(app.DetectorJobType), &res); err != nil {
 		return err
 	}
+	if _, err := d.env.Deliver(ctx, inprocess.FnRegistrationChanges, deliverWait); err != nil {
+		return err
+	}
+	scopes := d.env.TakeScopeResults()
 	s := Step{Name: name, Function: inprocess.FnRegistrationChanges, Outcome: store.RunSucceeded, Counts: map[string]int{},
 		CertainCalls: d.certainCalls() - c0, MarketoCalls: d.env.Marketo.CountedCalls() - m0, Took: time.Since(start)}
-	for _, sc := range res.Scopes {
+	for _, sc := range scopes {
+		if sc.Error != "" {
+			return fmt.Errorf("registration-changes: %s", sc.Error)
+		}
 		s.Counts["read"] += sc.Read
 		s.Counts["changes"] += sc.Changes
 		s.Counts["sent"] += sc.Sent
@@ -212,8 +255,8 @@ func (d *demo) detector(ctx context.Context, name string, baseline bool) error {
 		s.Detail = fmt.Sprintf("%d messages on the queue", d.env.Queue.Len())
 	}
 	d.add(s)
-	if len(res.Scopes) == 0 {
-		return errors.New("registration-changes polled no event: no enabled trigger-campaign job")
+	if res.Queued == 0 || len(scopes) != res.Queued {
+		return fmt.Errorf("registration-changes queued %d scopes and polled %d: want every enabled trigger-campaign job's event polled", res.Queued, len(scopes))
 	}
 	if !baseline && s.Counts["sent"] < len(d.res.Changed) {
 		return fmt.Errorf("registration-changes sent %d changes, want at least the %d status changes", s.Counts["sent"], len(d.res.Changed))
@@ -373,9 +416,19 @@ func (d *demo) resync(ctx context.Context) error {
 	if err := d.invoke(ctx, inprocess.FnSyncLeads, fmt.Appendf(nil, `{"jobId":%q}`, demodata.JobSyncLeads), &resp); err != nil {
 		return err
 	}
-	if resp.Run == nil {
-		return errors.New("sync-leads: direct run returned no run summary")
+	if resp.Queued == nil {
+		return errors.New("sync-leads: direct run was not queued")
 	}
+	if _, err := d.env.Deliver(ctx, inprocess.FnSyncLeads, deliverWait); err != nil {
+		return err
+	}
+	r, err := d.env.Store.GetRun(ctx, resp.Queued.RunID)
+	if err != nil {
+		return fmt.Errorf("sync-leads: the queued direct run %s: %w", resp.Queued.RunID, err)
+	}
+	sum := jobs.RunSummary{RunID: r.ID, JobID: r.JobID, Outcome: r.Outcome, Counts: r.Counts,
+		MarketoCalls: r.MarketoCalls, CertainCalls: r.CertainCalls, Error: r.Error}
+	resp.Run = &sum
 	s := fromRun(name, inprocess.FnSyncLeads, *resp.Run, time.Since(start))
 	s.Detail = "nothing changed, nothing re-sent"
 	if f := d.failures(ctx, s.RunID); f != "" {

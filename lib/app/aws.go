@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,6 +34,9 @@ type Deps struct {
 	Secrets   *secrets.Manager
 	Connector *Connector
 	Logger    *slog.Logger
+
+	sqsOnce sync.Once
+	sqs     *sqs.Client
 }
 
 // NewDeps builds the AWS clients, the DynamoDB store, the secrets cache and
@@ -85,15 +89,27 @@ func (d *Deps) Trigger() *jobs.Trigger {
 // Postponer returns what keeps quota-stopped changes on the queue until the
 // quota resets.
 func (d *Deps) Postponer() *Postponer {
-	return &Postponer{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL}
+	return &Postponer{Client: d.sqsClient(), QueueURL: d.Settings.ChangeQueueURL}
 }
 
-// Detector returns registration-changes' detector, sending to the queue.
+// WorkQueue returns the function's own work queue (WORK_QUEUE_URL).
+func (d *Deps) WorkQueue() *WorkQueue {
+	return &WorkQueue{Client: d.sqsClient(), QueueURL: d.Settings.WorkQueueURL}
+}
+
+// sqsClient is the process's one SQS client.
+func (d *Deps) sqsClient() *sqs.Client {
+	d.sqsOnce.Do(func() { d.sqs = sqs.NewFromConfig(d.AWS) })
+	return d.sqs
+}
+
+// Detector returns registration-changes' detector: it queues scope messages
+// on its work queue and sends the changes it finds to the change queue.
 func (d *Deps) Detector() *jobs.Detector {
 	return &jobs.Detector{
 		Store: d.Store, Connector: d.Connector, Logger: d.Logger, Margin: d.Settings.DeadlineMargin,
-		EmitBaseline: d.Settings.EmitBaseline,
-		Sender:       &SQSSender{Client: sqs.NewFromConfig(d.AWS), QueueURL: d.Settings.ChangeQueueURL},
+		EmitBaseline: d.Settings.EmitBaseline, Queue: d.WorkQueue(),
+		Sender: &SQSSender{Client: d.sqsClient(), QueueURL: d.Settings.ChangeQueueURL},
 	}
 }
 

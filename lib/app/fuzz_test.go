@@ -35,16 +35,21 @@ func FuzzDecodeInvocation(f *testing.F) {
 	})
 }
 
-type stubTicker struct{ ticks int }
+type stubTicker struct{ ticks, polls int }
 
-func (s *stubTicker) Tick(context.Context) (jobs.DetectorResult, error) {
+func (s *stubTicker) DispatchScopes(context.Context) (jobs.ScopeDispatch, error) {
 	s.ticks++
-	return jobs.DetectorResult{}, nil
+	return jobs.ScopeDispatch{}, nil
+}
+
+func (s *stubTicker) PollScope(context.Context, jobs.ScopeMessage) (jobs.ScopeResult, error) {
+	s.polls++
+	return jobs.ScopeResult{}, nil
 }
 
 // FuzzDetectorPayload: the registration-changes payload either ticks the
 // detector (a valid or empty payload) or is refused with an error without
-// ticking.
+// ticking; nothing but an SQS event polls.
 func FuzzDetectorPayload(f *testing.F) {
 	for _, s := range []string{`{"jobType":"registration-changes","scheduledTime":"2026-04-01T08:00:00Z"}`, `{}`, `null`, ``, ` `,
 		`{"jobType":"sync-leads"}`, `{"scheduledTime":"yesterday"}`, `{"x":1}`, `"str"`} {
@@ -52,7 +57,13 @@ func FuzzDetectorPayload(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		st := &stubTicker{}
-		_, err := DetectorHandler(st, Telemetry{})(context.Background(), json.RawMessage(raw))
+		_, err := DetectorHandler(st, Telemetry{}, nil)(context.Background(), json.RawMessage(raw))
+		if st.polls != 0 && !isSQSEvent(raw) {
+			t.Fatalf("a payload that is not an SQS event polled %d scopes", st.polls)
+		}
+		if isSQSEvent(raw) {
+			return
+		}
 		if err != nil && st.ticks != 0 {
 			t.Fatalf("refused payload still ticked: %v", err)
 		}

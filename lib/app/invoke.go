@@ -53,11 +53,17 @@ func (inv Invocation) PlanOptions() jobs.PlanOptions {
 	return o
 }
 
-// Response is what a scheduled function returns.
+// Response is what a job function answers to an invocation: the deployed
+// handler (JobHandler) answers a tick with what it queued (Dispatch) and a
+// direct run with its queued message (Queued); the in-process one
+// (ScheduledHandler) with the runs themselves (Tick, Run); both answer a
+// dry run with its plan (Plan).
 type Response struct {
-	Tick *jobs.TickResult `json:"tick,omitempty"`
-	Run  *jobs.RunSummary `json:"run,omitempty"`
-	Plan *jobs.Plan       `json:"plan,omitempty"`
+	Dispatch *jobs.DispatchResult `json:"dispatch,omitempty"`
+	Queued   *jobs.RunMessage     `json:"queued,omitempty"`
+	Tick     *jobs.TickResult     `json:"tick,omitempty"`
+	Run      *jobs.RunSummary     `json:"run,omitempty"`
+	Plan     *jobs.Plan           `json:"plan,omitempty"`
 }
 
 // DecodeInvocation parses and checks a scheduled function's payload. Unknown
@@ -117,8 +123,25 @@ func checkPlanMembers(inv Invocation) error {
 	return nil
 }
 
-// ScheduledHandler returns the handler of a scheduled function serving the
-// given job types through ex.
+// planRun answers a dry run (inv.DryRun) with its plan: the job's rules on
+// twins that write nothing, in this invocation (a plan is read-only, so it
+// needs no claim and does not go through the work queue).
+func planRun(ctx context.Context, ex *jobs.Executor, inv Invocation) (Response, error) {
+	if len(inv.Registrations) > 0 {
+		return Response{}, fmt.Errorf("invalid invocation payload: registrations are planned by trigger-campaign, not by this function")
+	}
+	p, err := ex.Plan(ctx, inv.JobID, inv.PlanOptions())
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Plan: &p}, nil
+}
+
+// ScheduledHandler returns the in-process handler of a scheduled function
+// serving the given job types through ex: a tick runs every due job itself,
+// one after another, and a direct run runs at once. The deployed functions
+// fan out through their work queue instead (JobHandler); this form serves
+// tests that drive one invocation without a queue.
 func ScheduledHandler(ex *jobs.Executor, served ...string) func(ctx context.Context, raw json.RawMessage) (Response, error) {
 	return func(ctx context.Context, raw json.RawMessage) (Response, error) {
 		inv, err := DecodeInvocation(raw, served)
@@ -126,14 +149,7 @@ func ScheduledHandler(ex *jobs.Executor, served ...string) func(ctx context.Cont
 			return Response{}, err
 		}
 		if inv.DryRun {
-			if len(inv.Registrations) > 0 {
-				return Response{}, fmt.Errorf("invalid invocation payload: registrations are planned by trigger-campaign, not by this function")
-			}
-			p, err := ex.Plan(ctx, inv.JobID, inv.PlanOptions())
-			if err != nil {
-				return Response{}, err
-			}
-			return Response{Plan: &p}, nil
+			return planRun(ctx, ex, inv)
 		}
 		if inv.JobID != "" {
 			sum, err := ex.RunNow(ctx, inv.JobID, inv.Force)

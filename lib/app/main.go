@@ -16,10 +16,15 @@ import (
 // environment: build the dependencies once (init), then serve invocations.
 // They return only on a set-up error; main prints it and exits.
 
-func setup(lookup func(string) (string, bool), needQueue bool) (*Deps, error) {
+func setup(lookup func(string) (string, bool), needQueue, needWorkQueue bool) (*Deps, error) {
 	s, err := SettingsFromEnv(lookup, needQueue)
 	if err != nil {
 		return nil, err
+	}
+	if needWorkQueue {
+		if err := s.RequireWorkQueue(); err != nil {
+			return nil, err
+		}
 	}
 	// lambdacontext's logger writes JSON (with level, timestamp, message,
 	// requestId) when LoggingConfig says JSON, and honours the level.
@@ -32,9 +37,11 @@ func setup(lookup func(string) (string, bool), needQueue bool) (*Deps, error) {
 	return d, nil
 }
 
-// MainScheduled serves a scheduled function running the given job types.
+// MainScheduled serves a job function running the given job types: its
+// schedule ticks and direct runs queue run messages on its work queue, and
+// the work queue's event source mapping hands them back to it to run.
 func MainScheduled(lookup func(string) (string, bool), funcs map[string]jobs.JobFunc) error {
-	d, err := setup(lookup, false)
+	d, err := setup(lookup, false, true)
 	if err != nil {
 		return err
 	}
@@ -42,13 +49,16 @@ func MainScheduled(lookup func(string) (string, bool), funcs map[string]jobs.Job
 	for t := range funcs {
 		served = append(served, t)
 	}
-	lambda.Start(releasing(d, ScheduledHandler(d.Executor(funcs), served...)))
+	q := d.WorkQueue()
+	ex := d.Executor(funcs)
+	ex.Queue = q
+	lambda.Start(releasing(d, JobHandler(ex, q, d.Logger, served...)))
 	return nil
 }
 
 // MainTrigger serves trigger-campaign (SQS registration-change batches).
 func MainTrigger(lookup func(string) (string, bool)) error {
-	d, err := setup(lookup, true)
+	d, err := setup(lookup, true, false)
 	if err != nil {
 		return err
 	}
@@ -57,13 +67,15 @@ func MainTrigger(lookup func(string) (string, bool)) error {
 	return nil
 }
 
-// MainDetector serves registration-changes (the change detector tick).
+// MainDetector serves registration-changes: its ticks queue one scope
+// message per watched account/event on its work queue, and the work
+// queue's event source mapping hands them back to it to poll.
 func MainDetector(lookup func(string) (string, bool)) error {
-	d, err := setup(lookup, true)
+	d, err := setup(lookup, true, true)
 	if err != nil {
 		return err
 	}
-	lambda.Start(releasing(d, DetectorHandler(d.Detector(), d.Telemetry())))
+	lambda.Start(releasing(d, DetectorHandler(d.Detector(), d.Telemetry(), d.Logger)))
 	return nil
 }
 

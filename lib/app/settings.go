@@ -15,10 +15,13 @@ import (
 
 // Settings are the function's environment, as template.yaml declares it.
 type Settings struct {
-	Stage          string        // STAGE
-	ConfigTable    string        // CONFIG_TABLE
-	StateTable     string        // STATE_TABLE
-	ChangeQueueURL string        // CHANGE_QUEUE_URL (registration-changes only)
+	Stage          string // STAGE
+	ConfigTable    string // CONFIG_TABLE
+	StateTable     string // STATE_TABLE
+	ChangeQueueURL string // CHANGE_QUEUE_URL (registration-changes, trigger-campaign)
+	// WorkQueueURL (WORK_QUEUE_URL) is the function's own work queue: the
+	// run messages of a job function, the scope messages of the detector.
+	WorkQueueURL   string
 	DeadlineMargin time.Duration // DEADLINE_MARGIN, default 30s
 	// BudgetMode (MARKETO_BUDGET_MODE): limit.ModeShared ("shared", the
 	// default) or limit.ModeInProcess ("in-process", or "local", its old
@@ -44,7 +47,7 @@ const DefaultNoticeQuiet = 6 * time.Hour
 // template test checks that template.yaml declares each of them (the
 // AWS_LAMBDA_* ones are set by Lambda itself).
 func EnvNames() []string {
-	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE",
+	return []string{"STAGE", "CONFIG_TABLE", "STATE_TABLE", "CHANGE_QUEUE_URL", "WORK_QUEUE_URL", "DEADLINE_MARGIN", "MARKETO_BUDGET_MODE",
 		"DETECTOR_EMIT_BASELINE", "ALERT_TOPIC_ARN", "RUN_NOTICE_QUIET"}
 }
 
@@ -57,7 +60,7 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 	}
 	s := Settings{
 		Stage: get("STAGE"), ConfigTable: get("CONFIG_TABLE"), StateTable: get("STATE_TABLE"),
-		ChangeQueueURL: get("CHANGE_QUEUE_URL"), BudgetMode: limit.ModeShared,
+		ChangeQueueURL: get("CHANGE_QUEUE_URL"), WorkQueueURL: get("WORK_QUEUE_URL"), BudgetMode: limit.ModeShared,
 		DeadlineMargin: 30 * time.Second, AlertTopicARN: get("ALERT_TOPIC_ARN"), NoticeQuiet: DefaultNoticeQuiet,
 	}
 	var missing []string
@@ -105,4 +108,13 @@ func SettingsFromEnv(lookup func(string) (string, bool), needQueue bool) (Settin
 		s.BudgetMode = mode
 	}
 	return s, nil
+}
+
+// RequireWorkQueue reports a missing WORK_QUEUE_URL (the job functions and
+// the detector consume and send to their own work queue).
+func (s Settings) RequireWorkQueue() error {
+	if s.WorkQueueURL == "" {
+		return fmt.Errorf("environment: WORK_QUEUE_URL not set (template.yaml declares it: the function's own work queue)")
+	}
+	return nil
 }

@@ -45,22 +45,38 @@ func (t Telemetry) dims(kv ...string) map[string]string {
 	return d
 }
 
-// DetectorTick writes the detector's line for one tick: DetectorTicks (1),
-// DetectorTicksCompleted (1 when every account/event was polled without
-// error: the heartbeat an alarm watches), DetectorScopesFailed,
-// DetectorRegistrationsRead and DetectorChangesSent.
-func (t Telemetry) DetectorTick(res jobs.DetectorResult, tickErr error) error {
+// DetectorTick writes the line of one detector tick: DetectorTicks (1),
+// DetectorTicksCompleted (1 when every watched scope was queued: the
+// heartbeat an alarm watches) and DetectorScopesQueued.
+func (t Telemetry) DetectorTick(res jobs.ScopeDispatch, tickErr error) error {
 	if t.W == nil {
 		return nil
 	}
-	m := map[string]float64{"DetectorTicks": 1, "DetectorTicksCompleted": 0, "DetectorScopesFailed": 0,
-		"DetectorRegistrationsRead": 0, "DetectorChangesSent": 0}
+	m := map[string]float64{"DetectorTicks": 1, "DetectorTicksCompleted": 0, "DetectorScopesQueued": float64(res.Queued)}
 	if tickErr == nil {
 		m["DetectorTicksCompleted"] = 1
 	}
-	for _, s := range res.Scopes {
-		if s.Error != "" {
+	return obs.Line{Namespace: jobs.MetricsNamespace, Dimensions: t.dims(), Metrics: m, Time: t.now()}.Write(t.W)
+}
+
+// DetectorPolls writes the line of one batch of scope polls:
+// DetectorScopesPolled, DetectorScopesSkipped (polled elsewhere or since
+// the message's tick), DetectorScopesFailed, DetectorRegistrationsRead and
+// DetectorChangesSent.
+func (t Telemetry) DetectorPolls(results []jobs.ScopeResult) error {
+	if t.W == nil {
+		return nil
+	}
+	m := map[string]float64{"DetectorScopesPolled": 0, "DetectorScopesSkipped": 0, "DetectorScopesFailed": 0,
+		"DetectorRegistrationsRead": 0, "DetectorChangesSent": 0}
+	for _, s := range results {
+		switch {
+		case s.Error != "":
 			m["DetectorScopesFailed"]++
+		case s.Skipped != "":
+			m["DetectorScopesSkipped"]++
+		default:
+			m["DetectorScopesPolled"]++
 		}
 		m["DetectorRegistrationsRead"] += float64(s.Read)
 		m["DetectorChangesSent"] += float64(s.Sent)

@@ -34,38 +34,41 @@ func lines(t *testing.T, b []byte) []map[string]any {
 	return out
 }
 
-// The heartbeat counts a tick as completed only when every account/event
-// was polled without error.
-func TestDetectorTickMetrics(t *testing.T) {
+// The heartbeat counts a tick as completed only when every watched scope
+// was queued; a batch of polls counts its scopes by result.
+func TestDetectorMetrics(t *testing.T) {
 	var buf bytes.Buffer
 	tm := Telemetry{W: &buf, Stage: "prod", Now: func() time.Time { return time.Unix(1_775_000_000, 0) }}
-	res := jobs.DetectorResult{Scopes: []jobs.ScopeResult{{Account: "ACME", Event: "HS26", Read: 40, Sent: 3},
-		{Account: "ACME", Event: "EX27", Read: 2, Sent: 0}}}
-	if err := tm.DetectorTick(res, nil); err != nil {
+	if err := tm.DetectorTick(jobs.ScopeDispatch{Scopes: 3, Queued: 3}, nil); err != nil {
 		t.Fatal(err)
 	}
-	res.Scopes[1].Error = "detector ACME/EX27: HTTP 503"
-	if err := tm.DetectorTick(res, errors.New("detector ACME/EX27: HTTP 503")); err != nil {
+	if err := tm.DetectorTick(jobs.ScopeDispatch{Scopes: 3, Queued: 1, Unqueued: 2}, errors.New("detector: queued 1 of 3 scopes")); err != nil {
+		t.Fatal(err)
+	}
+	polls := []jobs.ScopeResult{{Account: "ACME", Event: "HS26", Read: 40, Sent: 3}, {Account: "ACME", Event: "EX27", Read: 2},
+		{Account: "ACME", Event: "EX28", Error: "detector ACME/EX28: HTTP 503"}, {Account: "ACME", Event: "EX29", Skipped: "polled since this tick"}}
+	if err := tm.DetectorPolls(polls); err != nil {
 		t.Fatal(err)
 	}
 	ls := lines(t, buf.Bytes())
-	if len(ls) != 2 {
-		t.Fatalf("%d lines, want 2:\n%s", len(ls), buf.String())
+	if len(ls) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(ls), buf.String())
 	}
 	for i, want := range []map[string]float64{
-		{"DetectorTicks": 1, "DetectorTicksCompleted": 1, "DetectorScopesFailed": 0, "DetectorRegistrationsRead": 42, "DetectorChangesSent": 3},
-		{"DetectorTicks": 1, "DetectorTicksCompleted": 0, "DetectorScopesFailed": 1, "DetectorRegistrationsRead": 42, "DetectorChangesSent": 3},
+		{"DetectorTicks": 1, "DetectorTicksCompleted": 1, "DetectorScopesQueued": 3},
+		{"DetectorTicks": 1, "DetectorTicksCompleted": 0, "DetectorScopesQueued": 1},
+		{"DetectorScopesPolled": 2, "DetectorScopesFailed": 1, "DetectorScopesSkipped": 1, "DetectorRegistrationsRead": 42, "DetectorChangesSent": 3},
 	} {
 		for k, v := range want {
 			if ls[i][k] != v {
-				t.Errorf("tick %d: %s = %v, want %v", i, k, ls[i][k], v)
+				t.Errorf("line %d: %s = %v, want %v", i, k, ls[i][k], v)
 			}
 		}
 		if ls[i]["Stage"] != "prod" {
-			t.Errorf("tick %d: Stage = %v", i, ls[i]["Stage"])
+			t.Errorf("line %d: Stage = %v", i, ls[i]["Stage"])
 		}
 	}
-	if err := (Telemetry{}).DetectorTick(res, nil); err != nil {
+	if err := (Telemetry{}).DetectorTick(jobs.ScopeDispatch{}, nil); err != nil {
 		t.Errorf("no writer: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +49,9 @@ type Detector struct {
 	// before ctx's deadline (default 10 s, at most a sixth of the time left
 	// when the tick starts).
 	Margin time.Duration
+	// Queue is the detector's scope queue: DispatchScopes sends to it
+	// (detector_scope.go). Tick does not use it.
+	Queue ScopeQueue
 }
 
 // DetectorResult says what one tick did, per account/event.
@@ -70,6 +72,8 @@ type ScopeResult struct {
 	Invalid   int       `json:"invalid,omitempty"`
 	Watermark time.Time `json:"watermark"`
 	Error     string    `json:"error,omitempty"`
+	// Skipped says why a scope message did not poll (PollScope).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // env is the detector's clock and logger (it makes no run records, so no
@@ -79,55 +83,32 @@ func (d *Detector) env() runEnv { return runEnv{clock: d.Now, log: d.Logger} }
 // DetectorScope is the store scope of one account and event.
 func DetectorScope(account, event string) string { return account + "/" + event }
 
-// Tick polls every account/event served by an enabled trigger-campaign job.
-// A failing scope does not stop the others; the error joins every scope's.
+// Tick polls every account/event served by an enabled trigger-campaign job,
+// one after another, in this invocation (the in-process form; a deployed
+// detector fans the scopes out through its queue: DispatchScopes and
+// PollScope). A failing scope does not stop the others; the error joins
+// every scope's.
 func (d *Detector) Tick(ctx context.Context) (DetectorResult, error) {
 	var res DetectorResult
-	jobs, err := d.Store.ListJobs(ctx, config.TypeTriggerCampaign)
+	scopes, err := d.Scopes(ctx)
 	if err != nil {
-		return res, fmt.Errorf("detector: list trigger-campaign jobs: %w", err)
-	}
-	type scope struct{ account, event string }
-	var scopes []scope
-	for _, j := range jobs {
-		s := scope{j.Account, j.Event}
-		if j.Enabled && j.Event != "" && !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
-		}
+		return res, err
 	}
 	soft := newSoftDeadline(ctx, d.Margin, 10*time.Second)
-	clients := map[string]Clients{}
-	overlaps := map[string]config.Duration{} // the connection's watermarkOverlap
 	var errs []error
 	for _, s := range scopes {
-		sr := ScopeResult{Account: s.account, Event: s.event}
+		sr := ScopeResult{Account: s.Account, Event: s.Event}
 		if soft.reached(ctx) {
 			sr.Error = "not polled: invocation deadline near"
 			res.Scopes = append(res.Scopes, sr)
 			continue
 		}
-		cl, ok := clients[s.account]
-		if !ok {
-			conn, err := d.Store.GetConnection(ctx, s.account)
-			if err == nil {
-				cl, err = d.Connector.Connect(ctx, conn.WithDefaults())
-			}
-			if err != nil {
-				err = fmt.Errorf("detector %s/%s: connect: %w", s.account, s.event, err)
-				sr.Error = err.Error()
-				errs = append(errs, err)
-				res.Scopes = append(res.Scopes, sr)
-				continue
-			}
-			clients[s.account] = cl
-			overlaps[s.account] = conn.WatermarkOverlap
-		}
-		if err := d.poll(ctx, soft, cl.Certain, &sr, time.Duration(overlaps[s.account])); err != nil {
-			err = fmt.Errorf("detector %s/%s: %w", s.account, s.event, err)
+		if err := d.pollScope(ctx, soft, s, &sr); err != nil {
+			err = fmt.Errorf("detector %s: %w", s, err)
 			sr.Error = err.Error()
 			errs = append(errs, err)
 		}
-		d.env().logger().InfoContext(ctx, "registration changes polled", "account", s.account, "event", s.event,
+		d.env().logger().InfoContext(ctx, "registration changes polled", "account", s.Account, "event", s.Event,
 			"baseline", sr.Baseline, "read", sr.Read, "changes", sr.Changes, "sent", sr.Sent, "watermark", sr.Watermark, "error", sr.Error)
 		res.Scopes = append(res.Scopes, sr)
 	}

@@ -32,6 +32,16 @@ type Executor struct {
 	// Report receives every finished run: its metrics and, when it ended
 	// failed or partial, its notice.
 	Report Reporter
+	// Queue is the job type's work queue: Dispatch and Enqueue send to it,
+	// and a run consumed from it that stops early queues its continuation
+	// there (dispatch.go). Tick and RunNow do not use it.
+	Queue RunQueue
+	// ContinueAfter delays the continuation of a run stopped at the soft
+	// deadline (default DefaultContinueAfter).
+	ContinueAfter time.Duration
+	// BusyRetry is how soon a direct run that found the job running looks
+	// again (default DefaultBusyRetry).
+	BusyRetry time.Duration
 	// Progress, when set, is attached to each run as it starts, for a
 	// progress line; nil: none.
 	Progress *Progress
@@ -88,7 +98,7 @@ func (e *Executor) Tick(ctx context.Context, jobType string) (TickResult, error)
 			res.Skipped[j.ID] = why
 			continue
 		}
-		sum, claimed, err := e.claimAndRun(ctx, j, st.Version, "schedule")
+		run, _, claimed, err := e.claimAndRun(ctx, j, st.Version, "schedule", "")
 		if err != nil {
 			return res, err
 		}
@@ -96,7 +106,7 @@ func (e *Executor) Tick(ctx context.Context, jobType string) (TickResult, error)
 			res.Skipped[j.ID] = "claimed by another invocation"
 			continue
 		}
-		res.Ran = append(res.Ran, sum)
+		res.Ran = append(res.Ran, summarize(run))
 	}
 	return res, nil
 }
@@ -121,14 +131,14 @@ func (e *Executor) RunNow(ctx context.Context, jobID string, force bool) (RunSum
 	if err != nil {
 		return RunSummary{}, fmt.Errorf("run job %q: state: %w", jobID, err)
 	}
-	sum, claimed, err := e.claimAndRun(ctx, j, st.Version, trigger)
+	run, _, claimed, err := e.claimAndRun(ctx, j, st.Version, trigger, "")
 	if err != nil {
-		return sum, err
+		return summarize(run), err
 	}
 	if !claimed {
-		return sum, fmt.Errorf("run job %q: another invocation is running it (lease held until %s)", jobID, st.LeaseUntil.Format(time.RFC3339))
+		return RunSummary{}, fmt.Errorf("run job %q: another invocation is running it (lease held until %s)", jobID, st.LeaseUntil.Format(time.RFC3339))
 	}
-	return sum, nil
+	return summarize(run), nil
 }
 
 // notDue returns why a job should not run now, or "" when it is due.
@@ -165,9 +175,14 @@ func (e *Executor) softDeadline(ctx context.Context) softDeadline {
 	return newSoftDeadline(ctx, e.Margin, 30*time.Second)
 }
 
-func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64, trigger string) (RunSummary, bool, error) {
+// claimAndRun claims the job at its state's version and, when the claim
+// wins, runs it and releases it with its next due time (returned). runID is
+// the run's id, or "" for a new one.
+func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64, trigger, runID string) (store.Run, time.Time, bool, error) {
 	env := e.env()
-	runID := env.newID()
+	if runID == "" {
+		runID = env.newID()
+	}
 	now := env.now()
 	leaseUntil := now.Add(16 * time.Minute) // longer than any Lambda invocation
 	if dl, ok := ctx.Deadline(); ok {
@@ -175,10 +190,10 @@ func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64,
 	}
 	ok, err := e.Store.ClaimJob(ctx, j.ID, runID, version, leaseUntil, now)
 	if err != nil {
-		return RunSummary{}, false, fmt.Errorf("claim job %q: %w", j.ID, err)
+		return store.Run{}, time.Time{}, false, fmt.Errorf("claim job %q: %w", j.ID, err)
 	}
 	if !ok {
-		return RunSummary{}, false, nil
+		return store.Run{}, time.Time{}, false, nil
 	}
 	run, resume := e.execute(ctx, j, runID, trigger)
 	next := e.nextDue(j, run, resume)
@@ -189,9 +204,9 @@ func (e *Executor) claimAndRun(ctx context.Context, j config.Job, version int64,
 	// persists leaves the job due again when the lease expires, and the run's
 	// delta hashes keep that rerun from sending anything twice.
 	if err = e.Store.ReleaseJob(rctx, j.ID, runID, next, run.Outcome); err != nil {
-		return summarize(run), true, fmt.Errorf("release job %q after run %s: %w", j.ID, runID, err)
+		return run, next, true, fmt.Errorf("release job %q after run %s: %w", j.ID, runID, err)
 	}
-	return summarize(run), true, nil
+	return run, next, true, nil
 }
 
 // nextDue is when the job runs next: at once after a checkpoint, when the

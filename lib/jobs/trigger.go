@@ -53,6 +53,11 @@ type Trigger struct {
 	Margin time.Duration
 	// MappingTTL is how long a checked field mapping is trusted (default 15 min).
 	MappingTTL time.Duration
+	// Groups is how many account/event groups of one batch are handled at
+	// once (default DefaultTriggerGroups): a batch of changes from many
+	// events is not a queue of them. Each group's calls still take from the
+	// shared Marketo and Certain budgets.
+	Groups int
 	// Report receives every job run of a batch: its metrics (with the time
 	// from each change to its campaign request) and, when it ended partial,
 	// its notice.
@@ -137,17 +142,46 @@ func (t *Trigger) handle(ctx context.Context, msgs []ChangeMessage, scope groupS
 		}
 		groups[k] = append(groups[k], i)
 	}
+	if scope.settled != nil {
+		// Groups settle concurrently; the hook hears one at a time.
+		var mu sync.Mutex
+		hook := scope.settled
+		scope.settled = func(msg int, runID string, out store.RecordOutcome) {
+			mu.Lock()
+			defer mu.Unlock()
+			hook(msg, runID, out)
+		}
+	}
+	sem := make(chan struct{}, t.groups())
+	var wg sync.WaitGroup
 	for _, k := range order {
 		idx := groups[k]
+		sem <- struct{}{}
 		if soft.reached(ctx) {
+			<-sem
 			for _, i := range idx {
 				errs[i] = errors.New("invocation deadline near: not started, will be redelivered")
 			}
 			continue
 		}
-		t.handleGroup(ctx, soft, msgs, idx, all, errs, scope)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t.handleGroup(ctx, soft, msgs, idx, all, errs, scope) // each group writes its own messages' errs
+		})
 	}
+	wg.Wait()
 	return errs
+}
+
+// DefaultTriggerGroups is how many account/event groups of a batch are
+// handled at once by default (Trigger.Groups).
+const DefaultTriggerGroups = 8
+
+func (t *Trigger) groups() int {
+	if t.Groups > 0 {
+		return t.Groups
+	}
+	return DefaultTriggerGroups
 }
 
 func (t *Trigger) lockFor() time.Duration {

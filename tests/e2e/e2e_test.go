@@ -19,7 +19,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/certain-marketo/certain-marketo/infra/cmctl/ops"
-	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
@@ -47,6 +46,7 @@ type world struct {
 	sqs      *sqs.Client
 	queue    string // change queue URL
 	queueARN string
+	work     map[string]workQueue  // each function's work queue, by directory
 	alerts   alerts                // the operations topic and the queue subscribed to it
 	jobs     map[string]config.Job // by type
 	timings  []string
@@ -65,6 +65,11 @@ func TestScheduledJobsAndCampaignChainUnderRIE(t *testing.T) {
 
 	// The chain: detector -> queue -> trigger-campaign -> Marketo.
 	w.campaignChain()
+
+	// The fan-out: a tick queues each due job, each runs in its own
+	// invocation, and a run stopped at its deadline continues from its own
+	// message.
+	w.fanOut()
 
 	// A run that fails publishes one notice to the operations topic.
 	w.failedRunNotice()
@@ -99,6 +104,9 @@ func setup(t *testing.T) *world {
 	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": dlq, "maxReceiveCount": "5"})
 	w.queueARN = w.createQueue(ctx, "certain-marketo-e2e-RegistrationChangeQueue", map[string]string{
 		"VisibilityTimeout": "900", "RedrivePolicy": string(redrive)})
+
+	// Each function's work queue and its DLQ.
+	w.work = w.createWorkQueues(ctx)
 
 	// The operations topic, with a queue subscribed to read the notices.
 	w.alerts = newAlerts(t, ctx, cfg, w.sqs)
@@ -166,12 +174,20 @@ func setup(t *testing.T) *world {
 		"RegistrationChangeQueue": w.queue, "MarketoBudgetMode": "shared",
 		"AlertTopic": w.alerts.topicARN, "RunNoticeQuiet": "6h",
 	}
+	for _, q := range w.work {
+		refs[q.id] = q.url
+	}
 	w.envs = map[string][]string{}
 	for dir, f := range readTemplate(t) {
 		w.envs[dir] = lambdaEnv(t, f, refs, moto.Endpoint)
 	}
 	if got := envValue(w.envs["registration-changes"], "CHANGE_QUEUE_URL"); got != w.queue {
 		t.Fatalf("registration-changes gets CHANGE_QUEUE_URL=%q, want the change queue %q", got, w.queue)
+	}
+	for fn, q := range w.work {
+		if got := envValue(w.envs[fn], "WORK_QUEUE_URL"); got != q.url {
+			t.Fatalf("%s gets WORK_QUEUE_URL=%q, want its work queue %s", fn, got, q.url)
+		}
 	}
 	return w
 }
@@ -225,34 +241,27 @@ func (w *world) invoke(fn, what string, event []byte, out any) {
 }
 
 // directRun invokes fn with the direct-run event (events/direct-run.json's
-// shape) for the job of type typ and checks the run record the store holds
-// for it. It returns the run.
+// shape) for the job of type typ, which queues it; the queued message,
+// handed back to fn as its work queue's event source mapping would, runs
+// it under the run id the first invocation answered. It checks that run
+// record and returns it.
 func (w *world) directRun(fn, typ string) store.Run {
 	w.t.Helper()
 	ctx := context.Background()
 	j := w.jobs[typ]
-	event, err := json.Marshal(app.Invocation{JobID: j.ID})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var resp app.Response
-	w.invoke(fn, "direct run of "+j.ID, event, &resp)
-	if resp.Run == nil || resp.Run.JobID != j.ID || resp.Run.RunID == "" {
-		w.t.Fatalf("%s: direct run of %s answered %+v, want a run summary of that job", fn, j.ID, resp)
-	}
+	r := w.queuedRun(fn, "direct run of "+j.ID, j.ID)
 	runs, err := w.store.ListRuns(ctx, j.ID, 10)
 	if err != nil {
 		w.t.Fatalf("list runs of %s: %v", j.ID, err)
 	}
-	if len(runs) != 1 || runs[0].ID != resp.Run.RunID {
-		w.t.Fatalf("%s: runs in DynamoDB %+v, want exactly the run %s the function reported", j.ID, runs, resp.Run.RunID)
+	if len(runs) != 1 || runs[0].ID != r.ID {
+		w.t.Fatalf("%s: runs in DynamoDB %+v, want exactly the queued run %s", j.ID, runs, r.ID)
 	}
-	r := runs[0]
 	if r.Outcome != store.RunSucceeded && r.Outcome != store.RunPartial {
 		w.t.Fatalf("%s: run outcome %s (%s), want succeeded or partial", j.ID, r.Outcome, r.Error)
 	}
-	if r.Outcome != resp.Run.Outcome || !mapsEqual(r.Counts, resp.Run.Counts) {
-		w.t.Errorf("%s: stored run %s %v, the function reported %s %v", j.ID, r.Outcome, r.Counts, resp.Run.Outcome, resp.Run.Counts)
+	if r.Trigger != "direct" || r.JobID != j.ID {
+		w.t.Errorf("%s: run %+v, want a direct run of the job", j.ID, r)
 	}
 	w.timings[len(w.timings)-1] += fmt.Sprintf("  %s %v, %d Marketo / %d Certain calls", r.Outcome, r.Counts, r.MarketoCalls, r.CertainCalls)
 	if r.Counts[store.OutcomeFailed] > 0 {
@@ -267,18 +276,6 @@ func (w *world) directRun(fn, typ string) store.Run {
 		w.timings[len(w.timings)-1] += fmt.Sprintf("; failures %v", by)
 	}
 	return r
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // profileByEmail indexes the account's Certain profiles by lower-cased email.
@@ -421,33 +418,15 @@ func (w *world) campaignChain() {
 	tj := w.jobs[config.TypeTriggerCampaign]
 	ev := tj.Event
 
-	tick := func(what string) jobs.DetectorResult {
-		event, err := json.Marshal(app.DetectorInvocation{JobType: app.DetectorJobType, ScheduledTime: time.Now().UTC().Format(time.RFC3339)})
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		var res jobs.DetectorResult
-		w.invoke("registration-changes", what, event, &res)
-		return res
+	base, polls := w.detectorTick("baseline")
+	if base.Scopes == 0 || polls["DetectorScopesPolled"] != float64(base.Queued) || polls["DetectorScopesFailed"] != 0 ||
+		polls["DetectorRegistrationsRead"] == 0 || polls["DetectorChangesSent"] != 0 {
+		w.t.Fatalf("baseline: queued %+v, polls %v; want every scope polled, registrations read, nothing sent", base, polls)
 	}
-	scope := func(res jobs.DetectorResult) jobs.ScopeResult {
-		for _, s := range res.Scopes {
-			if s.Account == w.data.Account && s.Event == ev {
-				if s.Error != "" {
-					w.t.Fatalf("registration-changes: %s/%s: %s", s.Account, s.Event, s.Error)
-				}
-				return s
-			}
-		}
-		w.t.Fatalf("registration-changes polled %+v, not %s/%s (the trigger job's event)", res.Scopes, w.data.Account, ev)
-		return jobs.ScopeResult{}
+	if _, ok, err := w.store.GetWatermark(ctx, jobs.DetectorScope(w.data.Account, ev)); err != nil || !ok {
+		w.t.Fatalf("no watermark for %s/%s after the baseline (%v): the trigger job's event was not polled", w.data.Account, ev, err)
 	}
-
-	base := scope(tick("baseline tick"))
-	if !base.Baseline || base.Sent != 0 || base.Read == 0 {
-		w.t.Fatalf("baseline tick: %+v, want a baseline that read the registrations and sent nothing", base)
-	}
-	w.timings[len(w.timings)-1] += fmt.Sprintf("  read %d, sent %d", base.Read, base.Sent)
+	w.timings[len(w.timings)-1] += fmt.Sprintf("  %d scopes, read %v, sent %v", base.Queued, polls["DetectorRegistrationsRead"], polls["DetectorChangesSent"])
 	if n := w.queueDepth(ctx); n != 0 {
 		w.t.Fatalf("%d messages on the change queue after the baseline tick, want 0", n)
 	}
@@ -472,10 +451,10 @@ func (w *world) campaignChain() {
 		w.t.Fatalf("set status: %v", err)
 	}
 
-	second := scope(tick("tick after the status change"))
-	w.timings[len(w.timings)-1] += fmt.Sprintf("  read %d, changes %d, sent %d", second.Read, second.Changes, second.Sent)
-	if second.Baseline || second.Sent != 1 {
-		w.t.Fatalf("second tick: %+v, want exactly the one change sent", second)
+	_, second := w.detectorTick("tick after the status change")
+	w.timings[len(w.timings)-1] += fmt.Sprintf("  read %v, sent %v", second["DetectorRegistrationsRead"], second["DetectorChangesSent"])
+	if second["DetectorChangesSent"] != 1 || second["DetectorScopesFailed"] != 0 {
+		w.t.Fatalf("second tick: polls %v, want exactly the one change sent", second)
 	}
 	msg := w.receiveOne(ctx)
 	change, err := jobs.DecodeChange([]byte(aws.ToString(msg.Body)))
@@ -621,14 +600,19 @@ func (w *world) receiveOne(ctx context.Context) sqstypes.Message {
 	return out.Messages[0]
 }
 
-// sqsEvent wraps m as Lambda's SQS event source mapping hands it to the
-// function.
+// sqsEvent wraps m, received from the change queue, as Lambda's SQS event
+// source mapping hands it to the function.
 func (w *world) sqsEvent(m sqstypes.Message) events.SQSEvent {
+	return events.SQSEvent{Records: []events.SQSMessage{w.sqsRecord(m, w.queueARN)}}
+}
+
+// sqsRecord is m, received from the queue arn, as an SQS event record.
+func (w *world) sqsRecord(m sqstypes.Message, arn string) events.SQSMessage {
 	rec := events.SQSMessage{
 		MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
 		Md5OfBody: aws.ToString(m.MD5OfBody), Md5OfMessageAttributes: aws.ToString(m.MD5OfMessageAttributes),
 		Attributes: m.Attributes, MessageAttributes: map[string]events.SQSMessageAttribute{},
-		EventSource: "aws:sqs", EventSourceARN: w.queueARN, AWSRegion: "us-east-1",
+		EventSource: "aws:sqs", EventSourceARN: arn, AWSRegion: "us-east-1",
 	}
 	for k, v := range m.MessageAttributes {
 		rec.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
@@ -636,7 +620,7 @@ func (w *world) sqsEvent(m sqstypes.Message) events.SQSEvent {
 	if rec.MessageId == "" || rec.Attributes["ApproximateReceiveCount"] == "" {
 		w.t.Fatalf("received message lacks messageId or ApproximateReceiveCount: %+v", m)
 	}
-	return events.SQSEvent{Records: []events.SQSMessage{rec}}
+	return rec
 }
 
 // queueDepth is the change queue's visible plus in-flight message count.

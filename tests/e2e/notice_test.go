@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
@@ -105,17 +104,11 @@ func (w *world) failedRunNotice() {
 	if err := w.store.PutJob(ctx, j); err != nil {
 		w.t.Fatalf("store job: %v", err)
 	}
-	event, err := json.Marshal(app.Invocation{JobID: j.ID})
-	if err != nil {
-		w.t.Fatal(err)
+	r := w.queuedRun("import-leads", "direct run of a job whose list is missing", j.ID)
+	if r.Outcome != store.RunFailed {
+		w.t.Fatalf("run of %s = %+v, want a failed run", j.ID, r)
 	}
-	var resp app.Response
-	w.invoke("import-leads", "direct run of a job whose list is missing", event, &resp)
-	if resp.Run == nil || resp.Run.Outcome != store.RunFailed {
-		w.t.Fatalf("run of %s answered %+v, want a failed run", j.ID, resp)
-	}
-	runID := resp.Run.RunID
-
+	runID := r.ID
 	var mine []notification
 	for _, n := range w.drainAlerts(ctx) {
 		w.checkNoticeClean(n)

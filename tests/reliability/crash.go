@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,17 @@ import (
 type CrashStore struct {
 	store.Store
 	crashed atomic.Bool
+
+	mu         sync.Mutex
+	afterClaim func(jobID string)
+}
+
+// SetAfterClaim calls f right after every claim that won (a fault that
+// kills the process there).
+func (c *CrashStore) SetAfterClaim(f func(jobID string)) {
+	c.mu.Lock()
+	c.afterClaim = f
+	c.mu.Unlock()
 }
 
 var _ store.Store = (*CrashStore)(nil)
@@ -54,7 +66,14 @@ func (c *CrashStore) ClaimJob(ctx context.Context, jobID, runID string, v int64,
 	if err := c.refuse(); err != nil {
 		return false, err
 	}
-	return c.Store.ClaimJob(ctx, jobID, runID, v, leaseUntil, now)
+	ok, err := c.Store.ClaimJob(ctx, jobID, runID, v, leaseUntil, now)
+	c.mu.Lock()
+	f := c.afterClaim
+	c.mu.Unlock()
+	if ok && err == nil && f != nil {
+		f(jobID)
+	}
+	return ok, err
 }
 
 func (c *CrashStore) ReleaseJob(ctx context.Context, jobID, runID string, next time.Time, outcome string) error {

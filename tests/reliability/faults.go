@@ -239,9 +239,14 @@ func SQSDuplicates(seed uint64) Fault {
 		}}
 }
 
-// Catalogue is every fault kind, for the soak mix.
-func Catalogue(seed uint64) []Fault {
-	return []Fault{TokenExpiry(), Bursts606(), Quota607(), RandomNetwork(), RecordFailures(), CertainFaults(), Deadline(), CrashAfterWrite(2), SQSDuplicates(seed)}
+// Catalogue is every fault kind, for the soak mix; viaQueue adds the faults
+// of the deployed fan-out (its worlds run with Config.ViaQueue).
+func Catalogue(seed uint64, viaQueue bool) []Fault {
+	c := []Fault{TokenExpiry(), Bursts606(), Quota607(), RandomNetwork(), RecordFailures(), CertainFaults(), Deadline(), CrashAfterWrite(2), SQSDuplicates(seed)}
+	if viaQueue {
+		c = append(c, DuplicateRunMessages(), LostContinuation(), CrashAfterClaim())
+	}
+	return c
 }
 
 // ConcurrencyWorld sets the world up for 615: Marketo allows 2 calls in

@@ -174,3 +174,48 @@ func TestCertainTenantStarts429MidRun(t *testing.T) {
 		t.Errorf("%d of the %d calls from the onset on were refused, more than the %d the cuts and probes allow: a 429 storm", refused, len(after), bound)
 	}
 }
+
+// The deployed fan-out (Config.ViaQueue): every step's jobs are queued by
+// their schedule tick and consumed by two processes at once.
+func viaQueue(c *Config) { c.ViaQueue = true }
+
+func TestQueueNoFaults(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "queue, no faults", World: viaQueue})
+	requireHeld(t, r)
+}
+
+// Every run message three times, to two consumers at once: each job still
+// runs once per due time, and nothing is written twice.
+func TestQueueDuplicateRunMessages(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "queue, duplicate run messages", Faults: []Fault{DuplicateRunMessages()}, World: viaQueue})
+	requireHeld(t, r)
+	if r.Injected == 0 {
+		t.Error("no run message was duplicated")
+	}
+}
+
+// A run stopped at its deadline whose continuation message is lost: the
+// next tick finds the job due and continues from the checkpoint.
+func TestQueueLostContinuation(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "queue, lost continuation", Faults: []Fault{LostContinuation()}, World: viaQueue})
+	requireHeld(t, r)
+	if !strings.Contains(r.Faults, "continuation lost") {
+		t.Errorf("no continuation was lost: %s", r.Faults)
+	}
+	for _, o := range r.Outcomes {
+		if !strings.HasPrefix(o, StepTrigger) && !strings.Contains(o, "checkpointed") {
+			t.Errorf("step did not stop at the deadline and continue: %s", o)
+		}
+	}
+}
+
+// The consumer dies right after its claim won: the lease expires, the
+// message stays hidden, and the next tick runs the job.
+func TestQueueConsumerCrashAfterClaim(t *testing.T) {
+	r := RunScenario(t, Scenario{Name: "queue, crash after claim", Faults: []Fault{CrashAfterClaim()}, World: viaQueue,
+		Steps: []string{JobImport, JobSync, StepMetrics}})
+	requireHeld(t, r)
+	if strings.Count(r.Outcome(), "crashed") < 3 {
+		t.Errorf("every step must have crashed once: %s", r.Outcome())
+	}
+}

@@ -35,7 +35,8 @@ func TestSoak(t *testing.T) {
 	deadline := time.Now().Add(*soakDuration)
 	var rows []Result
 	for i := 0; long && time.Now().Before(deadline) || !long && i < 3; i++ {
-		cat := Catalogue(rng.Uint64())
+		queued := rng.IntN(2) == 0
+		cat := Catalogue(rng.Uint64(), queued)
 		rng.Shuffle(len(cat), func(a, b int) { cat[a], cat[b] = cat[b], cat[a] })
 		n := 1 + rng.IntN(3)
 		var names []string
@@ -43,6 +44,10 @@ func TestSoak(t *testing.T) {
 			names = append(names, f.Name)
 		}
 		sc := Scenario{Name: fmt.Sprintf("#%d %s", i+1, strings.Join(names, " + ")), Faults: cat[:n], Seed: rng.Uint64()}
+		if queued {
+			sc.Name += " (via the work queue)"
+			sc.World = func(c *Config) { c.ViaQueue = true }
+		}
 		r := RunScenario(t, sc)
 		rows = append(rows, r)
 		for _, v := range r.Violations {

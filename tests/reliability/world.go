@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/certain-marketo/certain-marketo/lib/app"
 	"github.com/certain-marketo/certain-marketo/lib/certain"
@@ -26,6 +27,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/memqueue"
 )
 
 // Job ids of the demo jobs every world stores.
@@ -69,6 +71,10 @@ type Config struct {
 	// Changes is how many Invited registrations of the main event move to
 	// Pre-Registered between the detector's baseline and its next tick.
 	Changes int
+	// ViaQueue runs the scheduled jobs as deployed: each step is a schedule
+	// tick queuing run messages, consumed by two processes at once
+	// (workqueue.go); otherwise each step is a direct run in this process.
+	ViaQueue bool
 }
 
 // World is the whole product on both simulators and the embedded store, on
@@ -99,6 +105,14 @@ type World struct {
 
 	// SQS is trigger-campaign's Lambda handler (the real app.SQSChangeHandler).
 	SQS func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+
+	// With Config.ViaQueue: the work queue of the scheduled jobs and the
+	// job function's handler in each of two processes (Executor's and
+	// Executor2's).
+	Broker    *memqueue.Broker
+	Work      *memqueue.Queue
+	Consumers []lambda.Handler
+	viaQueue  bool
 
 	mu        sync.Mutex
 	interrupt func(jobID string) bool
@@ -184,6 +198,10 @@ func NewWorld(t testing.TB, cfg Config) *World {
 	w.Executor = w.NewExecutor(w.MarketoClient, w.CertainClient)
 	// A second function's process: its own clients, the same budget.
 	w.Executor2 = w.NewExecutor(w.newClients(w.cbudget))
+	if cfg.ViaQueue {
+		w.viaQueue = true
+		w.setupWorkQueue()
+	}
 	w.Trigger = &jobs.Trigger{Store: w.Store, Connector: conn, Now: clk.Now, Logger: w.Logger}
 	w.Detector = &jobs.Detector{Store: w.Store, Connector: conn, Sender: w.Queue, Now: clk.Now, Logger: w.Logger}
 	w.SQS = app.SQSChangeHandler(w.Trigger, w.Logger)
@@ -324,6 +342,13 @@ func (w *World) Run(ctx context.Context, jobID string) (string, error) {
 	if jobID == StepTrigger {
 		return w.runTrigger(ctx)
 	}
+	if w.viaQueue {
+		outs, err := w.runViaQueue(ctx, jobID)
+		if err != nil {
+			return "", err
+		}
+		return outs[0], nil
+	}
 	return w.RunOn(ctx, w.Executor, jobID)
 }
 
@@ -342,6 +367,9 @@ func (w *World) RunOn(ctx context.Context, ex *jobs.Executor, jobID string) (str
 // RunTogether runs jobs at the same time, as separate Lambdas would, and
 // checks their run records together.
 func (w *World) RunTogether(ctx context.Context, jobIDs ...string) ([]string, error) {
+	if w.viaQueue {
+		return w.runViaQueue(ctx, jobIDs...)
+	}
 	before := w.observe()
 	var wg sync.WaitGroup
 	runs := make([]store.Run, len(jobIDs))

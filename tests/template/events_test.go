@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
 )
 
 // changeV1 is the documented v1 registration-change message.
@@ -118,6 +120,34 @@ func TestEnvJSONCoversStackValues(t *testing.T) {
 			if _, ok := env["Parameters"][name]; !ok {
 				t.Errorf("events/env.json gives %s no %s (the template sets it from the stack: %v)", id, name, v)
 			}
+		}
+	}
+}
+
+// The work-queue samples: every body of the good ones decodes as the
+// message its function consumes; the malformed ones hold exactly one that
+// does not (the first), beside a good one.
+func TestWorkQueueSampleEvents(t *testing.T) {
+	for _, tc := range []struct {
+		good, bad string
+		decode    func([]byte) error
+	}{
+		{"sqs-run-job.json", "sqs-run-job-malformed.json", func(b []byte) error { _, err := jobs.DecodeRun(b); return err }},
+		{"sqs-detector-scopes.json", "sqs-detector-scopes-malformed.json", func(b []byte) error { _, err := jobs.DecodeScope(b); return err }},
+	} {
+		var good, bad events.SQSEvent
+		readEvent(t, tc.good, &good)
+		readEvent(t, tc.bad, &bad)
+		if len(good.Records) == 0 || len(bad.Records) != 2 {
+			t.Fatalf("%s has %d records, %s %d; want some and 2", tc.good, len(good.Records), tc.bad, len(bad.Records))
+		}
+		for i, r := range good.Records {
+			if err := tc.decode([]byte(r.Body)); err != nil || r.MessageId == "" || r.EventSource != "aws:sqs" {
+				t.Errorf("%s record %d: %v (messageId %q, eventSource %q)", tc.good, i, err, r.MessageId, r.EventSource)
+			}
+		}
+		if tc.decode([]byte(bad.Records[0].Body)) == nil || tc.decode([]byte(bad.Records[1].Body)) != nil {
+			t.Errorf("%s: want its first body refused and its second accepted", tc.bad)
 		}
 	}
 }

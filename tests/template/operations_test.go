@@ -154,8 +154,8 @@ func dlqAlarmProblems(tp template) []string {
 
 func TestEveryDLQHasAnAlarm(t *testing.T) {
 	tp := loadTemplate(t)
-	if got := fmt.Sprint(deadLetterQueues(tp)); got != "[RegistrationChangeDLQ SchedulerDLQ]" {
-		t.Errorf("dead-letter queues found: %s, want RegistrationChangeDLQ and SchedulerDLQ", got)
+	if got, want := fmt.Sprint(deadLetterQueues(tp)), "[DetectorWorkDLQ EngagementMetricsWorkDLQ ImportLeadsWorkDLQ InterestMetricsWorkDLQ RegistrationChangeDLQ SchedulerDLQ SyncLeadsWorkDLQ]"; got != want {
+		t.Errorf("dead-letter queues found: %s, want %s (the change queue's, the schedules', and each work queue's)", got, want)
 	}
 	for _, p := range dlqAlarmProblems(tp) {
 		t.Error(p)
@@ -207,7 +207,10 @@ func emitted(t *testing.T) map[string][]string {
 		t.Fatal(err)
 	}
 	tm := app.Telemetry{W: &buf, Stage: "prod"}
-	if err := tm.DetectorTick(jobs.DetectorResult{}, nil); err != nil {
+	if err := tm.DetectorTick(jobs.ScopeDispatch{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.DetectorPolls([]jobs.ScopeResult{{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tm.BudgetUsage("123-ABC-456", limit.DailyUsage{Calls: 10, Limit: 100, Known: true}); err != nil {

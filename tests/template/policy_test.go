@@ -14,6 +14,7 @@ var allowedPolicyTemplates = map[string]bool{
 	"DynamoDBReadPolicy":                    true,
 	"DynamoDBCrudPolicy":                    true,
 	"SQSSendMessagePolicy":                  true,
+	"SQSPollerPolicy":                       true,
 	"SNSPublishMessagePolicy":               true,
 	"AWSSecretsManagerGetSecretValuePolicy": true,
 }
@@ -115,7 +116,7 @@ func TestPoliciesAreScoped(t *testing.T) {
 		if props["Role"] != nil {
 			t.Errorf("%s sets Role; use per-function Policies so the grants are reviewable here", id)
 		}
-		var templates []string
+		var templates, polls, sends []string
 		for _, p := range asSlice(props["Policies"]) {
 			if name, ok := p.(string); ok {
 				t.Errorf("%s attaches managed policy %q; grant only what it uses with a policy template", id, name)
@@ -132,6 +133,13 @@ func TestPoliciesAreScoped(t *testing.T) {
 					continue
 				}
 				for pk, pv := range asMap(params) {
+					if q := asSlice(asMap(pv)["Fn::GetAtt"]); pk == "QueueName" && len(q) == 2 && q[1] == "QueueName" {
+						if name == "SQSPollerPolicy" {
+							polls = append(polls, fmt.Sprint(q[0]))
+						} else {
+							sends = append(sends, fmt.Sprint(q[0]))
+						}
+					}
 					switch name {
 					case "AWSSecretsManagerGetSecretValuePolicy":
 						if got := resourceStrings(pv); len(got) != 1 || got[0] != secretPrefix {
@@ -153,9 +161,23 @@ func TestPoliciesAreScoped(t *testing.T) {
 			}
 		}
 		sort.Strings(templates)
-		hasSend := slices.Contains(templates, "SQSSendMessagePolicy")
-		if hasSend != (id == "RegistrationChangesFunction") {
-			t.Errorf("%s SQSSendMessagePolicy = %v; only RegistrationChangesFunction sends messages", id, hasSend)
+		// Each function receives from its own queue only, and sends only to
+		// its own work queue (and the detector to the change queue).
+		fn := wantFunctions[id]
+		if fmt.Sprint(polls) != "["+fn.queue+"]" {
+			t.Errorf("%s SQSPollerPolicy on %v, want exactly its own queue %s", id, polls, fn.queue)
+		}
+		var wantSends []string
+		if len(fn.jobTypes) > 0 {
+			wantSends = append(wantSends, fn.queue)
+		}
+		if id == "RegistrationChangesFunction" {
+			wantSends = append(wantSends, "RegistrationChangeQueue")
+		}
+		sort.Strings(sends)
+		sort.Strings(wantSends)
+		if fmt.Sprint(sends) != fmt.Sprint(wantSends) {
+			t.Errorf("%s SQSSendMessagePolicy on %v, want %v", id, sends, wantSends)
 		}
 		// Every function that runs jobs publishes the notices of its runs;
 		// the detector makes no run records, so it publishes nothing.
@@ -167,7 +189,8 @@ func TestPoliciesAreScoped(t *testing.T) {
 		if hasPublish {
 			want = append(want, "SNSPublishMessagePolicy")
 		}
-		if hasSend {
+		want = append(want, "SQSPollerPolicy")
+		for range wantSends {
 			want = append(want, "SQSSendMessagePolicy")
 		}
 		if fmt.Sprint(templates) != fmt.Sprint(want) {

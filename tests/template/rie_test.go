@@ -48,12 +48,17 @@ func TestFunctionsAnswerSampleEventsUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create queue: %v", err)
 	}
+	wq, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("rie-work")})
+	if err != nil {
+		t.Fatalf("create queue: %v", err)
+	}
 	bin := t.TempDir()
 	buildLocal(t, bin)
 
 	env := append(os.Environ(),
 		"STAGE=test", "CONFIG_TABLE="+names.Config, "STATE_TABLE="+names.State,
-		"CHANGE_QUEUE_URL="+aws.ToString(q.QueueUrl), "MARKETO_BUDGET_MODE=shared", "DEADLINE_MARGIN=2s",
+		"CHANGE_QUEUE_URL="+aws.ToString(q.QueueUrl), "WORK_QUEUE_URL="+aws.ToString(wq.QueueUrl),
+		"MARKETO_BUDGET_MODE=shared", "DEADLINE_MARGIN=2s",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL=DEBUG",
 	)
 	root := repoRoot(t)
@@ -70,9 +75,7 @@ func TestFunctionsAnswerSampleEventsUnderRIE(t *testing.T) {
 		for _, jt := range fn.jobTypes {
 			samples = append(samples, "schedule-tick-"+jt+".json")
 		}
-		if fn.sqs {
-			samples = append(samples, "sqs-registration-changes.json", "sqs-registration-changes-malformed.json")
-		}
+		samples = append(samples, fn.samples...)
 		for _, sample := range samples {
 			t.Run(id+"/"+sample, func(t *testing.T) {
 				resp, logs := invokeUnderRIE(t, rieBin, filepath.Join(bin, fn.dir), env, read(sample))
@@ -84,7 +87,7 @@ func TestFunctionsAnswerSampleEventsUnderRIE(t *testing.T) {
 					t.Fatalf("function failed: %s\nlogs:\n%s", resp, logs)
 				}
 				printed := checkJSONLogLines(t, logs)
-				if !fn.sqs {
+				if !strings.HasPrefix(sample, "sqs-") {
 					return
 				}
 				if strings.Contains(sample, "malformed") && printed == 0 {
@@ -99,9 +102,13 @@ func TestFunctionsAnswerSampleEventsUnderRIE(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := fmt.Sprint(failures.BatchItemFailures)
-				want := "[]"
-				if strings.Contains(sample, "malformed") {
-					want = "[{5f4c1b2e-7a1d-4c1e-9b7a-000000000003}]"
+				want := map[string]string{
+					"sqs-registration-changes-malformed.json": "[{5f4c1b2e-7a1d-4c1e-9b7a-000000000003}]",
+					"sqs-run-job-malformed.json":              "[{7c1d9e40-2b6a-4f0e-8d3c-000000000002}]",
+					"sqs-detector-scopes-malformed.json":      "[{7c1d9e40-2b6a-4f0e-8d3c-000000000013}]",
+				}[sample]
+				if want == "" {
+					want = "[]"
 				}
 				if got != want {
 					t.Errorf("batchItemFailures = %s, want %s (only the malformed message)\nlogs:\n%s", got, want, logs)
@@ -110,7 +117,8 @@ func TestFunctionsAnswerSampleEventsUnderRIE(t *testing.T) {
 		}
 	}
 
-	// A direct run of a job that does not exist is a clear error naming the job.
+	// A direct run of a job that does not exist is a clear error naming the
+	// job (nothing is queued for it).
 	resp, logs := invokeUnderRIE(t, rieBin, filepath.Join(bin, "sync-leads"), env, read("direct-run.json"))
 	if !strings.Contains(string(resp), "errorMessage") || !strings.Contains(string(resp), "summit-sync") {
 		t.Errorf("direct run of an unknown job = %s, want an error naming summit-sync\nlogs:\n%s", resp, logs)

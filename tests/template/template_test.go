@@ -11,24 +11,39 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/external"
 )
 
 type wantFunction struct {
 	dir      string
-	jobTypes []string // ScheduleV2 job types; nil for the SQS consumer
-	sqs      bool
+	jobTypes []string // ScheduleV2 job types; nil for trigger-campaign
+	queue    string   // the queue its event source mapping consumes
+	batch    int      // the mapping's BatchSize
+	// samples are the SQS sample events in events/ for its queue, the
+	// malformed one last.
+	samples []string
 }
 
-// The six functions and what triggers them (docs/architecture.md §1).
+// The six functions and what triggers them (docs/architecture.md §1): every
+// one consumes a queue of its own; the job functions and the detector are
+// also ticked by a schedule, which queues their work there.
 var wantFunctions = map[string]wantFunction{
-	"ImportLeadsFunction":         {dir: "import-leads", jobTypes: []string{"import-leads", "import-profiles"}},
-	"TriggerCampaignFunction":     {dir: "trigger-campaign", sqs: true},
-	"SyncLeadsFunction":           {dir: "sync-leads", jobTypes: []string{"sync-leads"}},
-	"EngagementMetricsFunction":   {dir: "engagement-metrics", jobTypes: []string{"engagement-metrics"}},
-	"InterestMetricsFunction":     {dir: "interest-metrics", jobTypes: []string{"interest-metrics"}},
-	"RegistrationChangesFunction": {dir: "registration-changes", jobTypes: []string{"registration-changes"}},
+	"ImportLeadsFunction": {dir: "import-leads", jobTypes: []string{"import-leads", "import-profiles"},
+		queue: "ImportLeadsWorkQueue", batch: 1, samples: runSamples},
+	"TriggerCampaignFunction": {dir: "trigger-campaign", queue: "RegistrationChangeQueue", batch: 100,
+		samples: []string{"sqs-registration-changes.json", "sqs-registration-changes-malformed.json"}},
+	"SyncLeadsFunction": {dir: "sync-leads", jobTypes: []string{"sync-leads"},
+		queue: "SyncLeadsWorkQueue", batch: 1, samples: runSamples},
+	"EngagementMetricsFunction": {dir: "engagement-metrics", jobTypes: []string{"engagement-metrics"},
+		queue: "EngagementMetricsWorkQueue", batch: 1, samples: runSamples},
+	"InterestMetricsFunction": {dir: "interest-metrics", jobTypes: []string{"interest-metrics"},
+		queue: "InterestMetricsWorkQueue", batch: 1, samples: runSamples},
+	"RegistrationChangesFunction": {dir: "registration-changes", jobTypes: []string{"registration-changes"},
+		queue: "DetectorWorkQueue", batch: jobs.ScopeBatch, samples: []string{"sqs-detector-scopes.json", "sqs-detector-scopes-malformed.json"}},
 }
+
+var runSamples = []string{"sqs-run-job.json", "sqs-run-job-malformed.json"}
 
 func TestFunctionsAreArm64ProvidedBuiltByMakefile(t *testing.T) {
 	tp := loadTemplate(t)
@@ -131,66 +146,128 @@ func TestMakefileHasBuildTargetPerFunction(t *testing.T) {
 	}
 }
 
-func TestSQSEventsReportPartialFailuresAndQueueRules(t *testing.T) {
+// mappings returns the template's event source mappings by function id.
+func (tp template) mappings(t *testing.T) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	for id, r := range tp.ofType("AWS::Lambda::EventSourceMapping") {
+		p := asMap(r["Properties"])
+		fn, _ := asMap(p["FunctionName"])["Ref"].(string)
+		if _, ok := wantFunctions[fn]; !ok {
+			t.Errorf("event source mapping %s: FunctionName %v is not !Ref of one of the functions", id, p["FunctionName"])
+			continue
+		}
+		out[fn] = append(out[fn], p)
+	}
+	return out
+}
+
+// Every function consumes exactly its own queue through an
+// AWS::Lambda::EventSourceMapping (never a SAM SQS event, for which SAM
+// attaches AWSLambdaSQSQueueExecutionRole: every queue of the account), with
+// partial batch responses, a bounded concurrency, and the queue rules.
+func TestEventSourceMappingsAndQueueRules(t *testing.T) {
 	tp := loadTemplate(t)
 	params := asMap(tp.raw["Parameters"])
-	found := 0
-	for id := range wantFunctions {
+	maps := tp.mappings(t)
+	for id, fn := range wantFunctions {
+		for name, ev := range asMap(asMap(tp.resource(t, id)["Properties"])["Events"]) {
+			if asMap(ev)["Type"] == "SQS" {
+				t.Errorf("%s.%s is a SAM SQS event: SAM would attach AWSLambdaSQSQueueExecutionRole (every queue of the account); declare an AWS::Lambda::EventSourceMapping", id, name)
+			}
+		}
 		timeout, ok := number(tp.fnProp(id, "Timeout"))
 		if !ok {
 			t.Fatalf("%s Timeout %v is not a number", id, tp.fnProp(id, "Timeout"))
 		}
-		for name, ev := range asMap(asMap(tp.resource(t, id)["Properties"])["Events"]) {
-			evm := asMap(ev)
-			if evm["Type"] != "SQS" {
-				continue
-			}
-			found++
-			if !wantFunctions[id].sqs {
-				t.Errorf("%s.%s: unexpected SQS event", id, name)
-			}
-			p := asMap(evm["Properties"])
-			if !slices.Contains(asSlice(p["FunctionResponseTypes"]), any("ReportBatchItemFailures")) {
-				t.Errorf("%s.%s: FunctionResponseTypes lacks ReportBatchItemFailures (returned failures would be ignored)", id, name)
-			}
-			window, _ := number(p["MaximumBatchingWindowInSeconds"])
-			if mc := asMap(p["ScalingConfig"])["MaximumConcurrency"]; mc != nil {
-				if ref, ok := asMap(mc)["Ref"].(string); ok {
-					if min, ok := number(asMap(params[ref])["MinValue"]); !ok || min < 2 {
-						t.Errorf("%s.%s: MaximumConcurrency parameter %s MinValue %v, want >= 2", id, name, ref, asMap(params[ref])["MinValue"])
-					}
-				} else if n, ok := number(mc); !ok || n < 2 {
-					t.Errorf("%s.%s: MaximumConcurrency %v, want >= 2", id, name, mc)
-				}
-			}
-			ga := asSlice(asMap(p["Queue"])["Fn::GetAtt"])
-			if len(ga) != 2 || ga[1] != "Arn" {
-				t.Errorf("%s.%s: Queue %v is not !GetAtt <queue>.Arn of this stack", id, name, p["Queue"])
-				continue
-			}
-			qid := ga[0].(string)
-			q := asMap(tp.resource(t, qid)["Properties"])
-			vis, _ := number(q["VisibilityTimeout"])
-			if min := 6*timeout + window; vis < min {
-				t.Errorf("%s VisibilityTimeout = %d, want >= 6 x %s Timeout %d + window %d = %d", qid, vis, id, timeout, window, min)
-			}
-			rp := asMap(q["RedrivePolicy"])
-			if n, ok := number(rp["maxReceiveCount"]); !ok || n < 5 {
-				t.Errorf("%s RedrivePolicy.maxReceiveCount = %v, want >= 5", qid, rp["maxReceiveCount"])
-			}
-			dlq := asSlice(asMap(rp["deadLetterTargetArn"])["Fn::GetAtt"])
-			if len(dlq) != 2 {
-				t.Errorf("%s has no dead-letter queue of this stack: %v", qid, rp)
-				continue
-			}
-			ret, _ := number(asMap(tp.resource(t, dlq[0].(string))["Properties"])["MessageRetentionPeriod"])
-			if ret != 1209600 {
-				t.Errorf("DLQ %s MessageRetentionPeriod = %d, want 1209600 (14 days)", dlq[0], ret)
-			}
+		if len(maps[id]) != 1 {
+			t.Errorf("%s has %d event source mappings, want 1 (its queue %s)", id, len(maps[id]), fn.queue)
+			continue
+		}
+		p := maps[id][0]
+		if ga := asSlice(asMap(p["EventSourceArn"])["Fn::GetAtt"]); len(ga) != 2 || ga[0] != fn.queue || ga[1] != "Arn" {
+			t.Errorf("%s consumes %v, want !GetAtt %s.Arn", id, p["EventSourceArn"], fn.queue)
+			continue
+		}
+		if !slices.Contains(asSlice(p["FunctionResponseTypes"]), any("ReportBatchItemFailures")) {
+			t.Errorf("%s's mapping: FunctionResponseTypes lacks ReportBatchItemFailures (returned failures would be ignored)", id)
+		}
+		if n, _ := number(p["BatchSize"]); n != fn.batch {
+			t.Errorf("%s's mapping: BatchSize %v, want %d", id, p["BatchSize"], fn.batch)
+		}
+		window, _ := number(p["MaximumBatchingWindowInSeconds"])
+		ref, _ := asMap(asMap(p["ScalingConfig"])["MaximumConcurrency"])["Ref"].(string)
+		if min, ok := number(asMap(params[ref])["MinValue"]); ref == "" || !ok || min < 2 {
+			t.Errorf("%s's mapping: MaximumConcurrency %v, want !Ref a parameter with MinValue >= 2", id, asMap(p["ScalingConfig"])["MaximumConcurrency"])
+		}
+		q := asMap(tp.resource(t, fn.queue)["Properties"])
+		vis, _ := number(q["VisibilityTimeout"])
+		if min := 6*timeout + window; vis < min {
+			t.Errorf("%s VisibilityTimeout = %d, want >= 6 x %s Timeout %d + window %d = %d", fn.queue, vis, id, timeout, window, min)
+		}
+		rp := asMap(q["RedrivePolicy"])
+		if n, ok := number(rp["maxReceiveCount"]); !ok || n < 5 {
+			t.Errorf("%s RedrivePolicy.maxReceiveCount = %v, want >= 5", fn.queue, rp["maxReceiveCount"])
+		}
+		dlq := asSlice(asMap(rp["deadLetterTargetArn"])["Fn::GetAtt"])
+		if len(dlq) != 2 {
+			t.Errorf("%s has no dead-letter queue of this stack: %v", fn.queue, rp)
+			continue
+		}
+		ret, _ := number(asMap(tp.resource(t, dlq[0].(string))["Properties"])["MessageRetentionPeriod"])
+		if ret != 1209600 {
+			t.Errorf("DLQ %s MessageRetentionPeriod = %d, want 1209600 (14 days)", dlq[0], ret)
+		}
+		if q["SqsManagedSseEnabled"] != true {
+			t.Errorf("%s is not encrypted at rest (SqsManagedSseEnabled)", fn.queue)
 		}
 	}
-	if found != 1 {
-		t.Errorf("found %d SQS events, want 1 (TriggerCampaignFunction)", found)
+	if n := len(tp.ofType("AWS::Lambda::EventSourceMapping")); n != len(wantFunctions) {
+		t.Errorf("%d event source mappings, want %d (one per function)", n, len(wantFunctions))
+	}
+}
+
+// A function whose schedule queues its work reads that queue's URL from
+// WORK_QUEUE_URL, which must be the queue its mapping consumes.
+func TestWorkQueueURLIsTheConsumedQueue(t *testing.T) {
+	tp := loadTemplate(t)
+	for id, fn := range wantFunctions {
+		got := asMap(tp.envVars(id)["WORK_QUEUE_URL"])["Ref"]
+		switch {
+		case len(fn.jobTypes) == 0 && got != nil:
+			t.Errorf("%s WORK_QUEUE_URL = %v; trigger-campaign has no work queue", id, got)
+		case len(fn.jobTypes) > 0 && got != fn.queue:
+			t.Errorf("%s WORK_QUEUE_URL = !Ref %v, want !Ref %s (the queue it consumes)", id, got, fn.queue)
+		}
+	}
+}
+
+// Reserved concurrency never below the mapping's MaximumConcurrency
+// (throttled SQS invocations are retried and cost receives), nor below it
+// plus one for a function its schedule also invokes; none is the default
+// here (the mapping bounds the consumers).
+func TestReservedConcurrencyNotBelowMaximumConcurrency(t *testing.T) {
+	tp := loadTemplate(t)
+	params := asMap(tp.raw["Parameters"])
+	maps := tp.mappings(t)
+	for id, fn := range wantFunctions {
+		rc := tp.fnProp(id, "ReservedConcurrentExecutions")
+		if rc == nil || len(maps[id]) == 0 {
+			continue
+		}
+		reserved, ok := number(rc)
+		if ref, isRef := asMap(rc)["Ref"].(string); isRef {
+			reserved, ok = number(asMap(params[ref])["MinValue"])
+		}
+		mc := asMap(asMap(maps[id][0]["ScalingConfig"])["MaximumConcurrency"])
+		max, _ := number(asMap(params[fmt.Sprint(mc["Ref"])])["MaxValue"])
+		need := max
+		if len(fn.jobTypes) > 0 {
+			need++
+		}
+		if !ok || reserved < need {
+			t.Errorf("%s ReservedConcurrentExecutions %v can be below its mapping's MaximumConcurrency (up to %d) plus its tick: want none or >= %d", id, rc, max, need)
+		}
 	}
 }
 
@@ -327,14 +404,5 @@ func TestCfnLintClean(t *testing.T) {
 	cmd.Dir = repoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
-	}
-}
-
-// One change detector at a time: overlapping ticks would race on the
-// watermark and the last-seen statuses.
-func TestDetectorRunsOneAtATime(t *testing.T) {
-	tp := loadTemplate(t)
-	if n, ok := number(tp.fnProp("RegistrationChangesFunction", "ReservedConcurrentExecutions")); !ok || n != 1 {
-		t.Fatalf("RegistrationChangesFunction ReservedConcurrentExecutions = %v, want 1", tp.fnProp("RegistrationChangesFunction", "ReservedConcurrentExecutions"))
 	}
 }

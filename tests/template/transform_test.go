@@ -2,8 +2,10 @@ package template
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -52,7 +54,10 @@ func samPython(t *testing.T) string {
 }
 
 // The SAM transform generates roles (the functions', the schedules', the destinations'),
-// so the grants it writes are checked too, not only the ones written in template.yaml.
+// so the grants it writes are checked too, not only the ones written in template.yaml: no
+// wildcard, and no managed policy but basic logging and X-Ray. In particular none gets
+// AWSLambdaSQSQueueExecutionRole (receive and delete on every queue of the account, which SAM
+// attaches for an SQS event): each function's role receives from its own queue only.
 func TestTransformedRolesHaveNoWildcards(t *testing.T) {
 	py := samPython(t)
 	cmd := exec.Command(py, "-c", samTransform, "template.yaml")
@@ -90,9 +95,14 @@ func TestTransformedRolesHaveNoWildcards(t *testing.T) {
 				s, _ := arn.(string)
 				name := s[strings.LastIndex(s, "/")+1:]
 				switch name {
-				case "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaSQSQueueExecutionRole":
+				case "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess":
 				default:
 					t.Errorf("generated role %s attaches managed policy %v", id, arn)
+				}
+			}
+			if fn, ok := strings.CutSuffix(id, "Role"); ok && wantFunctions[fn].queue != "" {
+				if got := receivedQueues(r.Properties); fmt.Sprint(got) != "["+wantFunctions[fn].queue+"]" {
+					t.Errorf("generated role %s may receive from %v, want only %s", id, got, wantFunctions[fn].queue)
 				}
 			}
 		case "AWS::Scheduler::Schedule":
@@ -106,4 +116,30 @@ func TestTransformedRolesHaveNoWildcards(t *testing.T) {
 	if roles < len(wantFunctions) || len(schedules) != 6 {
 		t.Errorf("transform produced %d roles and schedules %v; want >= %d roles and 6 schedules", roles, schedules, len(wantFunctions))
 	}
+}
+
+// receivedQueues lists the queues (by logical id) a generated role's inline
+// policies let it receive from.
+func receivedQueues(props map[string]any) []string {
+	var out []string
+	for _, p := range asSlice(props["Policies"]) {
+		doc := asMap(asMap(p)["PolicyDocument"])
+		for _, st := range asSlice(doc["Statement"]) {
+			sm := asMap(st)
+			if !slices.Contains(resourceStrings(sm["Action"]), "sqs:ReceiveMessage") {
+				continue
+			}
+			// SQSPollerPolicy: !Sub ["arn:...:${queueName}", {queueName: !GetAtt Q.QueueName}]
+			sub := asSlice(asMap(sm["Resource"])["Fn::Sub"])
+			if len(sub) == 2 {
+				if q := asSlice(asMap(asMap(sub[1])["queueName"])["Fn::GetAtt"]); len(q) == 2 {
+					out = append(out, fmt.Sprint(q[0]))
+					continue
+				}
+			}
+			out = append(out, fmt.Sprint(sm["Resource"]))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -111,7 +111,7 @@ func commands() []command {
 		{"validate", "FILE...", "validate connection, job and field-mapping files (no AWS needed)", runValidate},
 		{"put", "FILE...", "validate the files, then write them to the config table (nothing is written if any file is bad)", runPut},
 		{"list-jobs", "[--type T]", "list jobs with schedule, next due time and last outcome", runListJobs},
-		{"run", "JOB_ID (--function NAME | --in-process) [--force]", "run one job now", runRun},
+		{"run", "JOB_ID (--function NAME [--wait D | --no-wait] | --in-process) [--force]", "run one job now (deployed: queued, then waited for)", runRun},
 		{"plan", "JOB_ID (--function NAME | --in-process) [--force] [--limit N] [--registration CODE]...", "a dry run: what a run of the job would do now, record by record (reads only; writes nothing)", runPlan},
 		{"runs", "JOB_ID [--limit N]", "a job's run history, newest first", runRuns},
 		{"failures", "RUN_ID [--outcome failed|skipped]", "a run's per-record failures and skips", runFailures},

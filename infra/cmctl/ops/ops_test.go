@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/certain-marketo/certain-marketo/infra/progress"
+	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
 type result struct {
@@ -205,7 +207,7 @@ func TestInvokeFunction(t *testing.T) {
 	f := &fakeLambda{out: &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(
 		`{"run":{"runId":"r-1","jobId":"hs26-sync","outcome":"partial","counts":{"created":3,"failed":1},"marketoCalls":4,"certainCalls":2}}`)}}
 	var out bytes.Buffer
-	err := invokeFunction(context.Background(), Env{Stdout: &out}, common{}, f, "cm-dev-sync-leads", "hs26-sync", true)
+	err := invokeFunction(context.Background(), Env{Stdout: &out}, common{}, f, "cm-dev-sync-leads", "hs26-sync", true, runWait{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +222,64 @@ func TestInvokeFunction(t *testing.T) {
 
 	f.out = &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"),
 		Payload: []byte(`{"errorMessage":"run job \"nope\": job \"nope\": not found","errorType":"wrapError"}`)}
-	err = invokeFunction(context.Background(), Env{Stdout: &out}, common{}, f, "fn", "nope", false)
+	err = invokeFunction(context.Background(), Env{Stdout: &out}, common{}, f, "fn", "nope", false, runWait{})
 	if err == nil || err.Error() != `function fn failed (Unhandled): run job "nope": job "nope": not found` {
 		t.Errorf("function error: %v", err)
+	}
+}
+
+// runsSeen answers GetRun with the runs in order (an empty one: not found
+// yet), then the last one again.
+type runsSeen struct {
+	seq   []store.Run
+	calls int
+}
+
+func (r *runsSeen) GetRun(_ context.Context, id string) (store.Run, error) {
+	r.calls++
+	run := r.seq[min(r.calls, len(r.seq))-1]
+	if run.ID == "" {
+		return store.Run{}, fmt.Errorf("run %q: %w", id, store.ErrNotFound)
+	}
+	return run, nil
+}
+
+// A deployed function queues the run and answers its id: cmctl waits for
+// that run record (not there yet, then running, then finished) and prints
+// it; with --no-wait it prints the id; a run that does not finish in time
+// is an error naming it.
+func TestInvokeFunctionWaitsForTheQueuedRun(t *testing.T) {
+	queued := `{"queued":{"version":1,"jobId":"hs26-sync","kind":"direct","due":"2026-04-01T08:00:00Z","runId":"20260401T080000Z-1a2b3c4d"}}`
+	f := &fakeLambda{out: &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(queued)}}
+	runs := &runsSeen{seq: []store.Run{{}, {ID: "20260401T080000Z-1a2b3c4d", Outcome: store.RunRunning},
+		{ID: "20260401T080000Z-1a2b3c4d", JobID: "hs26-sync", Outcome: store.RunSucceeded, Counts: map[string]int{"updated": 7}, MarketoCalls: 2}}}
+	noSleep := func(context.Context, time.Duration) error { return nil }
+	var out, errOut bytes.Buffer
+	err := invokeFunction(context.Background(), Env{Stdout: &out, Stderr: &errOut}, common{}, f, "fn", "hs26-sync", false,
+		runWait{runs: runs, timeout: time.Minute, poll: time.Second, sleep: noSleep})
+	if err != nil || runs.calls != 3 {
+		t.Fatalf("wait: %v after %d reads, want the finished run on the third", err, runs.calls)
+	}
+	for _, want := range []string{"run 20260401T080000Z-1a2b3c4d of job hs26-sync: succeeded", "updated=7", "Marketo calls: 2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errOut.String(), "queued run 20260401T080000Z-1a2b3c4d") {
+		t.Errorf("stderr %q does not say the run was queued", errOut.String())
+	}
+
+	out.Reset()
+	if err := invokeFunction(context.Background(), Env{Stdout: &out}, common{}, f, "fn", "hs26-sync", false, runWait{}); err != nil ||
+		!strings.Contains(out.String(), "queued run 20260401T080000Z-1a2b3c4d of job hs26-sync") || !strings.Contains(out.String(), "cmctl runs hs26-sync") {
+		t.Errorf("--no-wait: %v\n%s", err, out.String())
+	}
+
+	stuck := &runsSeen{seq: []store.Run{{ID: "20260401T080000Z-1a2b3c4d", Outcome: store.RunRunning}}}
+	err = invokeFunction(context.Background(), Env{Stdout: &out}, common{}, f, "fn", "hs26-sync", false,
+		runWait{runs: stuck, timeout: 30 * time.Millisecond, poll: 10 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "still running") || !strings.Contains(err.Error(), "cmctl runs hs26-sync") {
+		t.Errorf("a run that does not finish: %v", err)
 	}
 }
 

@@ -47,6 +47,8 @@ func runRun(ctx context.Context, e Env, args []string) error {
 	function := fs.String("function", "", "deployed Lambda to invoke")
 	inProcess := fs.Bool("in-process", false, "run in this process")
 	force := fs.Bool("force", false, "ignore delta hashes")
+	noWait := fs.Bool("no-wait", false, "--function: print the queued run's id and return")
+	wait := fs.Duration("wait", 20*time.Minute, "--function: how long to wait for the queued run to finish")
 	timeout := fs.Duration("timeout", 15*time.Minute, "in-process deadline")
 	verbose := fs.Bool("verbose", false, "in-process: info logs")
 	noProgress := fs.Bool("no-progress", false, "in-process: no progress line on stderr")
@@ -65,21 +67,61 @@ func runRun(ctx context.Context, e Env, args []string) error {
 		return usagef("say where to run: --function NAME (the deployed Lambda) or --in-process")
 	case *timeout <= time.Minute:
 		return usagef("--timeout %s: want more than 1m", *timeout)
+	case *wait <= 0:
+		return usagef("--wait %s: want a positive duration", *wait)
 	}
 	if *function != "" {
 		cfg, err := e.awsConfig(ctx)
 		if err != nil {
 			return err
 		}
-		return invokeFunction(ctx, e, c, lambda.NewFromConfig(cfg), *function, jobID, *force)
+		w := runWait{timeout: *wait, poll: 2 * time.Second}
+		if !*noWait {
+			st, err := e.openStore(ctx, c)
+			if err != nil {
+				return fmt.Errorf("%w (cmctl run --function waits for the run in the state table; --no-wait does not)", err)
+			}
+			w.runs = st
+		}
+		return invokeFunction(ctx, e, c, lambda.NewFromConfig(cfg), *function, jobID, *force, w)
 	}
 	return runInProcess(ctx, e, c, jobID, *force, *timeout, *verbose, !*noProgress)
 }
 
-// invokeFunction runs the job through the deployed function, once: the
-// SDK's retries are off, since a retried Invoke whose first attempt is
-// still running would only find the job claimed.
-func invokeFunction(ctx context.Context, e Env, c common, api LambdaInvoker, function, jobID string, force bool) error {
+// RunReader is the store call cmctl run waits with (*dynamostore.Store).
+type RunReader interface {
+	GetRun(ctx context.Context, runID string) (store.Run, error)
+}
+
+// runWait says whether and how cmctl run waits for a queued run.
+type runWait struct {
+	runs    RunReader // nil: do not wait
+	timeout time.Duration
+	poll    time.Duration
+	sleep   func(ctx context.Context, d time.Duration) error // nil: a timer
+}
+
+func (w runWait) pause(ctx context.Context) error {
+	if w.sleep != nil {
+		return w.sleep(ctx, w.poll)
+	}
+	t := time.NewTimer(w.poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// invokeFunction asks the deployed function for a direct run, once (the
+// SDK's retries are off: a retried Invoke would queue a second run). The
+// function queues the run on its work queue and answers its run id; unless
+// told not to, cmctl then waits for that run record to finish and prints
+// it. A function of an older deployment that ran the job in the invocation
+// answers with the run itself.
+func invokeFunction(ctx context.Context, e Env, c common, api LambdaInvoker, function, jobID string, force bool, w runWait) error {
 	payload, err := json.Marshal(app.Invocation{JobID: jobID, Force: force})
 	if err != nil {
 		return err
@@ -102,14 +144,56 @@ func invokeFunction(ctx context.Context, e Env, c common, api LambdaInvoker, fun
 		return fmt.Errorf("function %s failed (%s): %s", function, aws.ToString(out.FunctionError), msg)
 	}
 	var resp app.Response
-	if err := json.Unmarshal(out.Payload, &resp); err != nil || resp.Run == nil {
+	if err := json.Unmarshal(out.Payload, &resp); err != nil || (resp.Run == nil && resp.Queued == nil) {
 		if c.json {
 			_, werr := e.Stdout.Write(append(out.Payload, '\n'))
 			return werr
 		}
 		return fmt.Errorf("function %s answered with an unexpected payload: %.200s", function, out.Payload)
 	}
-	return printRunSummary(e, c, *resp.Run)
+	if resp.Run != nil {
+		return printRunSummary(e, c, *resp.Run)
+	}
+	q := *resp.Queued
+	if w.runs == nil {
+		if c.json {
+			return writeJSON(e.Stdout, resp)
+		}
+		fmt.Fprintf(e.Stdout, "queued run %s of job %s on %s's work queue\nfollow it: cmctl runs %s\n", q.RunID, q.JobID, function, q.JobID)
+		return nil
+	}
+	if e.Stderr != nil {
+		fmt.Fprintf(e.Stderr, "queued run %s of job %s; waiting for it (at most %s)\n", q.RunID, q.JobID, w.timeout)
+	}
+	run, err := waitForRun(ctx, w, q.RunID)
+	if err != nil {
+		return fmt.Errorf("%w; follow it with: cmctl runs %s", err, q.JobID)
+	}
+	return printRunSummary(e, c, jobs.RunSummary{RunID: run.ID, JobID: run.JobID, Outcome: run.Outcome, Counts: run.Counts,
+		MarketoCalls: run.MarketoCalls, CertainCalls: run.CertainCalls, Error: run.Error})
+}
+
+// waitForRun reads the run record until it has an outcome other than
+// running, or w.timeout passes. A run not recorded yet is waiting for its
+// invocation (the queue's other messages, or the job's other run).
+func waitForRun(ctx context.Context, w runWait, runID string) (store.Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	state := "not started"
+	for {
+		r, err := w.runs.GetRun(ctx, runID)
+		switch {
+		case err == nil && r.Outcome != store.RunRunning:
+			return r, nil
+		case err == nil:
+			state = "running"
+		case !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil:
+			return r, fmt.Errorf("read run %s: %w", runID, err)
+		}
+		if err := w.pause(ctx); err != nil {
+			return r, fmt.Errorf("run %s still %s after %s", runID, state, w.timeout)
+		}
+	}
 }
 
 func runInProcess(ctx context.Context, e Env, c common, jobID string, force bool, timeout time.Duration, verbose, progress bool) error {
@@ -187,7 +271,7 @@ func printRunSummary(e Env, c common, sum jobs.RunSummary) error {
 		case store.RunPartial:
 			fmt.Fprintf(e.Stdout, "some records failed: cmctl failures %s\n", sum.RunID)
 		case store.RunCheckpointed:
-			fmt.Fprintln(e.Stdout, "stopped at the deadline with a checkpoint: run it again (or let the schedule) to continue")
+			fmt.Fprintf(e.Stdout, "stopped at the deadline with a checkpoint; a deployed function continues it at once in a new invocation (cmctl runs %s), in-process: run it again\n", sum.JobID)
 		case store.RunQuota:
 			fmt.Fprintln(e.Stdout, "stopped by Marketo's daily quota: it resumes after the daily reset")
 		}

@@ -2,11 +2,13 @@
 // and the embedded store, through the same handler code the Lambdas use.
 //
 // It exists so that `make demo`, benchmarks and end-to-end tests exercise the
-// real wiring (app.ScheduledHandler, app.DetectorHandler,
-// app.SQSChangeHandler, the secrets manager and app.Connector) rather than a
-// test shortcut: only the AWS services are replaced, by the embedded store, a
-// static secret source and an in-memory change queue. Everything runs on the
-// wall clock, as a deployed function does.
+// real wiring (app.JobHandler, app.DetectorHandler, app.SQSChangeHandler,
+// app.WorkQueue, the secrets manager and app.Connector) rather than a test
+// shortcut: only the AWS services are replaced, by the embedded store, a
+// static secret source, an in-memory change queue and in-memory work queues
+// (memqueue), one per function as the template declares them; Deliver plays
+// each work queue's event source mapping. Everything runs on the wall
+// clock, as a deployed function does.
 package inprocess
 
 import (
@@ -17,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -30,6 +34,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/demodata"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/memqueue"
 )
 
 // Function names, as the directories under functions/ name them.
@@ -66,11 +71,43 @@ type Env struct {
 	Jobs    []config.Job
 	// Queue is the registration-change queue between the detector and
 	// trigger-campaign.
-	Queue  *Queue
+	Queue *Queue
+	// Work holds each function's work queue (WorkQueue names it).
+	Work   *memqueue.Broker
 	Logger *slog.Logger
 
 	handlers map[string]lambda.Handler
+	detector *scopeRecorder
 }
+
+// scopeRecorder keeps what the detector's scope polls found, for callers
+// that want the figures a deployed function only logs.
+type scopeRecorder struct {
+	*jobs.Detector
+	mu      sync.Mutex
+	results []jobs.ScopeResult
+}
+
+func (r *scopeRecorder) PollScope(ctx context.Context, m jobs.ScopeMessage) (jobs.ScopeResult, error) {
+	sr, err := r.Detector.PollScope(ctx, m)
+	r.mu.Lock()
+	r.results = append(r.results, sr)
+	r.mu.Unlock()
+	return sr, err
+}
+
+// TakeScopeResults returns the results of the scope polls since the last
+// call.
+func (e *Env) TakeScopeResults() []jobs.ScopeResult {
+	e.detector.mu.Lock()
+	defer e.detector.mu.Unlock()
+	out := e.detector.results
+	e.detector.results = nil
+	return out
+}
+
+// WorkQueue is the work queue of a job function or of the detector.
+func (e *Env) WorkQueue(function string) *memqueue.Queue { return e.Work.Queue(function + "-work") }
 
 // Start seeds the simulators with the data set, stores the connection and
 // the jobs, and builds each function's handler. Call Close when done.
@@ -140,21 +177,28 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	if o.WrapStore != nil {
 		st = o.WrapStore(st)
 	}
-	exec := func(funcs map[string]jobs.JobFunc) *jobs.Executor {
-		return &jobs.Executor{Store: st, Connector: conn, Funcs: funcs, Logger: log}
+	env.Work = memqueue.NewBroker(nil)
+	jobFn := func(fn string, funcs map[string]jobs.JobFunc) lambda.Handler {
+		wq := env.WorkQueue(fn)
+		wq.Visibility = 90 * time.Minute // as the template's work queues
+		q := &app.WorkQueue{Client: env.Work, QueueURL: wq.URL}
+		ex := &jobs.Executor{Store: st, Connector: conn, Funcs: funcs, Logger: log, Queue: q}
+		var served []string
+		for t := range funcs {
+			served = append(served, t)
+		}
+		return lambda.NewHandler(app.JobHandler(ex, q, log, served...))
 	}
+	dq := env.WorkQueue(FnRegistrationChanges)
+	env.detector = &scopeRecorder{Detector: &jobs.Detector{Store: st, Connector: conn, Sender: env.Queue, Logger: log,
+		Queue: &app.WorkQueue{Client: env.Work, QueueURL: dq.URL}}}
 	env.handlers = map[string]lambda.Handler{
-		FnImportLeads: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
-			config.TypeImportLeads: jobs.ImportLeads, config.TypeImportProfiles: jobs.ImportProfiles,
-		}), config.TypeImportLeads, config.TypeImportProfiles)),
-		FnSyncLeads: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
-			config.TypeSyncLeads: jobs.SyncLeads}), config.TypeSyncLeads)),
-		FnEngagementMetrics: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
-			config.TypeEngagementMetrics: jobs.EngagementMetrics}), config.TypeEngagementMetrics)),
-		FnInterestMetrics: lambda.NewHandler(app.ScheduledHandler(exec(map[string]jobs.JobFunc{
-			config.TypeInterestMetrics: jobs.InterestMetrics}), config.TypeInterestMetrics)),
-		FnRegistrationChanges: lambda.NewHandler(app.DetectorHandler(&jobs.Detector{
-			Store: st, Connector: conn, Sender: env.Queue, Logger: log}, app.Telemetry{})),
+		FnImportLeads: jobFn(FnImportLeads, map[string]jobs.JobFunc{
+			config.TypeImportLeads: jobs.ImportLeads, config.TypeImportProfiles: jobs.ImportProfiles}),
+		FnSyncLeads:           jobFn(FnSyncLeads, map[string]jobs.JobFunc{config.TypeSyncLeads: jobs.SyncLeads}),
+		FnEngagementMetrics:   jobFn(FnEngagementMetrics, map[string]jobs.JobFunc{config.TypeEngagementMetrics: jobs.EngagementMetrics}),
+		FnInterestMetrics:     jobFn(FnInterestMetrics, map[string]jobs.JobFunc{config.TypeInterestMetrics: jobs.InterestMetrics}),
+		FnRegistrationChanges: lambda.NewHandler(app.DetectorHandler(env.detector, app.Telemetry{}, log)),
 		FnTriggerCampaign: lambda.NewHandler(func() any {
 			t := &jobs.Trigger{Store: st, Connector: conn, Logger: log}
 			return app.TriggerHandler(t, t, log)
@@ -219,6 +263,60 @@ func (e *Env) DeliverChanges(ctx context.Context, batchSize int) (Delivery, erro
 		d.Deleted += del
 		d.Failed += kept
 		left -= len(ev.Records)
+	}
+	return d, nil
+}
+
+// FunctionTimeout is the deadline Deliver gives each invocation, as a
+// Lambda's timeout would.
+const FunctionTimeout = 5 * time.Minute
+
+// Deliver plays the event source mapping of a function's work queue: it
+// hands the queue's messages to the function (one per invocation for a job
+// function, as the template's BatchSize 1; up to 10 for the detector) until
+// the queue is empty, waiting for messages that are delayed (continuations)
+// or hidden after a failure, but not for longer than maxWait in all.
+func (e *Env) Deliver(ctx context.Context, function string, maxWait time.Duration) (Delivery, error) {
+	var d Delivery
+	q := e.WorkQueue(function)
+	batch := 1
+	if function == FnRegistrationChanges {
+		batch = app.DetectorPollsAtOnce
+	}
+	deadline := time.Now().Add(maxWait)
+	for q.Len() > 0 {
+		ev := q.Receive(batch)
+		if len(ev.Records) == 0 {
+			wait := time.Until(q.NextVisible())
+			if time.Now().Add(wait).After(deadline) {
+				return d, fmt.Errorf("local: %d messages still on %s's work queue (next in %v)", q.Len(), function, wait.Round(time.Millisecond))
+			}
+			select {
+			case <-ctx.Done():
+				return d, ctx.Err()
+			case <-time.After(wait):
+			}
+			continue
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return d, fmt.Errorf("local: encode SQS event: %w", err)
+		}
+		ictx, cancel := context.WithTimeout(ctx, FunctionTimeout)
+		out, err := e.Invoke(ictx, function, payload)
+		cancel()
+		if err != nil {
+			return d, err
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return d, fmt.Errorf("local: decode %s response: %w", function, err)
+		}
+		del := q.Settle(ev, resp)
+		d.Messages += len(ev.Records)
+		d.Batches++
+		d.Deleted += del
+		d.Failed += len(ev.Records) - del
 	}
 	return d, nil
 }

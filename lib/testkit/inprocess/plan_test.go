@@ -262,16 +262,25 @@ func invokeJSON(t *testing.T, env *Env, fn, payload string, out any) {
 func runForReal(t *testing.T, ctx context.Context, env *Env, fn, job string, p *jobs.Plan) (map[string]int, []store.RecordOutcome) {
 	t.Helper()
 	if fn != FnTriggerCampaign {
+		// The direct run is queued (its run id answered) and run from the
+		// function's work queue.
 		var resp app.Response
 		invokeJSON(t, env, fn, fmt.Sprintf(`{"jobId":%q}`, job), &resp)
-		if resp.Run == nil {
-			t.Fatalf("no run in %+v", resp)
+		if resp.Queued == nil || resp.Queued.RunID == "" {
+			t.Fatalf("no queued run in %+v", resp)
 		}
-		outs, err := env.Store.ListOutcomes(ctx, resp.Run.RunID, "")
+		if _, err := env.Deliver(ctx, fn, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		run, err := env.Store.GetRun(ctx, resp.Queued.RunID)
+		if err != nil {
+			t.Fatalf("the queued run %s: %v", resp.Queued.RunID, err)
+		}
+		outs, err := env.Store.ListOutcomes(ctx, run.ID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp.Run.Counts, outs
+		return run.Counts, outs
 	}
 	if len(p.Changes) == 0 {
 		t.Fatal("the trigger plan lists no change")

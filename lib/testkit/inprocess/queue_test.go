@@ -62,13 +62,25 @@ func TestStart(t *testing.T) {
 	if _, err := env.Invoke(ctx, "no-such-fn", []byte(`{}`)); err == nil {
 		t.Error("unknown function: no error")
 	}
-	// A direct run goes through the secrets and the connector to both simulators.
+	// A direct run is queued on the function's work queue; delivered, it
+	// goes through the secrets and the connector to both simulators.
 	out, err := env.Invoke(ctx, FnImportLeads, []byte(`{"jobId":"`+demodata.JobImportProfiles+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if env.Marketo.CountedCalls() != 0 || env.WorkQueue(FnImportLeads).Len() != 1 {
+		t.Fatalf("direct run answered %s with %d Marketo calls and %d queued; want it queued, not run", out, env.Marketo.CountedCalls(), env.WorkQueue(FnImportLeads).Len())
+	}
+	d, err := env.Deliver(ctx, FnImportLeads, time.Second)
+	if err != nil || d.Messages != 1 || d.Deleted != 1 {
+		t.Fatalf("deliver = %+v, %v; want the one message done", d, err)
+	}
 	if env.Marketo.CountedCalls() == 0 || len(env.Certain.Calls()) == 0 {
-		t.Errorf("direct run made no simulator calls; response %s", out)
+		t.Errorf("the delivered direct run made no simulator calls")
+	}
+	runs, err := env.Store.ListRuns(ctx, demodata.JobImportProfiles, 5)
+	if err != nil || len(runs) != 1 || runs[0].Trigger != "direct" {
+		t.Errorf("runs %+v, %v; want the one direct run", runs, err)
 	}
 	// A bad payload is rejected by the real handler.
 	if _, err := env.Invoke(ctx, FnSyncLeads, []byte(`{"jobType":"import-leads"}`)); err == nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/infra/bench/internal/pipeline"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -40,6 +41,9 @@ type Report struct {
 	Pipeline           []PipelineRow        `json:"pipeline"`
 	PipelineSideBySide *pipeline.SideBySide `json:"pipelineSideBySide,omitempty"`
 	PipelineNote       string               `json:"pipelineNote,omitempty"`
+	// Scale is the scale scenario (scale.go).
+	Scale     *Scale `json:"scale,omitempty"`
+	ScaleNote string `json:"scaleNote,omitempty"`
 }
 
 // Sections are the Markdown headings every report has.
@@ -51,6 +55,7 @@ var Sections = []string{
 	"## Memory",
 	"## Lambda cold start",
 	"## Pipeline at real latencies",
+	"## Scale: every due job and every watched event its own invocation",
 }
 
 // Write writes report.md, report.json and throughput.png into dir.
@@ -146,6 +151,8 @@ func (r *Report) Markdown() string {
 		p("\n%s\n", r.ColdStartNote)
 	}
 	r.pipelineMarkdown(p)
+	p("\n%s\n\n", Sections[7])
+	p("%s", r.scaleMarkdown())
 	var errs []string
 	for _, st := range r.Steps {
 		for _, e := range st.Errors {
@@ -166,6 +173,75 @@ func shortBudget(s string) string {
 		return "DynamoDB (moto)"
 	}
 	return "in-process"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// scaleMarkdown renders the scale scenario's section.
+func (r *Report) scaleMarkdown() string {
+	sc := r.Scale
+	if sc == nil {
+		return r.ScaleNote + "\n"
+	}
+	var b strings.Builder
+	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	p("%s. All %d sync-leads jobs are due at t0, when the detector also ticks; its changes feed %d trigger-campaign jobs (%d jobs in all).\n\n",
+		sc.Setup, sc.Events, sc.Events, sc.Jobs)
+	p("| figure | value | goal |\n|---|---:|---|\n")
+	p("| events | %d | |\n| jobs | %d | |\n| instances per queue (K) | %d | |\n", sc.Events, sc.Jobs, sc.Consumers)
+	p("| makespan (t0 to the last run's end) | %.1f s | ≤ 1.25 × ideal: %s |\n", sc.MakespanSeconds, yesNo(sc.Goals.MakespanWithin125PctOfIdeal))
+	p("| ideal (%s) | %.1f s | |\n", sc.IdealRule, sc.IdealSeconds)
+	p("| start delay, due to run start: p50 / p99 / max | %.1f / %.1f / %.1f s | p99 ≤ one tick (5 min): %s |\n",
+		sc.StartDelayP50Seconds, sc.StartDelayP99Seconds, sc.StartDelayMaxSeconds, yesNo(sc.Goals.P99StartWithinTick))
+	p("| detector: events polled per minute, alone (baseline tick: %d in %.1f s) | %.0f | 1,000 within a minute: %s |\n",
+		sc.Events, sc.DetectorSeconds, sc.DetectorScopesPerMinute, yesNo(sc.Goals.ThousandScopesPerMinute))
+	p("| detector: events polled per minute at t0, beside the jobs | %.0f | |\n", sc.DetectorScopesPerMinuteMixed)
+	p("| Marketo 606 / 615 answers | %d / %d | 0: %s |\n", sc.Answers606, sc.Answers615, yesNo(sc.Goals.No606Or615))
+	p("| Marketo calls; the busiest instance's at the budget's pace | %d; %.0f s | |\n", sc.MarketoCalls, sc.MarketoFloorSeconds)
+	p("| Certain calls; state-store calls | %d; %d | |\n", sc.CertainCalls, sc.StoreCalls)
+	p("| invocation time per queue | %s | |\n", kv(sc.WorkSeconds, "%.0f s"))
+	p("| invocations per queue | %s | |\n", kvInt(sc.Invocations))
+	p("| campaign leads requested; Marketo leads | %d; %d | one per event; one per registration |\n", sc.CampaignLeads, sc.LeadsCreated)
+	p("| budgets' DynamoDB calls (conditional checks lost included) | %d (%d) | |\n", sc.BudgetStoreCalls, sc.BudgetStoreFailures)
+	p("| CPU busy (this process, and moto_server with -scale-moto) | %.2f of %d cores | |\n", sc.CPUCoresBusy, sc.Cores)
+	p("\nWhat bounds it: %s.\n", sc.Bound)
+	for _, e := range sc.Errors {
+		p("\n- error: %s", e)
+	}
+	if len(sc.Errors) > 0 {
+		p("\n")
+	}
+	return b.String()
+}
+
+func kv(m map[string]float64, f string) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, k+" "+fmt.Sprintf(f, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func kvInt(m map[string]int) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
 }
 
 func (r *Report) pipelineMarkdown(p func(string, ...any)) {

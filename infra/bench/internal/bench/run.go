@@ -45,6 +45,10 @@ type Options struct {
 	// Parallel runs consecutive scenarios not marked Alone at the same
 	// time; otherwise one at a time.
 	Parallel bool
+	// Scale, when set, runs the scale scenario (scale.go) after the others,
+	// on a moto_server of its own; ScaleOnly runs nothing else.
+	Scale     *ScaleOptions
+	ScaleOnly bool
 	// PipelineSize is the registrations of each pipeline row (0: the
 	// section is not measured; it needs RepoRoot and the go command).
 	PipelineSize int
@@ -207,9 +211,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var dyn budgetFactory
 	motoEndpoint := ""
-	if o.MotoServer == "" {
+	switch {
+	case o.ScaleOnly:
+		rep.SharedBudgetNote = "not measured in this run (-scale-only)"
+	case o.MotoServer == "":
 		rep.SharedBudgetNote = "not measured: moto_server not installed; the 4-worker rows share one limit.InProcess"
-	} else {
+	default:
 		m, err := StartMoto(ctx, o.MotoServer)
 		if err != nil {
 			rep.SharedBudgetNote = "not measured: " + err.Error() + "; the 4-worker rows share one limit.InProcess"
@@ -238,6 +245,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	cold := o.ColdStart && o.RepoRoot != ""
 	binDir := filepath.Join(o.Out, "bin")
+	if o.ScaleOnly {
+		o.Scenarios, cold, o.PipelineSize = nil, false, 0
+	}
 	results := make([]scenarioResult, len(o.Scenarios))
 	for i := 0; i < len(o.Scenarios); {
 		// A group: one Alone scenario, or (Parallel) the run of consecutive
@@ -266,6 +276,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Memory = res.memory
 		}
 	}
+	rep.Scale, rep.ScaleNote = runScale(ctx, o)
 	// The cold start runs after the scenarios, alone: the builds would
 	// take CPU from the simulators, and the inits are timed.
 	if cold {
@@ -284,6 +295,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// runScale runs the scale scenario (its budgets on a moto_server of its
+// own when asked), or says why not.
+func runScale(ctx context.Context, o Options) (*Scale, string) {
+	if o.Scale == nil {
+		return nil, "not measured in this run"
+	}
+	endpoint, pid := "", 0
+	if o.Scale.BudgetsOnMoto {
+		if o.MotoServer == "" {
+			return nil, "not measured: moto_server is not installed (-scale-moto needs it)"
+		}
+		m, err := StartMoto(ctx, o.MotoServer)
+		if err != nil {
+			return nil, "not measured: " + err.Error()
+		}
+		defer m.Stop()
+		endpoint, pid = m.Endpoint, m.cmd.Process.Pid
+	}
+	start := time.Now()
+	sc, err := RunScale(ctx, *o.Scale, endpoint, pid, o.Logf)
+	if err != nil {
+		return nil, "not measured: " + err.Error()
+	}
+	o.Logf("scale: done in %.0f s (makespan %.1f s, ideal %.1f s)", time.Since(start).Seconds(), sc.MakespanSeconds, sc.IdealSeconds)
+	return sc, ""
 }
 
 func writeJSON(path string, v any) error {
