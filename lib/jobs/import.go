@@ -22,7 +22,11 @@ package jobs
 //   - Within a run, leads are handled concurrently but serialised per email
 //     (profile creation) and per pin (registration), so two leads sharing an
 //     email, or two leads resolving to one profile, never race into a second
-//     profile or registration.
+//     profile or registration. Leads sharing an email are handled in the
+//     list's order, and the first of them to reach a profile keeps it for
+//     the run (a later one is not relinked over it): the outcome is the same
+//     whatever the scheduling, and the profile's External Profile ID does
+//     not flip between the two leads run after run.
 
 import (
 	"context"
@@ -101,7 +105,7 @@ type importer struct {
 	mkCols           []string
 	workers          int
 
-	emailLocks keyLock
+	emailTurns turns
 	pinLocks   keyLock
 
 	mu         sync.Mutex
@@ -109,6 +113,7 @@ type importer struct {
 	regByExt   map[string]profileRef // Marketo lead id -> registered profile (Source Marketo or blank)
 	regByEmail map[string]profileRef // lower-case email -> registered profile
 	byEmail    map[string]profileRef // lower-case email -> profile learned this run
+	claims     map[string]string     // pin -> the lead id that reached the profile first this run
 
 	// Profile look-ups (import_index.go): index is nil while leads are
 	// searched per lead; searches counts the searches made.
@@ -296,7 +301,7 @@ func newImporter(rc *RunContext, withReg bool) (*importer, error) {
 		acct: j.Account, event: j.Event, withReg: withReg, listID: j.Params.ListID,
 		fields: fields, mapping: mapping, mkCols: leadFields(mapping), workers: workers,
 		registered: map[string]bool{}, regByExt: map[string]profileRef{},
-		regByEmail: map[string]profileRef{}, byEmail: map[string]profileRef{},
+		regByEmail: map[string]profileRef{}, byEmail: map[string]profileRef{}, claims: map[string]string{},
 		overwriteForeign: rc.Conn.OverwriteForeignExternalIDs,
 	}
 	if withReg {
@@ -393,7 +398,10 @@ func (im *importer) processPage(ctx context.Context, leads []marketo.Lead) (int,
 			break
 		}
 		dispatched = i + 1
+		turn := im.emailTurns.take(emailKeyOf(lead))
 		g.Go(func() error {
+			defer turn.done()
+			turn.wait()
 			if err := im.handle(ctx, lead); err != nil {
 				mu.Lock()
 				failed = true

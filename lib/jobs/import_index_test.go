@@ -173,7 +173,8 @@ func TestImportIndexMatchesLikeSearches(t *testing.T) {
 // nothing else: the list's 700 leads (three Marketo pages) on an account of
 // 30 profiles cost the event, the registrations, the one-row count, one
 // profile page and two calls per lead. A profile the run created is found
-// in the index by the lead that shares its e-mail (no second profile).
+// in the index by the lead that shares its e-mail (no second profile), and
+// the lead that created it, first in the list, keeps it (no relink).
 func TestImportIndexCallsPerNewLead(t *testing.T) {
 	e := newImportEnv(t)
 	for i := range 30 {
@@ -195,13 +196,22 @@ func TestImportIndexCallsPerNewLead(t *testing.T) {
 	searches, pages := e.profileReads()
 	calls := e.ce.CountCalls("", "") - before
 	// 1 event + 1 registration read (404: none) + 1 count + 1 profile page
-	// + 700 creates + 700 registrations + 1 write: the twin matches lead
-	// 42's new profile by e-mail and gets its id written (relinked).
-	if searches != 0 || pages != 2 || calls != 4+2*700+1 {
-		t.Errorf("%d Certain calls (%d searches, %d profile reads), want %d", calls, searches, pages, 4+2*700+1)
+	// + 700 creates + 700 registrations: the twin matches lead 42's new
+	// profile by e-mail, and lead 42, first in the list, keeps its id (no
+	// write; docs/jobs.md §1, rule 6).
+	if searches != 0 || pages != 2 || calls != 4+2*700 {
+		t.Errorf("%d Certain calls (%d searches, %d profile reads), want %d", calls, searches, pages, 4+2*700)
+	}
+	if r.Counts[jobs.CountProfilesMatchedByEmail] != 1 || r.Counts[jobs.CountProfilesRelinked] != 0 || r.Counts[jobs.CountAlreadyRegistered] != 1 {
+		t.Errorf("counts %v: want the twin matched by e-mail, not relinked, already registered", r.Counts)
 	}
 	if n := len(e.ce.Profiles(acct)); n != 730 {
 		t.Errorf("%d profiles, want 730 (the twin matched lead 42's new profile by e-mail)", n)
+	}
+	for _, p := range e.ce.Profiles(acct) {
+		if strings.EqualFold(fmt.Sprint(p["email"]), "lead00042@example.com") && p["externalKey"] != fmt.Sprint(ids[42]) {
+			t.Errorf("lead 42's profile holds External Profile ID %v, want lead 42's %d", p["externalKey"], ids[42])
+		}
 	}
 }
 

@@ -18,8 +18,9 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
-// handle imports one lead. Per-record problems become outcomes; the error
-// is for what must stop the run (Certain down or refusing us, ctx ended).
+// handle imports one lead, in its turn among the leads sharing its
+// e-mail (processPage). Per-record problems become outcomes; the error is
+// for what must stop the run (Certain down or refusing us, ctx ended).
 func (im *importer) handle(ctx context.Context, lead marketo.Lead) error {
 	id := lead.ID()
 	key := strconv.Itoa(id)
@@ -31,19 +32,18 @@ func (im *importer) handle(ctx context.Context, lead marketo.Lead) error {
 	// A lead without a usable e-mail is still matched by its Marketo id;
 	// only creating a profile needs the e-mail.
 	usable := email != "" && plausibleEmail(email)
-	ek := ""
-	if usable {
-		ek = strings.ToLower(email)
-		unlock := im.emailLocks.lock(ek)
-		defer unlock()
-	}
-	// Registered already, known from the registration index: no call.
+	ek := emailKeyOf(lead)
+	// Registered already, known from the registration index: no call. The
+	// profile is this lead's for the run (claim), so a later lead sharing
+	// the address is not relinked over it.
 	switch ref, how, ok := im.registeredMatch(key, ek); {
 	case ok && how == "id":
+		im.claim(ref.PIN, key)
 		im.rc.Run.Add(CountProfilesMatchedByID, 1)
 		im.already(key, email, ref.PIN, "matched by Marketo id")
 		return nil
 	case ok:
+		im.claim(ref.PIN, key)
 		im.rc.Run.Add(CountProfilesMatchedByEmail, 1)
 		im.already(key, email, ref.PIN, "matched by email"+im.keptNote(ref))
 		return nil
@@ -182,6 +182,7 @@ func (im *importer) resolve(ctx context.Context, lead marketo.Lead, key, email s
 	}
 	ref := profileRef{PIN: p.PIN, Email: strings.ToLower(email), ExternalID: key, Source: im.fields.SourceValueMarketo, Exact: true}
 	im.indexed(ref, cmp.Or(p.Email, email), cmp.Or(p.ExternalID, key))
+	im.claim(ref.PIN, key)
 	im.learn(email, ref)
 	im.rc.Run.Add(CountProfilesCreated, 1)
 	return profileMatch{ref: ref, how: "created", wrote: true}, nil
@@ -221,10 +222,16 @@ func (im *importer) refOf(p certain.Profile) profileRef {
 
 // adopt makes ref the lead's profile: it writes External Profile ID = key
 // and Source of Profile = Marketo when they differ (rule C), except over
-// another system's id the connection keeps.
+// another system's id the connection keeps, and except when another lead
+// of this run, earlier in the list and sharing the address, reached the
+// profile first: that lead keeps it, and this one is not relinked over it.
 func (im *importer) adopt(ctx context.Context, ref profileRef, key, how string) (profileMatch, error) {
+	owner := im.claim(ref.PIN, key)
 	if im.settled(ref, key) {
 		return profileMatch{ref: ref, how: how, note: im.keptNote(ref)}, nil
+	}
+	if owner != key {
+		return profileMatch{ref: ref, how: how, note: fmt.Sprintf("; profile %s keeps lead %s, which shares the e-mail and comes first in the list: not relinked", ref.PIN, owner)}, nil
 	}
 	write := map[string]any{}
 	if ref.ExternalID != key {
@@ -251,11 +258,36 @@ func (im *importer) adopt(ctx context.Context, ref profileRef, key, how string) 
 	if how == "relinked" {
 		m.note = fmt.Sprintf(" (External Profile ID %s replaced by %s)", ref.ExternalID, key)
 	}
+	im.forgetExt(ref.ExternalID, ref.PIN)
 	ref.ExternalID, ref.Source, ref.Exact = key, im.fields.SourceValueMarketo, true
 	im.indexed(ref, "", key)
 	im.learnRef(ref)
 	m.ref = ref
 	return m, nil
+}
+
+// claim records that lead key reached the profile pin, unless another lead
+// did first this run, and returns the lead that did (key when it is the
+// first).
+func (im *importer) claim(pin, key string) string {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if owner, ok := im.claims[pin]; ok {
+		return owner
+	}
+	im.claims[pin] = key
+	return key
+}
+
+// forgetExt drops the registration index's entry of a Marketo id the
+// profile pin no longer holds, so the lead of that id is not taken as
+// registered through it.
+func (im *importer) forgetExt(old, pin string) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if cur, ok := im.regByExt[old]; ok && cur.PIN == pin {
+		delete(im.regByExt, old)
+	}
 }
 
 // findByEmail looks in what this run learned, then among registered
