@@ -225,9 +225,12 @@ bench-go: ## Go benchmarks of the hot paths, benchstat-comparable, into .bench/g
 	$(GO) test -run '^$$' -bench 'LeadPayload|PayloadHash|LeadBatch' -count 6 ./lib/jobs/ | tee .bench/gobench.txt
 
 SOAK_DURATION ?= 10m
+GENERATED_SEEDS ?= 3,7,11,19,2026
+GENERATED_REGISTRATIONS ?= 1000
 SEED ?=
-soak: ## randomised fault run of tests/reliability (SOAK_DURATION, default 10m; SEED to replay one)
-	$(GO) test ./tests/reliability -run TestSoak -v -count=1 -soak.duration=$(SOAK_DURATION) $(if $(SEED),-soak.seed=$(SEED))
+soak: ## randomised fault run of tests/reliability (SOAK_DURATION, default 10m; SEED to replay one), then fault-free runs over generated data sets (GENERATED_SEEDS)
+	$(GO) test ./tests/reliability -run 'TestSoak|TestGeneratedDataSetsNoFaults' -v -count=1 -timeout 0 -soak.duration=$(SOAK_DURATION) $(if $(SEED),-soak.seed=$(SEED)) \
+		-generated.seeds=$(GENERATED_SEEDS) -generated.registrations=$(GENERATED_REGISTRATIONS)
 
 # ---------------------------------------------------------------- deploy
 deploy: ## sam build && sam deploy (CONFIG_ENV=prod for production)
