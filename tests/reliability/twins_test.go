@@ -90,4 +90,12 @@ func TestCaseDuplicateProfilesAreNotDuplicates(t *testing.T) {
 	if vs := CheckUnique(base, got); len(vs) != 1 || !strings.Contains(vs[0].Detail, onceAddr) {
 		t.Errorf("a third request for lead %d (two changes) gave violations %v, want one naming it", shared, vs)
 	}
+	// The changes allow two requests of their own campaign only: another
+	// campaign requested twice for the lead is a duplicate.
+	got.Requests[fmt.Sprintf("%d|%s", demodata.CampaignRegistered, onceAddr)]--
+	other := fmt.Sprintf("%d|%s", demodata.CampaignAttended, onceAddr)
+	got.Requests[other] += 2
+	if vs := CheckUnique(base, got); len(vs) != 1 || !strings.Contains(vs[0].Detail, other) {
+		t.Errorf("campaign %d requested twice for lead %d (no change to it) gave violations %v, want one naming it", demodata.CampaignAttended, shared, vs)
+	}
 }
