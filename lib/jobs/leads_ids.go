@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 )
@@ -20,9 +21,9 @@ import (
 //   - Get Leads by filterType=id, 300 ids per call; when the batch looks
 //     e-mails up anyway, a stored id that comes back for its profile's
 //     e-mail is confirmed by that same call.
-//   - Answers are kept for the run (leadIDCache): an id that exists is not
-//     asked about again, and neither is one that does not (Marketo never
-//     reuses a lead id).
+//   - The run keeps the latest answers (leadIDCache, the 10,000 ids used
+//     last): an id that exists is not asked about again while it is kept,
+//     and neither is one that does not (Marketo never reuses a lead id).
 //   - A dead id is treated as no id: the lead is found by e-mail or created
 //     (rule A), written back (rule C), and the healing is counted
 //     (CountStaleIdsHealed) and named in the record's outcome.
@@ -34,33 +35,48 @@ const (
 	CountForeignIdsKept = "foreignIdsKept" // another system's External Profile ID left in place (overwriteForeignExternalIds off)
 )
 
+// leadIDCacheSize bounds what a run remembers of Marketo's answers about
+// lead ids: the most recently used 10,000 (about 1 MB), instead of every id
+// the run wrote or checked (one per registration: the process's memory
+// would grow with the event; docs/architecture.md §7).
+const leadIDCacheSize = 10_000
+
 // leadIDCache is what Marketo said this run about stored lead ids: true for
-// an id that exists, false for one that does not.
+// an id that exists, false for one that does not. It only saves calls: an
+// id it no longer holds is unknown, and every user of the cache asks
+// Marketo about an unknown id (deadLeadIDs, resolvePlan, unchanged) or, in
+// the metrics jobs, lets Marketo's 1004 answer for it. No lead is created
+// from it: leads are found and created by e-mail (Sync Leads and the
+// lookup), so two registrations sharing an e-mail still reach one lead
+// however much of the cache was dropped. Least recently used ids go first
+// (hashicorp/golang-lru: a bounded, locked LRU).
 type leadIDCache struct {
-	mu  sync.Mutex
-	ids map[int]bool
+	ids *lru.Cache[int, bool]
 }
 
-func newLeadIDCache() *leadIDCache { return &leadIDCache{ids: map[int]bool{}} }
+func newLeadIDCache() *leadIDCache { return newLeadIDCacheOf(leadIDCacheSize) }
+
+func newLeadIDCacheOf(size int) *leadIDCache {
+	c, _ := lru.New[int, bool](max(size, 1)) // errors only for a size below 1
+	return &leadIDCache{ids: c}
+}
 
 // get returns what is known of id.
 func (c *leadIDCache) get(id int) (exists, known bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	exists, known = c.ids[id]
-	return exists, known
+	return c.ids.Get(id)
 }
 
 // set records that the ids exist (or not).
 func (c *leadIDCache) set(exists bool, ids ...int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, id := range ids {
 		if id > 0 {
-			c.ids[id] = exists
+			c.ids.Add(id, exists)
 		}
 	}
 }
+
+// len is how many ids the cache holds.
+func (c *leadIDCache) len() int { return c.ids.Len() }
 
 // deadLeadIDs returns which of ids no longer exist in Marketo, asking with
 // one Get Leads by filterType=id per 300 ids whose answer the run does not

@@ -1,0 +1,104 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+)
+
+// TestLeadIDCacheIsBounded: the cache keeps the ids used last, never more
+// than its size, however many ids a run writes or checks.
+func TestLeadIDCacheIsBounded(t *testing.T) {
+	c := newLeadIDCacheOf(100)
+	for id := 1; id <= 1000; id++ {
+		c.set(id%7 != 0, id)
+		if id == 500 {
+			c.get(1) // dropped long ago: stays unknown
+		}
+	}
+	if n := c.len(); n != 100 {
+		t.Fatalf("cache holds %d ids after 1,000, want its size 100", n)
+	}
+	for id := 901; id <= 1000; id++ {
+		if exists, known := c.get(id); !known || exists != (id%7 != 0) {
+			t.Fatalf("id %d: exists %v known %v, want the last answer kept", id, exists, known)
+		}
+	}
+	if _, known := c.get(1); known {
+		t.Fatal("id 1, the oldest, is still held")
+	}
+	// Used ids stay: 901 was just read, so adding one more drops 902.
+	c.get(901)
+	c.set(true, 1001)
+	if _, known := c.get(901); !known {
+		t.Error("the id read last was dropped")
+	}
+	if _, known := c.get(902); known {
+		t.Error("the least recently used id was kept")
+	}
+	if d := newLeadIDCache(); d.ids.Len() != 0 || leadIDCacheSize > 20_000 {
+		t.Errorf("default cache of %d ids: want a bound of at most 20,000", leadIDCacheSize)
+	}
+}
+
+// TestRunLeadIDCacheStaysBoundedAndCorrect sends 1,200 registrations in
+// batches of 300, as sync-leads does, through a run whose id cache holds 20
+// ids: the cache stays at its size, and what it dropped costs calls, never
+// correctness: two registrations sharing an e-mail in different batches
+// reach one lead, and a stored id the cache no longer holds is asked about
+// again and answered right.
+func TestRunLeadIDCacheStaysBoundedAndCorrect(t *testing.T) {
+	const n, emails = 1200, 600
+	mk, ct := newFakeMarketo(), newFakeCertain()
+	rc := testRC(mk, ct)
+	rc.leadIDs = newLeadIDCacheOf(20)
+	ops := newLeadOps(rc)
+	ctx := context.Background()
+	regs := make([]certain.Registration, n)
+	for i := range regs {
+		regs[i] = reg(fmt.Sprintf("R-%04d", i), fmt.Sprintf("P-%04d", i), fmt.Sprintf("p%d@example.net", i%emails), "", "", "Pre-Registered", nil)
+	}
+	ct.regs = regs
+	idOf := map[string]int{}
+	for start := 0; start < n; start += syncBatch {
+		batch := make([]*certain.Registration, 0, syncBatch)
+		for i := start; i < start+syncBatch; i++ {
+			batch = append(batch, &regs[i])
+		}
+		res, err := ops.syncLeads(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range res {
+			if r.ID <= 0 {
+				t.Fatalf("registration %s: outcome %+v, no lead", batch[j].Code, r.Outcome)
+			}
+			email := batch[j].Profile.Email
+			if prev, ok := idOf[email]; ok && prev != r.ID {
+				t.Fatalf("%s reached lead %d, another registration with its e-mail lead %d", email, r.ID, prev)
+			}
+			idOf[email] = r.ID
+		}
+		if got := rc.leadIDCache().len(); got > 20 {
+			t.Fatalf("after %d registrations the run's id cache holds %d ids, want at most 20", start+syncBatch, got)
+		}
+	}
+	if len(mk.leads) != emails {
+		t.Fatalf("%d Marketo leads for %d e-mails", len(mk.leads), emails)
+	}
+	// The first lead's id was dropped long ago: checking it asks Marketo.
+	checks := len(mk.idChecks)
+	first := idOf["p0@example.net"]
+	mk.mu.Lock()
+	delete(mk.leads, first) // merged away meanwhile
+	mk.mu.Unlock()
+	dead, err := ops.deadLeadIDs(ctx, []int{first, idOf["p599@example.net"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mk.idChecks) != checks+1 || !dead[first] || len(dead) != 1 {
+		t.Fatalf("dead %v after %d id checks (was %d): want one call finding lead %d dead", dead, len(mk.idChecks), checks, first)
+	}
+}
