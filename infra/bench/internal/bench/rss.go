@@ -27,9 +27,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
@@ -108,6 +111,11 @@ type processWorld struct {
 	mkHS *httptest.Server
 	ce   *certaintest.Server
 	env  []string
+	// The function's work queue in moto and the store its runs are
+	// recorded in: the bench plays the queue's event source mapping.
+	sqs        *sqs.Client
+	queue, arn string
+	st         *dynamostore.Store
 }
 
 func (w *processWorld) close() {
@@ -186,7 +194,12 @@ func newProcessWorld(ctx context.Context, motoEndpoint, stage string, n int, see
 		w.close()
 		return nil, fmt.Errorf("put job: %w", err)
 	}
-	w.env = []string{"PATH=" + os.Getenv("PATH"), "AWS_ENDPOINT_URL=" + motoEndpoint, "AWS_REGION=us-east-1",
+	w.st, w.sqs = st, sqs.NewFromConfig(cfg)
+	if err := w.createQueue(ctx, stage+"-sync-leads-work"); err != nil {
+		w.close()
+		return nil, err
+	}
+	w.env = []string{"WORK_QUEUE_URL=" + w.queue, "PATH=" + os.Getenv("PATH"), "AWS_ENDPOINT_URL=" + motoEndpoint, "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"STAGE=" + stage, "CONFIG_TABLE=" + names.Config, "STATE_TABLE=" + names.State, "MARKETO_BUDGET_MODE=in-process",
@@ -326,7 +339,7 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 			}
 		}
 	}()
-	runErr := invokeUntilDone(ctx, api, exited, &m)
+	runErr := invokeUntilDone(ctx, api, exited, w, &m)
 	close(stopSampling)
 	m.SampledRSSMB = <-sampled
 	// The kernel updates the high-water mark lazily (VmHWM is at least
@@ -342,56 +355,135 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 	return m, nil
 }
 
-// invokeUntilDone sends the job's direct-run event until the run ends
-// (not checkpointed), at most 20 invocations, and records the outcome.
-func invokeUntilDone(ctx context.Context, api *runtimeAPI, exited <-chan error, m *ProcessMemory) error {
-	event := []byte(`{"jobId":"` + processMemoryJob + `"}`)
+// createQueue creates the function's work queue in moto (as the
+// template does: a visibility timeout above the function's).
+func (w *processWorld) createQueue(ctx context.Context, name string) error {
+	res, err := w.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name),
+		Attributes: map[string]string{"VisibilityTimeout": "5400"}})
+	if err != nil {
+		return fmt.Errorf("create work queue in moto: %w", err)
+	}
+	a, err := w.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: res.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return fmt.Errorf("work queue attributes: %w", err)
+	}
+	w.queue, w.arn = aws.ToString(res.QueueUrl), a.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	return nil
+}
+
+// invoke hands one event to the bootstrap and returns its answer.
+func invoke(ctx context.Context, api *runtimeAPI, exited <-chan error, event []byte, n int) ([]byte, error) {
+	select {
+	case api.next <- event:
+	case err := <-exited:
+		return nil, fmt.Errorf("bootstrap exited before invocation %d: %v", n, err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case res := <-api.results:
+		if res.error {
+			return nil, fmt.Errorf("invocation %d failed: %.500s", n, res.body)
+		}
+		return res.body, nil
+	case err := <-exited:
+		return nil, fmt.Errorf("bootstrap exited during invocation %d: %v", n, err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// invokeUntilDone runs the job as the deployed function does: a direct
+// run ({"jobId"}) queues a run message on the work queue; the bench then
+// plays the queue's event source mapping (receive one message, invoke with
+// the SQS event, delete it unless reported failed) until the queue is empty
+// and the job's last run is no longer checkpointed, at most 40
+// invocations. The figures are those of the job's run records.
+func invokeUntilDone(ctx context.Context, api *runtimeAPI, exited <-chan error, w *processWorld, m *ProcessMemory) error {
 	start := time.Now()
 	defer func() { m.WallSeconds = time.Since(start).Seconds() }()
-	for m.Invocations < 20 {
-		select {
-		case api.next <- event:
-		case err := <-exited:
-			return fmt.Errorf("bootstrap exited before its invocation: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
+	m.Invocations++
+	body, err := invoke(ctx, api, exited, []byte(`{"jobId":"`+processMemoryJob+`"}`), m.Invocations)
+	if err != nil {
+		return err
+	}
+	var queued struct {
+		Queued json.RawMessage `json:"queued"`
+	}
+	if err := json.Unmarshal(body, &queued); err != nil || queued.Queued == nil {
+		return fmt.Errorf("direct run: not a queued run: %.500s", body)
+	}
+	for m.Invocations < 40 {
+		out, err := w.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queue), MaxNumberOfMessages: 1, WaitTimeSeconds: 20,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
+		if err != nil {
+			return fmt.Errorf("receive from the work queue: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			done, err := w.finished(ctx, m)
+			if err != nil || done {
+				return err
+			}
+			continue
+		}
+		msg := out.Messages[0]
+		ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
+			Body: aws.ToString(msg.Body), Attributes: msg.Attributes, EventSource: "aws:sqs", EventSourceARN: w.arn, AWSRegion: "us-east-1"}}}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return err
 		}
 		m.Invocations++
-		var res invocationResult
-		select {
-		case res = <-api.results:
-		case err := <-exited:
-			return fmt.Errorf("bootstrap exited during invocation %d: %v", m.Invocations, err)
-		case <-ctx.Done():
-			return ctx.Err()
+		body, err := invoke(ctx, api, exited, payload, m.Invocations)
+		if err != nil {
+			return err
 		}
-		if res.error {
-			return fmt.Errorf("invocation %d failed: %.500s", m.Invocations, res.body)
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(body, &resp); err != nil {
+			return fmt.Errorf("invocation %d: not a batch response: %.500s", m.Invocations, body)
 		}
-		var resp struct {
-			Run *struct {
-				Outcome      string         `json:"outcome"`
-				Counts       map[string]int `json:"counts"`
-				MarketoCalls int            `json:"marketoCalls"`
-				CertainCalls int            `json:"certainCalls"`
-				Error        string         `json:"error"`
-			} `json:"run"`
+		if len(resp.BatchItemFailures) != 0 {
+			return fmt.Errorf("invocation %d: the run message failed: %.500s", m.Invocations, body)
 		}
-		if err := json.Unmarshal(res.body, &resp); err != nil || resp.Run == nil {
-			return fmt.Errorf("invocation %d: not a run summary: %.500s", m.Invocations, res.body)
+		if _, err := w.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(w.queue), ReceiptHandle: msg.ReceiptHandle}); err != nil {
+			return fmt.Errorf("delete the run message: %w", err)
 		}
-		r := resp.Run
-		m.Outcome, m.Counts = r.Outcome, r.Counts
-		m.MarketoCalls += r.MarketoCalls
-		m.CertainCalls += r.CertainCalls
-		if r.Error != "" {
-			return fmt.Errorf("run %s: %s", r.Outcome, r.Error)
-		}
-		if r.Outcome != store.RunCheckpointed {
-			return nil
+		if done, err := w.finished(ctx, m); err != nil || done {
+			return err
 		}
 	}
-	return errors.New("still checkpointed after 20 invocations")
+	return errors.New("still checkpointed after 40 invocations")
+}
+
+// finished reads the job's runs: done once the last one is no longer
+// checkpointed; m gets its outcome and counts and the calls of all of them.
+func (w *processWorld) finished(ctx context.Context, m *ProcessMemory) (bool, error) {
+	runs, err := w.st.ListRuns(ctx, processMemoryJob, 100)
+	if err != nil {
+		return false, fmt.Errorf("list runs: %w", err)
+	}
+	if len(runs) == 0 {
+		return false, nil
+	}
+	last := runs[0]
+	for _, r := range runs {
+		if r.Started.After(last.Started) {
+			last = r
+		}
+	}
+	if last.Outcome == store.RunCheckpointed || last.Outcome == "" || last.Outcome == store.RunRunning {
+		return false, nil
+	}
+	m.Outcome, m.Counts, m.MarketoCalls, m.CertainCalls = last.Outcome, last.Counts, 0, 0
+	for _, r := range runs {
+		m.MarketoCalls += r.MarketoCalls
+		m.CertainCalls += r.CertainCalls
+	}
+	if last.Error != "" {
+		return true, fmt.Errorf("run %s: %s", last.Outcome, last.Error)
+	}
+	return true, nil
 }
 
 func lastLines(s string, n int) string {
