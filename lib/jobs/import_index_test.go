@@ -272,7 +272,11 @@ func TestImportIndexShortReadFailsRun(t *testing.T) {
 // moved into the part already read: the invocation does not trust the
 // index and searches per lead, with the same result.
 func TestImportIndexProfileChangedDuringReadFallsBackToSearches(t *testing.T) {
-	e := newImportEnv(t, jobstest.WithConnection(func(c *config.Connection) { c.PageSize = 5 }))
+	// No read-ahead: the edit lands after the first page and before the
+	// next is fetched (with pages fetched ahead, they may all be read
+	// before it, and the read is then a consistent one).
+	e := newImportEnv(t, jobstest.WithConnection(func(c *config.Connection) { c.PageSize = 5 }),
+		jobstest.WithCertainClient(func(c *certain.Config) { c.ReadAhead = -1 }))
 	var pins []string
 	for i := range 20 {
 		pins = append(pins, e.ce.AddProfile(acct, map[string]any{"email": fmt.Sprintf("existing%02d@example.org", i)}))

@@ -59,6 +59,7 @@ type options struct {
 	cOpts      []certaintest.Option
 	editConn   []func(*config.Connection)
 	editClient []func(*marketo.Config)
+	editCert   []func(*certain.Config)
 }
 
 // Option configures New.
@@ -90,6 +91,12 @@ func WithConnection(edit func(*config.Connection)) Option {
 // WithMarketoClient edits the Marketo client configuration (budget, ...).
 func WithMarketoClient(edit func(*marketo.Config)) Option {
 	return func(o *options) { o.editClient = append(o.editClient, edit) }
+}
+
+// WithCertainClient edits the Certain client configuration (read-ahead, ...)
+// after it is built from the connection.
+func WithCertainClient(edit func(*certain.Config)) Option {
+	return func(o *options) { o.editCert = append(o.editCert, edit) }
 }
 
 // DefaultMapping is the harness connection's field mapping: the demo's.
@@ -140,6 +147,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatalf("jobstest: certain client: %v", err)
 	}
 	ccfg.Now, ccfg.Sleep = clk.Now, env.Certain.Config().Sleep
+	for _, e := range o.editCert {
+		e(&ccfg)
+	}
 	cc, err := certain.New(ccfg)
 	if err != nil {
 		t.Fatalf("jobstest: certain client: %v", err)
