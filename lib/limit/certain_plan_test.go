@@ -203,3 +203,21 @@ func TestSlotOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestPacedPlannerLead: a block is in hand a write's round trip after it
+// was planned, so its first slot is lead after now (lib/limit/paced.go),
+// and the Burst ahead of the schedule counts from then.
+func TestPacedPlannerLead(t *testing.T) {
+	cfg := pacedConfig()
+	pl := planner{cfg: cfg, owner: "me", pk: "budget#i", loc: chicago, lead: 30 * time.Millisecond}
+	p := pl.plan(budgetItem{}, planNow, need{slots: 1, calls: 1}, 0, "me-9")
+	wantGrant(t, p, 2)
+	if p.newBlock.first != at(ms(30)) || p.next.Tat != at(ms(30+201)) {
+		t.Errorf("first slot %d, tat %d ms, want 30 and 231", p.newBlock.first-at(0), p.next.Tat-at(0))
+	}
+	// A schedule already past the block's arrival is followed: its slots
+	// start at the tat (200 ms), not at the lead.
+	if p = pl.plan(ahead(2), planNow, need{slots: 1, calls: 2}, 0, "me-9"); p.newBlock == nil || p.newBlock.first != at(ms(2*pacedDelta)) {
+		t.Errorf("schedule 2 steps ahead, lead 30 ms: block %+v, want 2 slots from the schedule's tat (200 ms)", p.newBlock)
+	}
+}

@@ -165,3 +165,93 @@ func testCertainWindowShared(t *testing.T, awsCfg aws.Config, table string) {
 			st.Writes, st.Renewals, st.Conflicts, st.Reads, st.BlocksTook, st.SlotsMissed, len(starts), float64(st.Writes+st.Reads)/float64(len(starts)))
 	})
 }
+
+// slowWrites is a DynamoDB whose writes take delay (on the bubble's
+// clock): a block is in hand that long after it was planned.
+type slowWrites struct {
+	limit.DynamoAPI
+	delay time.Duration
+}
+
+func (s slowWrites) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	time.Sleep(s.delay)
+	return s.DynamoAPI.PutItem(ctx, in, optFns...)
+}
+
+// testCertainFinePaceSlowWrites: at 1,000 calls/s a slot is a millisecond,
+// and a block planned from the plan's now would have all its slots behind
+// it when its 20 ms write came back: the processes took block after block
+// and started nothing (lib/limit/paced.go, lead). Four Lambdas, 3 slots
+// among them, 3 callers each with 40 ms calls, for 3 s: the slots bound
+// the calls to 3 per 40 ms (225 in all); the budget must serve a good part
+// of that (here at least 30) and never more than 1,000 in a second.
+func testCertainFinePaceSlowWrites(t *testing.T, awsCfg aws.Config, table string) {
+	const n = 1000
+	run := 3 * time.Second
+	real0 := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		shift := real0.Sub(time.Now())
+		now := func() time.Time { return time.Now().Add(shift) }
+		db := slowWrites{awstest.NewSerial(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		})), 20 * time.Millisecond}
+		var budgets []*limit.Shared
+		for range 4 {
+			b, err := limit.NewSharedCertain(db, table, "acme.certain.test/FINE", limit.CertainConfig{
+				Concurrent: 3, CallsPerSecond: n, Now: now, Sleep: clock.Sleep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			budgets = append(budgets, b)
+		}
+		t0 := now()
+		// A caller not served gives up a second after the run (else a
+		// budget that starts nothing would hang the test).
+		ctx, cancel := context.WithTimeout(t.Context(), run+time.Second)
+		defer cancel()
+		var mu sync.Mutex
+		var starts []time.Time
+		var starved int
+		var wg sync.WaitGroup
+		for _, b := range budgets {
+			for range 3 {
+				wg.Go(func() {
+					for now().Sub(t0) < run {
+						rel, err := b.Acquire(ctx)
+						if err != nil {
+							mu.Lock()
+							starved++
+							mu.Unlock()
+							return
+						}
+						mu.Lock()
+						starts = append(starts, now())
+						mu.Unlock()
+						time.Sleep(40 * time.Millisecond)
+						rel()
+					}
+				})
+			}
+		}
+		wg.Wait()
+		var missed int
+		for _, b := range budgets {
+			if err := b.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+			missed += b.Stats().SlotsMissed
+		}
+		slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 0; i+n < len(starts); i++ {
+			if starts[i+n].Sub(starts[i]) < time.Second {
+				t.Fatalf("%d starts within a second", n+1)
+			}
+		}
+		// (A caller may go unserved: 3 slots for 4 processes, and a holder
+		// keeps its lease while it has calls waiting.)
+		if len(starts) < 30 {
+			t.Errorf("%d calls in %s (%d slots passed over, %d callers never served), want at least 30 of the 225 the slots allow", len(starts), run, missed, starved)
+		}
+		t.Logf("%d calls in %s, %d slots passed over, %d callers never served", len(starts), run, missed, starved)
+	})
+}

@@ -128,6 +128,7 @@ func (d *Shared) syncOnce(ctx context.Context) (syncStep, error) {
 // goroutine gained from it.
 func (d *Shared) apply(ctx context.Context, st budgetItem, p plan, now time.Time) (syncStep, error) {
 	ok, err := d.write(ctx, st, p)
+	d.sawWrite(d.cfg.Now().Sub(now))
 	switch {
 	case err != nil:
 		return stepDone, err

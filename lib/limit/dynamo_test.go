@@ -43,6 +43,7 @@ func TestDynamoBudget(t *testing.T) {
 		{"CertainPaceSharedBetweenLambdas", testCertainPaceShared},
 		{"CertainLeasesExpireWhenAHolderDies", testCertainLeasesExpire},
 		{"CertainWindowNeverOverrun", func(t *testing.T, _ limit.DynamoAPI, table string) { testCertainWindowShared(t, cfg, table) }},
+		{"CertainFinePaceSlowWrites", func(t *testing.T, _ limit.DynamoAPI, table string) { testCertainFinePaceSlowWrites(t, cfg, table) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := seq.Add(1)

@@ -33,6 +33,15 @@ import (
 // call until a second after it arrived therefore never counts more than
 // N. (The 2 ms cost 0.2% of the rate.)
 //
+// Slots are useless if they are past when the block arrives: a block is
+// planned before its write and in hand a DynamoDB round trip later, and
+// at a fine pace (1000 calls/s is a slot a millisecond) a block whose
+// slots started at the plan's now would be all missed by then, and the
+// next one too, for ever. So a block's first slot is at least lead after
+// the plan: twice the write round trip this process last saw (it rises
+// at once with a slow write and falls back by an eighth of the gap each
+// write after), at most maxLead.
+//
 // What the budget cannot see: a goroutine woken late starts after its
 // slot, and the network moves arrivals at Certain by its jitter; both can
 // bring two calls closer than their slots were. Keep callsPerSecond a
@@ -78,6 +87,38 @@ func (cfg Config) slotWait(b *heldBlock, now time.Time) time.Duration {
 		b.missed++
 	}
 	return 0
+}
+
+// maxLead bounds the lead of a paced block's first slot (a quarter of the
+// default UseBy, so that a block is used well before it expires).
+const maxLead = 500 * time.Millisecond
+
+// ceilMS is t in Unix milliseconds, rounded up.
+func ceilMS(t time.Time) int64 {
+	return (t.UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+}
+
+// lead is how far after the plan a paced block's first slot goes: twice
+// the write round trip seen, at most maxLead. mu not held.
+func (d *Shared) lead() time.Duration {
+	if d.cfg.pace == 0 {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return min(2*d.rtt, maxLead)
+}
+
+// sawWrite folds one write's round trip (from the plan to its answer) into
+// the estimate lead uses: up at once, down by an eighth of the gap.
+func (d *Shared) sawWrite(took time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if took >= d.rtt {
+		d.rtt = took
+		return
+	}
+	d.rtt -= (d.rtt - took) / 8
 }
 
 // takePace hands the call the next slot of the in-process schedule: now,

@@ -41,6 +41,9 @@ type planner struct {
 	owner string // this process's owner entry
 	pk    string // the item's partition key
 	loc   *time.Location
+	// lead is how long after the plan a paced block is expected in hand
+	// (the write's round trip, paced.go): its first slot is no sooner.
+	lead time.Duration
 }
 
 // planning is the working state of one plan, built up step by step.
@@ -77,7 +80,7 @@ func (cfg Config) paceMS(occ int64) float64 {
 
 // planner returns the planner of this process.
 func (d *Shared) planner() planner {
-	return planner{cfg: d.cfg, owner: d.owner, pk: d.pk, loc: d.loc}
+	return planner{cfg: d.cfg, owner: d.owner, pk: d.pk, loc: d.loc, lead: d.lead()}
 }
 
 // decide plans, and when the plan grants nothing although calls are
@@ -268,9 +271,15 @@ func (g *planning) takeCalls(blockID string) {
 	// process's own schedule allows it 1/active of the pace (so that
 	// processes that all want more get equal shares), unless every other
 	// holder has used its share or is idle: then it may borrow.
-	shared := newSchedule(g.next.Tat, g.nowMS, g.delta, g.cfg.Burst)
+	// A paced block's slots start when it is in hand, lead after now: the
+	// shared schedule is planned from then (paced.go).
+	from := g.nowMS
+	if g.cfg.pace > 0 {
+		from = ceilMS(g.now.Add(g.lead))
+	}
+	shared := newSchedule(g.next.Tat, from, g.delta, g.cfg.Burst)
 	own := newSchedule(g.me.Tat, g.nowMS, g.deltaOwn, g.cfg.Burst)
-	paced, pacedOwn := shared.allows(g.nowMS), own.allows(g.nowMS)
+	paced, pacedOwn := shared.allows(from), own.allows(g.nowMS)
 	if g.mayBorrow(own.tau) {
 		pacedOwn = paced
 	}
@@ -286,7 +295,7 @@ func (g *planning) takeCalls(blockID string) {
 	default:
 		g.p.wait = g.windowWait(free, least, frees)
 		if paced < least {
-			g.p.wait = max(g.p.wait, shared.waitFor(least, g.nowMS))
+			g.p.wait = max(g.p.wait, shared.waitFor(least, from))
 		}
 		if pacedOwn < least {
 			g.p.wait = max(g.p.wait, own.waitFor(least, g.nowMS))
@@ -333,9 +342,11 @@ func (g *planning) grant(k int, id string, shared, own schedule) {
 	first := int64(shared.tat)
 	if g.cfg.pace > 0 {
 		// The block's calls take the next k slots of the shared schedule,
-		// from its tat or now (rounded up to the ms), whichever is later:
-		// nothing is banked while the account is idle (paced.go).
-		first = max(first, (g.now.UnixNano()+int64(time.Millisecond)-1)/int64(time.Millisecond))
+		// from its tat or from when the block will be in hand (now plus
+		// lead, rounded up to the ms), whichever is later: nothing is
+		// banked while the account is idle, and the slots are not past
+		// before the write has come back (paced.go).
+		first = max(first, ceilMS(g.now.Add(g.lead)))
 		g.next.Tat = first + g.cfg.slotOffsetMS(k)
 	}
 	g.me.Tat = own.after(k)

@@ -53,6 +53,7 @@ type Shared struct {
 	idleStop context.CancelFunc // ends the running give-back
 	idleWG   sync.WaitGroup
 	stats    Stats
+	rtt      time.Duration // a write's round trip, as lead sees it (paced.go)
 }
 
 var _ marketo.Budget = (*Shared)(nil)
