@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -43,7 +44,14 @@ type flight struct {
 	kind  string
 	keys  []string
 	done  chan struct{}
+	err   error // fn's error, set before done is closed
 }
+
+// errKeyFailed is start's answer for a batch that shares a key with one
+// that failed: it is not sent, so that a registration never reaches
+// Marketo after one read before it with the same address failed to (the
+// next run sends both, in order).
+var errKeyFailed = errors.New("a batch holding the same e-mail address failed")
 
 func newFlights(limit int) *flights {
 	return &flights{limit: make(chan struct{}, max(limit, 1)), open: map[*flight]struct{}{}, byKey: map[string]*flight{}, failedAt: -1}
@@ -52,7 +60,8 @@ func newFlights(limit int) *flights {
 // start runs fn in the background once the batches sharing one of keys
 // have ended and fewer than the limit are running. first is the Certain
 // offset of the batch's first registration; kind names the batch for wait.
-// It returns an error only when ctx ends while it waits.
+// It returns an error when ctx ends while it waits, and errKeyFailed
+// (fn not run) when a batch sharing one of keys failed.
 func (f *flights) start(ctx context.Context, kind string, first int, keys []string, fn func() error) error {
 	for _, k := range keys {
 		f.mu.Lock()
@@ -65,6 +74,9 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 		case <-prev.done:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if prev.err != nil {
+			return errKeyFailed
 		}
 	}
 	select {
@@ -81,6 +93,7 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 	f.mu.Unlock()
 	f.wg.Go(func() {
 		err := fn()
+		fl.err = err
 		f.mu.Lock()
 		delete(f.open, fl)
 		for _, k := range fl.keys {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -279,8 +280,9 @@ func isStopping(err error) bool {
 //
 // Each Sync Leads call carries one input per email, so two registrations
 // sharing an email never cause 1036 or a duplicate lead: their payloads are
-// merged (first registration's non-blank values win) and both take the
-// result. Upserts are sent before update-only records, in separate calls.
+// merged (a later registration's non-blank values over an earlier one's,
+// as if each had been sent on its own, in the order read) and both take
+// the result. Upserts are sent before update-only records, in separate calls.
 //
 // An update-only profile Marketo has no lead for (1004) that stores a
 // Marketo id may hold a dead id: those ids are checked (one call for the
@@ -372,11 +374,11 @@ func (o *leadOps) syncGroup(ctx context.Context, regs []*certain.Registration, r
 			byKey[k] = g
 			gs = append(gs, g)
 		}
-		for f, v := range payload {
-			if _, ok := g.lead[f]; !ok {
-				g.lead[f] = v
-			}
-		}
+		// The same values as sending the members one after another in
+		// the order they were read: whichever of them a batch holds, and
+		// whichever were sent before a crash and again after it, the lead
+		// ends with each field's last non-blank value (synclead.go, send).
+		maps.Copy(g.lead, payload)
 		g.members = append(g.members, i)
 	}
 	if len(gs) == 0 {

@@ -159,7 +159,9 @@ type idCheckBuf struct {
 
 type syncBuf struct {
 	regs         []*certain.Registration
-	firstPending int // Certain offset of the page holding regs[0]
+	keys         []string        // "email:" + e-mail key of each of regs (the flights' keys)
+	has          map[string]bool // keys, as a set
+	firstPending int             // Certain offset of the page holding regs[0]
 }
 
 // loadCheckpoint returns the offset the run starts at: the checkpoint's,
@@ -204,7 +206,7 @@ func (s *leadSyncRun) finish(ctx context.Context, at int, cause error) error {
 	switch {
 	case werr == nil && cause == nil:
 		return nil
-	case werr != nil && (cause == nil || errors.Is(cause, ErrCheckpointed)):
+	case werr != nil && (cause == nil || errors.Is(cause, ErrCheckpointed) || errors.Is(cause, errKeyFailed)):
 		// A batch's error says more than the stop it caused.
 		cause = werr
 	case werr != nil:
@@ -287,8 +289,19 @@ func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Regist
 }
 
 // send buffers a registration for Sync Leads and sends a full buffer.
+// Registrations sharing an e-mail reach Marketo in the order they were
+// read, whichever action they take: when the other action's buffer holds
+// the address, that buffer goes first (see leads.go, syncGroup, for why
+// the order makes the lead's values the same after any crash).
 func (s *leadSyncRun) send(ctx context.Context, r *certain.Registration, offset int) error {
-	b := s.add(r, offset)
+	i := s.bufIndex(r)
+	key := "email:" + emailKey(leadEmail(BuildLeadPayload(s.ops.mapping, *r), *r))
+	if o := s.bufs[1-i]; o != nil && o.has[key] {
+		if err := s.dispatch(ctx, o); err != nil {
+			return err
+		}
+	}
+	b := s.add(r, offset, i, key)
 	if len(b.regs) >= syncBatch {
 		return s.dispatch(ctx, b)
 	}
@@ -408,19 +421,27 @@ func (s *leadSyncRun) settled(r certain.Registration, stored map[string]string) 
 	return settledNot
 }
 
-func (s *leadSyncRun) add(r *certain.Registration, offset int) *syncBuf {
-	i := 0
+// bufIndex is the buffer of r's action: 0 for createOrUpdate (rule A),
+// 1 for updateOnly (rule B).
+func (s *leadSyncRun) bufIndex(r *certain.Registration) int {
 	if rule, _ := s.ops.ruleFor(*r); rule == ruleUpdateOnly {
-		i = 1
+		return 1
 	}
+	return 0
+}
+
+func (s *leadSyncRun) add(r *certain.Registration, offset, i int, key string) *syncBuf {
 	if s.bufs[i] == nil {
 		s.bufs[i] = &syncBuf{}
 	}
 	b := s.bufs[i]
 	if len(b.regs) == 0 {
 		b.firstPending = offset
+		b.has = map[string]bool{}
 	}
 	b.regs = append(b.regs, r)
+	b.keys = append(b.keys, key)
+	b.has[key] = true
 	return b
 }
 
@@ -453,14 +474,10 @@ func (s *leadSyncRun) dispatch(ctx context.Context, b *syncBuf) error {
 		return nil
 	}
 	regs := b.regs
-	keys := make([]string, 0, len(regs))
-	for _, r := range regs {
-		keys = append(keys, "email:"+emailKey(leadEmail(BuildLeadPayload(s.ops.mapping, *r), *r)))
-	}
-	if err := s.fl.start(ctx, flightSync, b.firstPending, keys, func() error { return s.flush(ctx, regs) }); err != nil {
+	if err := s.fl.start(ctx, flightSync, b.firstPending, b.keys, func() error { return s.flush(ctx, regs) }); err != nil {
 		return err
 	}
-	b.regs = nil
+	b.regs, b.keys, b.has = nil, nil, nil
 	return nil
 }
 
