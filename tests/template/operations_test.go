@@ -460,6 +460,14 @@ func TestOperationsParameters(t *testing.T) {
 		asMap(dp["DatapointsToAlarm"])["Ref"] != "DetectorSilenceMinutes" || fmt.Sprint(dp["Period"]) != "60" {
 		t.Errorf("DetectorStalledAlarm %v, want 1-minute periods, DetectorSilenceMinutes of them, missing data breaching, only with the schedules on", ds)
 	}
+	// A poll that fails is a batch item failure, not a Lambda error, and the
+	// heartbeat only says the tick queued every scope: polls that keep
+	// failing need their own alarm.
+	pf := asMap(tp.resource(t, "DetectorPollFailuresAlarm")["Properties"])
+	if th, _ := number(pf["Threshold"]); pf["MetricName"] != "DetectorScopesFailed" || th != 1 || pf["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
+		pf["Statistic"] != "Sum" || pf["TreatMissingData"] != "notBreaching" {
+		t.Errorf("DetectorPollFailuresAlarm %v, want Sum of DetectorScopesFailed >= 1, missing data not breaching", pf)
+	}
 	if d, _ := number(asMap(params["DetectorSilenceMinutes"])["Default"]); d != 5 {
 		t.Errorf("DetectorSilenceMinutes default %d, want 5", d)
 	}
