@@ -75,6 +75,9 @@ func (c Connection) validateCertain(l *errList) {
 	if c.WatermarkOverlap < 0 {
 		l.add("watermarkOverlap", "must not be negative")
 	}
+	if v := time.Duration(c.LeadIDTrust); v < 0 || v > MaxLeadIDTrust {
+		l.add("leadIdTrust", "must be between 0s (check every time, the default) and %s, got %s", Duration(MaxLeadIDTrust), c.LeadIDTrust)
+	}
 	for _, b := range [][2]string{{"apiBasePath", c.APIBasePath}, {"standardBasePath", c.StandardBasePath}} {
 		if p := b[1]; p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ")) {
 			l.add(b[0], "must be a path starting with / (no query), got %q", p)

@@ -80,7 +80,18 @@ type Connection struct {
 	// Marketo id and Source = Marketo over it (rule C). Default false: the
 	// other system's id stays, and the record's outcome says so.
 	OverwriteForeignExternalIDs bool `json:"overwriteForeignExternalIds,omitempty"`
+	// LeadIDTrust: a stored Marketo lead id that Marketo confirmed (a job
+	// wrote to its lead, found it by e-mail, created it or checked it)
+	// within this long is used by trigger-campaign without asking Marketo
+	// again. Default 0: every campaign request checks the batch's stored
+	// ids first (a merged lead's id reaches nobody); at most
+	// MaxLeadIDTrust.
+	LeadIDTrust Duration `json:"leadIdTrust,omitempty"`
 }
+
+// MaxLeadIDTrust bounds connection leadIdTrust: how long a merged lead's id
+// can still be used for a campaign request.
+const MaxLeadIDTrust = 24 * time.Hour
 
 // CertainBudget is the ceiling on the product's use of one Certain account,
 // shared by all its Lambdas; within it, each client's adaptive limit finds

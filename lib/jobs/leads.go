@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -103,6 +104,9 @@ type leadOps struct {
 	// run is the job run whose describe this leadOps shares; nil outside
 	// a job run (trigger-campaign).
 	run *RunContext
+	// trust remembers the ids Marketo confirmed, across runs and jobs
+	// (leads_ids.go); nil: not kept.
+	trust *leadTrust
 }
 
 // staleIDs is, by registration code, the dead Marketo id a profile
@@ -137,6 +141,7 @@ func newLeadOps(rc *RunContext) *leadOps {
 	}
 	ops.idCache = rc.leadIDCache()
 	ops.run = rc
+	ops.trust = newLeadTrust(rc.Store, rc.Job.Account, time.Duration(rc.Conn.LeadIDTrust), rc.Now)
 	rc.schemaMu.Lock()
 	ops.schema = rc.leadSchema
 	rc.schemaMu.Unlock()
@@ -400,17 +405,18 @@ func (o *leadOps) syncGroup(ctx context.Context, regs []*certain.Registration, r
 	// email (one lead, several registrations).
 	o.count("leadsCreated", countStatus(out, marketo.StatusCreated))
 	o.count("leadsUpdated", countStatus(out, marketo.StatusUpdated))
-	var wb []int
+	var wb, ids []int
 	for gi, g := range gs {
 		r := out[gi]
 		for _, i := range g.members {
 			o.applySyncResult(&res[i], rule, r)
 			if res[i].ID > 0 {
-				o.idCache.set(true, res[i].ID)
+				ids = append(ids, res[i].ID)
 				wb = append(wb, i)
 			}
 		}
 	}
+	o.confirmed(ctx, ids...)
 	if err := o.writeBacks(ctx, regs, res, wb); err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/store"
 )
 
 // Stored Marketo ids go stale: Marketo merges leads routinely, and the losing
@@ -33,6 +35,7 @@ const (
 	CountStaleIds       = "staleIds"       // stored Marketo ids found to no longer exist
 	CountStaleIdsHealed = "staleIdsHealed" // of those, replaced on the profile by the lead found or created by e-mail
 	CountForeignIdsKept = "foreignIdsKept" // another system's External Profile ID left in place (overwriteForeignExternalIds off)
+	CountIdsTrusted     = "idsTrusted"     // stored ids used without a check: Marketo confirmed them within leadIdTrust
 )
 
 // leadIDCacheSize bounds what a run remembers of Marketo's answers about
@@ -108,12 +111,16 @@ func (o *leadOps) deadLeadIDs(ctx context.Context, ids []int) (map[int]bool, err
 	for _, l := range leads {
 		found[l.ID()] = true
 	}
+	var live []int
 	for _, id := range ask {
-		o.idCache.set(found[id], id)
-		if !found[id] {
-			dead[id] = true
+		if found[id] {
+			live = append(live, id)
+			continue
 		}
+		o.idCache.set(false, id)
+		dead[id] = true
 	}
+	o.confirmed(ctx, live...)
 	o.count(CountStaleIds, countTrue(dead, ask))
 	return dead, nil
 }
@@ -166,4 +173,82 @@ func sourceIsExactlyMarketo(f certain.FieldNames, p certain.Profile) bool {
 func foreignID(f certain.FieldNames, p certain.Profile) bool {
 	ext, src := strings.TrimSpace(p.ExternalID), strings.TrimSpace(p.Source)
 	return ext != "" && src != "" && !strings.EqualFold(src, f.SourceValueImport) && !strings.EqualFold(src, f.SourceValueMarketo)
+}
+
+// leadTrust is what the product remembers, between runs and jobs, of the
+// lead ids Marketo confirmed: when (Unix seconds), by id, in the state
+// table (the hashes of scope "leadids#<account>"). A job that wrote to a
+// lead, found it by e-mail, created it or checked its id records it;
+// with the connection's leadIdTrust set, trigger-campaign uses a stored id
+// confirmed within it without asking Marketo again, so that a batch of
+// changes whose leads a sync or an earlier batch just confirmed costs its
+// campaign request alone (docs/jobs.md §8). A lead merged away within that
+// window is requested for once more and reaches nobody, which is why the
+// default (0) checks before every request.
+type leadTrust struct {
+	store store.Hashes
+	scope string
+	trust time.Duration // 0: nothing is trusted (ids are still recorded)
+	now   func() time.Time
+}
+
+func newLeadTrust(st store.Hashes, account string, trust time.Duration, now func() time.Time) *leadTrust {
+	if st == nil {
+		return nil
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &leadTrust{store: st, scope: "leadids#" + account, trust: trust, now: now}
+}
+
+// trusted returns the ids of ids confirmed within the trust window.
+func (t *leadTrust) trusted(ctx context.Context, ids []int) (map[int]bool, error) {
+	out := map[int]bool{}
+	if t == nil || t.trust <= 0 || len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = strconv.Itoa(id)
+	}
+	got, err := t.store.GetHashes(ctx, t.scope, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read confirmed Marketo lead ids: %w", err)
+	}
+	since := t.now().Add(-t.trust).Unix()
+	for i, id := range ids {
+		if at, err := strconv.ParseInt(got[keys[i]], 10, 64); err == nil && at >= since {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+// record stores that Marketo confirmed ids now.
+func (t *leadTrust) record(ctx context.Context, ids []int) error {
+	if t == nil || len(ids) == 0 {
+		return nil
+	}
+	now := strconv.FormatInt(t.now().Unix(), 10)
+	m := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if id > 0 {
+			m[strconv.Itoa(id)] = now
+		}
+	}
+	if err := t.store.PutHashes(context.WithoutCancel(ctx), t.scope, m); err != nil {
+		return fmt.Errorf("record %d confirmed Marketo lead ids: %w", len(m), err)
+	}
+	return nil
+}
+
+// confirmed notes that Marketo confirmed ids: in the run's cache, and in
+// the lead trust when the job keeps one (a failure to record is logged:
+// it costs a check later, never a wrong id).
+func (o *leadOps) confirmed(ctx context.Context, ids ...int) {
+	o.idCache.set(true, ids...)
+	if err := o.trust.record(ctx, ids); err != nil {
+		o.log.WarnContext(ctx, "could not record confirmed Marketo lead ids", "error", err)
+	}
 }

@@ -41,8 +41,10 @@ type leadResolution struct {
 	// stored (healed or not).
 	Stale map[string]int
 	// Healed: the stale id was replaced on the profile by the lead found or
-	// created; Kept: another system's External Profile ID was left in place.
-	Healed, Kept map[string]bool
+	// created; Kept: another system's External Profile ID was left in place;
+	// Trusted: the stored id was used unchecked, Marketo having confirmed it
+	// within leadIdTrust.
+	Healed, Kept, Trusted map[string]bool
 }
 
 // ResolveLeadIDs finds the Marketo lead id of each registration under
@@ -70,7 +72,7 @@ func ResolveLeadIDs(ctx context.Context, rc *RunContext, regs []certain.Registra
 // resolve finds the lead of each registration of regs (see
 // ResolveLeadIDs; mode says which profiles may be looked up and created).
 func (o *leadOps) resolve(ctx context.Context, regs []*certain.Registration, mode resolveMode) (leadResolution, error) {
-	res := leadResolution{IDs: map[string]int{}, Notes: map[string]string{}, Stale: map[string]int{}, Healed: map[string]bool{}, Kept: map[string]bool{}}
+	res := leadResolution{IDs: map[string]int{}, Notes: map[string]string{}, Stale: map[string]int{}, Healed: map[string]bool{}, Kept: map[string]bool{}, Trusted: map[string]bool{}}
 	plan := o.plan(regs, mode, &res)
 	found, err := o.confirmStored(ctx, regs, plan, &res)
 	if err != nil {
@@ -249,6 +251,10 @@ func (o *leadOps) confirmStored(ctx context.Context, regs []*certain.Registratio
 	if len(check) == 0 {
 		return found, nil
 	}
+	check, ids, err = o.trustedLeads(ctx, regs, check, ids, res)
+	if err != nil || len(check) == 0 {
+		return found, err
+	}
 	dead, err := o.deadLeadIDs(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -269,6 +275,28 @@ func (o *leadOps) confirmStored(ctx context.Context, regs []*certain.Registratio
 		found[k] = v
 	}
 	return found, err
+}
+
+// trustedLeads takes out of check (and ids) the stored ids Marketo
+// confirmed within the connection's leadIdTrust (leads_ids.go): they are
+// used without a check.
+func (o *leadOps) trustedLeads(ctx context.Context, regs []*certain.Registration, check []storedLead, ids []int, res *leadResolution) ([]storedLead, []int, error) {
+	ok, err := o.trust.trusted(ctx, ids)
+	if err != nil || len(ok) == 0 {
+		return check, ids, err
+	}
+	var restC []storedLead
+	var restI []int
+	for _, s := range check {
+		if ok[s.id] {
+			res.IDs[regs[s.i].Code] = s.id
+			res.Trusted[regs[s.i].Code] = true
+			o.idCache.set(true, s.id)
+			continue
+		}
+		restC, restI = append(restC, s), append(restI, s.id)
+	}
+	return restC, restI, nil
 }
 
 // leadMatches is what the look-up decided, by index in regs.
@@ -314,15 +342,18 @@ func (o *leadOps) createMissing(ctx context.Context, lm *leadMatches) error {
 	if err != nil {
 		return err
 	}
+	var ids []int
 	for j, c := range created {
 		i := lm.createIdx[j]
 		if c.ID > 0 {
 			lm.idOf[i] = c.ID
 			lm.withID = append(lm.withID, i)
+			ids = append(ids, c.ID)
 		} else {
 			lm.fail[i] = c.Outcome
 		}
 	}
+	o.confirmed(ctx, ids...)
 	return nil
 }
 
@@ -350,7 +381,6 @@ func (o *leadOps) writeBackIDs(ctx context.Context, regs []*certain.Registration
 			res.Notes[code] = wb[i].Note
 		}
 		res.Healed[code], res.Kept[code] = wb[i].Healed, wb[i].Kept
-		o.idCache.set(true, lm.idOf[i])
 		res.IDs[code] = lm.idOf[i]
 	}
 	return nil
@@ -367,13 +397,15 @@ func (o *leadOps) lookup(ctx context.Context, emails []string) (map[string][]int
 	if err != nil {
 		return nil, fmt.Errorf("look up %d leads by email: %w", len(emails), err)
 	}
+	var ids []int
 	for _, l := range leads {
 		if id := l.ID(); id > 0 {
 			k := emailKey(l.Email())
 			found[k] = append(found[k], id)
-			o.idCache.set(true, id)
+			ids = append(ids, id)
 		}
 	}
+	o.confirmed(ctx, ids...)
 	return found, nil
 }
 

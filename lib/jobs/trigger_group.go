@@ -255,6 +255,7 @@ func (g *triggerGroup) run(ctx context.Context, conn config.Connection, cl Clien
 		return
 	}
 	ops := leadOpsFor(cl, conn, g.account, g.log)
+	ops.trust = newLeadTrust(g.t.Store, g.account, time.Duration(conn.LeadIDTrust), g.t.env().now)
 	if e, fresh := g.t.cachedSchema(g.account); fresh {
 		ops.schema = e.schema // values are converted by a describe at most MappingTTL old
 	}
@@ -433,7 +434,8 @@ func (g *triggerGroup) requestCampaign(ctx context.Context, mk Marketo, r *campa
 }
 
 // countResolution adds to the job's run what resolving the registration's
-// lead did: a stale id found and healed, another system's id kept.
+// lead did: a stale id found and healed, another system's id kept, a
+// stored id used unchecked (leadIdTrust).
 func (g *triggerGroup) countResolution(j config.Job, code string, res leadResolution) {
 	rec := g.rec(j)
 	if _, ok := res.Stale[code]; ok {
@@ -444,6 +446,9 @@ func (g *triggerGroup) countResolution(j config.Job, code string, res leadResolu
 	}
 	if res.Kept[code] {
 		rec.Add(CountForeignIdsKept, 1)
+	}
+	if res.Trusted[code] {
+		rec.Add(CountIdsTrusted, 1)
 	}
 }
 
