@@ -36,6 +36,9 @@ type flights struct {
 	byKey    map[string]*flight
 	err      error
 	failedAt int // lowest first offset of a failed batch; -1 when none
+	// failedKeys are the keys of every batch that failed: a later batch
+	// holding one is not sent, also once the failed batch has ended.
+	failedKeys map[string]bool
 }
 
 // flight is one batch in the background.
@@ -44,7 +47,6 @@ type flight struct {
 	kind  string
 	keys  []string
 	done  chan struct{}
-	err   error // fn's error, set before done is closed
 }
 
 // errKeyFailed is start's answer for a batch that shares a key with one
@@ -54,7 +56,8 @@ type flight struct {
 var errKeyFailed = errors.New("a batch holding the same e-mail address failed")
 
 func newFlights(limit int) *flights {
-	return &flights{limit: make(chan struct{}, max(limit, 1)), open: map[*flight]struct{}{}, byKey: map[string]*flight{}, failedAt: -1}
+	return &flights{limit: make(chan struct{}, max(limit, 1)), open: map[*flight]struct{}{}, byKey: map[string]*flight{}, failedAt: -1,
+		failedKeys: map[string]bool{}}
 }
 
 // start runs fn in the background once the batches sharing one of keys
@@ -75,10 +78,15 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if prev.err != nil {
+	}
+	f.mu.Lock()
+	for _, k := range keys {
+		if f.failedKeys[k] {
+			f.mu.Unlock()
 			return errKeyFailed
 		}
 	}
+	f.mu.Unlock()
 	select {
 	case f.limit <- struct{}{}:
 	case <-ctx.Done():
@@ -93,7 +101,6 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 	f.mu.Unlock()
 	f.wg.Go(func() {
 		err := fn()
-		fl.err = err
 		f.mu.Lock()
 		delete(f.open, fl)
 		for _, k := range fl.keys {
@@ -102,6 +109,9 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 			}
 		}
 		if err != nil {
+			for _, k := range fl.keys {
+				f.failedKeys[k] = true
+			}
 			if f.err == nil {
 				f.err = err
 			}

@@ -121,6 +121,7 @@ func (o *leadOps) deadLeadIDs(ctx context.Context, ids []int) (map[int]bool, err
 		dead[id] = true
 	}
 	o.confirmed(ctx, live...)
+	o.unconfirmed(ctx, dead)
 	o.count(CountStaleIds, countTrue(dead, ask))
 	return dead, nil
 }
@@ -241,6 +242,34 @@ func (t *leadTrust) record(ctx context.Context, ids []int) error {
 		return fmt.Errorf("record %d confirmed Marketo lead ids: %w", len(m), err)
 	}
 	return nil
+}
+
+// forget drops the confirmations of ids that Marketo said no longer exist,
+// so that no later batch trusts them.
+func (t *leadTrust) forget(ctx context.Context, ids []int) error {
+	if t == nil || len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = strconv.Itoa(id)
+	}
+	if err := t.store.DeleteHashes(context.WithoutCancel(ctx), t.scope, keys); err != nil {
+		return fmt.Errorf("forget %d dead Marketo lead ids: %w", len(keys), err)
+	}
+	return nil
+}
+
+// unconfirmed drops the recorded confirmations of the dead ids (a failure
+// is logged: the id could then be trusted for at most leadIdTrust more).
+func (o *leadOps) unconfirmed(ctx context.Context, dead map[int]bool) {
+	ids := make([]int, 0, len(dead))
+	for id := range dead {
+		ids = append(ids, id)
+	}
+	if err := o.trust.forget(ctx, ids); err != nil {
+		o.log.WarnContext(ctx, "could not forget dead Marketo lead ids", "error", err)
+	}
 }
 
 // confirmed notes that Marketo confirmed ids: in the run's cache, and in

@@ -2,10 +2,15 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/store"
+	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
 )
 
 // TestLeadIDCacheIsBounded: the cache keeps the ids used last, never more
@@ -100,5 +105,57 @@ func TestRunLeadIDCacheStaysBoundedAndCorrect(t *testing.T) {
 	}
 	if len(mk.idChecks) != checks+1 || !dead[first] || len(dead) != 1 {
 		t.Fatalf("dead %v after %d id checks (was %d): want one call finding lead %d dead", dead, len(mk.idChecks), checks, first)
+	}
+}
+
+// failingHashes is a hash store whose reads fail.
+type failingHashes struct{ store.Hashes }
+
+func (failingHashes) GetHashes(context.Context, string, []string) (map[string]string, error) {
+	return nil, errors.New("dynamodb: throttled")
+}
+
+// TestLeadTrust: an id Marketo confirmed is trusted within the window and
+// not after it; an id a check finds dead is forgotten, so no later batch
+// trusts it; a store that cannot be read trusts nothing (every id is then
+// checked with Marketo) rather than failing.
+func TestLeadTrust(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	st := memstore.New()
+	tr := newLeadTrust(st, "ACME", time.Hour, func() time.Time { return now })
+	mk := newFakeMarketo()
+	live := mk.add(marketo.Lead{"email": "live@example.org"})
+	ops := newLeadOps(testRC(mk, newFakeCertain()))
+	ops.trust = tr
+	ops.confirmed(ctx, live, 999_999)
+	got, err := tr.trusted(ctx, []int{live, 999_999, 5})
+	if err != nil || !got[live] || !got[999_999] || got[5] {
+		t.Fatalf("trusted %v %v, want both confirmed ids and not 5", got, err)
+	}
+	// A later run (its own cache) checks both ids with Marketo.
+	ops = newLeadOps(testRC(mk, newFakeCertain()))
+	ops.trust = tr
+	dead, err := ops.deadLeadIDs(ctx, []int{live, 999_999})
+	if err != nil || !dead[999_999] || dead[live] {
+		t.Fatalf("dead %v %v", dead, err)
+	}
+	if got, _ := tr.trusted(ctx, []int{live, 999_999}); !got[live] || got[999_999] {
+		t.Fatalf("after the check: trusted %v, want the live id only (the dead one forgotten)", got)
+	}
+	now = now.Add(61 * time.Minute)
+	if got, _ := tr.trusted(ctx, []int{live}); got[live] {
+		t.Fatal("an id confirmed 61 minutes ago is trusted with a 1h window")
+	}
+	bad := newLeadTrust(failingHashes{st}, "ACME", time.Hour, func() time.Time { return now })
+	if _, err := bad.trusted(ctx, []int{live}); err == nil {
+		t.Fatal("a failed read must be an error for trusted")
+	}
+	ops.trust = bad
+	res := leadResolution{IDs: map[string]int{}, Trusted: map[string]bool{}}
+	r := &certain.Registration{Code: "R-1"}
+	check, ids := ops.trustedLeads(ctx, []*certain.Registration{r}, []storedLead{{0, live, "live@example.org"}}, []int{live}, &res)
+	if len(check) != 1 || len(ids) != 1 || res.Trusted["R-1"] {
+		t.Fatalf("unreadable trust: %d left to check, trusted %v; want the id checked", len(check), res.Trusted)
 	}
 }

@@ -251,9 +251,9 @@ func (o *leadOps) confirmStored(ctx context.Context, regs []*certain.Registratio
 	if len(check) == 0 {
 		return found, nil
 	}
-	check, ids, err = o.trustedLeads(ctx, regs, check, ids, res)
-	if err != nil || len(check) == 0 {
-		return found, err
+	check, ids = o.trustedLeads(ctx, regs, check, ids, res)
+	if len(check) == 0 {
+		return found, nil
 	}
 	dead, err := o.deadLeadIDs(ctx, ids)
 	if err != nil {
@@ -279,11 +279,17 @@ func (o *leadOps) confirmStored(ctx context.Context, regs []*certain.Registratio
 
 // trustedLeads takes out of check (and ids) the stored ids Marketo
 // confirmed within the connection's leadIdTrust (leads_ids.go): they are
-// used without a check.
-func (o *leadOps) trustedLeads(ctx context.Context, regs []*certain.Registration, check []storedLead, ids []int, res *leadResolution) ([]storedLead, []int, error) {
+// used without a check. When the confirmations cannot be read, none is
+// trusted.
+func (o *leadOps) trustedLeads(ctx context.Context, regs []*certain.Registration, check []storedLead, ids []int, res *leadResolution) ([]storedLead, []int) {
 	ok, err := o.trust.trusted(ctx, ids)
-	if err != nil || len(ok) == 0 {
-		return check, ids, err
+	if err != nil {
+		// Only an optimisation: check them all with Marketo instead.
+		o.log.WarnContext(ctx, "could not read confirmed Marketo lead ids; checking them with Marketo", "error", err)
+		return check, ids
+	}
+	if len(ok) == 0 {
+		return check, ids
 	}
 	var restC []storedLead
 	var restI []int
@@ -296,7 +302,7 @@ func (o *leadOps) trustedLeads(ctx context.Context, regs []*certain.Registration
 		}
 		restC, restI = append(restC, s), append(restI, s.id)
 	}
-	return restC, restI, nil
+	return restC, restI
 }
 
 // leadMatches is what the look-up decided, by index in regs.

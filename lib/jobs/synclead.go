@@ -292,12 +292,15 @@ func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Regist
 // Registrations sharing an e-mail reach Marketo in the order they were
 // read, whichever action they take: when the other action's buffer holds
 // the address, that buffer goes first (see leads.go, syncGroup, for why
-// the order makes the lead's values the same after any crash).
+// the order makes the lead's values the same after any crash). One
+// exception: a registration revived by a background id check (its stored
+// id was dead) is sent when the check answers.
 func (s *leadSyncRun) send(ctx context.Context, r *certain.Registration, offset int) error {
 	i := s.bufIndex(r)
 	key := "email:" + emailKey(leadEmail(BuildLeadPayload(s.ops.mapping, *r), *r))
 	if o := s.bufs[1-i]; o != nil && o.has[key] {
 		if err := s.dispatch(ctx, o); err != nil {
+			s.add(r, offset, i, key) // buffered all the same: the checkpoint covers it (takeRevived relies on it)
 			return err
 		}
 	}

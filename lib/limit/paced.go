@@ -99,14 +99,15 @@ func ceilMS(t time.Time) int64 {
 }
 
 // lead is how far after the plan a paced block's first slot goes: twice
-// the write round trip seen, at most maxLead. mu not held.
+// the write round trip seen, at most maxLead and a quarter of UseBy (a
+// block is used well before it expires). mu not held.
 func (d *Shared) lead() time.Duration {
 	if d.cfg.pace == 0 {
 		return 0
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return min(2*d.rtt, maxLead)
+	return min(2*d.rtt, maxLead, d.cfg.UseBy/4)
 }
 
 // sawWrite folds one write's round trip (from the plan to its answer) into
