@@ -258,6 +258,30 @@ func TestOverwriteForeignExternalIDsSetting(t *testing.T) {
 	}
 }
 
+// leadIdTrust is a duration from 0s (the default: every id checked) to
+// 24h, read from the connection file; outside that range, an error that
+// names it.
+func TestLeadIDTrustSetting(t *testing.T) {
+	base := `{"account":"ACME","certainBaseURL":"https://certain.example.com","certainSecret":"c","marketoSecret":"m","fieldMapping":[]`
+	c, err := ParseConnection([]byte(base + `}`))
+	if err != nil || c.LeadIDTrust != 0 || c.Validate() != nil {
+		t.Fatalf("default: %v %v %v, want 0 and valid", c.LeadIDTrust, err, c.Validate())
+	}
+	c, err = ParseConnection([]byte(base + `,"leadIdTrust":"1h"}`))
+	if err != nil || c.LeadIDTrust != Duration(time.Hour) || c.Validate() != nil {
+		t.Fatalf("1h: %v %v %v", c.LeadIDTrust, err, c.Validate())
+	}
+	for _, v := range []string{`"-1s"`, `"25h"`} {
+		c, err := ParseConnection([]byte(base + `,"leadIdTrust":` + v + `}`))
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), "leadIdTrust") {
+			t.Errorf("leadIdTrust %s: %v, want an error naming leadIdTrust", v, err)
+		}
+	}
+}
+
 // params.customObject of the metrics jobs may be left out: validation
 // accepts the job, and WithDefaults gives it the documented object.
 func TestMetricsCustomObjectDefault(t *testing.T) {

@@ -111,7 +111,7 @@ func (o *leadOps) deadLeadIDs(ctx context.Context, ids []int) (map[int]bool, err
 	for _, l := range leads {
 		found[l.ID()] = true
 	}
-	var live []int
+	var live, gone []int
 	for _, id := range ask {
 		if found[id] {
 			live = append(live, id)
@@ -119,9 +119,13 @@ func (o *leadOps) deadLeadIDs(ctx context.Context, ids []int) (map[int]bool, err
 		}
 		o.idCache.set(false, id)
 		dead[id] = true
+		gone = append(gone, id)
 	}
 	o.confirmed(ctx, live...)
-	o.unconfirmed(ctx, dead)
+	if err := o.trust.forget(ctx, gone); err != nil {
+		// The id could then be trusted for at most leadIdTrust more.
+		o.log.WarnContext(ctx, "could not forget dead Marketo lead ids", "error", err)
+	}
 	o.count(CountStaleIds, countTrue(dead, ask))
 	return dead, nil
 }
@@ -178,23 +182,27 @@ func foreignID(f certain.FieldNames, p certain.Profile) bool {
 
 // leadTrust is what the product remembers, between runs and jobs, of the
 // lead ids Marketo confirmed: when (Unix seconds), by id, in the state
-// table (the hashes of scope "leadids#<account>"). A job that wrote to a
-// lead, found it by e-mail, created it or checked its id records it;
-// with the connection's leadIdTrust set, trigger-campaign uses a stored id
-// confirmed within it without asking Marketo again, so that a batch of
-// changes whose leads a sync or an earlier batch just confirmed costs its
-// campaign request alone (docs/jobs.md §8). A lead merged away within that
-// window is requested for once more and reaches nobody, which is why the
-// default (0) checks before every request.
+// table (the hashes of scope "leadids#<account>"). Kept only for a
+// connection with leadIdTrust set: a job that wrote to a lead, found it by
+// e-mail, created it or checked its id records it, and trigger-campaign
+// uses a stored id confirmed within leadIdTrust without asking Marketo
+// again, so that a batch of changes whose leads a sync or an earlier batch
+// just confirmed costs its campaign request alone (docs/jobs.md §8). A
+// lead merged away within that window is requested for once more and
+// reaches nobody, which is why the default (0) keeps nothing and checks
+// before every request. A nil *leadTrust records and trusts nothing.
 type leadTrust struct {
 	store store.Hashes
 	scope string
-	trust time.Duration // 0: nothing is trusted (ids are still recorded)
+	trust time.Duration
 	now   func() time.Time
 }
 
+// newLeadTrust is the lead trust of an account's connection; nil when the
+// connection trusts nothing (leadIdTrust 0), so that no job writes
+// confirmations nobody reads.
 func newLeadTrust(st store.Hashes, account string, trust time.Duration, now func() time.Time) *leadTrust {
-	if st == nil {
+	if st == nil || trust <= 0 {
 		return nil
 	}
 	if now == nil {
@@ -203,16 +211,22 @@ func newLeadTrust(st store.Hashes, account string, trust time.Duration, now func
 	return &leadTrust{store: st, scope: "leadids#" + account, trust: trust, now: now}
 }
 
-// trusted returns the ids of ids confirmed within the trust window.
-func (t *leadTrust) trusted(ctx context.Context, ids []int) (map[int]bool, error) {
-	out := map[int]bool{}
-	if t == nil || t.trust <= 0 || len(ids) == 0 {
-		return out, nil
-	}
+// idKeys are the hash keys of ids.
+func idKeys(ids []int) []string {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		keys[i] = strconv.Itoa(id)
 	}
+	return keys
+}
+
+// trusted returns the ids of ids confirmed within the trust window.
+func (t *leadTrust) trusted(ctx context.Context, ids []int) (map[int]bool, error) {
+	out := map[int]bool{}
+	if t == nil || len(ids) == 0 {
+		return out, nil
+	}
+	keys := idKeys(ids)
 	got, err := t.store.GetHashes(ctx, t.scope, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read confirmed Marketo lead ids: %w", err)
@@ -233,10 +247,8 @@ func (t *leadTrust) record(ctx context.Context, ids []int) error {
 	}
 	now := strconv.FormatInt(t.now().Unix(), 10)
 	m := make(map[string]string, len(ids))
-	for _, id := range ids {
-		if id > 0 {
-			m[strconv.Itoa(id)] = now
-		}
+	for _, k := range idKeys(ids) {
+		m[k] = now
 	}
 	if err := t.store.PutHashes(context.WithoutCancel(ctx), t.scope, m); err != nil {
 		return fmt.Errorf("record %d confirmed Marketo lead ids: %w", len(m), err)
@@ -250,31 +262,15 @@ func (t *leadTrust) forget(ctx context.Context, ids []int) error {
 	if t == nil || len(ids) == 0 {
 		return nil
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = strconv.Itoa(id)
-	}
-	if err := t.store.DeleteHashes(context.WithoutCancel(ctx), t.scope, keys); err != nil {
-		return fmt.Errorf("forget %d dead Marketo lead ids: %w", len(keys), err)
+	if err := t.store.DeleteHashes(context.WithoutCancel(ctx), t.scope, idKeys(ids)); err != nil {
+		return fmt.Errorf("forget %d dead Marketo lead ids: %w", len(ids), err)
 	}
 	return nil
 }
 
-// unconfirmed drops the recorded confirmations of the dead ids (a failure
-// is logged: the id could then be trusted for at most leadIdTrust more).
-func (o *leadOps) unconfirmed(ctx context.Context, dead map[int]bool) {
-	ids := make([]int, 0, len(dead))
-	for id := range dead {
-		ids = append(ids, id)
-	}
-	if err := o.trust.forget(ctx, ids); err != nil {
-		o.log.WarnContext(ctx, "could not forget dead Marketo lead ids", "error", err)
-	}
-}
-
-// confirmed notes that Marketo confirmed ids: in the run's cache, and in
-// the lead trust when the job keeps one (a failure to record is logged:
-// it costs a check later, never a wrong id).
+// confirmed notes that Marketo confirmed ids (all positive): in the run's
+// cache, and in the lead trust when the connection keeps one (a failure to
+// record is logged: it costs a check later, never a wrong id).
 func (o *leadOps) confirmed(ctx context.Context, ids ...int) {
 	o.idCache.set(true, ids...)
 	if err := o.trust.record(ctx, ids); err != nil {

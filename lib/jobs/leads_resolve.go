@@ -288,9 +288,6 @@ func (o *leadOps) trustedLeads(ctx context.Context, regs []*certain.Registration
 		o.log.WarnContext(ctx, "could not read confirmed Marketo lead ids; checking them with Marketo", "error", err)
 		return check, ids
 	}
-	if len(ok) == 0 {
-		return check, ids
-	}
 	var restC []storedLead
 	var restI []int
 	for _, s := range check {

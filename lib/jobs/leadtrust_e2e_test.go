@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,27 +18,30 @@ import (
 // in 3 batches of 100. By default each batch checks its stored ids before
 // requesting (2 Marketo calls a batch). With the connection's leadIdTrust
 // at 1h, the ids the sync confirmed are used as they are: 1 call a batch,
-// the request. Past the window they are checked again.
+// the request. Past the window they are checked again. With the default,
+// no confirmation is written at all.
 func TestTriggerLeadIDTrust(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		trust     time.Duration
-		later     time.Duration // between the sync and the changes
-		wantCalls int
+		name        string
+		trust       time.Duration
+		later       time.Duration // between the sync and the changes
+		wantCalls   int
+		wantTrusted int
 	}{
-		{"default: check before every request", 0, time.Minute, 6},
-		{"leadIdTrust 1h, confirmed a minute ago", time.Hour, time.Minute, 3},
-		{"leadIdTrust 1h, confirmed two hours ago", time.Hour, 2 * time.Hour, 6},
+		{"default: check before every request", 0, time.Minute, 6, 0},
+		{"leadIdTrust 1h, confirmed a minute ago", time.Hour, time.Minute, 3, 300},
+		{"leadIdTrust 1h, confirmed two hours ago", time.Hour, 2 * time.Hour, 6, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTriggerEnvWith(t, jobstest.WithFunc(config.TypeSyncLeads, jobs.SyncLeads),
 				jobstest.WithConnection(func(c *config.Connection) { c.LeadIDTrust = config.Duration(tc.trust) }))
 			ctx := context.Background()
 			const n = 300
-			codes := make([]string, n)
+			codes, idKeys := make([]string, n), make([]string, n)
 			for i := range n {
 				email := fmt.Sprintf("t%03d@example.org", i)
 				id := env.Marketo.AddLead(marketo.Lead{"email": email})
+				idKeys[i] = fmt.Sprint(id)
 				_, codes[i] = seedReg(env.Env, map[string]any{"email": email, "firstName": "T",
 					"externalKey": fmt.Sprint(id), "sourceOfProfile": "Marketo"}, "Pre-Registered")
 			}
@@ -67,24 +69,17 @@ func TestTriggerLeadIDTrust(t *testing.T) {
 				requested += r.Counts[store.OutcomeRequested]
 				trusted += r.Counts[jobs.CountIdsTrusted]
 			}
-			wantTrusted := 0
-			if tc.wantCalls == 3 {
-				wantTrusted = n
+			// Confirmations are kept only for a connection that trusts them.
+			kept, err := env.Store.GetHashes(ctx, "leadids#"+jobstest.Account, idKeys)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if calls != tc.wantCalls || requested != n || trusted != wantTrusted {
-				t.Errorf("%d Marketo calls, %d requested, %d ids trusted; want %d, %d, %d", calls, requested, trusted, tc.wantCalls, n, wantTrusted)
+			if (len(kept) == 0) != (tc.trust == 0) {
+				t.Errorf("%d lead-id confirmations kept with leadIdTrust %s; want none exactly when it is 0", len(kept), tc.trust)
+			}
+			if calls != tc.wantCalls || requested != n || trusted != tc.wantTrusted {
+				t.Errorf("%d Marketo calls, %d requested, %d ids trusted; want %d, %d, %d", calls, requested, trusted, tc.wantCalls, n, tc.wantTrusted)
 			}
 		})
-	}
-}
-
-// TestLeadIDTrustSetting: leadIdTrust is a duration from 0s to 24h.
-func TestLeadIDTrustSetting(t *testing.T) {
-	for _, v := range []time.Duration{-time.Second, 25 * time.Hour} {
-		c := config.Connection{Account: "A", CertainBaseURL: "https://x.example", CertainSecret: "c", MarketoSecret: "m",
-			FieldMapping: []config.FieldMap{{Certain: "email", Marketo: "email"}}, LeadIDTrust: config.Duration(v)}
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "leadIdTrust") {
-			t.Errorf("leadIdTrust %s: %v, want an error naming leadIdTrust", v, err)
-		}
 	}
 }

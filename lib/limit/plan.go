@@ -339,14 +339,13 @@ func (g *planning) grant(k int, id string, shared, own schedule) {
 	g.next.Blocks[id] = block{Owner: g.owner, N: k, End: end, Day: g.next.Day}
 	g.next.DayCount += k
 	g.next.Tat = shared.after(k)
+	// A paced block's calls take the next k slots of the shared schedule,
+	// from its tat or from when the block will be in hand (now plus lead,
+	// rounded up to the ms: the schedule's start, takeCalls), whichever is
+	// later: nothing is banked while the account is idle, and the slots
+	// are not past before the write has come back (paced.go).
 	first := int64(shared.tat)
 	if g.cfg.pace > 0 {
-		// The block's calls take the next k slots of the shared schedule,
-		// from its tat or from when the block will be in hand (now plus
-		// lead, rounded up to the ms), whichever is later: nothing is
-		// banked while the account is idle, and the slots are not past
-		// before the write has come back (paced.go).
-		first = max(first, ceilMS(g.now.Add(g.lead)))
 		g.next.Tat = first + g.cfg.slotOffsetMS(k)
 	}
 	g.me.Tat = own.after(k)
