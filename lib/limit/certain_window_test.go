@@ -118,48 +118,69 @@ func TestInProcessCertainWindowNeverOverrun(t *testing.T) {
 	})
 }
 
+// bubbleBudgets returns n Lambdas' budgets of one Certain account held in
+// moto, for a synctest bubble: the bubble's clock starts in 2000, so now
+// shifts it to real0's day (the item's TTL is then in the future), and the
+// DynamoDB client is the bubble's own, without kept-alive connections, so
+// that no connection outlives the test. wrap may slow the client down.
+// Requests to moto take no simulated time (a goroutine waiting on a socket
+// holds the bubble's clock).
+func bubbleBudgets(t *testing.T, awsCfg aws.Config, table, account string, real0 time.Time, n int, cfg limit.CertainConfig,
+	wrap func(limit.DynamoAPI) limit.DynamoAPI) (budgets []*limit.Shared, now func() time.Time) {
+	t.Helper()
+	shift := real0.Sub(time.Now())
+	now = func() time.Time { return time.Now().Add(shift) }
+	var db limit.DynamoAPI = awstest.NewSerial(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	}))
+	if wrap != nil {
+		db = wrap(db)
+	}
+	cfg.Now, cfg.Sleep = now, clock.Sleep
+	for range n {
+		b, err := limit.NewSharedCertain(db, table, account, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		budgets = append(budgets, b)
+	}
+	return budgets, now
+}
+
+// closeBudgets closes the budgets and returns their DynamoDB figures summed.
+func closeBudgets(t *testing.T, budgets []*limit.Shared) limit.Stats {
+	t.Helper()
+	var st limit.Stats
+	for _, b := range budgets {
+		if err := b.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		s := b.Stats()
+		st.Writes += s.Writes
+		st.Reads += s.Reads
+		st.Renewals += s.Renewals
+		st.Conflicts += s.Conflicts
+		st.BlocksTook += s.BlocksTook
+		st.SlotsMissed += s.SlotsMissed
+	}
+	return st
+}
+
 // testCertainWindowShared: three Lambdas (each its own budget object, 4
 // goroutines) share one account's DynamoDB budget of 50 calls/s, in blocks
-// of 5 with a Burst of 5 (the defaults). Requests to moto take no simulated time (a
-// goroutine waiting on a socket holds the bubble's clock).
+// of 5 with a Burst of 5 (the defaults).
 func testCertainWindowShared(t *testing.T, awsCfg aws.Config, table string) {
 	const n = 50
 	run := 30 * time.Second
 	real0 := time.Now()
 	synctest.Test(t, func(t *testing.T) {
-		// The bubble's clock starts in 2000: shift it to today, so that
-		// the item's TTL is in the future. A client of the bubble's own,
-		// without kept-alive connections, so that no connection outlives
-		// the test.
-		shift := real0.Sub(time.Now())
-		now := func() time.Time { return time.Now().Add(shift) }
-		db := awstest.NewSerial(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-			o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-		}))
+		shared, now := bubbleBudgets(t, awsCfg, table, "acme.certain.test/WINDOW", real0, 3, limit.CertainConfig{Concurrent: 16, CallsPerSecond: n}, nil)
 		var budgets []acquirer
-		var shared []*limit.Shared
-		for range 3 {
-			b, err := limit.NewSharedCertain(db, table, "acme.certain.test/WINDOW", limit.CertainConfig{
-				Concurrent: 16, CallsPerSecond: n, Now: now, Sleep: clock.Sleep})
-			if err != nil {
-				t.Fatal(err)
-			}
-			budgets, shared = append(budgets, b), append(shared, b)
+		for _, b := range shared {
+			budgets = append(budgets, b)
 		}
 		starts := windowLoad{callers: 4, run: run, now: now}.starts(t, budgets)
-		var st limit.Stats
-		for _, b := range shared {
-			if err := b.Close(context.Background()); err != nil {
-				t.Error(err)
-			}
-			s := b.Stats()
-			st.Writes += s.Writes
-			st.Reads += s.Reads
-			st.Renewals += s.Renewals
-			st.Conflicts += s.Conflicts
-			st.BlocksTook += s.BlocksTook
-			st.SlotsMissed += s.SlotsMissed
-		}
+		st := closeBudgets(t, shared)
 		checkWindow(t, starts, n, run)
 		t.Logf("DynamoDB: %d writes (%d renewals, %d conflicts), %d reads, %d blocks (%d slots missed) for %d calls: %.2f requests a call",
 			st.Writes, st.Renewals, st.Conflicts, st.Reads, st.BlocksTook, st.SlotsMissed, len(starts), float64(st.Writes+st.Reads)/float64(len(starts)))
@@ -190,20 +211,8 @@ func testCertainFinePaceSlowWrites(t *testing.T, awsCfg aws.Config, table string
 	run := 3 * time.Second
 	real0 := time.Now()
 	synctest.Test(t, func(t *testing.T) {
-		shift := real0.Sub(time.Now())
-		now := func() time.Time { return time.Now().Add(shift) }
-		db := slowWrites{awstest.NewSerial(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-			o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-		})), 20 * time.Millisecond}
-		var budgets []*limit.Shared
-		for range 4 {
-			b, err := limit.NewSharedCertain(db, table, "acme.certain.test/FINE", limit.CertainConfig{
-				Concurrent: 3, CallsPerSecond: n, Now: now, Sleep: clock.Sleep})
-			if err != nil {
-				t.Fatal(err)
-			}
-			budgets = append(budgets, b)
-		}
+		budgets, now := bubbleBudgets(t, awsCfg, table, "acme.certain.test/FINE", real0, 4, limit.CertainConfig{Concurrent: 3, CallsPerSecond: n},
+			func(db limit.DynamoAPI) limit.DynamoAPI { return slowWrites{db, 20 * time.Millisecond} })
 		t0 := now()
 		// A caller not served gives up a second after the run (else a
 		// budget that starts nothing would hang the test).
@@ -234,13 +243,7 @@ func testCertainFinePaceSlowWrites(t *testing.T, awsCfg aws.Config, table string
 			}
 		}
 		wg.Wait()
-		var missed int
-		for _, b := range budgets {
-			if err := b.Close(context.Background()); err != nil {
-				t.Error(err)
-			}
-			missed += b.Stats().SlotsMissed
-		}
+		missed := closeBudgets(t, budgets).SlotsMissed
 		// In the bubble a call starts exactly at its slot, and slots are at
 		// least a millisecond apart (ceil(i*1002/1000)): two starts closer
 		// than that would be two blocks given the same slots.
