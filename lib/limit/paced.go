@@ -40,7 +40,7 @@ import (
 // next one too, for ever. So a block's first slot is at least lead after
 // the plan: twice the write round trip this process last saw (it rises
 // at once with a slow write and falls back by an eighth of the gap each
-// write after), at most maxLead.
+// write after), at most maxLead and a quarter of UseBy.
 //
 // What the budget cannot see: a goroutine woken late starts after its
 // slot, and the network moves arrivals at Certain by its jitter; both can
@@ -90,7 +90,7 @@ func (cfg Config) slotWait(b *heldBlock, now time.Time) time.Duration {
 }
 
 // maxLead bounds the lead of a paced block's first slot (a quarter of the
-// default UseBy, so that a block is used well before it expires).
+// default UseBy; lead also keeps it within a quarter of the configured one).
 const maxLead = 500 * time.Millisecond
 
 // ceilMS is t in Unix milliseconds, rounded up.
