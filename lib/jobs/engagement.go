@@ -107,8 +107,9 @@ func (r *engagementRun) accept(_ context.Context, page []certain.Registration) (
 
 // flush resolves the batch's leads and uploads one record per registration
 // that has one. A record Marketo refuses because its lead no longer exists
-// (a stored id of a lead merged away or deleted) is sent again under the
-// lead its registration is resolved to now (metricsRun.healLeads).
+// (a stored id of a lead merged away or deleted) is pooled and sent again,
+// with those of other batches, under the lead its registration is resolved
+// to now (metrics_heal.go).
 func (r *engagementRun) flush(ctx context.Context, batch []pendingReg, turn *claimTurn) error {
 	regs := make([]certain.Registration, len(batch))
 	byCode := make(map[string]certain.Registration, len(batch))
@@ -122,21 +123,41 @@ func (r *engagementRun) flush(ctx context.Context, batch []pendingReg, turn *cla
 	}
 	recs := r.records(batch, ids, notes)
 	_, held, err := r.up.uploadHolding(ctx, recs, turn)
-	if err != nil || len(held) == 0 {
-		return err
-	}
-	_, healed, notes, err := r.healLeads(ctx, held, recs, byCode, ids)
 	if err != nil {
 		return err
 	}
-	var again []pendingReg
+	return r.holdForHealing(ctx, r.healItem(batch, recs, ids, held))
+}
+
+// healItem is what a batch leaves to heal: its held records with their
+// registrations, kept alone so that the pool holds no more than them.
+func (r *engagementRun) healItem(batch []pendingReg, recs []coRecord, ids map[string]int, held []heldRecord) *healItem {
+	it := &healItem{start: batch[0].start, regs: map[string]certain.Registration{}, ids: map[string]int{}}
+	waits := map[string]bool{}
+	for j, h := range held {
+		rec := recs[h.i]
+		h.i = j
+		it.held, it.recs = append(it.held, h), append(it.recs, rec)
+		waits[rec.Owner] = true
+		it.ids[rec.Owner] = ids[rec.Owner]
+	}
+	var sub []pendingReg
 	for _, b := range batch {
-		if _, ok := healed[b.Reg.Code]; ok {
-			again = append(again, b)
+		if waits[b.Reg.Code] {
+			sub = append(sub, b)
+			it.regs[b.Reg.Code] = b.Reg
 		}
 	}
-	_, err = r.up.upload(ctx, r.records(again, healed, notes))
-	return err
+	it.again = func(_ map[int]bool, healed map[string]int, notes map[string]string) []coRecord {
+		var again []pendingReg
+		for _, b := range sub {
+			if _, ok := healed[b.Reg.Code]; ok {
+				again = append(again, b)
+			}
+		}
+		return r.records(again, healed, notes)
+	}
+	return it
 }
 
 // records builds the record of each registration of batch that has a lead.

@@ -168,14 +168,15 @@ func (r *interestRun) pending(ctx context.Context, reg certain.Registration, man
 
 // flush resolves the batch's leads, uploads its records and moves the
 // manifests to what Marketo now holds. A record Marketo refuses because
-// its lead no longer exists (merged away or deleted) is sent again: under
-// the registration's lead resolved now, or, for a 0 that clears a tag of
-// that lead, linked to the registration's current lead under its old key.
+// its lead no longer exists (merged away or deleted) is pooled with those
+// of other batches (metrics_heal.go) and sent again: under the
+// registration's lead resolved now, or, for a 0 that clears a tag of that
+// lead, linked to the registration's current lead under its old key. The
+// manifests of the registrations with such a record are stored once that
+// is done.
 func (r *interestRun) flush(ctx context.Context, batch []pendingReg, turn *claimTurn) error {
 	var regs []certain.Registration
-	byCode := map[string]certain.Registration{}
 	for _, b := range batch {
-		byCode[b.Reg.Code] = b.Reg
 		if b.NeedsLead {
 			regs = append(regs, b.Reg)
 		}
@@ -189,63 +190,122 @@ func (r *interestRun) flush(ctx context.Context, batch []pendingReg, turn *claim
 	if err != nil {
 		return err
 	}
-	if len(held) > 0 {
-		if from, ok, err = r.heal(ctx, batch, byCode, ids, recs, from, ok, held); err != nil {
-			return err
+	if len(held) == 0 {
+		return r.storeManifests(ctx, batch, nextManifests(batch, ids, from, ok))
+	}
+	waits := map[int]bool{} // batch entries with a held record
+	for _, h := range held {
+		waits[from[h.i].entry] = true
+	}
+	next := nextManifests(batch, ids, from, ok)
+	var done []pendingReg
+	var doneNext []interestManifest
+	for i, b := range batch {
+		if !waits[i] {
+			done, doneNext = append(done, b), append(doneNext, next[i])
 		}
 	}
-	return r.storeManifests(ctx, batch, nextManifests(batch, ids, from, ok))
+	if err := r.storeManifests(ctx, done, doneNext); err != nil {
+		return err
+	}
+	return r.holdForHealing(ctx, r.healItem(batch, waits, ids, recs, from, ok, held))
 }
 
-// heal sends again the held records of dead leads (see flush) and returns
-// the origins and results of the batch's records with them. ids is updated
-// with the healed registrations' leads.
-func (r *interestRun) heal(ctx context.Context, batch []pendingReg, byCode map[string]certain.Registration, ids map[string]int,
-	recs []coRecord, from []interestOrigin, ok []bool, held []heldRecord) ([]interestOrigin, []bool, error) {
-	dead, healed, notes, err := r.healLeads(ctx, held, recs, byCode, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	for code, id := range healed {
-		ids[code] = id
-	}
-	entry := map[string]int{}
+// healItem is what the entries of a batch that have a held record (waits)
+// leave to heal: their records, held or not, and how to send the held
+// ones again and store the entries' manifests after.
+func (r *interestRun) healItem(batch []pendingReg, waits map[int]bool, ids map[string]int,
+	recs []coRecord, from []interestOrigin, ok []bool, held []heldRecord) *healItem {
+	sub := &interestHeal{r: r, ids: map[string]int{}, entry: map[string]int{}}
+	it := &healItem{start: batch[0].start, regs: map[string]certain.Registration{}, ids: sub.ids, again: sub.again, done: sub.done}
+	at := map[int]int{} // batch entry -> entry in sub.batch
 	for i, b := range batch {
-		entry[b.Reg.Code] = i
+		if waits[i] {
+			at[i] = len(sub.batch)
+			sub.entry[b.Reg.Code] = len(sub.batch)
+			sub.batch = append(sub.batch, b)
+			it.regs[b.Reg.Code] = b.Reg
+			if id, ok := ids[b.Reg.Code]; ok {
+				sub.ids[b.Reg.Code] = id
+			}
+		}
+	}
+	moved := map[int]int{} // record of the batch -> record of sub
+	for j, o := range from {
+		if e, in := at[o.entry]; in {
+			moved[j] = len(sub.recs)
+			o.entry = e
+			sub.recs, sub.from, sub.ok = append(sub.recs, recs[j]), append(sub.from, o), append(sub.ok, ok[j])
+		}
+	}
+	for _, h := range held {
+		h.i = moved[h.i]
+		sub.held = append(sub.held, h)
+	}
+	it.held, it.recs = sub.held, sub.recs
+	return it
+}
+
+// interestHeal is the part of a batch that waits for healing: the entries
+// with a held record, their records with what each stands for and its
+// result, and what sending the held ones again adds.
+type interestHeal struct {
+	r     *interestRun
+	batch []pendingReg
+	ids   map[string]int // lead by registration code; updated with the healed ones
+	entry map[string]int // registration code -> index in batch
+	recs  []coRecord
+	from  []interestOrigin
+	ok    []bool
+	held  []heldRecord // index recs
+	// Set by again, for done:
+	againFrom []interestOrigin
+	drop      map[int]bool // records replaced by the ones sent again
+}
+
+// again is the records to send again: each held record of a dead lead
+// whose registration has a live lead now.
+func (h *interestHeal) again(dead map[int]bool, healed map[string]int, notes map[string]string) []coRecord {
+	for code, id := range healed {
+		if _, in := h.entry[code]; in {
+			h.ids[code] = id
+		}
 	}
 	var again []coRecord
-	var againFrom []interestOrigin
-	drop := map[int]bool{}
-	for _, h := range held {
-		o, rec := from[h.i], recs[h.i]
-		lead, has := ids[rec.Owner]
+	h.drop = map[int]bool{}
+	for _, x := range h.held {
+		o, rec := h.from[x.i], h.recs[x.i]
+		lead, has := h.ids[rec.Owner]
 		if !dead[o.lead] || !has || dead[lead] {
 			continue // released, or its registration has no live lead: its outcome is recorded
 		}
-		b := batch[entry[rec.Owner]]
+		b := h.batch[h.entry[rec.Owner]]
 		keyLead, pts := lead, b.Points[o.tag]
 		if o.zero {
 			pts = 0
 			// Clear the dead lead's record under its key, linked to the
 			// registration's lead now (a merge moves the record there).
 			keyLead = o.lead
-			drop[h.i] = true
+			h.drop[x.i] = true
 		}
-		again = append(again, r.record(b, lead, keyLead, o.tag, pts, notes[rec.Owner]))
-		againFrom = append(againFrom, interestOrigin{entry: o.entry, lead: keyLead, tag: o.tag, zero: o.zero})
+		again = append(again, h.r.record(b, lead, keyLead, o.tag, pts, notes[rec.Owner]))
+		h.againFrom = append(h.againFrom, interestOrigin{entry: o.entry, lead: keyLead, tag: o.tag, zero: o.zero})
 	}
-	okAgain, err := r.up.upload(ctx, again)
-	if err != nil {
-		return nil, nil, err
-	}
-	var outFrom []interestOrigin
-	var outOK []bool
-	for j := range from {
-		if !drop[j] {
-			outFrom, outOK = append(outFrom, from[j]), append(outOK, ok[j])
+	return again
+}
+
+// done stores the entries' manifests from the records' results, those
+// sent again (okAgain) included.
+func (h *interestHeal) done(ctx context.Context, okAgain []bool) error {
+	var from []interestOrigin
+	var ok []bool
+	for j := range h.from {
+		if !h.drop[j] {
+			from, ok = append(from, h.from[j]), append(ok, h.ok[j])
 		}
 	}
-	return append(outFrom, againFrom...), append(outOK, okAgain...), nil
+	from, ok = append(from, h.againFrom...), append(ok, okAgain...)
+	return h.r.storeManifests(ctx, h.batch, nextManifests(h.batch, h.ids, from, ok))
 }
 
 // interestOrigin is what an uploaded record stands for: a batch entry, the

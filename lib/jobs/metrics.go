@@ -36,6 +36,7 @@ type metricsRun struct {
 	cp      metricsCheckpoint
 	scope   string
 	up      *coUploader
+	heals   healPool // records refused for a dead lead, healed together (metrics_heal.go)
 }
 
 func newMetricsRun(rc *RunContext, resolve leadResolver) *metricsRun {
@@ -170,12 +171,16 @@ func (st *metricsStream) dispatch(ctx context.Context, all bool) error {
 // flightUpload is the kind of a metrics batch in the background.
 const flightUpload = "upload"
 
-// finish waits for the batches in the background and, unless the stream
-// is done (every page read: next < 0, and no error), saves the checkpoint
-// at the first registration not done: in the buffer, in a batch that
-// failed, or next.
+// finish waits for the batches in the background, heals the records they
+// pooled (unless something failed) and, unless the stream is done (every
+// page read: next < 0, and no error), saves the checkpoint at the first
+// registration not done: in the buffer, in a batch that failed or whose
+// records still wait for healing, or next.
 func (st *metricsStream) finish(ctx context.Context, next int, cause error) error {
 	werr := st.fl.wait()
+	if werr == nil && (cause == nil || errors.Is(cause, ErrCheckpointed)) {
+		werr = st.m.healAll(ctx)
+	}
 	switch {
 	case werr == nil && cause == nil && next < 0:
 		return nil
@@ -191,7 +196,7 @@ func (st *metricsStream) finish(ctx context.Context, next int, cause error) erro
 	if len(st.buf) > 0 {
 		at = min(at, st.buf[0].start)
 	}
-	if at = st.fl.lowest(at); at == math.MaxInt {
+	if at = st.m.heals.lowest(st.fl.lowest(at)); at == math.MaxInt {
 		at = st.m.cp.Next // nothing says where: where this invocation began
 	}
 	return st.m.save(ctx, at, cause)
@@ -230,42 +235,6 @@ func (m *metricsRun) leadIDs(ctx context.Context, regs []certain.Registration) (
 	put, del := m.recordResolution(ask, res.IDs, res.Outs, memos, now)
 	m.storeLookupMemos(ctx, put, del)
 	return res.IDs, res.Notes, nil
-}
-
-// healLeads handles the records Marketo refused because the lead they link
-// to does not exist (1004; held by coUploader.uploadHolding): their leads
-// are checked (one Get Leads by filterType=id for the batch), and each
-// registration of regs whose current lead (in ids) is dead is resolved
-// again as a profile without an id: found by e-mail or created, and written
-// back. It returns the dead lead ids, the new lead id and note of each
-// healed registration, and releases (records) the held records whose lead
-// exists: Marketo refused them for another reason.
-func (m *metricsRun) healLeads(ctx context.Context, held []heldRecord, recs []coRecord, regs map[string]certain.Registration, ids map[string]int) (dead map[int]bool, healed map[string]int, notes map[string]string, err error) {
-	var leads []int
-	for _, h := range held {
-		leads = append(leads, recs[h.i].Lead)
-	}
-	dead, err = newLeadOps(m.rc).deadLeadIDs(ctx, leads)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	var again []certain.Registration
-	var release []heldRecord
-	asked := map[string]bool{}
-	for _, h := range held {
-		r := recs[h.i]
-		if !dead[r.Lead] {
-			release = append(release, h)
-			continue
-		}
-		if reg, ok := regs[r.Owner]; ok && dead[ids[r.Owner]] && !asked[r.Owner] {
-			asked[r.Owner] = true
-			again = append(again, reg)
-		}
-	}
-	m.up.release(ctx, release)
-	healed, notes, err = m.leadIDs(ctx, again)
-	return dead, healed, notes, err
 }
 
 // lookupMemos is what leadIDs knows of earlier look-ups of a batch.

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
+	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
 )
 
 // profileOf returns the profile with the e-mail on s.
@@ -139,5 +141,49 @@ func TestInterestHealsStaleLeadID(t *testing.T) {
 	run = e.run("int", false)
 	if run.Counts[store.OutcomeCreated]+run.Counts[store.OutcomeUpdated]+run.Counts[store.OutcomeFailed] != 0 || run.MarketoCalls != 1 {
 		t.Errorf("fourth run %v, %d Marketo calls: want nothing sent, the describe only", run.Counts, run.MarketoCalls)
+	}
+}
+
+// Records refused for a merged lead wait in the run's pool to be healed
+// with those of later batches. When the invocation stops at its deadline
+// past them and their healing then fails (the daily quota, on the id
+// check), the checkpoint stays before their batch: the continuation sends
+// them again and heals them, and nothing is lost.
+func TestEngagementPooledHealingSurvivesAStop(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics))
+	engagementObject(env.Marketo, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
+	seedLinked(env, 900)
+	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
+	winner := env.Marketo.AddLead(marketo.Lead{"email": "att00010@example.org"})
+	env.Marketo.MergeLeads(winner, lost)
+	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
+	ctx := context.Background()
+
+	// Stop once the first batch (R-00000..R-00299) is in Marketo, with its
+	// refused record pooled, and refuse the id check for the quota.
+	env.InterruptWhen(func(string) bool { return len(env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject)) >= 299 })
+	env.Marketo.FailNext("/rest/v1/leads.json", 1, "607")
+	first := env.RunJob(t, ctx, "eng")
+	env.InterruptWhen(nil)
+	cp, err := env.Store.GetCheckpoint(ctx, "eng")
+	if first.Outcome != store.RunQuota || err != nil {
+		t.Fatalf("first run %s %q %v, checkpoint %v; want quota with a checkpoint", first.Outcome, first.Error, first.Counts, err)
+	}
+	if !strings.Contains(string(cp.Data), `"next":0`) {
+		t.Errorf("checkpoint %s, want the first batch's offset 0: its refused record is not healed", cp.Data)
+	}
+	second := env.RunJob(t, ctx, "eng")
+	if second.Outcome != store.RunSucceeded || second.Counts[jobs.CountStaleIdsHealed] != 1 {
+		t.Fatalf("continuation %s %q %v, want succeeded with 1 stale id healed", second.Outcome, second.Error, second.Counts)
+	}
+	recs := map[string]marketo.Record{}
+	for _, r := range env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject) {
+		recs[fmt.Sprint(r["leadID"])] = r
+	}
+	if r, ok := recs[strconv.Itoa(winner)]; !ok || fmt.Sprint(r[jobs.MetricSessionsAttended]) != "1" {
+		t.Errorf("record of the merge winner %d: %v, want 1 attended", winner, r)
+	}
+	if len(recs) != 900 {
+		t.Errorf("%d records, want 900", len(recs))
 	}
 }
