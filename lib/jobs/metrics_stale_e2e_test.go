@@ -159,9 +159,10 @@ func TestEngagementPooledHealingSurvivesAStop(t *testing.T) {
 	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
 	ctx := context.Background()
 
-	// Stop once the first batch (R-00000..R-00299) is in Marketo, with its
-	// refused record pooled, and refuse the id check for the quota.
-	env.InterruptWhen(func(string) bool { return len(env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject)) >= 299 })
+	// Stop after the first page (R-00000..R-00199), whose batch is sent at
+	// the stop with its refused record pooled, and refuse the id check for
+	// the quota.
+	env.InterruptWhen(stopAfterFirstPage(env))
 	env.Marketo.FailNext("/rest/v1/leads.json", 1, "607")
 	first := env.RunJob(t, ctx, "eng")
 	env.InterruptWhen(nil)
@@ -185,5 +186,60 @@ func TestEngagementPooledHealingSurvivesAStop(t *testing.T) {
 	}
 	if len(recs) != 900 {
 		t.Errorf("%d records, want 900", len(recs))
+	}
+}
+
+// The same for interest-metrics, whose registrations with a held record
+// keep their manifest (the tags Marketo holds) until they are healed: the
+// continuation heals them, and the run after it sends nothing.
+func TestInterestPooledHealingSurvivesAStop(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeInterestMetrics, jobs.InterestMetrics))
+	interestObject(env.Marketo)
+	seedLinked(env, 900) // tags Cloud and AI each: 150 registrations a batch
+	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
+	winner := env.Marketo.AddLead(marketo.Lead{"email": "att00010@example.org"})
+	env.Marketo.MergeLeads(winner, lost)
+	j := interestJob("int", []string{"attended"}, nil)
+	j.Account, j.Event, j.Name, j.Enabled = jobstest.Account, "HS26", "int", true
+	env.PutJob(t, j)
+	ctx := context.Background()
+
+	env.InterruptWhen(stopAfterFirstPage(env))
+	env.Marketo.FailNext("/rest/v1/leads.json", 1, "607")
+	first := env.RunJob(t, ctx, "int")
+	env.InterruptWhen(nil)
+	cp, err := env.Store.GetCheckpoint(ctx, "int")
+	if first.Outcome != store.RunQuota || err != nil || !strings.Contains(string(cp.Data), `"next":0`) {
+		t.Fatalf("first run %s %q %v, checkpoint %s %v; want quota with a checkpoint at 0", first.Outcome, first.Error, first.Counts, cp.Data, err)
+	}
+	second := env.RunJob(t, ctx, "int")
+	if second.Outcome != store.RunSucceeded || second.Counts[jobs.CountStaleIdsHealed] != 1 {
+		t.Fatalf("continuation %s %q %v, want succeeded with 1 stale id healed", second.Outcome, second.Error, second.Counts)
+	}
+	byLead := map[string]int{}
+	for _, r := range env.Marketo.CustomObjectRecords(jobs.DefaultInterestObject) {
+		byLead[fmt.Sprint(r["leadID"])]++
+	}
+	if byLead[strconv.Itoa(winner)] != 2 || len(byLead) != 900 {
+		t.Errorf("%d leads with records, the winner %d has %d; want 900, 2", len(byLead), winner, byLead[strconv.Itoa(winner)])
+	}
+	env.Clock.Advance(time.Hour)
+	third := env.RunJob(t, ctx, "int")
+	if third.Outcome != store.RunSucceeded || third.MarketoCalls != 1 || third.Counts[store.OutcomeUnchanged] != 1800 {
+		t.Errorf("unchanged run %s %v, %d Marketo calls; want 1800 unchanged and the describe only", third.Outcome, third.Counts, third.MarketoCalls)
+	}
+}
+
+// stopAfterFirstPage is a ShouldStop that stops a run once the first
+// registration page is read: its batch is sent at the stop, and the
+// checkpoint would be past it.
+func stopAfterFirstPage(env *jobstest.Env) func(string) bool {
+	return func(string) bool {
+		for _, c := range env.Certain.Calls() {
+			if strings.Contains(c.Path, "/Registration/") {
+				return true
+			}
+		}
+		return false
 	}
 }
