@@ -470,7 +470,27 @@ func (o *leadOps) applySyncResult(lr *leadResult, rule leadRule, r marketo.SyncR
 // Marketo; the next run retries the write-back); run-stopping errors return.
 // A written-back id that replaces a stale one, and another system's id
 // kept, are counted and noted in res[i].Note.
+//
+// In a run that takes turns (RunContext.writeBackTurns: the metrics jobs,
+// whose batches do their Marketo calls before and after their write-backs),
+// the batches hand their write-backs out one batch at a time, in the order
+// they asked (writeBackTurn): batches in the background share one
+// Certain budget, and if they all shared it at once they would all finish
+// their write-backs together, then all spend their Marketo calls (upload,
+// next batch's look-ups) together while Certain idles. Taken in turns, a
+// batch's write-backs end while the next ones are still queued, so its
+// Marketo calls overlap theirs. The turn is held only while the calls are
+// being handed out, so the next batch's calls fill the slots the last
+// answers of this one free.
 func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, res []leadResult, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	done, err := o.writeBackTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(o.inFlight, 1))
 	for _, i := range idx {
@@ -492,7 +512,23 @@ func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, 
 			return nil
 		})
 	}
+	done()
 	return g.Wait()
+}
+
+// writeBackTurn waits for the run's turn to hand write-backs out (see
+// writeBacks) and returns what ends it (safe to call twice); a leadOps
+// without a run, or of a run that takes no turns, has none.
+func (o *leadOps) writeBackTurn(ctx context.Context) (func(), error) {
+	if o.run == nil || !o.run.writeBackTurns {
+		return func() {}, nil
+	}
+	l := &o.run.writingBack
+	if err := l.lock(ctx); err != nil {
+		return nil, fmt.Errorf("waiting for the turn to write lead ids back to Certain: %w", err)
+	}
+	var once sync.Once
+	return func() { once.Do(l.unlock) }, nil
 }
 
 // writeBackNote counts what a write-back did and says it for the run

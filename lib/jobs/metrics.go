@@ -40,6 +40,7 @@ type metricsRun struct {
 }
 
 func newMetricsRun(rc *RunContext, resolve leadResolver) *metricsRun {
+	rc.writeBackTurns = true // batches in the background (leads.go writeBacks)
 	return &metricsRun{rc: rc, resolve: resolve, scope: "job:" + rc.Job.ID}
 }
 

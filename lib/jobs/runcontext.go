@@ -57,6 +57,12 @@ type RunContext struct {
 	schemaMu   sync.Mutex
 	leadSchema leadSchema
 	describing callLock // held by the batch reading the describe for the run
+	// writeBackTurns makes the run's batches hand their Certain
+	// write-backs out one batch after the other, in the order they came,
+	// instead of all at once (leads.go writeBacks; the metrics jobs set
+	// it); writingBack is held by the batch handing them out.
+	writeBackTurns bool
+	writingBack    callLock
 }
 
 // leadIDCache is what Marketo said this run about stored lead ids, shared
