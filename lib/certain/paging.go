@@ -185,6 +185,15 @@ func (r *reader) startParam() int {
 
 // fetch asks for one page and decodes its envelope.
 func (r *reader) fetch(ctx context.Context, start, size int) (map[string]any, error) {
+	body, err := r.fetchBody(ctx, start, size)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(http.MethodGet, r.ps.resource, body)
+}
+
+// fetchBody asks for one page and returns the response body.
+func (r *reader) fetchBody(ctx context.Context, start, size int) ([]byte, error) {
 	q := url.Values{}
 	for k, v := range r.ps.query {
 		q[k] = v
@@ -193,11 +202,7 @@ func (r *reader) fetch(ctx context.Context, start, size int) (map[string]any, er
 		q.Set("start_index", strconv.Itoa(start))
 		q.Set("max_results", strconv.Itoa(size))
 	}
-	body, err := r.c.do(ctx, call{method: http.MethodGet, resource: r.ps.resource, path: r.ps.path, query: q})
-	if err != nil {
-		return nil, err
-	}
-	return decodeObject(http.MethodGet, r.ps.resource, body)
+	return r.c.do(ctx, call{method: http.MethodGet, resource: r.ps.resource, path: r.ps.path, query: q})
 }
 
 // rows returns the envelope's rows and checks them against its size.
