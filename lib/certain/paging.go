@@ -81,8 +81,8 @@ type reader struct {
 	total     int // latest completeCollectionSize; -1 while unknown
 	first     int // the first completeCollectionSize seen; -1 while unknown
 	pages     int
-	seen      rowVersions // rows read so far: key -> dateModified, hashed
-	ahead     aheadState  // pages fetched ahead (readahead.go)
+	seen      *rowVersions // the last rows read: key -> dateModified, hashed
+	ahead     aheadState   // pages fetched ahead (readahead.go)
 	done      bool
 	sized     bool // page1: the page size was checked against the server's
 }
@@ -346,34 +346,51 @@ func (r *reader) checkRepeats(ctx context.Context, items []map[string]any) ([]ma
 	return kept, nil
 }
 
-// rowVersions remembers every row of a read by hashes, not strings: a
-// 100,000-registration read keeps 24 bytes a row instead of two strings
-// and their map entry (the job's memory stays near its batches:
-// docs/architecture.md §7). The key's hash has 128 bits, so two rows never
+// rowVersions remembers the rows of a read by hashes, not strings (24
+// bytes a row instead of two strings and their map entry), and only the
+// last ones: two generations of rowWindow rows, the older dropped when the
+// newer fills, so it holds between rowWindow and 2 x rowWindow rows and
+// the job's memory stays near its batches whatever the read's size
+// (docs/architecture.md §7). A repeat comes from pages that overlap or rows
+// pushed along by insertions and deletions, which puts it within a page or
+// two of its first reading; one further back than rowWindow rows is not
+// seen (docs/certain.md §2). The key's hash has 128 bits, so two rows never
 // share one in practice; the version's 64 bits only matter for a row seen
 // twice.
 type rowVersions struct {
 	s1, s2, sv maphash.Seed
-	m          map[[2]uint64]uint64
+	cur, prev  map[[2]uint64]uint64
 }
 
-func newRowVersions() rowVersions {
-	return rowVersions{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), sv: maphash.MakeSeed(), m: map[[2]uint64]uint64{}}
+// rowWindow is how many rows a generation of rowVersions holds.
+const rowWindow = 5000
+
+func newRowVersions() *rowVersions {
+	return &rowVersions{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), sv: maphash.MakeSeed(), cur: map[[2]uint64]uint64{}}
 }
 
-func (v rowVersions) key(k string) [2]uint64 {
+func (v *rowVersions) key(k string) [2]uint64 {
 	return [2]uint64{maphash.String(v.s1, k), maphash.String(v.s2, k)}
 }
 
 // version is the hash of a row's dateModified.
-func (v rowVersions) version(ver string) uint64 { return maphash.String(v.sv, ver) }
+func (v *rowVersions) version(ver string) uint64 { return maphash.String(v.sv, ver) }
 
-func (v rowVersions) get(k string) (uint64, bool) {
-	ver, ok := v.m[v.key(k)]
+func (v *rowVersions) get(k string) (uint64, bool) {
+	h := v.key(k)
+	if ver, ok := v.cur[h]; ok {
+		return ver, true
+	}
+	ver, ok := v.prev[h]
 	return ver, ok
 }
 
-func (v rowVersions) set(k string, ver uint64) { v.m[v.key(k)] = ver }
+func (v *rowVersions) set(k string, ver uint64) {
+	if len(v.cur) >= rowWindow {
+		v.prev, v.cur = v.cur, make(map[[2]uint64]uint64, rowWindow)
+	}
+	v.cur[v.key(k)] = ver
+}
 
 // checkEnd decides whether the read is complete after a page of n rows.
 func (r *reader) checkEnd(ctx context.Context, n int) error {
