@@ -279,10 +279,10 @@ func (r *Report) pipelineMarkdown(p func(string, ...any)) {
 func (r *Report) processMemoryMarkdown(p func(string, ...any)) {
 	p("### The job's process (deployed binary, simulators in another process)\n\n")
 	if len(r.MemoryProcess) > 0 {
-		p("| function | registrations | peak RSS (VmHWM) | largest sampled RSS | peak heap | peak live heap | GCs | invocations | wall s | outcome | Marketo calls | Certain calls | error |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
+		p("| function | registrations | peak RSS (VmHWM) | largest sampled RSS | peak heap | peak live heap | GCs | CPU s | invocations | wall s | outcome | Marketo calls | Certain calls | error |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
 		for _, m := range r.MemoryProcess {
-			p("| %s | %d | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %d | %d | %.1f | %s | %d | %d | %s |\n", m.Function, m.Registrations, m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB,
-				m.GCs, m.Invocations, m.WallSeconds, m.Outcome, m.MarketoCalls, m.CertainCalls, m.Error)
+			p("| %s | %d | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %d | %.1f | %d | %.1f | %s | %d | %d | %s |\n", m.Function, m.Registrations, m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB,
+				m.GCs, m.CPUSeconds, m.Invocations, m.WallSeconds, m.Outcome, m.MarketoCalls, m.CertainCalls, m.Error)
 		}
 		p("\n")
 	}

@@ -57,9 +57,13 @@ type ProcessMemory struct {
 	// PeakHeapMB is the largest heap the Go runtime reported at the start
 	// of a collection, PeakLiveMB the largest marked live at the end of
 	// one (GODEBUG=gctrace=1 on the process), MiB.
-	PeakHeapMB   float64        `json:"peakHeapMB"`
-	PeakLiveMB   float64        `json:"peakLiveMB"`
-	GCs          int            `json:"gcs"`
+	PeakHeapMB float64 `json:"peakHeapMB"`
+	PeakLiveMB float64 `json:"peakLiveMB"`
+	GCs        int     `json:"gcs"`
+	// CPUSeconds is the process's user and system CPU time.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// GoMemLimit is the GOMEMLIMIT the process ran with; "" for none.
+	GoMemLimit   string         `json:"goMemLimit,omitempty"`
 	Invocations  int            `json:"invocations"`
 	WallSeconds  float64        `json:"wallSeconds"` // first invocation sent to last response
 	Outcome      string         `json:"outcome"`
@@ -83,7 +87,9 @@ var (
 // MeasureProcessMemory builds the sync-leads bootstrap once and runs a
 // first sync over each size, one at a time, each in a fresh process, with
 // fresh simulators and tables in the moto_server at motoEndpoint.
-func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string, sizes []int, seed int64, logf func(string, ...any)) ([]ProcessMemory, error) {
+// goMemLimit, when set, is the process's GOMEMLIMIT (the Go runtime's soft
+// memory limit: less memory for more collections).
+func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string, sizes []int, seed int64, goMemLimit string, logf func(string, ...any)) ([]ProcessMemory, error) {
 	bin := filepath.Join(binDir, runtime.GOARCH, "sync-leads", "bootstrap")
 	if _, err := build(ctx, root, "sync-leads", runtime.GOARCH, bin); err != nil {
 		return nil, err
@@ -91,12 +97,12 @@ func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string
 	var out []ProcessMemory
 	for i, n := range sizes {
 		logf("memory: sync-leads bootstrap, first run over %d registrations, own process", n)
-		m, err := processMemoryRun(ctx, bin, motoEndpoint, fmt.Sprintf("bench-mem%d", i), n, seed)
+		m, err := processMemoryRun(ctx, bin, motoEndpoint, fmt.Sprintf("bench-mem%d", i), n, seed, goMemLimit)
 		if err != nil {
 			m.Error = err.Error()
 		}
-		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d invocation(s), %.1f s, %s %v %s",
-			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
+		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, %d invocation(s), %.1f s, %s %v %s",
+			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
 		out = append(out, m)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -293,7 +299,7 @@ func procStatusMB(pid int, field string) float64 {
 // processMemoryRun runs one first sync over n registrations in a fresh
 // bootstrap process, invocation after invocation (the same warm process,
 // as Lambda reuses it) until the run is no longer checkpointed.
-func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n int, seed int64) (ProcessMemory, error) {
+func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n int, seed int64, goMemLimit string) (ProcessMemory, error) {
 	m := ProcessMemory{Function: "sync-leads", Registrations: n}
 	w, err := newProcessWorld(ctx, motoEndpoint, stage, n, seed)
 	if err != nil {
@@ -311,6 +317,10 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 
 	cmd := exec.Command(bin)
 	cmd.Env = append(w.env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
+	if goMemLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+goMemLimit)
+		m.GoMemLimit = goMemLimit
+	}
 	var tail lockedBuf
 	cmd.Stdout = &tail
 	pr, pw := io.Pipe()
@@ -348,6 +358,9 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 	_ = cmd.Process.Kill()
 	<-exited
 	<-scanned
+	if ps := cmd.ProcessState; ps != nil {
+		m.CPUSeconds = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
 	m.PeakHeapMB, m.PeakLiveMB, m.GCs = gc.peakMB, gc.liveMB, gc.gcs
 	if runErr != nil {
 		return m, fmt.Errorf("%w; process output ends: %s", runErr, lastLines(tail.String(), 5))

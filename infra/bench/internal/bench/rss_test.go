@@ -15,7 +15,10 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/testkit/rie"
 )
 
-var memoryRegistrations = flag.String("memory.registrations", "400", "sizes of TestProcessMemoryRun (comma-separated), e.g. 100000,10000 to measure by hand")
+var (
+	memoryRegistrations = flag.String("memory.registrations", "400", "sizes of TestProcessMemoryRun (comma-separated), e.g. 100000,10000 to measure by hand")
+	memoryGoMemLimit    = flag.String("memory.gomemlimit", "", "GOMEMLIMIT of the measured process, e.g. 30MiB (none by default)")
+)
 
 // TestProcessMemoryRun builds the real sync-leads bootstrap and runs a first
 // sync in its own process against moto_server and the simulators: the run
@@ -38,7 +41,7 @@ func TestProcessMemoryRun(t *testing.T) {
 		}
 		sizes = append(sizes, n)
 	}
-	rows, err := MeasureProcessMemory(ctx, rie.RepoRoot(t), t.TempDir(), m.Endpoint, sizes, 7, t.Logf)
+	rows, err := MeasureProcessMemory(ctx, rie.RepoRoot(t), t.TempDir(), m.Endpoint, sizes, 7, *memoryGoMemLimit, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
