@@ -354,9 +354,9 @@ func (r *reader) checkRepeats(ctx context.Context, items []map[string]any) ([]ma
 // (docs/architecture.md §7). A repeat comes from pages that overlap or rows
 // pushed along by insertions and deletions, which puts it within a page or
 // two of its first reading; one further back than rowWindow rows is not
-// seen (docs/certain.md §2). The key's hash has 128 bits, so two rows never
-// share one in practice; the version's 64 bits only matter for a row seen
-// twice.
+// seen, and is handled again (docs/certain.md §4). The key's hash has 128
+// bits, so two rows never share one in practice; the version's 64 bits
+// only matter for a row seen twice.
 type rowVersions struct {
 	s1, s2, sv maphash.Seed
 	cur, prev  map[[2]uint64]uint64

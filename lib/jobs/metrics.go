@@ -173,13 +173,16 @@ func (st *metricsStream) dispatch(ctx context.Context, all bool) error {
 const flightUpload = "upload"
 
 // finish waits for the batches in the background, heals the records they
-// pooled (unless something failed) and, unless the stream is done (every
+// pooled (unless a batch failed or the run must stop: quota, credentials,
+// configuration, the context) and, unless the stream is done (every
 // page read: next < 0, and no error), saves the checkpoint at the first
 // registration not done: in the buffer, in a batch that failed or whose
 // records still wait for healing, or next.
 func (st *metricsStream) finish(ctx context.Context, next int, cause error) error {
 	werr := st.fl.wait()
-	if werr == nil && (cause == nil || errors.Is(cause, ErrCheckpointed)) {
+	if werr == nil && !isStopping(cause) {
+		// Also after a read error: the checkpoint then stays where it
+		// happened, not at the first pooled batch, many batches back.
 		werr = st.m.healAll(ctx)
 	}
 	switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,9 +190,10 @@ func TestEngagementPooledHealingSurvivesAStop(t *testing.T) {
 	}
 }
 
-// The same for interest-metrics, whose registrations with a held record
-// keep their manifest (the tags Marketo holds) until they are healed: the
-// continuation heals them, and the run after it sends nothing.
+// The same for interest-metrics, which also keeps a manifest per
+// registration (the tags Marketo holds): the continuation heals the held
+// records, and the run after it sends nothing (manifests and hashes agree
+// with Marketo).
 func TestInterestPooledHealingSurvivesAStop(t *testing.T) {
 	env := jobstest.New(t, jobstest.WithFunc(config.TypeInterestMetrics, jobs.InterestMetrics))
 	interestObject(env.Marketo)
@@ -227,6 +229,50 @@ func TestInterestPooledHealingSurvivesAStop(t *testing.T) {
 	third := env.RunJob(t, ctx, "int")
 	if third.Outcome != store.RunSucceeded || third.MarketoCalls != 1 || third.Counts[store.OutcomeUnchanged] != 1800 {
 		t.Errorf("unchanged run %s %v, %d Marketo calls; want 1800 unchanged and the describe only", third.Outcome, third.Counts, third.MarketoCalls)
+	}
+}
+
+// A Certain read error later in the run does not take the checkpoint back
+// to the first batch whose refused record waits in the pool: the pool is
+// healed before the checkpoint is saved, at the page that failed.
+func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics))
+	engagementObject(env.Marketo, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
+	seedLinked(env, 2000)
+	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
+	winner := env.Marketo.AddLead(marketo.Lead{"email": "att00010@example.org"})
+	env.Marketo.MergeLeads(winner, lost)
+	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
+	ctx := context.Background()
+
+	// Once the first page is read, the next registration page Certain is
+	// asked for is refused (400: the run fails there).
+	var once sync.Once
+	env.InterruptWhen(func(string) bool {
+		if stopAfterFirstPage(env)("") {
+			once.Do(func() { env.Certain.FailNext("Registration/"+jobstest.Account+"/HS26", 1, 400, 0) })
+		}
+		return false
+	})
+	first := env.RunJob(t, ctx, "eng")
+	env.InterruptWhen(nil)
+	cp, err := env.Store.GetCheckpoint(ctx, "eng")
+	if first.Outcome != store.RunFailed || err != nil || first.Counts[jobs.CountStaleIdsHealed] != 1 {
+		t.Fatalf("first run %s %q %v, checkpoint %v; want failed at the refused page with the pooled record healed", first.Outcome, first.Error, first.Counts, err)
+	}
+	if strings.Contains(string(cp.Data), `"next":0`) {
+		t.Errorf("checkpoint %s: back at the pooled batch, want the refused page's offset", cp.Data)
+	}
+	second := env.RunJob(t, ctx, "eng")
+	if second.Outcome != store.RunSucceeded {
+		t.Fatalf("continuation %s %q %v", second.Outcome, second.Error, second.Counts)
+	}
+	leads := map[string]bool{}
+	for _, r := range env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject) {
+		leads[fmt.Sprint(r["leadID"])] = true
+	}
+	if len(leads) != 2000 || !leads[strconv.Itoa(winner)] {
+		t.Errorf("%d leads with a record (the winner %d: %v), want 2000 with the winner", len(leads), winner, leads[strconv.Itoa(winner)])
 	}
 }
 
