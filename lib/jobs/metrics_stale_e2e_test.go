@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
@@ -236,7 +237,8 @@ func TestInterestPooledHealingSurvivesAStop(t *testing.T) {
 // to the first batch whose refused record waits in the pool: the pool is
 // healed before the checkpoint is saved, at the page that failed.
 func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
-	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics))
+	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics),
+		jobstest.WithCertainClient(func(c *certain.Config) { c.ReadAhead = -1 })) // pages in turn: the fault hits the third
 	engagementObject(env.Marketo, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
 	seedLinked(env, 2000)
 	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
@@ -245,12 +247,24 @@ func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
 	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
 	ctx := context.Background()
 
-	// Once the first page is read, the next registration page Certain is
-	// asked for is refused (400: the run fails there).
+	// Once two pages are read and the first batch (R-00000..R-00299) is in
+	// Marketo with its refused record pooled, the third page is refused
+	// (400: the run fails there).
 	var once sync.Once
 	env.InterruptWhen(func(string) bool {
-		if stopAfterFirstPage(env)("") {
-			once.Do(func() { env.Certain.FailNext("Registration/"+jobstest.Account+"/HS26", 1, 400, 0) })
+		pages := 0
+		for _, c := range env.Certain.Calls() {
+			if strings.Contains(c.Path, "/Registration/") {
+				pages++
+			}
+		}
+		if pages >= 2 {
+			once.Do(func() {
+				for i := 0; i < 500 && len(env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject)) < 299; i++ {
+					time.Sleep(10 * time.Millisecond)
+				}
+				env.Certain.FailNext("Registration/"+jobstest.Account+"/HS26", 1, 400, 0)
+			})
 		}
 		return false
 	})
@@ -260,8 +274,10 @@ func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
 	if first.Outcome != store.RunFailed || err != nil || first.Counts[jobs.CountStaleIdsHealed] != 1 {
 		t.Fatalf("first run %s %q %v, checkpoint %v; want failed at the refused page with the pooled record healed", first.Outcome, first.Error, first.Counts, err)
 	}
-	if strings.Contains(string(cp.Data), `"next":0`) {
-		t.Errorf("checkpoint %s: back at the pooled batch, want the refused page's offset", cp.Data)
+	// 200: the second page's last 100 registrations were still buffered
+	// (not yet a batch of 300); not 0, the pooled batch's offset.
+	if !strings.Contains(string(cp.Data), `"next":200`) {
+		t.Errorf("checkpoint %s, want 200, the first registration not sent (not the pooled batch's 0)", cp.Data)
 	}
 	second := env.RunJob(t, ctx, "eng")
 	if second.Outcome != store.RunSucceeded {
