@@ -112,10 +112,8 @@ func (r *engagementRun) accept(_ context.Context, page []certain.Registration) (
 // to now (metrics_heal.go).
 func (r *engagementRun) flush(ctx context.Context, batch []pendingReg, turn *claimTurn) error {
 	regs := make([]certain.Registration, len(batch))
-	byCode := make(map[string]certain.Registration, len(batch))
 	for i, b := range batch {
 		regs[i] = b.Reg
-		byCode[b.Reg.Code] = b.Reg
 	}
 	ids, notes, err := r.leadIDs(ctx, regs)
 	if err != nil {
