@@ -63,14 +63,17 @@ type ProcessMemory struct {
 	// CPUSeconds is the process's user and system CPU time.
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// GoMemLimit is the GOMEMLIMIT the process ran with; "" for none.
-	GoMemLimit   string         `json:"goMemLimit,omitempty"`
-	Invocations  int            `json:"invocations"`
-	WallSeconds  float64        `json:"wallSeconds"` // first invocation sent to last response
-	Outcome      string         `json:"outcome"`
-	Counts       map[string]int `json:"counts,omitempty"`
-	MarketoCalls int            `json:"marketoCalls"`
-	CertainCalls int            `json:"certainCalls"`
-	Error        string         `json:"error,omitempty"`
+	GoMemLimit string `json:"goMemLimit,omitempty"`
+	// MarketoConcurrent is the connection's Marketo budget concurrency:
+	// how many Sync Leads batches the run keeps in flight at most.
+	MarketoConcurrent int            `json:"marketoConcurrent"`
+	Invocations       int            `json:"invocations"`
+	WallSeconds       float64        `json:"wallSeconds"` // first invocation sent to last response
+	Outcome           string         `json:"outcome"`
+	Counts            map[string]int `json:"counts,omitempty"`
+	MarketoCalls      int            `json:"marketoCalls"`
+	CertainCalls      int            `json:"certainCalls"`
+	Error             string         `json:"error,omitempty"`
 }
 
 // processMemoryJob is the sync-leads job of the process-memory runs.
@@ -84,12 +87,21 @@ var (
 	processCertainBudget = config.CertainBudget{Concurrent: config.DefaultCertainConcurrent, CallsPerSecond: config.MaxCertainCallsPerSecond}
 )
 
+// ProcessOptions vary a process-memory run.
+type ProcessOptions struct {
+	// GoMemLimit, when set, is the process's GOMEMLIMIT (the Go runtime's
+	// soft memory limit: less memory for more collections).
+	GoMemLimit string
+	// DefaultMarketoBudget runs with the connection's default Marketo
+	// budget (50 calls per 20 s, 5 at once) instead of Marketo's full
+	// limits (processMarketoBudget).
+	DefaultMarketoBudget bool
+}
+
 // MeasureProcessMemory builds the sync-leads bootstrap once and runs a
 // first sync over each size, one at a time, each in a fresh process, with
 // fresh simulators and tables in the moto_server at motoEndpoint.
-// goMemLimit, when set, is the process's GOMEMLIMIT (the Go runtime's soft
-// memory limit: less memory for more collections).
-func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string, sizes []int, seed int64, goMemLimit string, logf func(string, ...any)) ([]ProcessMemory, error) {
+func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string, sizes []int, seed int64, opt ProcessOptions, logf func(string, ...any)) ([]ProcessMemory, error) {
 	bin := filepath.Join(binDir, runtime.GOARCH, "sync-leads", "bootstrap")
 	if _, err := build(ctx, root, "sync-leads", runtime.GOARCH, bin); err != nil {
 		return nil, err
@@ -97,12 +109,12 @@ func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string
 	var out []ProcessMemory
 	for i, n := range sizes {
 		logf("memory: sync-leads bootstrap, first run over %d registrations, own process", n)
-		m, err := processMemoryRun(ctx, bin, motoEndpoint, fmt.Sprintf("bench-mem%d", i), n, seed, goMemLimit)
+		m, err := processMemoryRun(ctx, bin, motoEndpoint, fmt.Sprintf("bench-mem%d", i), n, seed, opt)
 		if err != nil {
 			m.Error = err.Error()
 		}
-		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, %d invocation(s), %.1f s, %s %v %s",
-			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
+		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, Marketo %d at once, %d invocation(s), %.1f s, %s %v %s",
+			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.MarketoConcurrent, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
 		out = append(out, m)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -137,7 +149,7 @@ func (w *processWorld) close() {
 // newProcessWorld starts the simulators with n registrations, creates the
 // tables (named after stage) and the secrets in moto and stores the
 // connection and the job, and returns the bootstrap's environment.
-func newProcessWorld(ctx context.Context, motoEndpoint, stage string, n int, seed int64) (*processWorld, error) {
+func newProcessWorld(ctx context.Context, motoEndpoint, stage string, n int, seed int64, budget config.Budget) (*processWorld, error) {
 	const acct = "ACME"
 	w := &processWorld{}
 	mk := marketotest.NewUnstarted(marketotest.WithCredentials("bench-client", "bench-marketo-secret"),
@@ -189,7 +201,7 @@ func newProcessWorld(ctx context.Context, motoEndpoint, stage string, n int, see
 		return nil, err
 	}
 	conn := config.Connection{Account: acct, CertainBaseURL: w.ce.URL, CertainSecret: ceARN, MarketoSecret: mkARN, AllowHTTP: true,
-		FieldMapping: fieldMapping(), CertainFields: w.ce.Fields(), MarketoBudget: processMarketoBudget, CertainBudget: processCertainBudget}
+		FieldMapping: fieldMapping(), CertainFields: w.ce.Fields(), MarketoBudget: budget, CertainBudget: processCertainBudget}
 	if err := st.PutConnection(ctx, conn); err != nil {
 		w.close()
 		return nil, fmt.Errorf("put connection: %w", err)
@@ -299,9 +311,13 @@ func procStatusMB(pid int, field string) float64 {
 // processMemoryRun runs one first sync over n registrations in a fresh
 // bootstrap process, invocation after invocation (the same warm process,
 // as Lambda reuses it) until the run is no longer checkpointed.
-func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n int, seed int64, goMemLimit string) (ProcessMemory, error) {
-	m := ProcessMemory{Function: "sync-leads", Registrations: n}
-	w, err := newProcessWorld(ctx, motoEndpoint, stage, n, seed)
+func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n int, seed int64, opt ProcessOptions) (ProcessMemory, error) {
+	budget := processMarketoBudget
+	if opt.DefaultMarketoBudget {
+		budget = config.Budget{CallsPer20s: config.DefaultCallsPer20s, Concurrent: config.DefaultConcurrent, Daily: config.DefaultDaily}
+	}
+	m := ProcessMemory{Function: "sync-leads", Registrations: n, MarketoConcurrent: budget.Concurrent}
+	w, err := newProcessWorld(ctx, motoEndpoint, stage, n, seed, budget)
 	if err != nil {
 		return m, err
 	}
@@ -317,9 +333,9 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 
 	cmd := exec.Command(bin)
 	cmd.Env = append(w.env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
-	if goMemLimit != "" {
-		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+goMemLimit)
-		m.GoMemLimit = goMemLimit
+	if opt.GoMemLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+opt.GoMemLimit)
+		m.GoMemLimit = opt.GoMemLimit
 	}
 	var tail lockedBuf
 	cmd.Stdout = &tail

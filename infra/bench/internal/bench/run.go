@@ -372,7 +372,7 @@ func processMemorySection(ctx context.Context, o Options, rep *Report, motoEndpo
 		return
 	}
 	start := time.Now()
-	rows, err := MeasureProcessMemory(ctx, o.RepoRoot, binDir, motoEndpoint, o.MemorySizes, o.Seed, "", o.Logf)
+	rows, err := MeasureProcessMemory(ctx, o.RepoRoot, binDir, motoEndpoint, o.MemorySizes, o.Seed, ProcessOptions{}, o.Logf)
 	rep.MemoryProcess = rows
 	rep.MemoryProcessNote = fmt.Sprintf("The sync-leads bootstrap, built as `make build` builds it (-tags lambda.norpc -trimpath -ldflags=\"-s -w\", CGO off) for this host (%s), "+
 		"run as its own process against a Lambda Runtime API served by this command (not aws-lambda-rie, which would make the bootstrap its grandchild): "+
