@@ -14,6 +14,7 @@ import (
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/jobs"
 	"github.com/certain-marketo/certain-marketo/lib/marketo"
+	"github.com/certain-marketo/certain-marketo/lib/marketo/marketotest"
 	"github.com/certain-marketo/certain-marketo/lib/store"
 	"github.com/certain-marketo/certain-marketo/lib/store/memstore"
 	"github.com/certain-marketo/certain-marketo/lib/testkit/jobstest"
@@ -155,9 +156,7 @@ func TestEngagementPooledHealingSurvivesAStop(t *testing.T) {
 	env := jobstest.New(t, jobstest.WithFunc(config.TypeEngagementMetrics, jobs.EngagementMetrics))
 	engagementObject(env.Marketo, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
 	seedLinked(env, 900)
-	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
-	winner := env.Marketo.AddLead(marketo.Lead{"email": "att00010@example.org"})
-	env.Marketo.MergeLeads(winner, lost)
+	winner := mergeAway(env.Marketo, "att00010@example.org")
 	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
 	ctx := context.Background()
 
@@ -199,9 +198,7 @@ func TestInterestPooledHealingSurvivesAStop(t *testing.T) {
 	env := jobstest.New(t, jobstest.WithFunc(config.TypeInterestMetrics, jobs.InterestMetrics))
 	interestObject(env.Marketo)
 	seedLinked(env, 900) // tags Cloud and AI each: 150 registrations a batch
-	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
-	winner := env.Marketo.AddLead(marketo.Lead{"email": "att00010@example.org"})
-	env.Marketo.MergeLeads(winner, lost)
+	winner := mergeAway(env.Marketo, "att00010@example.org")
 	j := interestJob("int", []string{"attended"}, nil)
 	j.Account, j.Event, j.Name, j.Enabled = jobstest.Account, "HS26", "int", true
 	env.PutJob(t, j)
@@ -241,9 +238,7 @@ func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
 		jobstest.WithCertainClient(func(c *certain.Config) { c.ReadAhead = -1 })) // pages in turn: the fault hits the third
 	engagementObject(env.Marketo, jobs.MetricSessionsRegistered, jobs.MetricSessionsAttended)
 	seedLinked(env, 2000)
-	lost := env.Marketo.LeadsByEmail("att00010@example.org")[0].ID()
-	winner := env.Marketo.AddLead(marketo.Lead{"email": "att00010@example.org"})
-	env.Marketo.MergeLeads(winner, lost)
+	winner := mergeAway(env.Marketo, "att00010@example.org")
 	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
 	ctx := context.Background()
 
@@ -252,13 +247,7 @@ func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
 	// (400: the run fails there).
 	var once sync.Once
 	env.InterruptWhen(func(string) bool {
-		pages := 0
-		for _, c := range env.Certain.Calls() {
-			if strings.Contains(c.Path, "/Registration/") {
-				pages++
-			}
-		}
-		if pages >= 2 {
+		if registrationPages(env) >= 2 {
 			once.Do(func() {
 				for i := 0; i < 500 && len(env.Marketo.CustomObjectRecords(jobs.DefaultEngagementObject)) < 299; i++ {
 					time.Sleep(10 * time.Millisecond)
@@ -292,16 +281,29 @@ func TestEngagementPooledHealingBeforeAReadErrorsCheckpoint(t *testing.T) {
 	}
 }
 
+// mergeAway merges the one lead of email into a new lead with the same
+// e-mail, as Marketo's merge does, and returns the winner.
+func mergeAway(mk *marketotest.Server, email string) (winner int) {
+	lost := mk.LeadsByEmail(email)[0].ID()
+	winner = mk.AddLead(marketo.Lead{"email": email})
+	mk.MergeLeads(winner, lost)
+	return winner
+}
+
+// registrationPages counts the registration pages Certain was asked for.
+func registrationPages(env *jobstest.Env) int {
+	n := 0
+	for _, c := range env.Certain.Calls() {
+		if strings.Contains(c.Path, "/Registration/") {
+			n++
+		}
+	}
+	return n
+}
+
 // stopAfterFirstPage is a ShouldStop that stops a run once the first
 // registration page is read: its batch is sent at the stop, and the
 // checkpoint would be past it.
 func stopAfterFirstPage(env *jobstest.Env) func(string) bool {
-	return func(string) bool {
-		for _, c := range env.Certain.Calls() {
-			if strings.Contains(c.Path, "/Registration/") {
-				return true
-			}
-		}
-		return false
-	}
+	return func(string) bool { return registrationPages(env) > 0 }
 }

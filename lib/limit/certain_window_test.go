@@ -150,12 +150,20 @@ func bubbleBudgets(t *testing.T, awsCfg aws.Config, table, account string, real0
 // closeBudgets closes the budgets and returns their DynamoDB figures summed.
 func closeBudgets(t *testing.T, budgets []*limit.Shared) limit.Stats {
 	t.Helper()
-	var st limit.Stats
 	for _, b := range budgets {
 		if err := b.Close(context.Background()); err != nil {
 			t.Error(err)
 		}
+	}
+	return sumStats(budgets)
+}
+
+// sumStats is the budgets' figures summed.
+func sumStats(budgets []*limit.Shared) limit.Stats {
+	var st limit.Stats
+	for _, b := range budgets {
 		s := b.Stats()
+		st.Grants += s.Grants
 		st.Writes += s.Writes
 		st.Reads += s.Reads
 		st.Renewals += s.Renewals

@@ -168,16 +168,7 @@ func testFourWorkers(t *testing.T, db limit.DynamoAPI, table string) {
 	for i := range perWorkerCalls {
 		share = append(share, perWorkerCalls[i].Load())
 	}
-	var st limit.Stats
-	for _, b := range budgets {
-		s := b.Stats()
-		st.Grants += s.Grants
-		st.Writes += s.Writes
-		st.Reads += s.Reads
-		st.Conflicts += s.Conflicts
-		st.Renewals += s.Renewals
-		st.BlocksTook += s.BlocksTook
-	}
+	st := sumStats(budgets)
 	perCall := float64(st.Writes+st.Reads) / float64(st.Grants)
 	t.Logf("mean calls per sliding 20 s window after the first: %.1f%% of the budget; measured calls per worker %v", 100*mean, share)
 	t.Logf("DynamoDB: %d writes (%d lost races, %d lease renewals) + %d reads for %d grants in %d blocks = %.2f requests per Marketo call",
