@@ -121,7 +121,7 @@ func (r *engagementRun) flush(ctx context.Context, batch []pendingReg, turn *cla
 	}
 	recs := r.records(batch, ids, notes)
 	_, held, err := r.up.uploadHolding(ctx, recs, turn)
-	if err != nil {
+	if err != nil || len(held) == 0 {
 		return err
 	}
 	return r.holdForHealing(ctx, r.healItem(batch, recs, ids, held))

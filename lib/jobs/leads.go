@@ -486,11 +486,10 @@ func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, 
 	if len(idx) == 0 {
 		return nil
 	}
-	done, err := o.writeBackTurn(ctx)
+	endTurn, err := o.writeBackTurn(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(o.inFlight, 1))
 	for _, i := range idx {
@@ -512,13 +511,13 @@ func (o *leadOps) writeBacks(ctx context.Context, regs []*certain.Registration, 
 			return nil
 		})
 	}
-	done()
+	endTurn()
 	return g.Wait()
 }
 
 // writeBackTurn waits for the run's turn to hand write-backs out (see
-// writeBacks) and returns what ends it (safe to call twice); a leadOps
-// without a run, or of a run that takes no turns, has none.
+// writeBacks) and returns what ends it; a leadOps without a run, or of a
+// run that takes no turns, has none.
 func (o *leadOps) writeBackTurn(ctx context.Context) (func(), error) {
 	if o.run == nil || !o.run.writeBackTurns {
 		return func() {}, nil
@@ -527,8 +526,7 @@ func (o *leadOps) writeBackTurn(ctx context.Context) (func(), error) {
 	if err := l.lock(ctx); err != nil {
 		return nil, fmt.Errorf("waiting for the turn to write lead ids back to Certain: %w", err)
 	}
-	var once sync.Once
-	return func() { once.Do(l.unlock) }, nil
+	return l.unlock, nil
 }
 
 // writeBackNote counts what a write-back did and says it for the run

@@ -2,31 +2,35 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 )
 
-// Healing stale lead ids in the metrics jobs (docs/jobs.md §8, "Stale ids"): a record
-// Marketo refuses because the lead it links to does not exist (1004, a
-// stored id of a lead merged away or deleted) is held, not recorded. The
-// held records of the run's batches gather in a healPool; once they fill
-// one Marketo call (metricsBatch), and at the end of the invocation, their
-// leads are checked together (Get Leads by filterType=id), the dead ones'
-// registrations are resolved again (found by e-mail or created, written
-// back) and their records sent again. So a run with merged leads spread
-// over every batch adds about three calls per 300 refused records, not
-// three per batch.
+// Healing stale lead ids in the metrics jobs (docs/jobs.md §8, "Stale
+// ids"): a record Marketo refuses because the lead it links to does not
+// exist (1004, a stored id of a lead merged away or deleted) is held, not
+// recorded. The held records of the run's batches gather in a healPool;
+// once they fill one Marketo call (metricsBatch), and at the end of the
+// invocation, their leads are checked together (Get Leads by
+// filterType=id), the dead ones' registrations are resolved again (found
+// by e-mail or created, written back) and their records sent again. So a
+// run with merged leads spread over every batch adds about three calls per
+// 300 refused records, not three per batch.
 
 // healItem is what one batch left to heal: its held records and how the
 // job sends them again and finishes the batch.
 type healItem struct {
-	start int // offset of the batch's first page: a checkpoint never passes it while the item is pooled
+	// start is the offset of the batch's first page: a checkpoint never
+	// passes it while the item is pooled.
+	start int
 	held  []heldRecord
-	recs  []coRecord                      // the batch's records; held[i].i indexes them
-	regs  map[string]certain.Registration // the batch's registrations by code
-	ids   map[string]int                  // the batch's lead ids by registration code
+	// recs are the records of the batch's registrations with a held
+	// record (held[i].i indexes them); regs and ids are those
+	// registrations and their lead ids, by registration code.
+	recs []coRecord
+	regs map[string]certain.Registration
+	ids  map[string]int
 	// again returns the records to send again, given the dead lead ids,
 	// the new lead id and note of each healed registration.
 	again func(dead map[int]bool, healed map[string]int, notes map[string]string) []coRecord
@@ -98,15 +102,9 @@ func (p *healPool) lowest(at int) int {
 	return at
 }
 
-// holdForHealing pools a batch's held records (none: finishes the batch at
-// once) and heals the pool when it fills a call.
+// holdForHealing pools a batch's held records and heals the pool when it
+// fills a call.
 func (m *metricsRun) holdForHealing(ctx context.Context, it *healItem) error {
-	if len(it.held) == 0 {
-		if it.done == nil {
-			return nil
-		}
-		return it.done(ctx, nil)
-	}
 	return m.heal(ctx, m.heals.add(it))
 }
 
@@ -161,19 +159,15 @@ func (m *metricsRun) heal(ctx context.Context, items []*healItem) error {
 // and note of each healed registration, and releases (records) the held
 // records whose lead exists: Marketo refused them for another reason.
 func (m *metricsRun) healLeads(ctx context.Context, items []*healItem) (dead map[int]bool, healed map[string]int, notes map[string]string, err error) {
-	var leads []int
-	seen := map[int]bool{}
+	var leads []int // deadLeadIDs asks about each once
 	for _, it := range items {
 		for _, h := range it.held {
-			if l := it.recs[h.i].Lead; !seen[l] {
-				seen[l] = true
-				leads = append(leads, l)
-			}
+			leads = append(leads, it.recs[h.i].Lead)
 		}
 	}
 	dead, err = newLeadOps(m.rc).deadLeadIDs(ctx, leads)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("check the lead ids of %d refused records: %w", len(leads), err)
+		return nil, nil, nil, err
 	}
 	var again []certain.Registration
 	var release []heldRecord
