@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/clock"
+	"github.com/certain-marketo/certain-marketo/lib/wire"
 )
 
 // Config configures a Client. Zero values take the documented defaults.
@@ -356,9 +357,12 @@ func (c *Client) send(ctx context.Context, cl call, target string, payload []byt
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req, reached := wire.Watch(req)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		c.count(cl.method, cl.resource, 0, retry)
+		if reached(err) { // a call withdrawn before it left is not counted
+			c.count(cl.method, cl.resource, 0, retry)
+		}
 		// url.Error carries the URL, which holds no secret (auth is a header).
 		return nil, 0, 0, fmt.Errorf("certain: %s %s: %w", cl.method, cl.resource, err)
 	}

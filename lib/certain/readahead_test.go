@@ -3,7 +3,9 @@ package certain_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +104,57 @@ func TestReadAheadStopsWithTheCaller(t *testing.T) {
 	}
 	if n := c.Stats().InFlight; n != 0 {
 		t.Errorf("%d calls still in flight after the caller stopped reading", n)
+	}
+	if counted, seen := c.Stats().Calls, len(srv.Calls()); counted != seen {
+		t.Errorf("the client counted %d calls, Certain saw %d", counted, seen)
+	}
+}
+
+// heldTransport sends the first call and holds every later one until its
+// context ends, then hands it on: the transport finds the context done and
+// writes nothing, as for a page fetched ahead and dropped before it left.
+type heldTransport struct {
+	base http.RoundTripper
+	n    atomic.Int32
+}
+
+func (h *heldTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h.n.Add(1) > 1 {
+		<-r.Context().Done()
+	}
+	return h.base.RoundTrip(r)
+}
+
+// TestWithdrawnCallsAreNotCounted: the pages fetched ahead of a caller that
+// stopped after the first page were cancelled before they were written, so
+// the run's call count (what a run record reports) is the one call Certain
+// saw, not the four the client started.
+func TestWithdrawnCallsAreNotCounted(t *testing.T) {
+	srv, _, clk := newPair(t)
+	seedRegs(srv, clk, 30)
+	cfg := srv.Config()
+	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 3, 8
+	held := &heldTransport{base: http.DefaultTransport}
+	cfg.HTTPClient = &http.Client{Transport: held}
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Stop once the 3 pages ahead are at the transport.
+		for deadline := time.Now().Add(10 * time.Second); held.n.Load() < 4 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		break
+	}
+	if started := held.n.Load(); started != 4 {
+		t.Fatalf("%d calls reached the transport, want 4 (the page and 3 ahead)", started)
+	}
+	if counted, seen := c.Stats().Calls, len(srv.Calls()); counted != 1 || seen != 1 {
+		t.Errorf("the client counted %d calls and Certain saw %d, want 1 and 1", counted, seen)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certain-marketo/certain-marketo/lib/clock"
+	"github.com/certain-marketo/certain-marketo/lib/wire"
 )
 
 // Config configures a Client. BaseURL, ClientID and ClientSecret are required.
@@ -372,6 +373,9 @@ func (c *Client) attempt(ctx context.Context, k *call, body []byte, st *attempts
 		return nil, finish, err
 	}
 	ex := c.roundTrip(req, release)
+	if ex.reached { // a call withdrawn before it left is not counted
+		c.count(func(s *Stats) { s.Calls++; s.ByPath[k.tmpl]++ })
+	}
 	switch {
 	case ex.err != nil:
 		return c.judgeNoAnswer(ctx, k, ex)
@@ -381,14 +385,14 @@ func (c *Client) attempt(ctx context.Context, k *call, body []byte, st *attempts
 	return c.judgeEnvelope(ctx, k, ex, token, st)
 }
 
-// takeBudget waits for the budget and counts the call.
+// takeBudget waits for the budget and counts the wait.
 func (c *Client) takeBudget(ctx context.Context, k *call) (release func(), err error) {
 	t0 := time.Now()
 	release, err = c.budget.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("marketo %s: budget: %w", k.tmpl, err)
 	}
-	c.count(func(s *Stats) { s.Waited += time.Since(t0); s.Calls++; s.ByPath[k.tmpl]++ })
+	c.count(func(s *Stats) { s.Waited += time.Since(t0) })
 	return release, nil
 }
 
@@ -398,6 +402,8 @@ type exchange struct {
 	raw    []byte
 	dur    time.Duration
 	err    error
+	// reached is false for a call withdrawn before it was written.
+	reached bool
 }
 
 // roundTrip sends req and reads the answer within CallTimeout, then gives
@@ -405,14 +411,16 @@ type exchange struct {
 func (c *Client) roundTrip(req *http.Request, release func()) exchange {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(req.Context(), c.cfg.CallTimeout)
-	resp, err := c.hc.Do(req.WithContext(ctx))
+	req, reached := wire.Watch(req.WithContext(ctx))
+	resp, err := c.hc.Do(req)
+	ex := exchange{reached: reached(err)}
 	var raw []byte
 	if err == nil {
 		raw, err = readBody(resp)
 	}
 	cancel()
 	release()
-	ex := exchange{raw: raw, dur: time.Since(start), err: err}
+	ex.raw, ex.dur, ex.err = raw, time.Since(start), err
 	if err == nil {
 		ex.status = resp.StatusCode
 	}

@@ -136,6 +136,45 @@ func TestCallTimeoutBoundsEveryCall(t *testing.T) {
 	}
 }
 
+// A call its context withdrew before the request was written (the run's
+// deadline, say) never reached Marketo: it is not in the client's call
+// count, which run records report, while a call that timed out after it was
+// written is (TestCallTimeoutBoundsEveryCall).
+func TestWithdrawnCallIsNotCounted(t *testing.T) {
+	sim := marketotest.NewServer(t)
+	sim.AddList(1, "L", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rest atomic.Int32
+	withdraw := roundTripper(func(r *http.Request) (*http.Response, error) {
+		if strings.HasPrefix(r.URL.Path, "/rest/") {
+			rest.Add(1)
+			cancel() // the deadline falls before the request is written
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	c, err := sim.NewClient(func(cfg *marketo.Config) { cfg.HTTPClient = &http.Client{Transport: withdraw} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetList(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("GetList = %v, want the context's cancellation", err)
+	}
+	seen := 0
+	for _, call := range sim.Calls() {
+		if strings.HasPrefix(call.Path, "/rest/") {
+			seen++
+		}
+	}
+	if n := c.Stats().Calls; rest.Load() != 1 || n != 0 || seen != 0 {
+		t.Errorf("%d calls reached the transport, the client counted %d, Marketo saw %d; want 1, 0, 0", rest.Load(), n, seen)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // The missing-token answers: 600 (before 2022) re-authenticates once like
 // 601; 603 (now) is fatal.
 func TestMissingTokenCodes(t *testing.T) {
