@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // FilterTimeFormat is the default layout of dateModified_after and friends
@@ -34,8 +35,53 @@ func (c *Client) RegistrationPages(ctx context.Context, acct, event string, q Re
 	v.Set(c.cfg.Contract.OrderByParam, order)
 	c.includeQuestions(v)
 	return pages(ctx, c, pageSpec{resource: "Registration", path: c.v1() + seg("Registration", acct, event), query: v, key: "registrations", start: q.StartIndex,
-		id: keyOf("registrationCode")},
+		id: keyOf("registrationCode"), keep: c.keepRegistration(q.Keep)},
 		func(_, m map[string]any) Registration { return c.decodeRegistration(m) })
+}
+
+// keepRegistration cuts a registration row down to the raw fields k names
+// and those decodeRegistration and decodeProfile read (nil k: no cut). The
+// values are shared, not copied.
+func (c *Client) keepRegistration(k *RawFields) func(map[string]any) map[string]any {
+	if k == nil {
+		return nil
+	}
+	f := c.cfg.Fields
+	reg := firstKeys(append([]string{"registrationCode", "eventCode", "accountCode", "attendeeTypeCode", f.RegistrationStatus,
+		"isActive", f.Complete, "dateCreated", "dateModified", "profile"}, k.Registration...))
+	prof := firstKeys(append([]string{"pin", "email", f.ExternalID, f.Source, "dateModified"}, k.Profile...))
+	return func(m map[string]any) map[string]any {
+		out := keepKeys(m, reg)
+		if p, ok := out["profile"].(map[string]any); ok {
+			out["profile"] = keepKeys(p, prof)
+		}
+		return out
+	}
+}
+
+// firstKeys is the set of the first keys of paths.
+func firstKeys(paths []string) map[string]bool {
+	set := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		if i := strings.IndexAny(p, ".["); i >= 0 {
+			p = p[:i]
+		}
+		if p != "" {
+			set[p] = true
+		}
+	}
+	return set
+}
+
+// keepKeys returns the members of m whose key is in keep.
+func keepKeys(m map[string]any, keep map[string]bool) map[string]any {
+	out := make(map[string]any, len(keep))
+	for key := range keep {
+		if v, ok := m[key]; ok {
+			out[key] = v
+		}
+	}
+	return out
 }
 
 // GetRegistration reads one registration; a 404 satisfies IsNotFound.

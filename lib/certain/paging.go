@@ -33,6 +33,10 @@ type pageSpec struct {
 	id func(item map[string]any) string
 	// check inspects each row for a contract mismatch (nil: none).
 	check func(item map[string]any) error
+	// keep returns what the read keeps of a row, once it is checked (nil:
+	// all of it). It must keep what id, the repeated-row check's
+	// dateModified and the page's decode read.
+	keep func(item map[string]any) map[string]any
 }
 
 // pages streams a collection one page at a time. Every page is checked
@@ -189,7 +193,30 @@ func (r *reader) fetch(ctx context.Context, start, size int) (map[string]any, er
 	if err != nil {
 		return nil, err
 	}
-	return decodeObject(http.MethodGet, r.ps.resource, body)
+	return r.decode(body)
+}
+
+// decode decodes a page's body: its envelope, and its rows checked and
+// kept one at a time (pagedecode.go).
+func (r *reader) decode(body []byte) (map[string]any, error) {
+	return decodePage(r.ps.resource, r.ps.key, body, r.row)
+}
+
+// row checks one row and returns what the read keeps of it.
+func (r *reader) row(x any) (any, error) {
+	item, ok := x.(map[string]any)
+	if !ok {
+		return nil, r.nonObject()
+	}
+	if r.ps.check != nil {
+		if err := r.ps.check(item); err != nil {
+			return nil, err
+		}
+	}
+	if r.ps.keep != nil {
+		return r.ps.keep(item), nil
+	}
+	return item, nil
 }
 
 // fetchBody asks for one page and returns the response body.
@@ -205,22 +232,20 @@ func (r *reader) fetchBody(ctx context.Context, start, size int) ([]byte, error)
 	return r.c.do(ctx, call{method: http.MethodGet, resource: r.ps.resource, path: r.ps.path, query: q})
 }
 
-// rows returns the envelope's rows and checks them against its size.
+// nonObject is the error of a row that is not a JSON object.
+func (r *reader) nonObject() error {
+	return fmt.Errorf("certain: GET %s: %q holds a non-object entry", r.ps.resource, r.ps.key)
+}
+
+// rows returns the envelope's rows (checked as they were decoded: row) and
+// checks them against its size.
 func (r *reader) rows(env map[string]any) ([]map[string]any, error) {
 	raw, _ := env[r.ps.key].([]any)
-	if v, ok := env[r.ps.key]; ok && v != nil && raw == nil {
-		return nil, fmt.Errorf("certain: GET %s: %q is not a list", r.ps.resource, r.ps.key)
-	}
 	items := make([]map[string]any, 0, len(raw))
 	for _, x := range raw {
 		item, ok := x.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("certain: GET %s: %q holds a non-object entry", r.ps.resource, r.ps.key)
-		}
-		if r.ps.check != nil {
-			if err := r.ps.check(item); err != nil {
-				return nil, err
-			}
+			return nil, r.nonObject()
 		}
 		items = append(items, item)
 	}

@@ -2,7 +2,6 @@ package certain
 
 import (
 	"context"
-	"net/http"
 	"sync"
 )
 
@@ -76,7 +75,7 @@ func (r *reader) take(ctx context.Context, sent int) (map[string]any, bool, erro
 	if p.err != nil {
 		return nil, true, p.err
 	}
-	env, err := decodeObject(http.MethodGet, r.ps.resource, p.body)
+	env, err := r.decode(p.body)
 	return env, true, err
 }
 

@@ -144,6 +144,19 @@ type RegistrationQuery struct {
 	OrderBy       string    // default "dateModified_asc"
 	StartIndex    int       // resume offset
 	Filters       map[string]string
+	// Keep, when set, names the raw fields the read keeps of each
+	// registration: Fields and Profile.Fields then hold the top-level keys
+	// of those paths and of the fields the client decodes itself, nothing
+	// else. Each row is cut down as it is decoded, so the fields nobody
+	// reads never take a page's worth of memory (pagedecode.go).
+	Keep *RawFields
+}
+
+// RawFields names raw fields by field path (fieldpath.go); only each
+// path's first key counts.
+type RawFields struct {
+	Registration []string // of the registration ("attendeeTypeCode")
+	Profile      []string // of its profile ("address.city")
 }
 
 type Event struct {

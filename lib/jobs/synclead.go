@@ -71,10 +71,9 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 	}
 	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want,
 		fl: newFlights(batchFlights(rc.Conn))}
-	s.keys = syncRawKeys(s.ops.mapping, s.ops.fields)
 	resume := s.loadCheckpoint(ctx)
 	s.startVerification(resume)
-	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume}
+	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume, Keep: syncRawFields(s.ops.mapping, s.ops.fields)}
 	for page, err := range rc.Clients.Certain.RegistrationPages(ctx, j.Account, j.Event, q) {
 		if err != nil {
 			return s.finish(ctx, resume, fmt.Errorf("read registrations of %s/%s from offset %d: %w", j.Account, j.Event, resume, err))
@@ -149,58 +148,25 @@ type leadSyncRun struct {
 	// verify is the run's part in the verification of stored ids
 	// (synclead_verify.go).
 	verify idVerification
-	// keys are the raw fields the run reads of a registration (slim).
-	keys rawKeys
 }
 
-// rawKeys are the top-level keys of a registration's raw fields, and of its
-// profile's, that sync-leads reads: the first key of every mapped Certain
-// name and of the Source of Profile and External Profile ID fields. The
-// rest are decoded fields (Code, Status, Profile.Email, ...) or unused.
-type rawKeys struct{ reg, profile map[string]bool }
-
-func syncRawKeys(mapping []config.FieldMap, f certain.FieldNames) rawKeys {
-	k := rawKeys{reg: map[string]bool{}, profile: map[string]bool{}}
-	add := func(set map[string]bool, path string) {
-		if i := strings.IndexAny(path, ".["); i >= 0 {
-			path = path[:i]
-		}
-		if path != "" {
-			set[path] = true
-		}
-	}
+// syncRawFields are the raw fields sync-leads reads of a registration and
+// of its profile: every mapped Certain name, the Source of Profile and the
+// External Profile ID. The rest are decoded fields (Code, Status,
+// Profile.Email, ...) or unused, and the read drops them as it decodes each
+// row (RegistrationQuery.Keep): a decoded registration holds a map, a key
+// string and a boxed value per field, about five times its JSON, and up to
+// a few thousand wait in the run's pages and batches at once.
+func syncRawFields(mapping []config.FieldMap, f certain.FieldNames) *certain.RawFields {
+	k := &certain.RawFields{Profile: []string{f.Source, f.ExternalID}}
 	for _, m := range mapping {
 		if rest, ok := strings.CutPrefix(m.Certain, registrationPrefix); ok {
-			add(k.reg, rest)
+			k.Registration = append(k.Registration, rest)
 		} else {
-			add(k.profile, m.Certain)
+			k.Profile = append(k.Profile, m.Certain)
 		}
 	}
-	add(k.profile, f.Source)
-	add(k.profile, f.ExternalID)
 	return k
-}
-
-// slim returns r with only the raw fields the run reads (values shared,
-// not copied): a decoded registration holds a map, a key string and a boxed
-// value per field, about five times its JSON, and up to a few thousand wait
-// in the run's batches at once. A nil map stays nil, a non-nil one non-nil.
-func (k rawKeys) slim(r certain.Registration) certain.Registration {
-	pick := func(src map[string]any, keep map[string]bool) map[string]any {
-		if src == nil {
-			return nil
-		}
-		out := make(map[string]any, len(keep))
-		for key := range keep {
-			if v, ok := src[key]; ok {
-				out[key] = v
-			}
-		}
-		return out
-	}
-	r.Fields = pick(r.Fields, k.reg)
-	r.Profile.Fields = pick(r.Profile.Fields, k.profile)
-	return r
 }
 
 // idCheckBuf is unchanged registrations waiting for their stored id to be
@@ -322,7 +288,7 @@ func (s *leadSyncRun) page(ctx context.Context, page certain.Page[certain.Regist
 		}
 	}
 	for _, i := range cand {
-		r := s.keys.slim(page.Items[i])
+		r := page.Items[i]
 		switch s.settled(r, stored) {
 		case settledDone:
 			continue

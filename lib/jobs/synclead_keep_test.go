@@ -1,0 +1,73 @@
+package jobs
+
+import (
+	"context"
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/certain-marketo/certain-marketo/lib/certain"
+	"github.com/certain-marketo/certain-marketo/lib/certain/certaintest"
+	"github.com/certain-marketo/certain-marketo/lib/config"
+)
+
+// A registration sync-leads reads keeps only the raw fields it uses (the
+// first key of every mapped name, of Source of Profile and of External
+// Profile ID) and those the client decodes, and the payload and decoded
+// fields are the ones of the whole registration.
+func TestKeptRegistrationHoldsWhatTheMappingReads(t *testing.T) {
+	mapping := []config.FieldMap{{Certain: "email", Marketo: "email"}, {Certain: "address.city", Marketo: "city"},
+		{Certain: "customFields[name=Tier].value", Marketo: "tier"}, {Certain: "registration.attendeeTypeCode", Marketo: "attendeeType"}}
+	srv := certaintest.NewServer(t)
+	srv.AddEvent("ACME", map[string]any{"eventCode": "HS26", "eventName": "Horizon Summit"})
+	pin := srv.AddProfile("ACME", map[string]any{"email": "a@example.org", "address": map[string]any{"city": "Oslo", "street": "x"},
+		"customFields": []any{map[string]any{"name": "Tier", "value": "Gold"}}, "sourceOfProfile": "Marketo",
+		"externalKey": "1001", "biography": "long text", "phone": "123"})
+	srv.AddRegistration("ACME", "HS26", pin, map[string]any{"registrationStatusLabel": "Registered", "attendeeTypeCode": "VIP", "notes": "long text"})
+	c, err := certain.New(srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Fields()
+	read := func(keep *certain.RawFields) certain.Registration {
+		t.Helper()
+		for p, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{Keep: keep}) {
+			if err != nil || len(p.Items) != 1 {
+				t.Fatalf("read: %d registrations, %v", len(p.Items), err)
+			}
+			return p.Items[0]
+		}
+		t.Fatal("no page")
+		return certain.Registration{}
+	}
+	whole, kept := read(nil), read(syncRawFields(mapping, f))
+
+	for _, key := range []string{"biography", "phone"} {
+		if _, ok := whole.Profile.Fields[key]; !ok {
+			t.Fatalf("the simulator's profile lacks %q: %v", key, whole.Profile.Fields)
+		}
+		if _, ok := kept.Profile.Fields[key]; ok {
+			t.Errorf("kept profile holds %q, which nothing reads", key)
+		}
+	}
+	if _, ok := kept.Fields["notes"]; ok {
+		t.Errorf("kept registration holds notes, which nothing reads: %v", kept.Fields)
+	}
+	for _, key := range []string{"address", "customFields", "email", f.Source, f.ExternalID} {
+		if _, ok := kept.Profile.Fields[key]; !ok {
+			t.Errorf("kept profile lost %q: %v", key, slices.Sorted(maps.Keys(kept.Profile.Fields)))
+		}
+	}
+	if a, b := BuildLeadPayload(mapping, whole), BuildLeadPayload(mapping, kept); !maps.Equal(a, b) || len(a) != 4 {
+		t.Errorf("payload from the kept registration %v, from the whole %v; want the same 4 fields", b, a)
+	}
+	if id, ok := rawField(kept.Profile, f.ExternalID); !ok || id != "1001" {
+		t.Errorf("External Profile ID %q, %v; want 1001", id, ok)
+	}
+	w, k := whole, kept
+	w.Fields, w.Profile.Fields, k.Fields, k.Profile.Fields = nil, nil, nil, nil
+	if !reflect.DeepEqual(w, k) {
+		t.Errorf("decoded fields differ:\nwhole %+v\nkept  %+v", w, k)
+	}
+}
