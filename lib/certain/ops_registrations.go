@@ -34,29 +34,62 @@ func (c *Client) RegistrationPages(ctx context.Context, acct, event string, q Re
 	}
 	v.Set(c.cfg.Contract.OrderByParam, order)
 	c.includeQuestions(v)
+	keep := c.keepOf(q.Keep)
 	return pages(ctx, c, pageSpec{resource: "Registration", path: c.v1() + seg("Registration", acct, event), query: v, key: "registrations", start: q.StartIndex,
-		id: keyOf("registrationCode"), keep: c.keepRegistration(q.Keep)},
-		func(_, m map[string]any) Registration { return c.decodeRegistration(m) })
+		id: keyOf("registrationCode"), keep: keep.row()},
+		func(_, m map[string]any) Registration { return keep.decoded(c.decodeRegistration(m)) })
 }
 
-// keepRegistration cuts a registration row down to the raw fields k names
-// and those decodeRegistration and decodeProfile read (nil k: no cut). The
-// values are shared, not copied.
-func (c *Client) keepRegistration(k *RawFields) func(map[string]any) map[string]any {
+// registrationKeep is what a read with RegistrationQuery.Keep keeps of a
+// registration: as each row is decoded, the fields Keep names and those
+// decodeRegistration and decodeProfile read (row); once it is decoded,
+// only those Keep names (decoded), since the decoded ones are in the struct
+// and a map entry per field is most of what a registration waiting in a
+// job's batch weighs. Values are shared, not copied.
+type registrationKeep struct {
+	rowReg, rowProfile map[string]bool
+	reg, profile       map[string]bool
+}
+
+// keepOf returns the keep of k; nil keeps everything.
+func (c *Client) keepOf(k *RawFields) *registrationKeep {
 	if k == nil {
 		return nil
 	}
 	f := c.cfg.Fields
-	reg := firstKeys(append([]string{"registrationCode", "eventCode", "accountCode", "attendeeTypeCode", f.RegistrationStatus,
-		"isActive", f.Complete, "dateCreated", "dateModified", "profile"}, k.Registration...))
-	prof := firstKeys(append([]string{"pin", "email", f.ExternalID, f.Source, "dateModified"}, k.Profile...))
+	return &registrationKeep{
+		rowReg: firstKeys(append([]string{"registrationCode", "eventCode", "accountCode", "attendeeTypeCode", f.RegistrationStatus,
+			"isActive", f.Complete, "dateCreated", "dateModified", "profile"}, k.Registration...)),
+		rowProfile: firstKeys(append([]string{"pin", "email", f.ExternalID, f.Source, "dateModified"}, k.Profile...)),
+		reg:        firstKeys(k.Registration),
+		profile:    firstKeys(k.Profile),
+	}
+}
+
+// row is the reader's cut of a row (pageSpec.keep); nil for no keep.
+func (k *registrationKeep) row() func(map[string]any) map[string]any {
+	if k == nil {
+		return nil
+	}
 	return func(m map[string]any) map[string]any {
-		out := keepKeys(m, reg)
+		out := keepKeys(m, k.rowReg)
 		if p, ok := out["profile"].(map[string]any); ok {
-			out["profile"] = keepKeys(p, prof)
+			out["profile"] = keepKeys(p, k.rowProfile)
 		}
 		return out
 	}
+}
+
+// decoded cuts a decoded registration's raw fields down to Keep's.
+func (k *registrationKeep) decoded(r Registration) Registration {
+	if k == nil {
+		return r
+	}
+	r.Fields = keepKeys(r.Fields, k.reg)
+	if r.Profile.Fields != nil {
+		r.Profile.Fields = keepKeys(r.Profile.Fields, k.profile)
+	}
+	return r
 }
 
 // firstKeys is the set of the first keys of paths.

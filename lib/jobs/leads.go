@@ -585,11 +585,17 @@ func (o *leadOps) writeBack(ctx context.Context, reg *certain.Registration, id i
 	if err := o.ct.UpdateProfile(ctx, o.acct, reg.Profile.PIN, changed); err != nil {
 		return wb, fmt.Errorf("update profile %s: %w", reg.Profile.PIN, err)
 	}
-	// The registration's profile mirrors the write, in a copy: its maps
-	// may be shared with the caller's.
-	fields, _ := deepCopy(reg.Profile.Fields).(map[string]any)
-	if fields == nil {
-		fields = map[string]any{}
+	// The registration's profile mirrors the write, in a copy of what it
+	// changes: its maps may be shared with the caller's. The fields the
+	// write does not touch are shared.
+	fields := make(map[string]any, len(reg.Profile.Fields)+len(changed))
+	maps.Copy(fields, reg.Profile.Fields)
+	for k := range changed {
+		top, _, _ := strings.Cut(k, ".")
+		top, _, _ = strings.Cut(top, "[")
+		if v, ok := fields[top]; ok {
+			fields[top] = deepCopy(v)
+		}
 	}
 	for k, v := range changed {
 		if err := certain.SetPath(fields, k, v); err != nil {
