@@ -96,17 +96,25 @@ func TestReadAheadStopsWithTheCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
+	stopAfterFirstPage(t, c, func() {})
 	if n := c.Stats().InFlight; n != 0 {
 		t.Errorf("%d calls still in flight after the caller stopped reading", n)
 	}
 	if counted, seen := c.Stats().Calls, len(srv.Calls()); counted != seen {
 		t.Errorf("the client counted %d calls, Certain saw %d", counted, seen)
+	}
+}
+
+// stopAfterFirstPage reads the first page of a registration read, calls
+// before, and stops reading.
+func stopAfterFirstPage(t *testing.T, c *certain.Client, before func()) {
+	t.Helper()
+	for _, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		before()
+		break
 	}
 }
 
@@ -140,16 +148,12 @@ func TestWithdrawnCallsAreNotCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range c.RegistrationPages(context.Background(), "ACME", "HS26", certain.RegistrationQuery{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
+	stopAfterFirstPage(t, c, func() {
 		// Stop once the 3 pages ahead are at the transport.
 		for deadline := time.Now().Add(10 * time.Second); held.n.Load() < 4 && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
-		break
-	}
+	})
 	if started := held.n.Load(); started != 4 {
 		t.Fatalf("%d calls reached the transport, want 4 (the page and 3 ahead)", started)
 	}
