@@ -10,7 +10,9 @@ import (
 
 // decodePage reads what json.Unmarshal reads, hands each row to row in
 // order (whole, before the next is decoded), keeps what row returns, and
-// refuses every envelope the whole-body decoder refused.
+// refuses every envelope the whole-body decoder refused, and one more: a
+// body of null, which that decoder took for an empty page (a read that
+// ended without an error on an answer that is no envelope).
 func TestDecodePage(t *testing.T) {
 	keepCode := func(x any) (any, error) {
 		m := x.(map[string]any)

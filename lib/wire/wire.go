@@ -11,16 +11,20 @@ import (
 	"sync/atomic"
 )
 
-// Watch returns req with a trace that notes when its request was written,
-// and a function that reports, for the error the round trip returned,
-// whether the server may have seen the call. A call its own context
-// withdrew before the request was written (a page read ahead and dropped,
-// a run's deadline, a per-call timeout while dialling) did not reach the
-// server; any other failure may have, and a written request always may.
+// Watch returns req with a trace that notes when its request began to be
+// written, and a function that reports, for the error the round trip
+// returned, whether the server may have seen the call. A call its own
+// context withdrew before any of its request was written (a page read ahead
+// and dropped, a run's deadline, a per-call timeout while dialling) did not
+// reach the server; any other failure may have. A request counts as
+// written from its first header field on, not only once it is all sent:
+// over HTTP/2 a cancelled call returns without waiting for its writer, and
+// a count must never miss a call the server may have answered.
 func Watch(req *http.Request) (*http.Request, func(err error) bool) {
 	var written atomic.Bool
 	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { written.Store(true) },
+		WroteHeaderField: func(string, []string) { written.Store(true) },
+		WroteRequest:     func(httptrace.WroteRequestInfo) { written.Store(true) },
 	})
 	return req.WithContext(ctx), func(err error) bool {
 		return err == nil || written.Load() || !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)

@@ -86,7 +86,7 @@ type Call struct {
 	Method string
 	Path   string // URL path as received
 	Query  string // raw query
-	Status int    // 0 when the connection was dropped
+	Status int    // 0 when the connection was dropped, or not answered yet
 }
 
 // Option configures a Server.
@@ -282,6 +282,7 @@ func rel(p string) string {
 // or else the account's limits (limits.go), the latency, Basic auth, the
 // JSON body of a POST, and the route under s.mu.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.arrive(r)
 	s.mu.Lock()
 	f := s.takeFault(r.URL.Path)
 	s.mu.Unlock()
@@ -359,10 +360,28 @@ func created(r *http.Request) bool {
 	return len(parts) == 2 && parts[0] == "Profile" || len(parts) == 3 && parts[0] == "Registration"
 }
 
-// log records r in the call log.
+// callKey holds, in a request's context, its index in the call log.
+type callKey struct{}
+
+// arrive records r in the call log as it arrives, with Status 0 until it
+// is answered: a call its client gave up on while the server held it is
+// in the log from the moment the server has it, as it is in a tenant's
+// (tests compare the log with the calls a run counted).
+func (s *Server) arrive(r *http.Request) *http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery})
+	return r.WithContext(context.WithValue(r.Context(), callKey{}, len(s.calls)-1))
+}
+
+// log records r's answer in the call log.
 func (s *Server) log(r *http.Request, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if i, ok := r.Context().Value(callKey{}).(int); ok && i < len(s.calls) {
+		s.calls[i].Status = status
+		return
+	}
 	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: status})
 }
 
