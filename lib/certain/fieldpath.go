@@ -62,17 +62,23 @@ func parsePath(path string) ([]pathStep, error) {
 	}
 }
 
+// TopKey is the key a field path starts with: the top-level field that
+// holds the path's value ("address" for "address.city", "customFields" for
+// "customFields[name=Tier].value").
+func TopKey(path string) string {
+	if end := strings.IndexAny(path, ".["); end >= 0 {
+		return path[:end]
+	}
+	return path
+}
+
 // parseStep reads one key and its selectors from the front of s.
 func parseStep(s string) (pathStep, string, error) {
-	end := strings.IndexAny(s, ".[")
-	if end < 0 {
-		end = len(s)
-	}
-	step := pathStep{key: s[:end]}
+	step := pathStep{key: TopKey(s)}
 	if step.key == "" {
 		return step, "", fmt.Errorf("empty key")
 	}
-	s = s[end:]
+	s = s[len(step.key):]
 	for strings.HasPrefix(s, "[") {
 		closeAt := strings.IndexByte(s, ']')
 		if closeAt < 0 {

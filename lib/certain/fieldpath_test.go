@@ -82,3 +82,12 @@ func TestExpandPathsWritesNestedFields(t *testing.T) {
 		t.Error("a path ending in a selector was written")
 	}
 }
+
+func TestTopKey(t *testing.T) {
+	for path, want := range map[string]string{"email": "email", "address.city": "address",
+		"customFields[name=Tier].value": "customFields", "ids[0]": "ids", "": ""} {
+		if got := certain.TopKey(path); got != want {
+			t.Errorf("TopKey(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

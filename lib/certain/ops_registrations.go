@@ -6,7 +6,6 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // FilterTimeFormat is the default layout of dateModified_after and friends
@@ -92,15 +91,12 @@ func (k *registrationKeep) decoded(r Registration) Registration {
 	return r
 }
 
-// firstKeys is the set of the first keys of paths.
+// firstKeys is the set of the top keys of paths.
 func firstKeys(paths []string) map[string]bool {
 	set := make(map[string]bool, len(paths))
 	for _, p := range paths {
-		if i := strings.IndexAny(p, ".["); i >= 0 {
-			p = p[:i]
-		}
-		if p != "" {
-			set[p] = true
+		if k := TopKey(p); k != "" {
+			set[k] = true
 		}
 	}
 	return set

@@ -17,9 +17,9 @@ import (
 // instead of a page.
 
 // decodePage decodes a page's envelope. The array under key is decoded row
-// by row, each passed through row; every other member is decoded as
-// decodeObject would.
-func decodePage(resource, key string, body []byte, row func(any) (any, error)) (map[string]any, error) {
+// by row, each passed through row, and stored as a []map[string]any of what
+// row returned; every other member is decoded as decodeObject would.
+func decodePage(resource, key string, body []byte, row func(any) (map[string]any, error)) (map[string]any, error) {
 	notObject := func(err error) error {
 		return fmt.Errorf("certain: %s %s: response is not a JSON object (%.40q): %w", http.MethodGet, resource, body, err)
 	}
@@ -68,7 +68,7 @@ var errNotList = errors.New("not a list")
 
 // decodeRows decodes the array the decoder is at, one row at a time; a
 // JSON null is no rows.
-func decodeRows(dec *json.Decoder, row func(any) (any, error)) ([]any, error) {
+func decodeRows(dec *json.Decoder, row func(any) (map[string]any, error)) ([]map[string]any, error) {
 	t, err := dec.Token()
 	switch {
 	case err != nil:
@@ -78,16 +78,17 @@ func decodeRows(dec *json.Decoder, row func(any) (any, error)) ([]any, error) {
 	case t != json.Delim('['):
 		return nil, errNotList
 	}
-	var rows []any
+	var rows []map[string]any
 	for dec.More() {
 		var v any
 		if err := dec.Decode(&v); err != nil {
 			return nil, err
 		}
-		if v, err = row(v); err != nil {
+		m, err := row(v)
+		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, v)
+		rows = append(rows, m)
 	}
 	return rows, expectDelim(dec, ']')
 }

@@ -14,13 +14,13 @@ import (
 // body of null, which that decoder took for an empty page (a read that
 // ended without an error on an answer that is no envelope).
 func TestDecodePage(t *testing.T) {
-	keepCode := func(x any) (any, error) {
+	keepCode := func(x any) (map[string]any, error) {
 		m := x.(map[string]any)
 		return map[string]any{"code": m["code"]}, nil
 	}
 	body := `{"size":2,"completeCollectionSize":9,"rows":[{"code":"a","big":"x","n":{"k":[1,2]}},{"code":"b","big":"y"}],"echo":{"q":[null,true,1.5]}}`
 	var seen []map[string]any
-	env, err := decodePage("Thing", "rows", []byte(body), func(x any) (any, error) {
+	env, err := decodePage("Thing", "rows", []byte(body), func(x any) (map[string]any, error) {
 		seen = append(seen, maps.Clone(x.(map[string]any)))
 		return keepCode(x)
 	})
@@ -35,11 +35,11 @@ func TestDecodePage(t *testing.T) {
 	if len(seen) != 2 || !reflect.DeepEqual(seen[0], rows[0]) || !reflect.DeepEqual(seen[1], rows[1]) {
 		t.Errorf("row saw %v, want the whole rows %v", seen, rows)
 	}
-	whole["rows"] = []any{map[string]any{"code": "a"}, map[string]any{"code": "b"}}
+	whole["rows"] = []map[string]any{{"code": "a"}, {"code": "b"}}
 	if !reflect.DeepEqual(env, whole) {
 		t.Errorf("envelope %v, want %v", env, whole)
 	}
-	if env, err := decodePage("Thing", "rows", []byte(`{"rows":null,"size":0}`), keepCode); err != nil || env["rows"] != nil && len(env["rows"].([]any)) != 0 {
+	if env, err := decodePage("Thing", "rows", []byte(`{"rows":null,"size":0}`), keepCode); err != nil || len(env["rows"].([]map[string]any)) != 0 {
 		t.Errorf("null rows: %v, %v; want no rows", env, err)
 	}
 

@@ -203,10 +203,10 @@ func (r *reader) decode(body []byte) (map[string]any, error) {
 }
 
 // row checks one row and returns what the read keeps of it.
-func (r *reader) row(x any) (any, error) {
+func (r *reader) row(x any) (map[string]any, error) {
 	item, ok := x.(map[string]any)
 	if !ok {
-		return nil, r.nonObject()
+		return nil, fmt.Errorf("certain: GET %s: %q holds a non-object entry", r.ps.resource, r.ps.key)
 	}
 	if r.ps.check != nil {
 		if err := r.ps.check(item); err != nil {
@@ -232,23 +232,10 @@ func (r *reader) fetchBody(ctx context.Context, start, size int) ([]byte, error)
 	return r.c.do(ctx, call{method: http.MethodGet, resource: r.ps.resource, path: r.ps.path, query: q})
 }
 
-// nonObject is the error of a row that is not a JSON object.
-func (r *reader) nonObject() error {
-	return fmt.Errorf("certain: GET %s: %q holds a non-object entry", r.ps.resource, r.ps.key)
-}
-
-// rows returns the envelope's rows (checked as they were decoded: row) and
-// checks them against its size.
+// rows returns the envelope's rows (checked and kept as they were
+// decoded: row) and checks them against its size.
 func (r *reader) rows(env map[string]any) ([]map[string]any, error) {
-	raw, _ := env[r.ps.key].([]any)
-	items := make([]map[string]any, 0, len(raw))
-	for _, x := range raw {
-		item, ok := x.(map[string]any)
-		if !ok {
-			return nil, r.nonObject()
-		}
-		items = append(items, item)
-	}
+	items, _ := env[r.ps.key].([]map[string]any)
 	if n, ok := envInt(env, "size"); ok && n != len(items) {
 		return nil, r.contract(fmt.Sprintf("the envelope says size %d but holds %d rows under %q", n, len(items), r.ps.key),
 			"the array key or the envelope differs from what this product expects; run cmctl probe-certain")

@@ -82,9 +82,9 @@ func (r *reader) diagnose(ctx context.Context, fallback string) string {
 			if n, ok := envInt(env, "startingIndex"); ok {
 				ob.Echoed = n
 			}
-			raw, _ := env[r.ps.key].([]any)
-			for _, x := range raw {
-				ob.Keys = append(ob.Keys, rowKey(x, r.ps.id))
+			rows, _ := env[r.ps.key].([]map[string]any) // as decodePage stores them
+			for _, m := range rows {
+				ob.Keys = append(ob.Keys, rowKey(m, r.ps.id))
 			}
 		case errors.As(err, &e):
 			ob.Status = e.Status
@@ -114,13 +114,13 @@ func describeMode(mode string) string {
 }
 
 // rowKey is a row's key for the paging test: its id, or its whole JSON.
-func rowKey(x any, id func(map[string]any) string) string {
-	if m, ok := x.(map[string]any); ok && id != nil {
+func rowKey(m map[string]any, id func(map[string]any) string) string {
+	if id != nil {
 		if k := id(m); k != "" {
 			return k
 		}
 	}
-	b, _ := json.Marshal(x)
+	b, _ := json.Marshal(m)
 	return string(b)
 }
 

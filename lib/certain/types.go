@@ -146,9 +146,10 @@ type RegistrationQuery struct {
 	Filters       map[string]string
 	// Keep, when set, names the raw fields the read keeps of each
 	// registration: Fields and Profile.Fields then hold the top-level keys
-	// of those paths and of the fields the client decodes itself, nothing
-	// else. Each row is cut down as it is decoded, so the fields nobody
-	// reads never take a page's worth of memory (pagedecode.go).
+	// of those paths, nothing else (the fields the client decodes itself
+	// are in the struct). Each row is cut down as it is decoded, so the
+	// fields nobody reads never take a page's worth of memory
+	// (pagedecode.go).
 	Keep *RawFields
 }
 

@@ -591,8 +591,7 @@ func (o *leadOps) writeBack(ctx context.Context, reg *certain.Registration, id i
 	fields := make(map[string]any, len(reg.Profile.Fields)+len(changed))
 	maps.Copy(fields, reg.Profile.Fields)
 	for k := range changed {
-		top, _, _ := strings.Cut(k, ".")
-		top, _, _ = strings.Cut(top, "[")
+		top := certain.TopKey(k)
 		if v, ok := fields[top]; ok {
 			fields[top] = deepCopy(v)
 		}

@@ -115,8 +115,9 @@ func (m *metricsRun) healAll(ctx context.Context) error {
 }
 
 // heal checks the leads of the items' held records in one go, resolves the
-// registrations whose lead is dead, sends their records again (one call
-// per metricsBatch records) and finishes each item.
+// registrations whose lead is dead, sends their records again in one
+// upload (the Marketo client splits it into calls of 300) and finishes
+// each item.
 func (m *metricsRun) heal(ctx context.Context, items []*healItem) error {
 	if len(items) == 0 {
 		return nil
@@ -131,13 +132,9 @@ func (m *metricsRun) heal(ctx context.Context, items []*healItem) error {
 		again = append(again, it.again(dead, healed, notes)...)
 		ends[i] = len(again)
 	}
-	ok := make([]bool, 0, len(again))
-	for from := 0; from < len(again); from += metricsBatch {
-		part, err := m.up.upload(ctx, again[from:min(from+metricsBatch, len(again))])
-		if err != nil {
-			return err
-		}
-		ok = append(ok, part...)
+	ok, err := m.up.upload(ctx, again)
+	if err != nil {
+		return err
 	}
 	from := 0
 	for i, it := range items {

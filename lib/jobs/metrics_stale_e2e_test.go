@@ -160,20 +160,7 @@ func TestEngagementPooledHealingSurvivesAStop(t *testing.T) {
 	env.PutJob(t, engagementJob("eng", config.ModuleAgenda))
 	ctx := context.Background()
 
-	// Stop after the first page (R-00000..R-00199), whose batch is sent at
-	// the stop with its refused record pooled, and refuse the id check for
-	// the quota.
-	env.InterruptWhen(stopAfterFirstPage(env))
-	env.Marketo.FailNext("/rest/v1/leads.json", 1, "607")
-	first := env.RunJob(t, ctx, "eng")
-	env.InterruptWhen(nil)
-	cp, err := env.Store.GetCheckpoint(ctx, "eng")
-	if first.Outcome != store.RunQuota || err != nil {
-		t.Fatalf("first run %s %q %v, checkpoint %v; want quota with a checkpoint", first.Outcome, first.Error, first.Counts, err)
-	}
-	if !strings.Contains(string(cp.Data), `"next":0`) {
-		t.Errorf("checkpoint %s, want the first batch's offset 0: its refused record is not healed", cp.Data)
-	}
+	runStoppedAtQuota(t, ctx, env, "eng")
 	second := env.RunJob(t, ctx, "eng")
 	if second.Outcome != store.RunSucceeded || second.Counts[jobs.CountStaleIdsHealed] != 1 {
 		t.Fatalf("continuation %s %q %v, want succeeded with 1 stale id healed", second.Outcome, second.Error, second.Counts)
@@ -204,14 +191,7 @@ func TestInterestPooledHealingSurvivesAStop(t *testing.T) {
 	env.PutJob(t, j)
 	ctx := context.Background()
 
-	env.InterruptWhen(stopAfterFirstPage(env))
-	env.Marketo.FailNext("/rest/v1/leads.json", 1, "607")
-	first := env.RunJob(t, ctx, "int")
-	env.InterruptWhen(nil)
-	cp, err := env.Store.GetCheckpoint(ctx, "int")
-	if first.Outcome != store.RunQuota || err != nil || !strings.Contains(string(cp.Data), `"next":0`) {
-		t.Fatalf("first run %s %q %v, checkpoint %s %v; want quota with a checkpoint at 0", first.Outcome, first.Error, first.Counts, cp.Data, err)
-	}
+	runStoppedAtQuota(t, ctx, env, "int")
 	second := env.RunJob(t, ctx, "int")
 	if second.Outcome != store.RunSucceeded || second.Counts[jobs.CountStaleIdsHealed] != 1 {
 		t.Fatalf("continuation %s %q %v, want succeeded with 1 stale id healed", second.Outcome, second.Error, second.Counts)
@@ -304,6 +284,23 @@ func registrationPages(env *jobstest.Env) int {
 // stopAfterFirstPage is a ShouldStop that stops a run once the first
 // registration page is read: its batch is sent at the stop, and the
 // checkpoint would be past it.
+// runStoppedAtQuota runs job stopped after its first page
+// (R-00000..R-00199), whose batch is sent at the stop with its refused
+// record pooled, with the pool's id check refused for the daily quota: the
+// run must end on the quota with its checkpoint at the first batch (offset
+// 0), since that record is not healed.
+func runStoppedAtQuota(t *testing.T, ctx context.Context, env *jobstest.Env, job string) {
+	t.Helper()
+	env.InterruptWhen(stopAfterFirstPage(env))
+	env.Marketo.FailNext("/rest/v1/leads.json", 1, "607")
+	first := env.RunJob(t, ctx, job)
+	env.InterruptWhen(nil)
+	cp, err := env.Store.GetCheckpoint(ctx, job)
+	if first.Outcome != store.RunQuota || err != nil || !strings.Contains(string(cp.Data), `"next":0`) {
+		t.Fatalf("first run %s %q %v, checkpoint %s %v; want quota with a checkpoint at 0", first.Outcome, first.Error, first.Counts, cp.Data, err)
+	}
+}
+
 func stopAfterFirstPage(env *jobstest.Env) func(string) bool {
 	return func(string) bool { return registrationPages(env) > 0 }
 }

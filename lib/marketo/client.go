@@ -413,14 +413,14 @@ func (c *Client) roundTrip(req *http.Request, release func()) exchange {
 	ctx, cancel := context.WithTimeout(req.Context(), c.cfg.CallTimeout)
 	req, reached := wire.Watch(req.WithContext(ctx))
 	resp, err := c.hc.Do(req)
-	ex := exchange{reached: reached(err)}
+	left := reached(err)
 	var raw []byte
 	if err == nil {
 		raw, err = readBody(resp)
 	}
 	cancel()
 	release()
-	ex.raw, ex.dur, ex.err = raw, time.Since(start), err
+	ex := exchange{raw: raw, dur: time.Since(start), err: err, reached: left}
 	if err == nil {
 		ex.status = resp.StatusCode
 	}

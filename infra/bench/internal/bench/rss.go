@@ -314,7 +314,7 @@ func procStatusMB(pid int, field string) float64 {
 func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n int, seed int64, opt ProcessOptions) (ProcessMemory, error) {
 	budget := processMarketoBudget
 	if opt.DefaultMarketoBudget {
-		budget = config.Budget{CallsPer20s: config.DefaultCallsPer20s, Concurrent: config.DefaultConcurrent, Daily: config.DefaultDaily}
+		budget = config.Connection{}.WithDefaults().MarketoBudget
 	}
 	m := ProcessMemory{Function: "sync-leads", Registrations: n, MarketoConcurrent: budget.Concurrent}
 	w, err := newProcessWorld(ctx, motoEndpoint, stage, n, seed, budget)
