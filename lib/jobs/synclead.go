@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -70,7 +72,7 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 		return err
 	}
 	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want,
-		fl: newFlights(batchFlights(rc.Conn))}
+		fl: newFlights(batchFlights(rc.Conn)), backlog: semaphore.NewWeighted(syncBacklog)}
 	resume := s.loadCheckpoint(ctx)
 	s.startVerification(resume)
 	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume, Keep: syncRawFields(s.ops.mapping, s.ops.fields)}
@@ -128,6 +130,9 @@ type leadSyncRun struct {
 	want  map[string]bool // normalised statuses of the registrations to sync
 	// fl runs the full batches in the background (flights.go).
 	fl *flights
+	// backlog holds, for each batch in the background, the write-backs
+	// it expects (syncBacklog).
+	backlog *semaphore.Weighted
 	// mapped guards the check of the field mapping, done once before the
 	// first write of the run.
 	mapped  callLock
@@ -491,13 +496,25 @@ func (s *leadSyncRun) resumeAt(next int) int {
 }
 
 // dispatch sends the buffer's registrations in the background and empties
-// it. Batches holding one e-mail address run one after the other.
+// it, once the write-backs it expects fit in the run's backlog. Batches
+// holding one e-mail address run one after the other.
 func (s *leadSyncRun) dispatch(ctx context.Context, b *syncBuf) error {
 	if b == nil || len(b.regs) == 0 {
 		return nil
 	}
 	regs := b.regs
-	if err := s.fl.start(ctx, flightSync, b.firstPending, b.keys, func() error { return s.flush(ctx, regs) }); err != nil {
+	w := min(s.expectedWriteBacks(regs), syncBacklog)
+	if w > 0 {
+		if err := s.backlog.Acquire(ctx, w); err != nil {
+			return err
+		}
+	}
+	err := s.fl.start(ctx, flightSync, b.firstPending, b.keys, func() error {
+		defer s.backlog.Release(w)
+		return s.flush(ctx, regs)
+	})
+	if err != nil {
+		s.backlog.Release(w)
 		return err
 	}
 	b.regs, b.keys, b.has = nil, nil, nil
