@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/certain-marketo/certain-marketo/lib/recent"
 )
 
 // Paging modes for start_index (docs/certain.md §4).
@@ -360,25 +362,25 @@ func (r *reader) checkRepeats(ctx context.Context, items []map[string]any) ([]ma
 
 // rowVersions remembers the rows of a read by hashes, not strings (24
 // bytes a row instead of two strings and their map entry), and only the
-// last ones: two generations of rowWindow rows, the older dropped when the
-// newer fills, so it holds between rowWindow and 2 x rowWindow rows and
-// the job's memory stays near its batches whatever the read's size
-// (docs/architecture.md §7). A repeat comes from pages that overlap or rows
-// pushed along by insertions and deletions, which puts it within a page or
-// two of its first reading; one further back than rowWindow rows is not
-// seen, and is handled again (docs/certain.md §4). The key's hash has 128
-// bits, so two rows never share one in practice; the version's 64 bits
-// only matter for a row seen twice.
+// last ones: two generations of rowWindow rows (lib/recent), so it holds
+// between rowWindow and 2 x rowWindow rows and the job's memory stays near
+// its batches whatever the read's size (docs/architecture.md §7). A repeat
+// comes from pages that overlap or rows pushed along by insertions and
+// deletions, which puts it within a page or two of its first reading; one
+// further back than rowWindow rows is not seen, and is handled again
+// (docs/certain.md §4). The key's hash has 128 bits, so two rows never
+// share one in practice; the version's 64 bits only matter for a row seen
+// twice.
 type rowVersions struct {
 	s1, s2, sv maphash.Seed
-	cur, prev  map[[2]uint64]uint64
+	rows       *recent.Map[[2]uint64, uint64]
 }
 
 // rowWindow is how many rows a generation of rowVersions holds.
 const rowWindow = 5000
 
 func newRowVersions() *rowVersions {
-	return &rowVersions{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), sv: maphash.MakeSeed(), cur: map[[2]uint64]uint64{}}
+	return &rowVersions{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), sv: maphash.MakeSeed(), rows: recent.New[[2]uint64, uint64](rowWindow)}
 }
 
 func (v *rowVersions) key(k string) [2]uint64 {
@@ -388,21 +390,9 @@ func (v *rowVersions) key(k string) [2]uint64 {
 // version is the hash of a row's dateModified.
 func (v *rowVersions) version(ver string) uint64 { return maphash.String(v.sv, ver) }
 
-func (v *rowVersions) get(k string) (uint64, bool) {
-	h := v.key(k)
-	if ver, ok := v.cur[h]; ok {
-		return ver, true
-	}
-	ver, ok := v.prev[h]
-	return ver, ok
-}
+func (v *rowVersions) get(k string) (uint64, bool) { return v.rows.Get(v.key(k)) }
 
-func (v *rowVersions) set(k string, ver uint64) {
-	if len(v.cur) >= rowWindow {
-		v.prev, v.cur = v.cur, make(map[[2]uint64]uint64, rowWindow)
-	}
-	v.cur[v.key(k)] = ver
-}
+func (v *rowVersions) set(k string, ver uint64) { v.rows.Add(v.key(k), ver) }
 
 // checkEnd decides whether the read is complete after a page of n rows.
 func (r *reader) checkEnd(ctx context.Context, n int) error {

@@ -14,7 +14,7 @@ func TestRowVersionsKeepTheLastRows(t *testing.T) {
 	const rows = 7*rowWindow + 123
 	for i := range rows {
 		v.set("R-"+strconv.Itoa(i), v.version(strconv.Itoa(i)))
-		if n := len(v.cur) + len(v.prev); n > 2*rowWindow {
+		if n := v.rows.Len(); n > 2*rowWindow {
 			t.Fatalf("after %d rows %d are kept, want at most %d", i+1, n, 2*rowWindow)
 		}
 	}

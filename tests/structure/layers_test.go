@@ -91,6 +91,7 @@ var layer = []struct {
 	{"lib/obs", 0},
 	{"lib/fieldtype", 0},
 	{"lib/wire", 0},
+	{"lib/recent", 0},
 	{"lib/certain", 1},
 	{"lib/marketo", 1},
 	{"lib/secrets", 1},
