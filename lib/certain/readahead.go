@@ -40,6 +40,42 @@ type aheadState struct {
 	ctx   context.Context // the read's context; prefetches are cancelled with it
 	pages map[aheadKey]*prefetch
 	wg    sync.WaitGroup
+	// window is how many pages are fetched ahead now, between 1 and the
+	// client's read-ahead (0: not yet set, the read-ahead). A caller
+	// slower than Certain (its batches wait on write-backs) finds even the
+	// last page fetched ahead already read when it takes the next, and the
+	// pages wait as bodies in memory: each such take narrows the window by
+	// one. A caller that has to wait for the page it takes is faster than
+	// the reads: the window doubles, up to the read-ahead. The window
+	// changes when pages are fetched, never which.
+	window int
+}
+
+// adapt sets the window on taking a page fetched ahead: waited is whether
+// the page was still being fetched; the taken page is no longer in pages.
+func (a *aheadState) adapt(most int, waited bool) {
+	if a.window == 0 || a.window > most {
+		a.window = most
+	}
+	if waited {
+		a.window = min(most, 2*a.window)
+		return
+	}
+	var last *prefetch
+	lastStart := -1
+	for k, p := range a.pages {
+		if k.start > lastStart {
+			last, lastStart = p, k.start
+		}
+	}
+	if last == nil {
+		return
+	}
+	select {
+	case <-last.done:
+		a.window = max(1, a.window-1)
+	default:
+	}
 }
 
 // readAhead is how many pages the client fetches ahead: Config.ReadAhead,
@@ -65,6 +101,13 @@ func (r *reader) take(ctx context.Context, sent int) (map[string]any, bool, erro
 		return nil, false, nil
 	}
 	delete(r.ahead.pages, k)
+	waited := false
+	select {
+	case <-p.done:
+	default:
+		waited = true
+	}
+	r.ahead.adapt(r.c.readAhead(), waited)
 	select {
 	case <-p.done:
 	case <-ctx.Done():
@@ -80,9 +123,13 @@ func (r *reader) take(ctx context.Context, sent int) (map[string]any, bool, erro
 }
 
 // launchAhead starts fetching the pages after the one just accepted (of
-// rows rows), up to the read-ahead, within the known total.
+// rows rows), up to the window (at most the read-ahead), within the known
+// total.
 func (r *reader) launchAhead(rows int) {
 	n := r.c.readAhead()
+	if w := r.ahead.window; w > 0 {
+		n = min(n, w)
+	}
 	if n == 0 || r.done || r.total < 0 || r.ahead.ctx == nil || rows == 0 {
 		return
 	}

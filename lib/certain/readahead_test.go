@@ -213,3 +213,49 @@ func TestReadAheadFollowsACappedServer(t *testing.T) {
 		t.Errorf("GET Registration calls = %d, want 6 (11 rows, 2 a page)", calls)
 	}
 }
+
+// TestReadAheadFollowsTheCaller: a caller slower than Certain (a sync whose
+// batches wait on write-backs) soon has one page fetched ahead, not the
+// read-ahead's four, so pages do not wait in memory; once it is faster than
+// the reads again, the pages ahead widen back. Every row arrives once, in
+// order.
+func TestReadAheadFollowsTheCaller(t *testing.T) {
+	srv, _, clk := newPair(t, certaintest.WithLatency(5*time.Millisecond))
+	want := seedRegs(srv, clk, 120)
+	cfg := srv.Config()
+	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 4, 8
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ahead[n]: pages asked of Certain but not yet handed over, after
+	// page n (the simulator logs a call as it arrives).
+	ahead := map[int]int{}
+	got, err := readAll(t, c, func(n int) {
+		ahead[n] = srv.CountCalls(http.MethodGet, "Registration") - n
+		switch {
+		case n <= 18:
+			time.Sleep(50 * time.Millisecond) // slow: 10 x a page's latency
+		case n == 19:
+			srv.SetLatency(20 * time.Millisecond) // and from now on, fast
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows = %v, want %v", got, want)
+	}
+	for n := 12; n <= 18; n++ {
+		if ahead[n] > 1 {
+			t.Errorf("slow caller, page %d: %d pages fetched ahead, want 1", n, ahead[n])
+		}
+	}
+	wide := 0
+	for n := 20; n <= 37; n++ {
+		wide = max(wide, ahead[n])
+	}
+	if wide < 3 {
+		t.Errorf("fast caller: at most %d pages fetched ahead after page 19, want the window widened to 3 or 4", wide)
+	}
+}
