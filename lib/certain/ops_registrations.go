@@ -102,9 +102,21 @@ func firstKeys(paths []string) map[string]bool {
 	return set
 }
 
-// keepKeys returns the members of m whose key is in keep.
+// keepKeys returns the members of m whose key is in keep, in a map of
+// their size (nil when there are none: a registration waiting in a batch
+// holds many of these maps, and a map sized for keys it never gets takes
+// room for them).
 func keepKeys(m map[string]any, keep map[string]bool) map[string]any {
-	out := make(map[string]any, len(keep))
+	n := 0
+	for key := range keep {
+		if _, ok := m[key]; ok {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make(map[string]any, n)
 	for key := range keep {
 		if v, ok := m[key]; ok {
 			out[key] = v

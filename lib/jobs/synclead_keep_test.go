@@ -69,4 +69,8 @@ func TestKeptRegistrationHoldsWhatTheMappingReads(t *testing.T) {
 	if !reflect.DeepEqual(w, k) {
 		t.Errorf("decoded fields differ:\nwhole %+v\nkept  %+v", w, k)
 	}
+	// A mapping that reads no registration field keeps no map for them.
+	if r := read(syncRawFields(mapping[:1], f)); r.Fields != nil || len(r.Profile.Fields) != 3 {
+		t.Errorf("mapping of email only: registration fields %v, profile fields %v; want none, and email, %s, %s", r.Fields, r.Profile.Fields, f.Source, f.ExternalID)
+	}
 }
