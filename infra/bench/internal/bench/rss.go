@@ -64,6 +64,8 @@ type ProcessMemory struct {
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// GoMemLimit is the GOMEMLIMIT the process ran with; "" for none.
 	GoMemLimit string `json:"goMemLimit,omitempty"`
+	// GOGC is the GOGC the process ran with; "" for the default (100).
+	GOGC string `json:"gogc,omitempty"`
 	// MarketoConcurrent is the connection's Marketo budget concurrency:
 	// how many Sync Leads batches the run keeps in flight at most.
 	MarketoConcurrent int            `json:"marketoConcurrent"`
@@ -92,6 +94,9 @@ type ProcessOptions struct {
 	// GoMemLimit, when set, is the process's GOMEMLIMIT (the Go runtime's
 	// soft memory limit: less memory for more collections).
 	GoMemLimit string
+	// GOGC, when set, is the process's GOGC (the heap may grow to
+	// 1 + GOGC/100 times the live heap before a collection; default 100).
+	GOGC string
 	// DefaultMarketoBudget runs with the connection's default Marketo
 	// budget (50 calls per 20 s, 5 at once) instead of Marketo's full
 	// limits (processMarketoBudget).
@@ -113,8 +118,8 @@ func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string
 		if err != nil {
 			m.Error = err.Error()
 		}
-		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, Marketo %d at once, %d invocation(s), %.1f s, %s %v %s",
-			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.MarketoConcurrent, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
+		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, GOGC %q, Marketo %d at once, %d invocation(s), %.1f s, %s %v %s",
+			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.GOGC, m.MarketoConcurrent, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
 		out = append(out, m)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -336,6 +341,10 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 	if opt.GoMemLimit != "" {
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+opt.GoMemLimit)
 		m.GoMemLimit = opt.GoMemLimit
+	}
+	if opt.GOGC != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+opt.GOGC)
+		m.GOGC = opt.GOGC
 	}
 	var tail lockedBuf
 	cmd.Stdout = &tail

@@ -18,6 +18,7 @@ import (
 var (
 	memoryRegistrations = flag.String("memory.registrations", "400", "sizes of TestProcessMemoryRun (comma-separated), e.g. 100000,10000 to measure by hand")
 	memoryGoMemLimit    = flag.String("memory.gomemlimit", "", "GOMEMLIMIT of the measured process, e.g. 30MiB (none by default)")
+	memoryGOGC          = flag.String("memory.gogc", "", "GOGC of the measured process, e.g. 50 (the runtime's default, 100, when empty)")
 	memoryDefaultBudget = flag.Bool("memory.default-budget", false, "run with the connection's default Marketo budget (5 at once) instead of Marketo's full limits (10)")
 )
 
@@ -42,7 +43,7 @@ func TestProcessMemoryRun(t *testing.T) {
 		}
 		sizes = append(sizes, n)
 	}
-	rows, err := MeasureProcessMemory(ctx, rie.RepoRoot(t), t.TempDir(), m.Endpoint, sizes, 7, ProcessOptions{GoMemLimit: *memoryGoMemLimit, DefaultMarketoBudget: *memoryDefaultBudget}, t.Logf)
+	rows, err := MeasureProcessMemory(ctx, rie.RepoRoot(t), t.TempDir(), m.Endpoint, sizes, 7, ProcessOptions{GoMemLimit: *memoryGoMemLimit, GOGC: *memoryGOGC, DefaultMarketoBudget: *memoryDefaultBudget}, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
