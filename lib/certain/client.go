@@ -38,8 +38,9 @@ type Config struct {
 	// (adaptive.go).
 	MaxInFlight     int
 	InitialInFlight int
-	// ReadAhead is how many pages of a paged read are fetched ahead of
-	// the page being handled, once the collection's size is known
+	// ReadAhead is the most pages of a paged read fetched ahead of the
+	// page being handled, once the collection's size is known; the read
+	// fetches fewer while its caller is slower than the reads
 	// (readahead.go): default MaxInFlight/2, negative for none.
 	ReadAhead int
 	// Budget is taken before every HTTP attempt, so that every Lambda

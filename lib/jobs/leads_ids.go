@@ -23,9 +23,10 @@ import (
 //   - Get Leads by filterType=id, 300 ids per call; when the batch looks
 //     e-mails up anyway, a stored id that comes back for its profile's
 //     e-mail is confirmed by that same call.
-//   - The run keeps the latest answers (leadIDCache, the 10,000 ids used
-//     last): an id that exists is not asked about again while it is kept,
-//     and neither is one that does not (Marketo never reuses a lead id).
+//   - The run keeps the latest answers (leadIDCache, 5,000 to 10,000 of
+//     the ids used last): an id that exists is not asked about again while
+//     it is kept, and neither is one that does not (Marketo never reuses a
+//     lead id).
 //   - A dead id is treated as no id: the lead is found by e-mail or created
 //     (rule A), written back (rule C), and the healing is counted
 //     (CountStaleIdsHealed) and named in the record's outcome.
@@ -39,7 +40,7 @@ const (
 )
 
 // leadIDCacheSize bounds what a run remembers of Marketo's answers about
-// lead ids: at most the 10,000 used last (about 0.3 MB), instead of every
+// lead ids: at most the 10,000 used last (about 0.25 MB), instead of every
 // id the run wrote or checked (one per registration: the process's memory
 // would grow with the event; docs/architecture.md §7).
 const leadIDCacheSize = 10_000
@@ -53,9 +54,10 @@ const leadIDCacheSize = 10_000
 // lookup), so two registrations sharing an e-mail still reach one lead
 // however much of the cache was dropped. It keeps the ids set or read last
 // in two generations of half its size (lib/recent), which take about a
-// quarter of the memory of a linked LRU list of the same size (1 MB for
-// 10,000 ids with hashicorp/golang-lru, measured in the process-memory
-// bench's heap profile); safe for the batches of a run at once.
+// quarter of the memory of a linked LRU list of the same size (0.25 MB
+// against 1 MB with hashicorp/golang-lru in heap profiles of the
+// process-memory bench, infra/bench/internal/bench/rss.go); safe for the
+// batches of a run at once.
 type leadIDCache struct {
 	mu  sync.Mutex
 	ids *recent.Map[int, bool]

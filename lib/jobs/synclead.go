@@ -102,7 +102,8 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 
 // batchFlights is how many batches of a run may be in the background at
 // once: the Marketo budget's concurrency, so that batches go to Marketo as
-// soon as they are full while the next pages are read.
+// soon as they are full while the next pages are read (a sync-leads batch
+// also waits for room in the run's backlog of write-backs, syncBacklog).
 func batchFlights(conn config.Connection) int {
 	return max(conn.WithDefaults().MarketoBudget.Concurrent, 1)
 }

@@ -64,7 +64,8 @@ type ProcessMemory struct {
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// GoMemLimit is the GOMEMLIMIT the process ran with; "" for none.
 	GoMemLimit string `json:"goMemLimit,omitempty"`
-	// GOGC is the GOGC the process ran with; "" for the default (100).
+	// GOGC is the GOGC the process ran with; "" for none in its
+	// environment: the product's own setting (50, lib/app/main.go).
 	GOGC string `json:"gogc,omitempty"`
 	// MarketoConcurrent is the connection's Marketo budget concurrency:
 	// how many Sync Leads batches the run keeps in flight at most.
@@ -95,7 +96,8 @@ type ProcessOptions struct {
 	// soft memory limit: less memory for more collections).
 	GoMemLimit string
 	// GOGC, when set, is the process's GOGC (the heap may grow to
-	// 1 + GOGC/100 times the live heap before a collection; default 100).
+	// 1 + GOGC/100 times the live heap before a collection); unset, the
+	// product's own setting applies (50, lib/app/main.go).
 	GOGC string
 	// DefaultMarketoBudget runs with the connection's default Marketo
 	// budget (50 calls per 20 s, 5 at once) instead of Marketo's full

@@ -18,7 +18,7 @@ import (
 var (
 	memoryRegistrations = flag.String("memory.registrations", "400", "sizes of TestProcessMemoryRun (comma-separated), e.g. 100000,10000 to measure by hand")
 	memoryGoMemLimit    = flag.String("memory.gomemlimit", "", "GOMEMLIMIT of the measured process, e.g. 30MiB (none by default)")
-	memoryGOGC          = flag.String("memory.gogc", "", "GOGC of the measured process, e.g. 50 (the runtime's default, 100, when empty)")
+	memoryGOGC          = flag.String("memory.gogc", "", "GOGC of the measured process, e.g. 100 (empty: the product's own, 50, lib/app/main.go)")
 	memoryDefaultBudget = flag.Bool("memory.default-budget", false, "run with the connection's default Marketo budget (5 at once) instead of Marketo's full limits (10)")
 )
 
