@@ -64,6 +64,10 @@ type ProcessMemory struct {
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// GoMemLimit is the GOMEMLIMIT the process ran with; "" for none.
 	GoMemLimit string `json:"goMemLimit,omitempty"`
+	// Resend: the run measured is a forced sync after a first one, so
+	// every profile is linked and no write-back is due (Marketo is the
+	// bound, every batch the budget allows in flight).
+	Resend bool `json:"resend,omitempty"`
 	// GOGC is the GOGC the process ran with; "" for none in its
 	// environment: the product's own setting (50, lib/app/main.go).
 	GOGC string `json:"gogc,omitempty"`
@@ -95,6 +99,8 @@ type ProcessOptions struct {
 	// GoMemLimit, when set, is the process's GOMEMLIMIT (the Go runtime's
 	// soft memory limit: less memory for more collections).
 	GoMemLimit string
+	// Resend measures a forced sync after a first one (ProcessMemory.Resend).
+	Resend bool
 	// GOGC, when set, is the process's GOGC (the heap may grow to
 	// 1 + GOGC/100 times the live heap before a collection); unset, the
 	// product's own setting applies (50, lib/app/main.go).
@@ -120,8 +126,8 @@ func MeasureProcessMemory(ctx context.Context, root, binDir, motoEndpoint string
 		if err != nil {
 			m.Error = err.Error()
 		}
-		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, GOGC %q, Marketo %d at once, %d invocation(s), %.1f s, %s %v %s",
-			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.GOGC, m.MarketoConcurrent, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
+		logf("  peak RSS %.1f MB (sampled %.1f MB), peak heap %.1f MB, live %.1f MB, %d GCs, CPU %.1f s, GOMEMLIMIT %q, GOGC %q, forced resend %v, Marketo %d at once, %d invocation(s), %.1f s, %s %v %s",
+			m.PeakRSSMB, m.SampledRSSMB, m.PeakHeapMB, m.PeakLiveMB, m.GCs, m.CPUSeconds, m.GoMemLimit, m.GOGC, m.Resend, m.MarketoConcurrent, m.Invocations, m.WallSeconds, m.Outcome, m.Counts, m.Error)
 		out = append(out, m)
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -317,21 +323,35 @@ func procStatusMB(pid int, field string) float64 {
 
 // processMemoryRun runs one first sync over n registrations in a fresh
 // bootstrap process, invocation after invocation (the same warm process,
-// as Lambda reuses it) until the run is no longer checkpointed.
+// as Lambda reuses it) until the run is no longer checkpointed. With
+// opt.Resend, that first sync runs unmeasured and the figures are those of
+// a forced run after it, in a fresh process.
 func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n int, seed int64, opt ProcessOptions) (ProcessMemory, error) {
 	budget := processMarketoBudget
 	if opt.DefaultMarketoBudget {
 		budget = config.Connection{}.WithDefaults().MarketoBudget
 	}
-	m := ProcessMemory{Function: "sync-leads", Registrations: n, MarketoConcurrent: budget.Concurrent}
+	m := ProcessMemory{Function: "sync-leads", Registrations: n, MarketoConcurrent: budget.Concurrent, Resend: opt.Resend}
 	w, err := newProcessWorld(ctx, motoEndpoint, stage, n, seed, budget)
 	if err != nil {
 		return m, err
 	}
 	defer w.close()
+	if opt.Resend {
+		first := ProcessMemory{}
+		if err := runProcess(ctx, bin, w, ProcessOptions{GoMemLimit: opt.GoMemLimit, GOGC: opt.GOGC}, &first); err != nil {
+			return m, fmt.Errorf("the first sync, before the forced one: %w", err)
+		}
+	}
+	return m, runProcess(ctx, bin, w, opt, &m)
+}
+
+// runProcess runs a sync (forced with opt.Resend) in a fresh bootstrap
+// process and fills in m.
+func runProcess(ctx context.Context, bin string, w *processWorld, opt ProcessOptions, m *ProcessMemory) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return m, fmt.Errorf("runtime API: %w", err)
+		return fmt.Errorf("runtime API: %w", err)
 	}
 	api := &runtimeAPI{next: make(chan []byte), results: make(chan invocationResult, 1)}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
@@ -356,7 +376,7 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 	scanned := make(chan struct{})
 	go gc.scan(pr, scanned)
 	if err := cmd.Start(); err != nil {
-		return m, fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); _ = pw.Close() }()
@@ -376,7 +396,7 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 			}
 		}
 	}()
-	runErr := invokeUntilDone(ctx, api, exited, w, &m)
+	runErr := invokeUntilDone(ctx, api, exited, w, m, opt.Resend)
 	close(stopSampling)
 	m.SampledRSSMB = <-sampled
 	// The kernel updates the high-water mark lazily (VmHWM is at least
@@ -390,9 +410,9 @@ func processMemoryRun(ctx context.Context, bin, motoEndpoint, stage string, n in
 	}
 	m.PeakHeapMB, m.PeakLiveMB, m.GCs = gc.peakMB, gc.liveMB, gc.gcs
 	if runErr != nil {
-		return m, fmt.Errorf("%w; process output ends: %s", runErr, lastLines(tail.String(), 5))
+		return fmt.Errorf("%w; process output ends: %s", runErr, lastLines(tail.String(), 5))
 	}
-	return m, nil
+	return nil
 }
 
 // createQueue creates the function's work queue in moto (as the
@@ -440,11 +460,11 @@ func invoke(ctx context.Context, api *runtimeAPI, exited <-chan error, event []b
 // the SQS event, delete it unless reported failed) until the queue is empty
 // and the job's last run is no longer checkpointed, at most 40
 // invocations. The figures are those of the job's run records.
-func invokeUntilDone(ctx context.Context, api *runtimeAPI, exited <-chan error, w *processWorld, m *ProcessMemory) error {
+func invokeUntilDone(ctx context.Context, api *runtimeAPI, exited <-chan error, w *processWorld, m *ProcessMemory, force bool) error {
 	start := time.Now()
 	defer func() { m.WallSeconds = time.Since(start).Seconds() }()
 	m.Invocations++
-	body, err := invoke(ctx, api, exited, []byte(`{"jobId":"`+processMemoryJob+`"}`), m.Invocations)
+	body, err := invoke(ctx, api, exited, []byte(fmt.Sprintf(`{"jobId":%q,"force":%t}`, processMemoryJob, force)), m.Invocations)
 	if err != nil {
 		return err
 	}
@@ -461,7 +481,7 @@ func invokeUntilDone(ctx context.Context, api *runtimeAPI, exited <-chan error, 
 			return fmt.Errorf("receive from the work queue: %w", err)
 		}
 		if len(out.Messages) == 0 {
-			done, err := w.finished(ctx, m)
+			done, err := w.finished(ctx, m, start)
 			if err != nil || done {
 				return err
 			}
@@ -489,19 +509,26 @@ func invokeUntilDone(ctx context.Context, api *runtimeAPI, exited <-chan error, 
 		if _, err := w.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(w.queue), ReceiptHandle: msg.ReceiptHandle}); err != nil {
 			return fmt.Errorf("delete the run message: %w", err)
 		}
-		if done, err := w.finished(ctx, m); err != nil || done {
+		if done, err := w.finished(ctx, m, start); err != nil || done {
 			return err
 		}
 	}
 	return errors.New("still checkpointed after 40 invocations")
 }
 
-// finished reads the job's runs: done once the last one is no longer
-// checkpointed; m gets its outcome and counts and the calls of all of them.
-func (w *processWorld) finished(ctx context.Context, m *ProcessMemory) (bool, error) {
-	runs, err := w.st.ListRuns(ctx, processMemoryJob, 100)
+// finished reads the job's runs started since since: done once the last
+// one is no longer checkpointed; m gets its outcome and counts and the
+// calls of all of them.
+func (w *processWorld) finished(ctx context.Context, m *ProcessMemory, since time.Time) (bool, error) {
+	all, err := w.st.ListRuns(ctx, processMemoryJob, 100)
 	if err != nil {
 		return false, fmt.Errorf("list runs: %w", err)
+	}
+	var runs []store.Run
+	for _, r := range all {
+		if !r.Started.Before(since) {
+			runs = append(runs, r)
+		}
 	}
 	if len(runs) == 0 {
 		return false, nil

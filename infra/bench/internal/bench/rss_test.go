@@ -18,6 +18,7 @@ import (
 var (
 	memoryRegistrations = flag.String("memory.registrations", "400", "sizes of TestProcessMemoryRun (comma-separated), e.g. 100000,10000 to measure by hand")
 	memoryGoMemLimit    = flag.String("memory.gomemlimit", "", "GOMEMLIMIT of the measured process, e.g. 30MiB (none by default)")
+	memoryResend        = flag.Bool("memory.resend", false, "measure a forced sync after a first one (every profile linked: Marketo-bound) instead of the first")
 	memoryGOGC          = flag.String("memory.gogc", "", "GOGC of the measured process, e.g. 100 (empty: the product's own, 50, lib/app/main.go)")
 	memoryDefaultBudget = flag.Bool("memory.default-budget", false, "run with the connection's default Marketo budget (5 at once) instead of Marketo's full limits (10)")
 )
@@ -43,7 +44,7 @@ func TestProcessMemoryRun(t *testing.T) {
 		}
 		sizes = append(sizes, n)
 	}
-	rows, err := MeasureProcessMemory(ctx, rie.RepoRoot(t), t.TempDir(), m.Endpoint, sizes, 7, ProcessOptions{GoMemLimit: *memoryGoMemLimit, GOGC: *memoryGOGC, DefaultMarketoBudget: *memoryDefaultBudget}, t.Logf)
+	rows, err := MeasureProcessMemory(ctx, rie.RepoRoot(t), t.TempDir(), m.Endpoint, sizes, 7, ProcessOptions{GoMemLimit: *memoryGoMemLimit, GOGC: *memoryGOGC, DefaultMarketoBudget: *memoryDefaultBudget, Resend: *memoryResend}, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
