@@ -39,7 +39,8 @@ func setup(lookup func(string) (string, bool), needQueue, needWorkQueue bool) (*
 	return d, nil
 }
 
-// gcPercent is the functions' GOGC unless their environment sets one: the
+// gcPercent is the functions' GOGC unless their environment sets one
+// (template.yaml sets the same in Globals, so sam local can change it): the
 // heap may grow to 1.5 times what the last collection found live before the
 // next, instead of Go's default twice. The jobs hold little between
 // collections (a sync-leads run over 100,000 registrations about 9 MB at
