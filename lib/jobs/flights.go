@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // flights runs a job's batches (a Sync Leads call and its write-backs, a
@@ -26,10 +28,19 @@ import (
 //     written back and hashed. The job stops starting batches once one
 //     failed, and waits for the others before it saves its checkpoint.
 //
+// A run may also bound what its batches weigh together (withBacklog):
+// sync-leads weighs a batch by the write-backs it expects, so that its
+// batches do not all wait on Certain at once holding their registrations
+// (synclead_backlog.go).
+//
 // Only the job's own goroutine calls start, lowest, failed and wait.
 type flights struct {
 	limit chan struct{}
 	wg    sync.WaitGroup
+	// backlog bounds the weight of the batches running at once; nil: no
+	// bound.
+	backlog *semaphore.Weighted
+	size    int64 // backlog's capacity
 
 	mu       sync.Mutex
 	open     map[*flight]struct{}
@@ -60,12 +71,20 @@ func newFlights(limit int) *flights {
 		failedKeys: map[string]bool{}}
 }
 
+// withBacklog bounds the weight of the batches running at once to size.
+func (f *flights) withBacklog(size int64) *flights {
+	f.backlog, f.size = semaphore.NewWeighted(size), size
+	return f
+}
+
 // start runs fn in the background once the batches sharing one of keys
-// have ended and fewer than the limit are running. first is the Certain
-// offset of the batch's first registration; kind names the batch for wait.
-// It returns an error when ctx ends while it waits, and errKeyFailed
-// (fn not run) when a batch sharing one of keys failed.
-func (f *flights) start(ctx context.Context, kind string, first int, keys []string, fn func() error) error {
+// have ended, fewer than the limit are running and, with a backlog, the
+// running batches' weights leave room for weight (capped at the backlog's
+// size). first is the Certain offset of the batch's first registration;
+// kind names the batch for wait. It returns an error when ctx ends while it
+// waits, and errKeyFailed (fn not run) when a batch sharing one of keys
+// failed.
+func (f *flights) start(ctx context.Context, kind string, first int, keys []string, weight int64, fn func() error) error {
 	for _, k := range keys {
 		f.mu.Lock()
 		prev := f.byKey[k]
@@ -87,9 +106,21 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 		}
 	}
 	f.mu.Unlock()
+	if f.backlog == nil {
+		weight = 0
+	}
+	weight = min(weight, f.size)
+	if weight > 0 {
+		if err := f.backlog.Acquire(ctx, weight); err != nil {
+			return err
+		}
+	}
 	select {
 	case f.limit <- struct{}{}:
 	case <-ctx.Done():
+		if weight > 0 {
+			f.backlog.Release(weight)
+		}
 		return ctx.Err()
 	}
 	fl := &flight{first: first, kind: kind, keys: keys, done: make(chan struct{})}
@@ -122,6 +153,9 @@ func (f *flights) start(ctx context.Context, kind string, first int, keys []stri
 		f.mu.Unlock()
 		close(fl.done)
 		<-f.limit
+		if weight > 0 {
+			f.backlog.Release(weight)
+		}
 	})
 	return nil
 }

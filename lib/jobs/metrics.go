@@ -156,7 +156,7 @@ func (st *metricsStream) dispatch(ctx context.Context, all bool) error {
 		}
 		batch := st.buf[:n:n]
 		turn := st.turn.next()
-		err := st.fl.start(ctx, flightUpload, batch[0].start, nil, func() error {
+		err := st.fl.start(ctx, flightUpload, batch[0].start, nil, 0, func() error {
 			defer turn.release()
 			return st.flush(ctx, batch, turn)
 		})

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/certain-marketo/certain-marketo/lib/certain"
 	"github.com/certain-marketo/certain-marketo/lib/config"
 	"github.com/certain-marketo/certain-marketo/lib/store"
@@ -72,7 +70,7 @@ func SyncLeads(ctx context.Context, rc *RunContext) error {
 		return err
 	}
 	s := &leadSyncRun{rc: rc, ops: newLeadOps(rc), scope: "job:" + j.ID, force: j.Params.ForceFull, want: want,
-		fl: newFlights(batchFlights(rc.Conn)), backlog: semaphore.NewWeighted(syncBacklog)}
+		fl: newFlights(batchFlights(rc.Conn)).withBacklog(syncBacklog)}
 	resume := s.loadCheckpoint(ctx)
 	s.startVerification(resume)
 	q := certain.RegistrationQuery{ActiveOnly: true, StartIndex: resume, Keep: syncRawFields(s.ops.mapping, s.ops.fields)}
@@ -131,9 +129,6 @@ type leadSyncRun struct {
 	want  map[string]bool // normalised statuses of the registrations to sync
 	// fl runs the full batches in the background (flights.go).
 	fl *flights
-	// backlog holds, for each batch in the background, the write-backs
-	// it expects (syncBacklog).
-	backlog *semaphore.Weighted
 	// mapped guards the check of the field mapping, done once before the
 	// first write of the run.
 	mapped  callLock
@@ -366,7 +361,7 @@ func (s *leadSyncRun) dispatchIDs(ctx context.Context) error {
 	}
 	pending := s.ids
 	first := slices.Min(pending.offsets)
-	if err := s.fl.start(ctx, flightIDs, first, nil, func() error { return s.checkIDs(ctx, pending) }); err != nil {
+	if err := s.fl.start(ctx, flightIDs, first, nil, 0, func() error { return s.checkIDs(ctx, pending) }); err != nil {
 		return err
 	}
 	s.ids = idCheckBuf{}
@@ -504,18 +499,7 @@ func (s *leadSyncRun) dispatch(ctx context.Context, b *syncBuf) error {
 		return nil
 	}
 	regs := b.regs
-	w := min(s.expectedWriteBacks(regs), syncBacklog)
-	if w > 0 {
-		if err := s.backlog.Acquire(ctx, w); err != nil {
-			return err
-		}
-	}
-	err := s.fl.start(ctx, flightSync, b.firstPending, b.keys, func() error {
-		defer s.backlog.Release(w)
-		return s.flush(ctx, regs)
-	})
-	if err != nil {
-		s.backlog.Release(w)
+	if err := s.fl.start(ctx, flightSync, b.firstPending, b.keys, s.expectedWriteBacks(regs), func() error { return s.flush(ctx, regs) }); err != nil {
 		return err
 	}
 	b.regs, b.keys, b.has = nil, nil, nil
