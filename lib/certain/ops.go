@@ -11,9 +11,15 @@ import (
 func decodeObject(method, resource string, body []byte) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("certain: %s %s: response is not a JSON object (%.40q): %w", method, resource, body, err)
+		return nil, notJSONObject(method, resource, body, err)
 	}
 	return m, nil
+}
+
+// notJSONObject is the error of an answer that is not the JSON object
+// expected, quoting its start.
+func notJSONObject(method, resource string, body []byte, err error) error {
+	return fmt.Errorf("certain: %s %s: response is not a JSON object (%.40q): %w", method, resource, body, err)
 }
 
 // seg joins path segments, escaping each.

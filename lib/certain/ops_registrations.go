@@ -85,9 +85,7 @@ func (k *registrationKeep) decoded(r Registration) Registration {
 		return r
 	}
 	r.Fields = keepKeys(r.Fields, k.reg)
-	if r.Profile.Fields != nil {
-		r.Profile.Fields = keepKeys(r.Profile.Fields, k.profile)
-	}
+	r.Profile.Fields = keepKeys(r.Profile.Fields, k.profile)
 	return r
 }
 

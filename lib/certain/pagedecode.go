@@ -20,9 +20,7 @@ import (
 // by row, each passed through row, and stored as a []map[string]any of what
 // row returned; every other member is decoded as decodeObject would.
 func decodePage(resource, key string, body []byte, row func(any) (map[string]any, error)) (map[string]any, error) {
-	notObject := func(err error) error {
-		return fmt.Errorf("certain: %s %s: response is not a JSON object (%.40q): %w", http.MethodGet, resource, body, err)
-	}
+	notObject := func(err error) error { return notJSONObject(http.MethodGet, resource, body, err) }
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, notObject(err)

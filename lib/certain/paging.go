@@ -102,7 +102,7 @@ func (c *Client) newReader(ps pageSpec) (*reader, error) {
 		return nil, fmt.Errorf("certain: %s: cannot resume at record %d with pagingMode none", ps.resource, ps.start)
 	}
 	r := &reader{c: c, ps: ps, mode: c.cfg.PagingMode, size: c.cfg.PageSize, offset: ps.start, pageStart: ps.start,
-		total: -1, first: -1, seen: newRowVersions(), ahead: aheadState{pages: map[aheadKey]*prefetch{}}}
+		total: -1, first: -1, seen: newRowVersions(), ahead: aheadState{pages: map[aheadKey]*prefetch{}, window: c.readAhead()}}
 	r.page = ps.start/r.size + 1
 	return r, nil
 }

@@ -41,7 +41,7 @@ type aheadState struct {
 	pages map[aheadKey]*prefetch
 	wg    sync.WaitGroup
 	// window is how many pages are fetched ahead now, between 1 and the
-	// client's read-ahead (0: not yet set, the read-ahead). A caller
+	// client's read-ahead (where it starts; 0 with read-ahead off). A caller
 	// slower than Certain (its batches wait on write-backs) finds even the
 	// last page fetched ahead already read when it takes the next, and the
 	// pages wait as bodies in memory: each such take narrows the window by
@@ -54,9 +54,6 @@ type aheadState struct {
 // adapt sets the window on taking a page fetched ahead: waited is whether
 // the page was still being fetched; the taken page is no longer in pages.
 func (a *aheadState) adapt(most int, waited bool) {
-	if a.window == 0 || a.window > most {
-		a.window = most
-	}
 	if waited {
 		a.window = min(most, 2*a.window)
 		return
@@ -126,10 +123,7 @@ func (r *reader) take(ctx context.Context, sent int) (map[string]any, bool, erro
 // rows rows), up to the window (at most the read-ahead), within the known
 // total.
 func (r *reader) launchAhead(rows int) {
-	n := r.c.readAhead()
-	if w := r.ahead.window; w > 0 {
-		n = min(n, w)
-	}
+	n := r.ahead.window
 	if n == 0 || r.done || r.total < 0 || r.ahead.ctx == nil || rows == 0 {
 		return
 	}

@@ -9,13 +9,13 @@ import "testing"
 func TestAheadWindow(t *testing.T) {
 	done := func() *prefetch { p := &prefetch{done: make(chan struct{})}; close(p.done); return p }
 	pending := func() *prefetch { return &prefetch{done: make(chan struct{})} }
-	var a aheadState
+	a := aheadState{window: 4} // a read starts at the client's read-ahead
 	steps := []struct {
 		waited bool
 		last   *prefetch // the page ahead furthest along, nil for none
 		want   int
 	}{
-		{false, done(), 3},    // starts at the read-ahead (4), narrows
+		{false, done(), 3},    // narrows
 		{false, done(), 2},    //
 		{false, pending(), 2}, // the last page ahead is still on its way: holds
 		{false, done(), 1},    //

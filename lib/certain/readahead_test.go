@@ -33,6 +33,18 @@ func readAll(t *testing.T, c *certain.Client, each func(page int)) ([]string, er
 	return got, nil
 }
 
+// clientWith is a client of srv with its configuration changed by set.
+func clientWith(t *testing.T, srv *certaintest.Server, set func(*certain.Config)) *certain.Client {
+	t.Helper()
+	cfg := srv.Config()
+	set(&cfg)
+	c, err := certain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestReadAheadOverlapsPages: once the first page gives the collection's
 // size, the next pages are fetched while the caller handles this one, so
 // the tenant sees several page reads at once; every row still arrives once,
@@ -42,12 +54,9 @@ func TestReadAheadOverlapsPages(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			srv, _, clk := newPair(t, certaintest.WithPagingMode(mode), certaintest.WithLatency(20*time.Millisecond))
 			want := seedRegs(srv, clk, 20)
-			cfg := srv.Config()
-			cfg.PagingMode, cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = mode, 3, 4, 8
-			c, err := certain.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := clientWith(t, srv, func(cfg *certain.Config) {
+				cfg.PagingMode, cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = mode, 3, 4, 8
+			})
 			got, err := readAll(t, c, func(int) { time.Sleep(30 * time.Millisecond) })
 			if err != nil {
 				t.Fatal(err)
@@ -69,12 +78,7 @@ func TestReadAheadOverlapsPages(t *testing.T) {
 func TestReadAheadOff(t *testing.T) {
 	srv, _, clk := newPair(t, certaintest.WithLatency(5*time.Millisecond))
 	want := seedRegs(srv, clk, 10)
-	cfg := srv.Config()
-	cfg.PageSize, cfg.ReadAhead = 3, -1
-	c, err := certain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clientWith(t, srv, func(cfg *certain.Config) { cfg.PageSize, cfg.ReadAhead = 3, -1 })
 	got, err := readAll(t, c, nil)
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("rows = %v, %v; want %v", got, err, want)
@@ -90,12 +94,7 @@ func TestReadAheadOff(t *testing.T) {
 func TestReadAheadStopsWithTheCaller(t *testing.T) {
 	srv, _, clk := newPair(t, certaintest.WithLatency(50*time.Millisecond))
 	seedRegs(srv, clk, 30)
-	cfg := srv.Config()
-	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 5, 8
-	c, err := certain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clientWith(t, srv, func(cfg *certain.Config) { cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 5, 8 })
 	stopAfterFirstPage(t, c, func() {})
 	if n := c.Stats().InFlight; n != 0 {
 		t.Errorf("%d calls still in flight after the caller stopped reading", n)
@@ -146,14 +145,11 @@ func (h *heldTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestWithdrawnCallsAreNotCounted(t *testing.T) {
 	srv, _, clk := newPair(t)
 	seedRegs(srv, clk, 30)
-	cfg := srv.Config()
-	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 3, 8
 	held := &heldTransport{base: http.DefaultTransport}
-	cfg.HTTPClient = &http.Client{Transport: held}
-	c, err := certain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clientWith(t, srv, func(cfg *certain.Config) {
+		cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 3, 8
+		cfg.HTTPClient = &http.Client{Transport: held}
+	})
 	stopAfterFirstPage(t, c, func() {
 		// Stop once the 3 pages ahead are at the transport.
 		for deadline := time.Now().Add(10 * time.Second); held.n.Load() < 4 && time.Now().Before(deadline); {
@@ -175,14 +171,9 @@ func TestWithdrawnCallsAreNotCounted(t *testing.T) {
 func TestReadAheadSeesACollectionChange(t *testing.T) {
 	srv, _, clk := newPair(t)
 	codes := seedRegs(srv, clk, 12)
-	cfg := srv.Config()
-	cfg.PageSize, cfg.ReadAhead = 3, 1
-	c, err := certain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clientWith(t, srv, func(cfg *certain.Config) { cfg.PageSize, cfg.ReadAhead = 3, 1 })
 	ctx := context.Background()
-	_, err = readAll(t, c, func(page int) {
+	_, err := readAll(t, c, func(page int) {
 		if page == 1 {
 			if err := c.DeleteRegistration(ctx, "ACME", "HS26", codes[0]); err != nil {
 				t.Fatal(err)
@@ -199,12 +190,7 @@ func TestReadAheadSeesACollectionChange(t *testing.T) {
 func TestReadAheadFollowsACappedServer(t *testing.T) {
 	srv, _, clk := newPair(t, certaintest.WithPageSizeCap(2), certaintest.WithLatency(10*time.Millisecond))
 	want := seedRegs(srv, clk, 11)
-	cfg := srv.Config()
-	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 5, 3, 8
-	c, err := certain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clientWith(t, srv, func(cfg *certain.Config) { cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 5, 3, 8 })
 	got, err := readAll(t, c, func(int) { time.Sleep(10 * time.Millisecond) })
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("rows = %v, %v; want %v", got, err, want)
@@ -222,12 +208,7 @@ func TestReadAheadFollowsACappedServer(t *testing.T) {
 func TestReadAheadFollowsTheCaller(t *testing.T) {
 	srv, _, clk := newPair(t, certaintest.WithLatency(5*time.Millisecond))
 	want := seedRegs(srv, clk, 120)
-	cfg := srv.Config()
-	cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 4, 8
-	c, err := certain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clientWith(t, srv, func(cfg *certain.Config) { cfg.PageSize, cfg.ReadAhead, cfg.MaxInFlight = 3, 4, 8 })
 	// ahead[n]: pages asked of Certain but not yet handed over, after
 	// page n (the simulator logs a call as it arrives).
 	ahead := map[int]int{}

@@ -147,9 +147,9 @@ type RegistrationQuery struct {
 	// Keep, when set, names the raw fields the read keeps of each
 	// registration: Fields and Profile.Fields then hold the top-level keys
 	// of those paths, nothing else, and are nil when the row has none of
-	// them (the fields the client decodes itself are in the struct). Each row is cut down as it is decoded, so the
-	// fields nobody reads never take a page's worth of memory
-	// (pagedecode.go).
+	// them (the fields the client decodes itself are in the struct). Each
+	// row is cut down as it is decoded, so the fields nobody reads never
+	// take a page's worth of memory (pagedecode.go).
 	Keep *RawFields
 }
 

@@ -36,8 +36,7 @@ func (m *Map[K, V]) Use(k K) (V, bool) {
 	}
 	v, ok := m.prev[k]
 	if ok {
-		delete(m.prev, k)
-		m.Add(k, v)
+		m.Add(k, v) // moves it: Add drops it from the older generation
 	}
 	return v, ok
 }
