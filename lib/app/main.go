@@ -39,7 +39,7 @@ func setup(lookup func(string) (string, bool), needQueue, needWorkQueue bool) (*
 	return d, nil
 }
 
-// gcPercent is the functions' GOGC unless their environment sets one
+// GCPercent is the functions' GOGC unless their environment sets one
 // (template.yaml sets the same in Globals, so sam local can change it): the
 // heap may grow to 1.5 times what the last collection found live before the
 // next, instead of Go's default twice. The jobs hold little between
@@ -51,13 +51,13 @@ func setup(lookup func(string) (string, bool), needQueue, needWorkQueue bool) (*
 // 33.4 MB with 537 to 542 and 50.8 to 56.3 s at 100 (README, "Memory of the
 // job's process"). Unlike a fixed GOMEMLIMIT, it cannot make a process whose
 // live heap is larger (a much larger mapping) collect without end.
-const gcPercent = 50
+const GCPercent = 50
 
-// setGCPercent sets the collector's target to gcPercent unless the
+// setGCPercent sets the collector's target to GCPercent unless the
 // environment's GOGC chose one (the runtime has read it already).
 func setGCPercent(lookup func(string) (string, bool)) {
 	if _, set := lookup("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
+		debug.SetGCPercent(GCPercent)
 	}
 }
 

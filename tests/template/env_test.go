@@ -149,6 +149,11 @@ func TestEnvironmentVariablesDeclared(t *testing.T) {
 			t.Errorf("Globals does not declare %s", name)
 		}
 	}
+	// The collector's target: lib/app applies the same where the
+	// environment sets none (the bench, aws-lambda-rie).
+	if v := asMap(asMap(tp.globalsFunction()["Environment"])["Variables"])["GOGC"]; v != strconv.Itoa(app.GCPercent) {
+		t.Errorf("Globals declares GOGC %v, lib/app applies %d where the environment sets none", v, app.GCPercent)
+	}
 	for id, fn := range wantFunctions {
 		dir := filepath.Join(root, "functions", fn.dir)
 		if _, err := os.Stat(dir); err != nil {
